@@ -1,0 +1,77 @@
+// OpenSessionStore: the URI scheme picks the backend through one explicit, immutable
+// table (no static self-registration, which static linking can silently drop).
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "backends/memory/memory_store.h"
+#include "sessionctx/session_store.h"
+#ifdef SESSIONCTX_HAVE_ROCKSDB
+#include "backends/rocksdb/rocksdb_store.h"
+#endif
+#ifdef SESSIONCTX_HAVE_POSTGRES
+#include "backends/postgres/postgres_store.h"
+#endif
+
+namespace sessionctx {
+namespace {
+
+using Opener = absl::StatusOr<std::unique_ptr<SessionStore>> (*)(const std::string& uri,
+                                                                 const StoreOptions& options);
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenMemory(const std::string& uri,
+                                                         const StoreOptions& options) {
+  if (uri != "memory:" && uri != "memory://") {
+    return absl::InvalidArgumentError("the memory store takes no path: use \"memory:\"");
+  }
+  return NewMemoryStore(options);
+}
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDb(const std::string& uri,
+                                                          const StoreOptions& options) {
+#ifdef SESSIONCTX_HAVE_ROCKSDB
+  return OpenRocksDbStore(uri, options);
+#else
+  return absl::UnimplementedError("this build has no rocksdb: backend");
+#endif
+}
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgres(const std::string& uri,
+                                                           const StoreOptions& options) {
+#ifdef SESSIONCTX_HAVE_POSTGRES
+  return OpenPostgresStore(uri, options);
+#else
+  return absl::UnimplementedError("this build has no postgresql:// backend");
+#endif
+}
+
+struct Scheme {
+  const char* name;
+  Opener open;
+};
+
+constexpr Scheme kSchemes[] = {
+    {"memory", OpenMemory},
+    {"rocksdb", OpenRocksDb},
+    {"postgresql", OpenPostgres},
+    {"postgres", OpenPostgres},
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
+                                                               const StoreOptions& options) {
+  const size_t colon = uri.find(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store URI \"", uri, "\" has no scheme; use memory:, rocksdb:PATH or postgresql://…"));
+  }
+  const std::string scheme = absl::AsciiStrToLower(uri.substr(0, colon));
+  for (const Scheme& s : kSchemes) {
+    if (scheme == s.name) return s.open(uri, options);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown store scheme \"", scheme, "\"; use memory:, rocksdb:PATH or postgresql://…"));
+}
+
+}  // namespace sessionctx

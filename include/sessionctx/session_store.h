@@ -1,0 +1,134 @@
+// SessionStore: the small atomic interface every backend implements.
+//
+// A store keeps records by (tenant, sessionId) and knows one rule of the core, expiry:
+// a record whose `expires_at` has passed (per StoreOptions::clock) behaves exactly as
+// a missing one. All other rules (PATCH whitelist, versioning, merge) live in the core;
+// a backend only stores, reads and compares-and-sets.
+//
+// Every method is thread-safe: a store is shared by all request threads.
+//
+// Example:
+//   absl::StatusOr<std::unique_ptr<SessionStore>> store =
+//       OpenSessionStore("rocksdb:/var/lib/sessions", StoreOptions{});
+//   absl::StatusOr<SessionContext> s = (*store)->Get({"acme", "3f2a…"});
+#ifndef SESSIONCTX_SESSION_STORE_H_
+#define SESSIONCTX_SESSION_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sessionctx/options.h"
+#include "sessionctx/session_context.h"
+
+namespace sessionctx {
+
+// AttributeWrite is one atomic change of one custom attribute.
+struct AttributeWrite {
+  std::string name;
+  std::optional<Json> value;      // nullopt: delete the attribute
+  absl::Time now;                 // the write's time (modifiedAt, expiry)
+  absl::Duration anonymous_ttl;   // expiry policy for anonymous sessions
+  size_t max_record_bytes = 1 << 20;
+};
+
+// AttributeResult: the record's version after the write, and whether the write
+// changed it (deleting an absent attribute changes nothing and bumps no version).
+// The record itself is not returned: copying a large context per write is what makes
+// attribute writes slow.
+struct AttributeResult {
+  int64_t version = 0;
+  bool changed = false;
+};
+
+// SessionStore persists session records atomically.
+class SessionStore {
+ public:
+  SessionStore() = default;
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+  virtual ~SessionStore() = default;
+
+  // Get returns the live record. NotFound if missing or expired; DataLoss if the stored
+  // bytes no longer decode; Unavailable if the store cannot be reached.
+  virtual absl::StatusOr<SessionContext> Get(const SessionKey& key) = 0;
+
+  // Create stores a new record. AlreadyExists if a live record has the key (an expired
+  // one is replaced). REQUIRES: record.session_id == key.session_id.
+  virtual absl::Status Create(const SessionKey& key, const SessionContext& record) = 0;
+
+  // CompareAndSet replaces the live record iff its version equals
+  // `expected_version`. NotFound if missing or expired; Aborted (and nothing changes)
+  // on any other version.
+  virtual absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
+                                     const SessionContext& record) = 0;
+
+  // Delete removes the record. NotFound if missing or expired.
+  virtual absl::Status Delete(const SessionKey& key) = 0;
+
+  // PurgeExpired removes every record expired now and returns how many it removed.
+  // Customer sessions (never expiring) are not visited where the backend can avoid it.
+  virtual absl::StatusOr<int64_t> PurgeExpired() = 0;
+
+  // ForEach calls `visit` for every live record until it returns false. Records
+  // written during the walk may or may not be seen.
+  virtual absl::Status ForEach(
+      const std::function<bool(const SessionKey&, const SessionContext&)>& visit) = 0;
+
+  // UpdateAttribute sets or deletes one custom attribute atomically, bumping the
+  // version when something changed. NotFound if missing or expired;
+  // ResourceExhausted if the record would exceed `max_record_bytes`.
+  // The default reads and compares-and-sets until no concurrent write intervenes; a
+  // backend that can do it in one step overrides it.
+  virtual absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                          const AttributeWrite& write);
+};
+
+// SessionStoreWrapper forwards every call to another store, so that a decorator
+// (metrics, tracing, caching) overrides only what it needs. Does not own `target`.
+class SessionStoreWrapper : public SessionStore {
+ public:
+  explicit SessionStoreWrapper(SessionStore* target) : target_(target) {}
+  SessionStore* target() const { return target_; }
+
+  absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
+    return target_->Get(key);
+  }
+  absl::Status Create(const SessionKey& key, const SessionContext& record) override {
+    return target_->Create(key, record);
+  }
+  absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
+                             const SessionContext& record) override {
+    return target_->CompareAndSet(key, expected_version, record);
+  }
+  absl::Status Delete(const SessionKey& key) override { return target_->Delete(key); }
+  absl::StatusOr<int64_t> PurgeExpired() override { return target_->PurgeExpired(); }
+  absl::Status ForEach(
+      const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override {
+    return target_->ForEach(visit);
+  }
+  absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                  const AttributeWrite& write) override {
+    return target_->UpdateAttribute(key, write);
+  }
+
+ private:
+  SessionStore* const target_;
+};
+
+// OpenSessionStore opens the backend named by the URI's scheme:
+//   "memory:"                    in-process, sharded
+//   "rocksdb:PATH[?sync=true&cache_mb=N]"   embedded, durable
+//   "postgresql://…" / "postgres://…"       a libpq connection URI
+// InvalidArgument for an unknown scheme or a malformed URI; Unimplemented for a
+// backend compiled out; the backend's own errors otherwise.
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
+                                                               const StoreOptions& options);
+
+}  // namespace sessionctx
+
+#endif  // SESSIONCTX_SESSION_STORE_H_

@@ -1,0 +1,75 @@
+// Parsing of request bodies: size-independent limits are checked before nlohmann's
+// parser builds anything, so a hostile body costs one linear scan.
+#include "absl/strings/str_cat.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+// MaxNesting scans JSON text for the deepest bracket nesting, ignoring brackets inside
+// strings. It stops as soon as `limit` is passed.
+int MaxNesting(absl::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '{':
+      case '[':
+        if (++depth > deepest) deepest = depth;
+        if (deepest > limit) return deepest;
+        break;
+      case '}':
+      case ']':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
+absl::StatusOr<Json> ParseJsonBody(absl::string_view body, int max_depth) {
+  if (body.find_first_not_of(" \t\r\n") == absl::string_view::npos) {
+    return absl::InvalidArgumentError("request body is empty; a JSON object is required");
+  }
+  if (MaxNesting(body, max_depth) > max_depth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON nesting is deeper than the limit of ", max_depth));
+  }
+  try {
+    return Json::parse(body.begin(), body.end());
+  } catch (const Json::parse_error& e) {
+    // nlohmann's message names the byte and the reason (syntax, ill-formed UTF-8).
+    std::string what = e.what();
+    auto pos = what.find("] ");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "malformed JSON: ", pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+}
+
+bool JsonDepthExceeds(const Json& value, int max_depth) {
+  if (!value.is_structured()) return false;
+  if (max_depth <= 0) return true;
+  for (const Json& child : value) {
+    if (JsonDepthExceeds(child, max_depth - 1)) return true;
+  }
+  return false;
+}
+
+}  // namespace sessionctx

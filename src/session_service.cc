@@ -1,0 +1,230 @@
+#include "sessionctx/session_service.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+// Create and delete can race an upsert; a few rounds settle any such race.
+constexpr int kMaxUpsertRounds = 16;
+
+absl::Status VersionConflict(int64_t expected, int64_t current) {
+  absl::Status st = absl::AbortedError(
+      absl::StrCat("version conflict: the request is based on version ", expected,
+                   ", the current version is ", current, "; read the session again"));
+  st.SetPayload(kCurrentVersionPayload, absl::Cord(absl::StrCat(current)));
+  return st;
+}
+
+absl::Status CheckDepth(const Json& body, int max_depth) {
+  if (JsonDepthExceeds(body, max_depth)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON nesting is deeper than the limit of ", max_depth));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kCurrentVersionPayload);
+  int64_t v = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &v)) return std::nullopt;
+  return v;
+}
+
+SessionService::SessionService(SessionStore* store, ServiceOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+WriteStamp SessionService::Stamp() const {
+  return WriteStamp{options_.clock->Now(), options_.anonymous_ttl};
+}
+
+absl::StatusOr<SessionContext> SessionService::Get(const SessionKey& key) const {
+  return store_->Get(key);
+}
+
+absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
+                                                      SessionContext given) {
+  if (absl::Status st = ValidateTenant(tenant); !st.ok()) return st;
+  if (absl::Status st = CheckDepth(given.context, options_.limits.max_json_depth - 1);
+      !st.ok()) {
+    return st;
+  }
+  auto it = options_.tenant_defaults.find(tenant);
+  const TenantDefaults& defaults =
+      it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;
+  absl::StatusOr<SessionContext> record = NewSession(std::move(given), defaults);
+  if (!record.ok()) return record.status();
+  StampCreate(*record, Stamp());
+  if (absl::Status st = CheckRecordSize(*record, options_.limits.max_record_bytes); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = store_->Create({tenant, record->session_id}, *record); !st.ok()) {
+    return st;
+  }
+  return record;
+}
+
+absl::Status SessionService::ConflictWithCurrent(const SessionKey& key,
+                                                 int64_t expected) const {
+  absl::StatusOr<SessionContext> now = store_->Get(key);
+  if (!now.ok()) return now.status();
+  return VersionConflict(expected, now->version);
+}
+
+absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
+    const SessionKey& key, std::optional<int64_t> expected,
+    const std::function<absl::StatusOr<SessionContext>(const SessionContext&)>& change) {
+  absl::StatusOr<SessionContext> current = store_->Get(key);
+  if (!current.ok()) return current.status();
+  if (expected && *expected != current->version) {
+    return VersionConflict(*expected, current->version);
+  }
+  absl::StatusOr<SessionContext> next = change(*current);
+  if (!next.ok()) return next.status();
+  StampUpdate(*next, Stamp());
+  if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
+    return st;
+  }
+  absl::Status st = store_->CompareAndSet(key, current->version, *next);
+  if (absl::IsAborted(st)) return ConflictWithCurrent(key, current->version);
+  if (!st.ok()) return st;
+  return next;
+}
+
+absl::StatusOr<SessionContext> SessionService::Patch(const SessionKey& key, const Json& body,
+                                                     std::optional<int64_t> if_match) {
+  if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
+  absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
+  if (!body_version.ok()) return body_version.status();
+  // Validate the body before touching the store, so a bad body is 400 even when the
+  // session is missing or the version stale.
+  if (absl::StatusOr<SessionContext> dry = ApplyPatch(SessionContext{}, body); !dry.ok()) {
+    return dry.status();
+  }
+  absl::StatusOr<int64_t> expected = ExpectedVersion(*body_version, if_match);
+  if (!expected.ok()) {
+    if (absl::IsAborted(expected.status())) {
+      absl::StatusOr<SessionContext> current = store_->Get(key);
+      if (!current.ok()) return current.status();
+      return VersionConflict(*body_version.value(), current->version);
+    }
+    return expected.status();
+  }
+  return ReadModifyWrite(key, *expected,
+                         [&](const SessionContext& current) { return ApplyPatch(current, body); });
+}
+
+absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json& body,
+                                              const PutOptions& options) {
+  if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
+  absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
+  if (!body_version.ok()) return body_version.status();
+  {
+    SessionContext probe;
+    probe.session_id = key.session_id;
+    if (absl::StatusOr<SessionContext> dry = ApplyPut(probe, body); !dry.ok()) {
+      return dry.status();
+    }
+  }
+  const auto authorize = [&](const SessionContext* stored, const SessionContext& next) {
+    return options.authorize ? options.authorize(stored, next) : absl::OkStatus();
+  };
+  for (int round = 0; round < kMaxUpsertRounds; ++round) {
+    absl::StatusOr<SessionContext> current = store_->Get(key);
+    if (absl::IsNotFound(current.status())) {
+      if (!options.upsert) return current.status();
+      SessionContext fresh;
+      fresh.session_id = key.session_id;
+      if (absl::Status st = ValidateSessionId(key.session_id); !st.ok()) return st;
+      absl::StatusOr<SessionContext> next = ApplyPut(fresh, body);
+      if (!next.ok()) return next.status();
+      if (absl::Status st = authorize(nullptr, *next); !st.ok()) return st;
+      StampCreate(*next, Stamp());
+      if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes);
+          !st.ok()) {
+        return st;
+      }
+      absl::Status st = store_->Create(key, *next);
+      if (absl::IsAlreadyExists(st)) continue;  // created concurrently: update it instead
+      if (!st.ok()) return st;
+      return PutResult{*std::move(next), true};
+    }
+    if (!current.ok()) return current.status();
+    absl::StatusOr<int64_t> expected = ExpectedVersion(*body_version, options.if_match);
+    if (!expected.ok()) {
+      if (absl::IsAborted(expected.status())) {
+        return VersionConflict(*body_version.value(), current->version);
+      }
+      return expected.status();
+    }
+    if (*expected != current->version) return VersionConflict(*expected, current->version);
+    absl::StatusOr<SessionContext> next = ApplyPut(*current, body);
+    if (!next.ok()) return next.status();
+    if (absl::Status st = authorize(&*current, *next); !st.ok()) return st;
+    StampUpdate(*next, Stamp());
+    if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
+      return st;
+    }
+    absl::Status st = store_->CompareAndSet(key, current->version, *next);
+    if (absl::IsNotFound(st) && options.upsert) continue;  // deleted concurrently
+    if (absl::IsAborted(st)) return ConflictWithCurrent(key, current->version);
+    if (!st.ok()) return st;
+    return PutResult{*std::move(next), false};
+  }
+  return absl::AbortedError("session kept being created and deleted concurrently; retry");
+}
+
+absl::StatusOr<int64_t> SessionService::SetAttribute(const SessionKey& key,
+                                                            const std::string& name,
+                                                            const Json& value) {
+  if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
+  if (value.is_null()) {
+    return absl::InvalidArgumentError("attribute value is required and must not be null");
+  }
+  if (absl::Status st = CheckDepth(value, options_.limits.max_json_depth - 1); !st.ok()) {
+    return st;
+  }
+  const WriteStamp stamp = Stamp();
+  absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
+      key, AttributeWrite{name, value, stamp.now, stamp.anonymous_ttl,
+                          options_.limits.max_record_bytes});
+  if (!r.ok()) return r.status();
+  return r->version;
+}
+
+absl::StatusOr<bool> SessionService::DeleteAttribute(const SessionKey& key,
+                                                     const std::string& name) {
+  if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
+  const WriteStamp stamp = Stamp();
+  absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
+      key, AttributeWrite{name, std::nullopt, stamp.now, stamp.anonymous_ttl,
+                          options_.limits.max_record_bytes});
+  if (!r.ok()) return r.status();
+  return r->changed;
+}
+
+absl::Status SessionService::Delete(const SessionKey& key) { return store_->Delete(key); }
+
+absl::StatusOr<SessionContext> SessionService::AttachCustomer(const SessionKey& key,
+                                                              const std::string& customer_id) {
+  // Login races other writes of the same session; retry on a concurrent change.
+  while (true) {
+    absl::StatusOr<SessionContext> r =
+        ReadModifyWrite(key, std::nullopt, [&](const SessionContext& current) {
+          SessionContext next = current;
+          absl::Status st = sessionctx::AttachCustomer(next, customer_id);
+          if (!st.ok()) return absl::StatusOr<SessionContext>(st);
+          return absl::StatusOr<SessionContext>(next);
+        });
+    if (!absl::IsAborted(r.status())) return r;
+  }
+}
+
+absl::StatusOr<int64_t> SessionService::PurgeExpired() { return store_->PurgeExpired(); }
+
+}  // namespace sessionctx

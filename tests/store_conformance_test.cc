@@ -1,0 +1,441 @@
+// The single definition of what a backend must do: every compiled-in backend runs
+// every test here unchanged, through the SessionStore interface and through the
+// SessionService on top of it.
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sessionctx/session_service.h"
+#include "sessionctx/write_rules.h"
+#include "tests/store_fixture.h"
+#include "tests/test_util.h"
+
+namespace sessionctx {
+namespace {
+
+using testing::StoreFactory;
+
+const absl::Time kStart = absl::FromUnixMillis(1'770'000'000'000);
+
+class StoreConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  StoreConformance() : factory_(GetParam()), clock_(kStart) {}
+
+  void SetUp() override {
+    SESSIONCTX_REQUIRE_BACKEND(factory_);
+    absl::StatusOr<std::unique_ptr<SessionStore>> store = factory_.Open(&clock_);
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+    ServiceOptions options;
+    options.clock = &clock_;
+    options.anonymous_ttl = absl::Hours(1);
+    service_ = std::make_unique<SessionService>(store_.get(), options);
+  }
+
+  // A stamped record as the service would write it.
+  SessionContext Record(const std::string& id, int64_t version = 1) {
+    SessionContext s;
+    s.session_id = id;
+    s.currency = "EUR";
+    s.context = Json{{"k", "v"}};
+    StampCreate(s, WriteStamp{clock_.Now(), absl::Hours(1)});
+    s.version = version;
+    return s;
+  }
+
+  StoreFactory factory_;
+  ManualClock clock_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionService> service_;
+};
+
+TEST_P(StoreConformance, CreateThenGetReturnsTheRecord) {
+  SessionContext s = Record("s1");
+  s.customer_id = "cust";
+  s.site_code = "main";
+  s.cart_id = "cart-1";
+  s.target_location = "DE";
+  s.language = "de-CH";
+  s.context = Json{{"unicode", "Grüße ✓"}, {"nested", {{"list", {1, 2.5, true, nullptr}}}}};
+  s.expires_at = absl::InfiniteFuture();
+  ASSERT_OK(store_->Create({"acme", "s1"}, s));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, s);
+}
+
+TEST_P(StoreConformance, GetMissingIsNotFound) {
+  EXPECT_STATUS(store_->Get({"acme", "nope"}), kNotFound);
+}
+
+TEST_P(StoreConformance, CreateOnExistingIdIsAlreadyExists) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  SessionContext other = Record("s1");
+  other.currency = "USD";
+  EXPECT_STATUS(store_->Create({"acme", "s1"}, other), kAlreadyExists);
+  EXPECT_EQ(store_->Get({"acme", "s1"})->currency, "EUR");
+}
+
+TEST_P(StoreConformance, CompareAndSetWithMatchingVersionReplaces) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  SessionContext next = Record("s1", 2);
+  next.currency = "CHF";
+  ASSERT_OK(store_->CompareAndSet({"acme", "s1"}, 1, next));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->currency, "CHF");
+}
+
+TEST_P(StoreConformance, CompareAndSetWithStaleVersionIsAbortedAndChangesNothing) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  ASSERT_OK(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)));
+  SessionContext stale = Record("s1", 2);
+  stale.currency = "USD";
+  EXPECT_STATUS(store_->CompareAndSet({"acme", "s1"}, 1, stale), kAborted);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->currency, "EUR");
+}
+
+TEST_P(StoreConformance, CompareAndSetOnMissingIsNotFound) {
+  EXPECT_STATUS(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)), kNotFound);
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);
+}
+
+TEST_P(StoreConformance, DeleteRemovesTheRecord) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  ASSERT_OK(store_->Delete({"acme", "s1"}));
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);
+  EXPECT_STATUS(store_->Delete({"acme", "s1"}), kNotFound);
+}
+
+TEST_P(StoreConformance, TenantsAreIsolated) {
+  SessionContext a = Record("same");
+  SessionContext b = Record("same");
+  b.currency = "USD";
+  ASSERT_OK(store_->Create({"tenanta", "same"}, a));
+  ASSERT_OK(store_->Create({"tenantb", "same"}, b));
+  EXPECT_EQ(store_->Get({"tenanta", "same"})->currency, "EUR");
+  EXPECT_EQ(store_->Get({"tenantb", "same"})->currency, "USD");
+  ASSERT_OK(store_->Delete({"tenanta", "same"}));
+  EXPECT_STATUS(store_->Get({"tenanta", "same"}), kNotFound);
+  EXPECT_OK(store_->Get({"tenantb", "same"}));
+}
+
+TEST_P(StoreConformance, ExpiredEqualsMissing) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  clock_.Advance(absl::Hours(1));
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);
+  EXPECT_STATUS(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)), kNotFound);
+  EXPECT_STATUS(store_->Delete({"acme", "s1"}), kNotFound);
+  EXPECT_STATUS(service_->SetAttribute({"acme", "s1"}, "a", 1), kNotFound);
+  // An expired id can be created again, from version 1.
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  EXPECT_EQ(store_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_P(StoreConformance, NotYetExpiredIsServed) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_OK(store_->Get({"acme", "s1"}));
+}
+
+TEST_P(StoreConformance, PurgeRemovesOnlyExpiredAnonymousSessions) {
+  ASSERT_OK(store_->Create({"acme", "old1"}, Record("old1")));
+  ASSERT_OK(store_->Create({"acme", "old2"}, Record("old2")));
+  SessionContext customer = Record("cust");
+  customer.customer_id = "c-1";
+  customer.expires_at = absl::InfiniteFuture();
+  ASSERT_OK(store_->Create({"acme", "cust"}, customer));
+  clock_.Advance(absl::Minutes(30));
+  ASSERT_OK(store_->Create({"acme", "young"}, Record("young")));
+  clock_.Advance(absl::Minutes(31));
+  absl::StatusOr<int64_t> purged = store_->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 2);
+  EXPECT_OK(store_->Get({"acme", "cust"}));
+  EXPECT_OK(store_->Get({"acme", "young"}));
+  absl::StatusOr<int64_t> again = store_->PurgeExpired();
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, 0);
+}
+
+TEST_P(StoreConformance, ForEachVisitsEveryLiveRecord) {
+  ASSERT_OK(store_->Create({"acme", "a"}, Record("a")));
+  ASSERT_OK(store_->Create({"other", "b"}, Record("b")));
+  clock_.Advance(absl::Minutes(30));
+  ASSERT_OK(store_->Create({"acme", "c"}, Record("c")));
+  clock_.Advance(absl::Minutes(31));  // a and b expire
+  SessionContext d = Record("d");
+  d.customer_id = "x";
+  d.expires_at = absl::InfiniteFuture();
+  ASSERT_OK(store_->Create({"acme", "d"}, d));
+  std::vector<std::string> seen;
+  ASSERT_OK(store_->ForEach([&](const SessionKey& key, const SessionContext& s) {
+    EXPECT_EQ(key.session_id, s.session_id);
+    seen.push_back(key.tenant + "/" + key.session_id);
+    return true;
+  }));
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"acme/c", "acme/d"}));
+}
+
+TEST_P(StoreConformance, UpdateAttributeSetsAndBumpsVersion) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  clock_.Advance(absl::Seconds(5));
+  absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"gift wrap", Json{{"on", true}}, clock_.Now(),
+                                     absl::Hours(1)});
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->changed);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(got->context, (Json{{"k", "v"}, {"gift wrap", {{"on", true}}}}));
+  EXPECT_EQ(got->modified_at, clock_.Now());
+  EXPECT_EQ(r->version, 2);
+}
+
+TEST_P(StoreConformance, UpdateAttributeDeleteOfAbsentKeyChangesNothing) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"absent", std::nullopt, clock_.Now(), absl::Hours(1)});
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->changed);
+  EXPECT_EQ(store_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_P(StoreConformance, UpdateAttributeDeleteRemovesKey) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"k", std::nullopt, clock_.Now(), absl::Hours(1)});
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->changed);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  EXPECT_EQ(got->context, Json::object());
+  EXPECT_EQ(got->version, 2);
+}
+
+TEST_P(StoreConformance, UpdateAttributeRefusesOversizedRecord) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  AttributeWrite w{"big", std::string(5000, 'x'), clock_.Now(), absl::Hours(1), 4096};
+  EXPECT_STATUS(store_->UpdateAttribute({"acme", "s1"}, w), kResourceExhausted);
+  EXPECT_EQ(store_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_P(StoreConformance, UpdateAttributeExtendsAnonymousExpiry) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  clock_.Advance(absl::Minutes(50));
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "a", 1));
+  clock_.Advance(absl::Minutes(50));
+  EXPECT_OK(store_->Get({"acme", "s1"}));
+  clock_.Advance(absl::Minutes(11));
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);
+}
+
+TEST_P(StoreConformance, NoResurrectionAfterDelete) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  ASSERT_OK(service_->Delete({"acme", "s1"}));
+  EXPECT_STATUS(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)), kNotFound);
+  EXPECT_STATUS(service_->SetAttribute({"acme", "s1"}, "a", 1), kNotFound);
+  EXPECT_STATUS(service_->DeleteAttribute({"acme", "s1"}, "a"), kNotFound);
+  EXPECT_STATUS(service_->Patch({"acme", "s1"}, Json{{"metadata", {{"version", 1}}}}),
+                kNotFound);
+  EXPECT_STATUS(service_->Put({"acme", "s1"}, Json{{"metadata", {{"version", 1}}}}, {}),
+                kNotFound);
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);
+}
+
+// --- the session operations of the service, on this backend ---------------------
+
+TEST_P(StoreConformance, ServiceCreateAppliesTenantDefaults) {
+  ServiceOptions options;
+  options.clock = &clock_;
+  options.tenant_defaults["acme"] = TenantDefaults{"main", "EUR", "DE", "de"};
+  SessionService service(store_.get(), options);
+  SessionContext given;
+  given.cart_id = "cart-1";
+  absl::StatusOr<SessionContext> s = service.Create("acme", given);
+  ASSERT_OK(s);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", s->session_id});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->site_code, "main");
+  EXPECT_EQ(got->currency, "EUR");
+  EXPECT_EQ(got->cart_id, "cart-1");
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->created_at, kStart);
+}
+
+TEST_P(StoreConformance, ServiceCreateRefusesExistingSession) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  EXPECT_STATUS(service_->Create("acme", SessionContext{.session_id = "s1"}), kAlreadyExists);
+}
+
+TEST_P(StoreConformance, PatchWithCurrentVersionAppliesAndBumps) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  absl::StatusOr<SessionContext> r = service_->Patch(
+      {"acme", "s1"}, Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}});
+  ASSERT_OK(r);
+  EXPECT_EQ(r->version, 2);
+  EXPECT_EQ(store_->Get({"acme", "s1"})->currency, "CHF");
+}
+
+TEST_P(StoreConformance, PatchWithStaleVersionIsAbortedAndChangesNothing) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "a", 1));  // version 2
+  absl::StatusOr<SessionContext> r = service_->Patch(
+      {"acme", "s1"}, Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}});
+  EXPECT_STATUS(r, kAborted);
+  EXPECT_EQ(CurrentVersionOf(r.status()), 2);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  EXPECT_FALSE(got->currency.has_value());
+  EXPECT_EQ(got->version, 2);
+}
+
+TEST_P(StoreConformance, PatchWithoutVersionIsInvalid) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  EXPECT_STATUS(service_->Patch({"acme", "s1"}, Json{{"currency", "CHF"}}), kInvalidArgument);
+  ASSERT_OK(service_->Patch({"acme", "s1"}, Json{{"currency", "CHF"}}, 1));  // If-Match
+}
+
+TEST_P(StoreConformance, PutWithStaleVersionIsAbortedAndChangesNothing) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  ASSERT_OK(service_->Put({"acme", "s1"}, Json{{"metadata", {{"version", 1}}}}, {}));
+  EXPECT_STATUS(service_->Put({"acme", "s1"},
+                              Json{{"currency", "USD"}, {"metadata", {{"version", 1}}}}, {}),
+                kAborted);
+  EXPECT_FALSE(store_->Get({"acme", "s1"})->currency.has_value());
+}
+
+TEST_P(StoreConformance, PutUpsertCreatesMissingSessionAtVersionOne) {
+  absl::StatusOr<PutResult> r =
+      service_->Put({"acme", "new"}, Json{{"currency", "EUR"}, {"context", {{"a", 1}}}},
+                    PutOptions{.upsert = true});
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->created);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "new"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->currency, "EUR");
+  EXPECT_EQ(got->context, (Json{{"a", 1}}));
+}
+
+TEST_P(StoreConformance, PutWithoutUpsertOnMissingIsNotFound) {
+  EXPECT_STATUS(service_->Put({"acme", "new"}, Json{{"metadata", {{"version", 1}}}}, {}),
+                kNotFound);
+}
+
+TEST_P(StoreConformance, AttachCustomerMakesSessionPermanent) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "a", 1));
+  absl::StatusOr<SessionContext> r = service_->AttachCustomer({"acme", "s1"}, "cust-9");
+  ASSERT_OK(r);
+  EXPECT_EQ(r->customer_id, "cust-9");
+  clock_.Advance(absl::Hours(24 * 365));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->customer_id, "cust-9");
+  EXPECT_EQ(got->context, (Json{{"a", 1}}));
+  EXPECT_EQ(*store_->PurgeExpired(), 0);
+}
+
+TEST_P(StoreConformance, DeleteAttributeOfAbsentKeyDoesNotBumpVersion) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  absl::StatusOr<bool> removed = service_->DeleteAttribute({"acme", "s1"}, "nothing");
+  ASSERT_OK(removed);
+  EXPECT_FALSE(*removed);
+  EXPECT_EQ(store_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_P(StoreConformance, ConcurrentAttributeAddsLoseNothing) {
+  constexpr int kThreads = 8;
+  constexpr int per_thread = 2000;
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "hot"}));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        if (!service_->SetAttribute({"acme", "hot"}, absl::StrCat("t", t, "-", i), i).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "hot"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 1 + kThreads * per_thread);
+  EXPECT_EQ(got->context.size(), static_cast<size_t>(kThreads * per_thread));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < per_thread; i += 97) {
+      EXPECT_EQ(got->context.value(absl::StrCat("t", t, "-", i), -1), i);
+    }
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentReadPatchRetryIncrementsEndOnExactTotal) {
+  constexpr int kThreads = 8;
+  constexpr int per_thread = 250;
+  ASSERT_OK(service_->Create(
+      "acme", SessionContext{.session_id = "counter", .context = Json{{"n", 0}}}));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        while (true) {
+          absl::StatusOr<SessionContext> s = service_->Get({"acme", "counter"});
+          if (!s.ok()) {
+            ++failures;
+            break;
+          }
+          const int n = s->context["n"].get<int>();
+          absl::StatusOr<SessionContext> r = service_->Patch(
+              {"acme", "counter"},
+              Json{{"context", {{"n", n + 1}}}, {"metadata", {{"version", s->version}}}});
+          if (r.ok()) break;
+          if (!absl::IsAborted(r.status())) {
+            ++failures;
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "counter"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->context["n"], kThreads * per_thread);
+  EXPECT_EQ(got->version, 1 + kThreads * per_thread);
+}
+
+TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
+  for (int round = 0; round < 50; ++round) {
+    const std::string id = absl::StrCat("r", round);
+    ASSERT_OK(service_->Create("acme", SessionContext{.session_id = id}));
+    std::thread writer([&] {
+      for (int i = 0; i < 20; ++i) (void)service_->SetAttribute({"acme", id}, "a", i);
+    });
+    std::thread deleter([&] { (void)service_->Delete({"acme", id}); });
+    writer.join();
+    deleter.join();
+    SCOPED_TRACE(id);
+    EXPECT_STATUS(store_->Get({"acme", id}), kNotFound);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
+                         ::testing::ValuesIn(testing::CompiledBackends()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace sessionctx

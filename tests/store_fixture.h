@@ -1,0 +1,90 @@
+// Opens a fresh store of each compiled-in backend for one test: memory:, rocksdb: in
+// a temp folder, postgresql:// in a schema of its own on the server the test script
+// started (SESSIONCTX_TEST_PG_URI).
+#ifndef SESSIONCTX_TESTS_STORE_FIXTURE_H_
+#define SESSIONCTX_TESTS_STORE_FIXTURE_H_
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sessionctx/session_store.h"
+#include "tests/test_util.h"
+
+namespace sessionctx::testing {
+
+inline std::vector<std::string> CompiledBackends() {
+  std::vector<std::string> names = {"memory"};
+#ifdef SESSIONCTX_HAVE_ROCKSDB
+  names.push_back("rocksdb");
+#endif
+#ifdef SESSIONCTX_HAVE_POSTGRES
+  names.push_back("postgres");
+#endif
+  return names;
+}
+
+// A unique PostgreSQL schema name, so tests never see each other's rows.
+inline std::string FreshSchemaName() {
+  std::random_device rd;
+  return "t" + std::to_string(rd()) + std::to_string(rd());
+}
+
+inline std::string WithQuery(const std::string& uri, const std::string& param) {
+  return uri + (uri.find('?') == std::string::npos ? "?" : "&") + param;
+}
+
+// StoreFactory keeps what a backend needs alive (the temp folder) for the test.
+class StoreFactory {
+ public:
+  explicit StoreFactory(std::string backend) : backend_(std::move(backend)) {}
+
+  // Uri returns a URI for a new, empty store of the backend; the same URI each call
+  // (so a test can reopen). Empty when the backend cannot run here (see Problem()).
+  std::string Uri() {
+    if (!uri_.empty()) return uri_;
+    if (backend_ == "memory") {
+      uri_ = "memory:";
+    } else if (backend_ == "rocksdb") {
+      dir_ = std::make_unique<TempDir>();
+      uri_ = "rocksdb:" + (dir_->path() / "db").string();
+    } else if (backend_ == "postgres") {
+      const std::string base = PostgresTestUri();
+      if (base.empty()) return "";
+      uri_ = WithQuery(base, "schema=" + FreshSchemaName());
+    }
+    return uri_;
+  }
+
+  std::string Problem() const {
+    return "SESSIONCTX_TEST_PG_URI is not set: start a server with scripts/with-postgres.sh";
+  }
+
+  absl::StatusOr<std::unique_ptr<SessionStore>> Open(const Clock* clock) {
+    StoreOptions options;
+    options.clock = clock;
+    return OpenSessionStore(Uri(), options);
+  }
+
+ private:
+  std::string backend_;
+  std::string uri_;
+  std::unique_ptr<TempDir> dir_;
+};
+
+// Fails in CI (CI=true), skips elsewhere, when the backend's server is missing.
+#define SESSIONCTX_REQUIRE_BACKEND(factory)                                        \
+  do {                                                                             \
+    if ((factory).Uri().empty()) {                                                 \
+      if (::sessionctx::testing::InCi()) {                                         \
+        FAIL() << (factory).Problem();                                             \
+      } else {                                                                     \
+        GTEST_SKIP() << (factory).Problem();                                       \
+      }                                                                            \
+    }                                                                              \
+  } while (0)
+
+}  // namespace sessionctx::testing
+
+#endif  // SESSIONCTX_TESTS_STORE_FIXTURE_H_

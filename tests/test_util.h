@@ -1,0 +1,84 @@
+// Small helpers for tests: Debian's Abseil ships no status matchers.
+#ifndef SESSIONCTX_TESTS_TEST_UTIL_H_
+#define SESSIONCTX_TESTS_TEST_UTIL_H_
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gtest/gtest.h"
+
+namespace sessionctx::testing {
+
+inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+#define SCTX_CONCAT_INNER(a, b) a##b
+#define SCTX_CONCAT(a, b) SCTX_CONCAT_INNER(a, b)
+
+#define ASSERT_OK(expr)                                                             \
+  do {                                                                              \
+    const auto& SCTX_CONCAT(_st, __LINE__) = (expr);                                \
+    ASSERT_TRUE(::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__)).ok())   \
+        << ::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__));             \
+  } while (0)
+
+#define EXPECT_OK(expr)                                                             \
+  do {                                                                              \
+    const auto& SCTX_CONCAT(_st, __LINE__) = (expr);                                \
+    EXPECT_TRUE(::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__)).ok())   \
+        << ::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__));             \
+  } while (0)
+
+#define EXPECT_STATUS(expr, code_)                                                  \
+  do {                                                                              \
+    const auto& SCTX_CONCAT(_st, __LINE__) = (expr);                                \
+    EXPECT_EQ(::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__)).code(),   \
+              absl::StatusCode::code_)                                              \
+        << ::sessionctx::testing::StatusOf(SCTX_CONCAT(_st, __LINE__));             \
+  } while (0)
+
+// TempDir makes a fresh directory under the system temp folder and removes it when
+// destroyed.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("sessionctx-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// PostgresTestUri: the server the test script started, from SESSIONCTX_TEST_PG_URI.
+// Empty when unset.
+inline std::string PostgresTestUri() {
+  const char* uri = std::getenv("SESSIONCTX_TEST_PG_URI");
+  return uri ? uri : "";
+}
+
+// InCi: CI=true, where a test that needs a server must fail, never skip.
+inline bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+}  // namespace sessionctx::testing
+
+#endif  // SESSIONCTX_TESTS_TEST_UTIL_H_
