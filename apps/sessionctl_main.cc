@@ -1,0 +1,264 @@
+// sessionctl: development tokens and store-level commands on any store URI.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "apps/flags.h"
+#include "sessionctx/session_service.h"
+#include "sessionctx/session_store.h"
+#include "sessionctx/token_verifier.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx::apps {
+namespace {
+
+constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
+
+  token          mint a development JWT
+                   --secret-file FILE (HS256)  or  --private-key-file PEM --alg RS256|ES256
+                   --tenant T [--session ID] [--customer ID] [--scope "a b"] [--ttl SECONDS=3600]
+  get            --store URI --tenant T --session ID          print the record
+  put            --store URI --tenant T --session ID [--json BODY | < BODY]
+                   replace (or create) the record with a PUT body, overriding the version
+  delete         --store URI --tenant T --session ID
+  purge-expired  --store URI                                  remove expired sessions
+  export         --store URI [--out FILE]                     JSON Lines, one session a line
+  import         --store URI [--in FILE]                      JSON Lines as written by export
+
+  Flags common to store commands: --anonymous-ttl SECONDS (default 3600).
+)";
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "sessionctl: %s\n", message.c_str());
+  return 2;
+}
+
+int FailStatus(const absl::Status& st) { return Fail(std::string(st.message())); }
+
+std::optional<std::string> Require(const Flags& flags, const std::string& name, std::string& err) {
+  std::optional<std::string> v = flags.Get(name);
+  if (!v && err.empty()) err = "--" + name + " is required";
+  return v;
+}
+
+int Token(const Flags& flags) {
+  std::string err;
+  std::optional<std::string> tenant = Require(flags, "tenant", err);
+  const std::optional<std::string> secret_file = flags.Get("secret-file");
+  const std::optional<std::string> key_file = flags.Get("private-key-file");
+  const std::string alg_name = flags.Get("alg", key_file ? "RS256" : "HS256");
+  int64_t ttl = 3600;
+  if (std::optional<std::string> v = flags.Get("ttl"); v && !absl::SimpleAtoi(*v, &ttl)) {
+    err = "--ttl must be an integer number of seconds";
+  }
+  Json claims = {{"tenant", tenant.value_or("")}};
+  if (auto s = flags.Get("session")) claims["sessionId"] = *s;
+  if (auto c = flags.Get("customer")) claims["customerId"] = *c;
+  if (auto s = flags.Get("scope")) claims["scope"] = *s;
+  if (auto u = flags.Unknown(); u && err.empty()) err = "unknown flag --" + *u;
+  if (!err.empty()) return Fail(err);
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  claims["iat"] = now;
+  claims["exp"] = now + ttl;
+  JwtAlgorithm alg;
+  if (alg_name == "HS256") {
+    alg = JwtAlgorithm::kHS256;
+  } else if (alg_name == "RS256") {
+    alg = JwtAlgorithm::kRS256;
+  } else if (alg_name == "ES256") {
+    alg = JwtAlgorithm::kES256;
+  } else {
+    return Fail("--alg must be HS256, RS256 or ES256");
+  }
+  std::optional<std::string> key;
+  if (alg == JwtAlgorithm::kHS256) {
+    if (!secret_file) return Fail("--secret-file is required for HS256");
+    key = ReadFile(*secret_file);
+    if (!key) return Fail("cannot read " + *secret_file);
+    key = StripTrailingNewline(*key);
+  } else {
+    if (!key_file) return Fail("--private-key-file is required for " + alg_name);
+    key = ReadFile(*key_file);
+    if (!key) return Fail("cannot read " + *key_file);
+  }
+  absl::StatusOr<std::string> token = SignJwt(claims, alg, *key);
+  if (!token.ok()) return FailStatus(token.status());
+  std::printf("%s\n", token->c_str());
+  return 0;
+}
+
+// Export line: {"tenant": …, "expiresAt": … (anonymous only), "session": {…}}.
+Json ExportLine(const SessionKey& key, const SessionContext& s) {
+  Json line = {{"tenant", key.tenant}, {"session", ToJson(s)}};
+  if (s.expires_at != absl::InfiniteFuture()) line["expiresAt"] = FormatTimestamp(s.expires_at);
+  return line;
+}
+
+absl::Status ImportLine(SessionStore& store, const std::string& text) {
+  Json line = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!line.is_object()) return absl::InvalidArgumentError("not a JSON object");
+  auto tenant = line.find("tenant");
+  if (tenant == line.end() || !tenant->is_string()) {
+    return absl::InvalidArgumentError("tenant is missing");
+  }
+  if (absl::Status st = ValidateTenant(tenant->get<std::string>()); !st.ok()) return st;
+  auto session = line.find("session");
+  if (session == line.end()) return absl::InvalidArgumentError("session is missing");
+  absl::StatusOr<SessionContext> record = SessionContextFromJson(*session);
+  if (!record.ok()) return record.status();
+  if (record->customer_id) {
+    record->expires_at = absl::InfiniteFuture();
+  } else if (auto exp = line.find("expiresAt"); exp != line.end() && exp->is_string()) {
+    absl::StatusOr<absl::Time> t = ParseTimestamp(exp->get<std::string>());
+    if (!t.ok()) return absl::InvalidArgumentError("expiresAt is not a timestamp");
+    record->expires_at = *t;
+  } else {
+    return absl::InvalidArgumentError("expiresAt is required for an anonymous session");
+  }
+  const SessionKey key{tenant->get<std::string>(), record->session_id};
+  absl::Status st = store.Create(key, *record);
+  if (absl::IsAlreadyExists(st)) {
+    // Replace what is there: an import restores the exported state.
+    absl::StatusOr<SessionContext> current = store.Get(key);
+    if (!current.ok()) return current.status();
+    st = store.CompareAndSet(key, current->version, *record);
+  }
+  return st;
+}
+
+int StoreCommand(const std::string& command, const Flags& flags) {
+  std::string err;
+  std::optional<std::string> uri = Require(flags, "store", err);
+  int64_t ttl = 3600;
+  if (auto v = flags.Get("anonymous-ttl"); v && !absl::SimpleAtoi(*v, &ttl)) {
+    err = "--anonymous-ttl must be an integer";
+  }
+  std::optional<std::string> tenant, session, json_flag, out_file, in_file;
+  if (command == "get" || command == "put" || command == "delete") {
+    tenant = Require(flags, "tenant", err);
+    session = Require(flags, "session", err);
+    json_flag = flags.Get("json");
+  }
+  out_file = flags.Get("out");
+  in_file = flags.Get("in");
+  if (auto u = flags.Unknown(); u && err.empty()) err = "unknown flag --" + *u;
+  if (!err.empty()) return Fail(err);
+
+  absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(*uri, StoreOptions{});
+  if (!store.ok()) return Fail(absl::StrCat("cannot open ", *uri, ": ", store.status().message()));
+  ServiceOptions options;
+  options.anonymous_ttl = absl::Seconds(ttl);
+  SessionService service(store->get(), options);
+
+  if (command == "get") {
+    absl::StatusOr<SessionContext> s = service.Get({*tenant, *session});
+    if (!s.ok()) return FailStatus(s.status());
+    std::printf("%s\n", ToJson(*s).dump(2).c_str());
+    return 0;
+  }
+  if (command == "delete") {
+    absl::Status st = service.Delete({*tenant, *session});
+    return st.ok() ? 0 : FailStatus(st);
+  }
+  if (command == "put") {
+    std::string text = json_flag ? *json_flag
+                                 : std::string(std::istreambuf_iterator<char>(std::cin), {});
+    absl::StatusOr<Json> body = ParseJsonBody(text, options.limits.max_json_depth);
+    if (!body.ok()) return FailStatus(body.status());
+    if (!body->is_object()) return Fail("the body must be a JSON object");
+    body->erase("metadata");  // an operator's put overrides the version check
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      PutOptions put;
+      put.upsert = true;
+      absl::StatusOr<SessionContext> current = service.Get({*tenant, *session});
+      if (current.ok()) put.if_match = current->version;
+      absl::StatusOr<PutResult> r = service.Put({*tenant, *session}, *body, put);
+      if (absl::IsAborted(r.status())) continue;
+      if (!r.ok()) return FailStatus(r.status());
+      std::printf("%s\n", ToJson(r->record).dump(2).c_str());
+      return 0;
+    }
+    return Fail("the session kept changing; try again");
+  }
+  if (command == "purge-expired") {
+    absl::StatusOr<int64_t> n = service.PurgeExpired();
+    if (!n.ok()) return FailStatus(n.status());
+    std::printf("purged %lld expired sessions\n", static_cast<long long>(*n));
+    return 0;
+  }
+  if (command == "export") {
+    std::ofstream file;
+    if (out_file) {
+      file.open(*out_file);
+      if (!file) return Fail("cannot write " + *out_file);
+    }
+    std::ostream& out = out_file ? file : std::cout;
+    int64_t count = 0;
+    absl::Status st = (*store)->ForEach([&](const SessionKey& key, const SessionContext& s) {
+      out << ExportLine(key, s).dump() << '\n';
+      ++count;
+      return true;
+    });
+    out.flush();
+    if (!st.ok()) return FailStatus(st);
+    std::fprintf(stderr, "exported %lld sessions\n", static_cast<long long>(count));
+    return 0;
+  }
+  if (command == "import") {
+    std::ifstream file;
+    if (in_file) {
+      file.open(*in_file);
+      if (!file) return Fail("cannot read " + *in_file);
+    }
+    std::istream& in = in_file ? file : std::cin;
+    const bool tty = isatty(STDERR_FILENO);
+    int64_t line_no = 0, imported = 0, bad = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      absl::Status st = ImportLine(**store, line);
+      if (st.ok()) {
+        ++imported;
+      } else {
+        ++bad;
+        std::fprintf(stderr, "%sline %lld: %s\n", tty ? "\r" : "", static_cast<long long>(line_no),
+                     std::string(st.message()).c_str());
+      }
+      if (tty && line_no % 1000 == 0) {
+        std::fprintf(stderr, "\rimported %lld, failed %lld …", static_cast<long long>(imported),
+                     static_cast<long long>(bad));
+      }
+    }
+    std::fprintf(stderr, "%simported %lld sessions, %lld lines failed\n", tty ? "\r" : "",
+                 static_cast<long long>(imported), static_cast<long long>(bad));
+    return bad == 0 ? 0 : 1;
+  }
+  return Fail("unknown command " + command);
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  Flags flags;
+  if (std::string err = flags.Parse(argc, argv, 2); !err.empty()) return Fail(err);
+  if (command == "token") return Token(flags);
+  for (const char* c : {"get", "put", "delete", "purge-expired", "export", "import"}) {
+    if (command == c) return StoreCommand(command, flags);
+  }
+  return Fail("unknown command " + command + "\n" + kUsage);
+}
+
+}  // namespace
+}  // namespace sessionctx::apps
+
+int main(int argc, char** argv) { return sessionctx::apps::Main(argc, argv); }

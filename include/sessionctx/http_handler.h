@@ -1,0 +1,83 @@
+// HttpHandler: the whole HTTP API of the Session Context Service (SPEC §4) as one
+// framework-neutral function from request to response. An adapter for any HTTP
+// framework copies method, target, headers and body in, and status, headers and body
+// out (apps/server_main.cc does it for cpp-httplib in a few lines).
+//
+// Example:
+//   HttpHandler handler(&service, verifier.get(), HandlerOptions{});
+//   HttpResponse res = handler.Handle(HttpRequest{
+//       "GET", "/session-context/acme/me/context", {{"Authorization", "Bearer …"}}, ""});
+#ifndef SESSIONCTX_HTTP_HANDLER_H_
+#define SESSIONCTX_HTTP_HANDLER_H_
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "sessionctx/session_service.h"
+#include "sessionctx/token_verifier.h"
+
+namespace sessionctx {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// HttpRequest: what the handler needs of a request. `target` is the raw request
+// target: path and query, still percent-encoded.
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  HttpHeaders headers;  // names compared case-insensitively
+  std::string body;
+
+  // Header returns the first value of header `name` (any case), or "" when absent.
+  absl::string_view Header(absl::string_view name) const;
+  bool HasHeader(absl::string_view name) const;
+};
+
+// HttpResponse: what the adapter sends back.
+struct HttpResponse {
+  int status = 200;
+  HttpHeaders headers;
+  std::string body;
+
+  absl::string_view Header(absl::string_view name) const;
+};
+
+// HandlerOptions: per-handler settings.
+struct HandlerOptions {
+  // Largest request body accepted, in bytes; larger is 413. Default 64 KiB.
+  size_t max_body_bytes = 64 * 1024;
+  // The scope a token needs for the management routes.
+  std::string management_scope = "session_context.context_manage";
+};
+
+// HttpStatusFor maps a library status to its HTTP status (SPEC §4 table).
+int HttpStatusFor(const absl::Status& status);
+
+class HttpHandler {
+ public:
+  // REQUIRES: `service` and `verifier` outlive the handler.
+  HttpHandler(SessionService* service, const TokenVerifier* verifier, HandlerOptions options);
+
+  // Handle serves one request. Thread-safe; never throws; every error response has a
+  // JSON body {"code": status, "message": why}.
+  HttpResponse Handle(const HttpRequest& request) const;
+
+ private:
+  HttpResponse HandleUnchecked(const HttpRequest& request) const;
+
+  SessionService* const service_;
+  const TokenVerifier* const verifier_;
+  const HandlerOptions options_;
+};
+
+// ErrorResponse builds the JSON error response of SPEC §4. For adapters that produce
+// errors of their own (e.g. a 413 raised by the framework before the handler runs).
+HttpResponse ErrorResponse(int status, absl::string_view message);
+
+}  // namespace sessionctx
+
+#endif  // SESSIONCTX_HTTP_HANDLER_H_

@@ -1,0 +1,82 @@
+// Bearer tokens: TokenVerifier turns a token into a Principal; the shipped verifier
+// checks JWTs signed with HS256 (shared secret), RS256 or ES256 (PEM public key).
+//
+// Example:
+//   JwtOptions options;                       // claim names, leeway, clock
+//   auto verifier = NewHs256Verifier(secret, options).value();
+//   absl::StatusOr<Principal> who = verifier->Verify(token);  // Unauthenticated if bad
+#ifndef SESSIONCTX_TOKEN_VERIFIER_H_
+#define SESSIONCTX_TOKEN_VERIFIER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "sessionctx/clock.h"
+#include "sessionctx/session_context.h"
+
+namespace sessionctx {
+
+// Principal: who a verified token speaks for.
+struct Principal {
+  std::string tenant;                      // empty when the token names none
+  std::string session_id;                  // empty for tokens without a session
+  std::optional<std::string> customer_id;  // set for logged-in customers
+  std::vector<std::string> scopes;
+
+  bool HasScope(absl::string_view scope) const;
+};
+
+// TokenVerifier checks a bearer token. Thread-safe.
+class TokenVerifier {
+ public:
+  virtual ~TokenVerifier() = default;
+  // Verify returns the principal, or Unauthenticated with a message that says why
+  // (never the token itself).
+  virtual absl::StatusOr<Principal> Verify(absl::string_view token) const = 0;
+};
+
+// ClaimNames: which JWT claims carry the principal's parts.
+struct ClaimNames {
+  std::string tenant = "tenant";
+  std::string session_id = "sessionId";
+  std::string customer_id = "customerId";
+  std::string scope = "scope";  // a space-separated string (an array is accepted too)
+};
+
+// JwtOptions tune a JWT verifier.
+struct JwtOptions {
+  ClaimNames claims;
+  // Tolerance for clock skew on `exp` and `nbf`. Default 0: a token is expired from
+  // the second its `exp` names.
+  absl::Duration leeway = absl::ZeroDuration();
+  const Clock* clock = Clock::Real();  // not owned
+};
+
+enum class JwtAlgorithm { kHS256, kRS256, kES256 };
+
+const char* JwtAlgorithmName(JwtAlgorithm alg);
+
+// NewHs256Verifier: tokens signed with HMAC-SHA256 under `secret` (non-empty).
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewHs256Verifier(std::string secret,
+                                                                JwtOptions options);
+
+// NewPublicKeyVerifier: tokens signed with the private half of `pem` (a PEM public
+// key or certificate). An RSA key verifies RS256, a P-256 key ES256; any other alg
+// in a token's header, `none` included, is refused.
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewPublicKeyVerifier(const std::string& pem,
+                                                                    JwtOptions options);
+
+// SignJwt mints a compact JWT over `claims`. `key` is the shared secret for HS256,
+// or a PEM private key for RS256/ES256. For development tokens and tests.
+absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg,
+                                    const std::string& key);
+
+}  // namespace sessionctx
+
+#endif  // SESSIONCTX_TOKEN_VERIFIER_H_

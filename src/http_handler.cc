@@ -1,0 +1,365 @@
+// The HTTP API of SPEC §4. Order of checks for every request:
+//   route (404) → method (405) → body size (413) → token (401) → tenant, scope,
+//   session claim (403) → content type (415) → body (400) → the operation.
+#include "sessionctx/http_handler.h"
+
+#include <optional>
+#include <variant>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+enum class Route {
+  kOwnContext,          // /me/context
+  kOwnAttributes,       // /me/context/attributes
+  kOwnAttribute,        // /me/context/attributes/{name}
+  kContext,             // /context/{id}
+  kContextAttributes,   // /context/{id}/attributes
+  kContextAttribute,    // /context/{id}/attributes/{name}
+};
+
+struct Match {
+  Route route;
+  std::string tenant;
+  std::string session_id;  // management routes
+  std::string attribute;   // attribute routes
+  std::vector<const char*> allowed;
+};
+
+bool IsOwn(Route r) {
+  return r == Route::kOwnContext || r == Route::kOwnAttributes || r == Route::kOwnAttribute;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// PercentDecode decodes one path segment ('+' stays '+': it is a query convention).
+std::optional<std::string> PercentDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+bool QueryFlag(absl::string_view query, absl::string_view name) {
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == name) return absl::AsciiStrToLower(kv.second) == "true";
+  }
+  return false;
+}
+
+HttpResponse Json200(const Json& body) {
+  HttpResponse res;
+  res.status = 200;
+  res.headers.emplace_back("Content-Type", "application/json");
+  res.body = body.dump();
+  return res;
+}
+
+HttpResponse NoContent() {
+  HttpResponse res;
+  res.status = 204;
+  return res;
+}
+
+HttpResponse Unauthorized(absl::string_view why) {
+  HttpResponse res = ErrorResponse(401, why);
+  res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+  return res;
+}
+
+// FromStatus renders a library error; store failures say so without internals.
+HttpResponse FromStatus(const absl::Status& st, const std::string& session_id) {
+  const int code = HttpStatusFor(st);
+  if (code == 401) return Unauthorized(st.message());
+  std::string message(st.message());
+  if (code == 503) {
+    message = "session store is unavailable; retry later";
+  } else if (code == 500) {
+    message = absl::IsDataLoss(st) ? "stored session could not be read"
+                                   : "session store failure";
+  }
+  HttpResponse res = ErrorResponse(code, message);
+  if (code == 404 || code == 409) {
+    Json body = Json::parse(res.body);
+    if (code == 404) body["sessionId"] = session_id;
+    if (std::optional<int64_t> v = CurrentVersionOf(st)) body["currentVersion"] = *v;
+    res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  return res;
+}
+
+// ParseIfMatch reads `"3"`, `W/"3"` or `3`. `*` means "any version" (no check).
+absl::StatusOr<std::optional<int64_t>> ParseIfMatch(const HttpRequest& req) {
+  if (!req.HasHeader("If-Match")) return std::optional<int64_t>();
+  absl::string_view v = absl::StripAsciiWhitespace(req.Header("If-Match"));
+  if (v == "*") return std::optional<int64_t>();
+  absl::ConsumePrefix(&v, "W/");
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t version = 0;
+  if (!absl::SimpleAtoi(v, &version) || version < 1) {
+    return absl::InvalidArgumentError("If-Match must be a session version such as \"3\"");
+  }
+  return std::optional<int64_t>(version);
+}
+
+bool IsJsonContentType(absl::string_view ct) {
+  absl::string_view media = ct.substr(0, ct.find(';'));
+  return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(media), "application/json");
+}
+
+// Routing: returns the match, or a 404 / 400 response.
+std::variant<Match, HttpResponse> MatchRoute(absl::string_view path) {
+  std::vector<std::string> segs;
+  if (path.empty() || path[0] != '/') return ErrorResponse(404, "no such route");
+  for (absl::string_view raw : absl::StrSplit(path.substr(1), '/')) {
+    std::optional<std::string> seg = PercentDecode(raw);
+    if (!seg) return ErrorResponse(400, "path holds a malformed percent-escape");
+    segs.push_back(*std::move(seg));
+  }
+  auto not_found = [] { return ErrorResponse(404, "no such route"); };
+  if (segs.size() < 4 || segs[0] != "session-context") return not_found();
+  for (const std::string& s : segs) {
+    if (s.empty()) return not_found();
+  }
+  Match m;
+  m.tenant = segs[1];
+  const size_t n = segs.size();
+  if (segs[2] == "me" && segs[3] == "context") {
+    if (n == 4) {
+      m.route = Route::kOwnContext;
+      m.allowed = {"GET", "PATCH"};
+    } else if (n == 5 && segs[4] == "attributes") {
+      m.route = Route::kOwnAttributes;
+      m.allowed = {"POST"};
+    } else if (n == 6 && segs[4] == "attributes") {
+      m.route = Route::kOwnAttribute;
+      m.attribute = segs[5];
+      m.allowed = {"DELETE"};
+    } else {
+      return not_found();
+    }
+  } else if (segs[2] == "context") {
+    m.session_id = segs[3];
+    if (n == 4) {
+      m.route = Route::kContext;
+      m.allowed = {"GET", "PUT", "DELETE"};
+    } else if (n == 5 && segs[4] == "attributes") {
+      m.route = Route::kContextAttributes;
+      m.allowed = {"POST"};
+    } else if (n == 6 && segs[4] == "attributes") {
+      m.route = Route::kContextAttribute;
+      m.attribute = segs[5];
+      m.allowed = {"DELETE"};
+    } else {
+      return not_found();
+    }
+  } else {
+    return not_found();
+  }
+  return m;
+}
+
+}  // namespace
+
+HttpHandler::HttpHandler(SessionService* service, const TokenVerifier* verifier,
+                         HandlerOptions options)
+    : service_(service), verifier_(verifier), options_(std::move(options)) {}
+
+HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
+  try {
+    return HandleUnchecked(request);
+  } catch (const std::exception&) {
+    return ErrorResponse(500, "internal error while serving the request");
+  } catch (...) {
+    return ErrorResponse(500, "internal error while serving the request");
+  }
+}
+
+HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
+  const size_t qpos = req.target.find('?');
+  const absl::string_view path = absl::string_view(req.target).substr(0, qpos);
+  const absl::string_view query =
+      qpos == std::string::npos ? absl::string_view() : absl::string_view(req.target).substr(qpos + 1);
+
+  if (path == "/healthz") {
+    if (req.method != "GET" && req.method != "HEAD") {
+      HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
+      res.headers.emplace_back("Allow", "GET");
+      return res;
+    }
+    return Json200(Json{{"status", "ok"}});
+  }
+
+  std::variant<Match, HttpResponse> routed = MatchRoute(path);
+  if (auto* res = std::get_if<HttpResponse>(&routed)) return std::move(*res);
+  Match& m = std::get<Match>(routed);
+
+  bool allowed = false;
+  for (const char* method : m.allowed) allowed |= req.method == method;
+  if (!allowed) {
+    const std::string allow = absl::StrJoin(m.allowed, ", ");
+    HttpResponse res = ErrorResponse(
+        405, absl::StrCat("method ", req.method, " is not allowed here; allowed: ", allow));
+    res.headers.emplace_back("Allow", allow);
+    return res;
+  }
+  if (absl::Status st = ValidateTenant(m.tenant); !st.ok()) return ErrorResponse(400, st.message());
+  const bool takes_body = req.method == "PATCH" || req.method == "PUT" || req.method == "POST";
+  if (takes_body && req.body.size() > options_.max_body_bytes) {
+    return ErrorResponse(413, absl::StrCat("request body is ", req.body.size(),
+                                           " bytes, over the limit of ",
+                                           options_.max_body_bytes));
+  }
+
+  // Authentication.
+  absl::string_view auth = absl::StripAsciiWhitespace(req.Header("Authorization"));
+  if (auth.empty()) return Unauthorized("missing bearer token (Authorization: Bearer …)");
+  if (auth.size() < 7 || !absl::EqualsIgnoreCase(auth.substr(0, 7), "Bearer ")) {
+    return Unauthorized("Authorization must use the Bearer scheme");
+  }
+  absl::StatusOr<Principal> who =
+      verifier_->Verify(absl::StripAsciiWhitespace(auth.substr(7)));
+  if (!who.ok()) return Unauthorized(who.status().message());
+
+  // Authorisation.
+  if (who->tenant != m.tenant) {
+    return ErrorResponse(403, "token is not valid for tenant " + m.tenant);
+  }
+  const bool own = IsOwn(m.route);
+  if (own) {
+    if (who->session_id.empty()) return ErrorResponse(403, "token carries no session id");
+    m.session_id = who->session_id;
+  } else if (!who->HasScope(options_.management_scope)) {
+    return ErrorResponse(403, "token lacks the scope " + options_.management_scope);
+  }
+  if (absl::Status st = ValidateSessionId(m.session_id); !st.ok()) {
+    return own ? ErrorResponse(403, "token carries an invalid session id")
+               : ErrorResponse(400, st.message());
+  }
+  const SessionKey key{m.tenant, m.session_id};
+
+  // Body.
+  Json body;
+  if (takes_body) {
+    if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) {
+      return ErrorResponse(415, "request body must be application/json");
+    }
+    absl::StatusOr<Json> parsed = ParseJsonBody(req.body, service_->options().limits.max_json_depth);
+    if (!parsed.ok()) return ErrorResponse(400, parsed.status().message());
+    if (!parsed->is_object()) return ErrorResponse(400, "request body must be a JSON object");
+    body = *std::move(parsed);
+  }
+  absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(req);
+  if (!if_match.ok()) return ErrorResponse(400, if_match.status().message());
+
+  // Own calls: a session that belongs to a customer is only that customer's.
+  if (own) {
+    absl::StatusOr<SessionContext> current = service_->Get(key);
+    if (!current.ok()) return FromStatus(current.status(), key.session_id);
+    if (current->customer_id && who->customer_id != current->customer_id) {
+      return ErrorResponse(403, "session belongs to another customer");
+    }
+    if (req.method == "GET") {
+      HttpResponse res = Json200(ToJson(*current));
+      res.headers.emplace_back("ETag", absl::StrCat("\"", current->version, "\""));
+      return res;
+    }
+  }
+
+  switch (m.route) {
+    case Route::kOwnContext: {  // PATCH
+      absl::StatusOr<SessionContext> r = service_->Patch(key, body, *if_match);
+      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
+    }
+    case Route::kContext: {
+      if (req.method == "GET") {
+        absl::StatusOr<SessionContext> r = service_->Get(key);
+        if (!r.ok()) return FromStatus(r.status(), key.session_id);
+        HttpResponse res = Json200(ToJson(*r));
+        res.headers.emplace_back("ETag", absl::StrCat("\"", r->version, "\""));
+        return res;
+      }
+      if (req.method == "DELETE") {
+        absl::Status st = service_->Delete(key);
+        return st.ok() ? NoContent() : FromStatus(st, key.session_id);
+      }
+      // PUT, with the saas-token rule for customer sessions.
+      PutOptions put;
+      put.upsert = QueryFlag(query, "upsert");
+      put.if_match = *if_match;
+      put.authorize = [&](const SessionContext* stored,
+                          const SessionContext& next) -> absl::Status {
+        const bool stored_customer = stored != nullptr && stored->customer_id.has_value();
+        if (!stored_customer && !next.customer_id) return absl::OkStatus();
+        absl::string_view saas = absl::StripAsciiWhitespace(req.Header("saas-token"));
+        absl::ConsumePrefix(&saas, "Bearer ");
+        if (saas.empty()) {
+          return absl::PermissionDeniedError(
+              "a customer session needs a saas-token header with that customer's token");
+        }
+        absl::StatusOr<Principal> customer = verifier_->Verify(saas);
+        if (!customer.ok()) {
+          return absl::PermissionDeniedError(
+              absl::StrCat("saas-token is not valid: ", customer.status().message()));
+        }
+        if (customer->tenant != m.tenant) {
+          return absl::PermissionDeniedError("saas-token is for another tenant");
+        }
+        if ((stored_customer && customer->customer_id != stored->customer_id) ||
+            (next.customer_id && customer->customer_id != next.customer_id)) {
+          return absl::PermissionDeniedError(
+              "saas-token customer does not match the session's customerId");
+        }
+        return absl::OkStatus();
+      };
+      absl::StatusOr<PutResult> r = service_->Put(key, body, put);
+      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
+    }
+    case Route::kOwnAttributes:
+    case Route::kContextAttributes: {
+      absl::StatusOr<AttributeRequest> attr = ParseAttributeRequest(body);
+      if (!attr.ok()) return ErrorResponse(400, attr.status().message());
+      absl::StatusOr<int64_t> r = service_->SetAttribute(key, attr->key, attr->value);
+      if (!r.ok()) return FromStatus(r.status(), key.session_id);
+      if (m.route == Route::kContextAttributes) return NoContent();
+      HttpResponse res;
+      res.status = 201;
+      res.headers.emplace_back("Content-Type", "application/json");
+      res.body = Json(attr->key).dump(-1, ' ', false, Json::error_handler_t::replace);
+      return res;
+    }
+    case Route::kOwnAttribute:
+    case Route::kContextAttribute: {
+      absl::StatusOr<bool> r = service_->DeleteAttribute(key, m.attribute);
+      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
+    }
+  }
+  return ErrorResponse(500, "unrouted request");
+}
+
+}  // namespace sessionctx

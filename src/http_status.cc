@@ -1,0 +1,63 @@
+#include "absl/strings/match.h"
+#include "sessionctx/http_handler.h"
+
+namespace sessionctx {
+
+int HttpStatusFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse ErrorResponse(int status, absl::string_view message) {
+  HttpResponse res;
+  res.status = status;
+  res.headers.emplace_back("Content-Type", "application/json");
+  Json body = {{"code", status}, {"message", std::string(message)}};
+  res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return res;
+}
+
+absl::string_view HttpRequest::Header(absl::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::EqualsIgnoreCase(k, name)) return v;
+  }
+  return {};
+}
+
+bool HttpRequest::HasHeader(absl::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::EqualsIgnoreCase(k, name)) return true;
+  }
+  return false;
+}
+
+absl::string_view HttpResponse::Header(absl::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::EqualsIgnoreCase(k, name)) return v;
+  }
+  return {};
+}
+
+}  // namespace sessionctx

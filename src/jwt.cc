@@ -1,0 +1,358 @@
+// JWT verification and signing over OpenSSL's EVP interface. The decoder is small
+// and strict: three base64url parts, a JSON header naming exactly the configured
+// algorithm, a JSON claims object with a numeric `exp`.
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cmath>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sessionctx/token_verifier.h"
+
+namespace sessionctx {
+namespace {
+
+constexpr size_t kMaxTokenBytes = 16 * 1024;
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct EcdsaSigFree {
+  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+absl::Status Unauthenticated(absl::string_view why) {
+  return absl::UnauthenticatedError(std::string(why));
+}
+
+std::string Base64UrlEncode(absl::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+  }
+  return out;
+}
+
+// Strict base64url without padding, as JWS requires.
+std::optional<std::string> Base64UrlDecode(absl::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+  };
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // stray bits
+  return out;
+}
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
+// ES256 signatures are r||s (32 bytes each); OpenSSL wants DER.
+std::optional<std::string> RawEcdsaToDer(absl::string_view raw) {
+  if (raw.size() != 64) return std::nullopt;
+  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return std::nullopt;
+  }
+  unsigned char* der = nullptr;
+  int len = i2d_ECDSA_SIG(sig.get(), &der);
+  if (len <= 0) return std::nullopt;
+  std::string out(reinterpret_cast<char*>(der), len);
+  OPENSSL_free(der);
+  return out;
+}
+
+std::optional<std::string> DerEcdsaToRaw(absl::string_view der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(d2i_ECDSA_SIG(nullptr, &p, der.size()));
+  if (!sig) return std::nullopt;
+  std::string out(64, '\0');
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(&out[0]),
+                   32) != 32 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(&out[32]),
+                   32) != 32) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool IsP256(EVP_PKEY* key) {
+  char name[64] = {0};
+  size_t len = 0;
+  if (EVP_PKEY_get_group_name(key, name, sizeof(name), &len) != 1) return false;
+  return std::string(name) == "prime256v1" || std::string(name) == "P-256";
+}
+
+absl::StatusOr<JwtAlgorithm> AlgorithmForKey(EVP_PKEY* key) {
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+      return JwtAlgorithm::kRS256;
+    case EVP_PKEY_EC:
+      if (IsP256(key)) return JwtAlgorithm::kES256;
+      return absl::InvalidArgumentError("EC key is not on P-256: ES256 needs P-256");
+    default:
+      return absl::InvalidArgumentError("key is neither RSA nor EC P-256");
+  }
+}
+
+class JwtVerifier final : public TokenVerifier {
+ public:
+  JwtVerifier(JwtAlgorithm alg, std::string secret, Pkey key, JwtOptions options)
+      : alg_(alg), secret_(std::move(secret)), key_(std::move(key)), options_(std::move(options)) {}
+
+  absl::StatusOr<Principal> Verify(absl::string_view token) const override {
+    if (token.empty()) return Unauthenticated("bearer token is empty");
+    if (token.size() > kMaxTokenBytes) return Unauthenticated("bearer token is too long");
+    std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+    if (parts.size() != 3) return Unauthenticated("token is not a JWT (three dot-separated parts)");
+    std::optional<std::string> header_text = Base64UrlDecode(parts[0]);
+    std::optional<std::string> claims_text = Base64UrlDecode(parts[1]);
+    std::optional<std::string> signature = Base64UrlDecode(parts[2]);
+    if (!header_text || !claims_text || !signature) {
+      return Unauthenticated("token is malformed: bad base64url");
+    }
+    Json header = Json::parse(*header_text, nullptr, /*allow_exceptions=*/false);
+    if (!header.is_object()) return Unauthenticated("token header is not a JSON object");
+    auto alg = header.find("alg");
+    if (alg == header.end() || !alg->is_string()) {
+      return Unauthenticated("token header has no alg");
+    }
+    const std::string& alg_name = alg->get_ref<const std::string&>();
+    if (alg_name == "none" || alg_name == "None" || alg_name == "NONE") {
+      return Unauthenticated("unsigned tokens (alg none) are not accepted");
+    }
+    if (alg_name != JwtAlgorithmName(alg_)) {
+      return Unauthenticated(absl::StrCat("token algorithm ", alg_name,
+                                          " is not the configured ", JwtAlgorithmName(alg_)));
+    }
+    if (signature->empty()) return Unauthenticated("token has no signature");
+    const absl::string_view signing_input(token.data(), parts[0].size() + 1 + parts[1].size());
+    if (!SignatureValid(signing_input, *signature)) {
+      return Unauthenticated("token signature is invalid");
+    }
+    Json claims = Json::parse(*claims_text, nullptr, /*allow_exceptions=*/false);
+    if (!claims.is_object()) return Unauthenticated("token claims are not a JSON object");
+    return PrincipalFrom(claims);
+  }
+
+ private:
+  bool SignatureValid(absl::string_view input, const std::string& signature) const {
+    if (alg_ == JwtAlgorithm::kHS256) {
+      const std::string mac = HmacSha256(secret_, input);
+      return mac.size() == signature.size() &&
+             CRYPTO_memcmp(mac.data(), signature.data(), mac.size()) == 0;
+    }
+    std::string der;
+    if (alg_ == JwtAlgorithm::kES256) {
+      std::optional<std::string> converted = RawEcdsaToDer(signature);
+      if (!converted) return false;
+      der = std::move(*converted);
+    }
+    const std::string& sig = alg_ == JwtAlgorithm::kES256 ? der : signature;
+    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1) {
+      return false;
+    }
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
+                            sig.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                            input.size()) == 1;
+  }
+
+  absl::StatusOr<Principal> PrincipalFrom(const Json& claims) const {
+    const double now = absl::ToDoubleSeconds(options_.clock->Now() - absl::UnixEpoch());
+    const double leeway = absl::ToDoubleSeconds(options_.leeway);
+    auto exp = claims.find("exp");
+    if (exp == claims.end()) return Unauthenticated("token has no exp claim");
+    if (!exp->is_number() || !std::isfinite(exp->get<double>())) {
+      return Unauthenticated("token exp claim is not a number");
+    }
+    if (now >= exp->get<double>() + leeway) return Unauthenticated("token has expired");
+    if (auto nbf = claims.find("nbf"); nbf != claims.end()) {
+      if (!nbf->is_number()) return Unauthenticated("token nbf claim is not a number");
+      if (now + leeway < nbf->get<double>()) return Unauthenticated("token is not yet valid");
+    }
+    Principal p;
+    const ClaimNames& names = options_.claims;
+    auto read_string = [&](const std::string& name, std::string& out) -> absl::Status {
+      auto it = claims.find(name);
+      if (it == claims.end() || it->is_null()) return absl::OkStatus();
+      if (!it->is_string()) return Unauthenticated(absl::StrCat("token claim ", name, " is not a string"));
+      out = it->get<std::string>();
+      return absl::OkStatus();
+    };
+    if (absl::Status st = read_string(names.tenant, p.tenant); !st.ok()) return st;
+    if (absl::Status st = read_string(names.session_id, p.session_id); !st.ok()) return st;
+    std::string customer;
+    if (absl::Status st = read_string(names.customer_id, customer); !st.ok()) return st;
+    if (!customer.empty()) p.customer_id = customer;
+    if (auto scope = claims.find(names.scope); scope != claims.end()) {
+      if (scope->is_string()) {
+        for (absl::string_view s :
+             absl::StrSplit(scope->get_ref<const std::string&>(), ' ', absl::SkipEmpty())) {
+          p.scopes.emplace_back(s);
+        }
+      } else if (scope->is_array()) {
+        for (const Json& s : *scope) {
+          if (s.is_string()) p.scopes.push_back(s.get<std::string>());
+        }
+      }
+    }
+    return p;
+  }
+
+  const JwtAlgorithm alg_;
+  const std::string secret_;
+  const Pkey key_;
+  const JwtOptions options_;
+};
+
+absl::StatusOr<Pkey> ReadPublicKey(const std::string& pem) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return absl::InternalError("out of memory");
+  if (EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr)) {
+    return Pkey(key);
+  }
+  BIO_reset(bio.get());
+  if (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    Pkey key(X509_get_pubkey(cert));
+    X509_free(cert);
+    if (key) return key;
+  }
+  return absl::InvalidArgumentError(
+      "public key file is not a PEM public key (BEGIN PUBLIC KEY) or certificate");
+}
+
+}  // namespace
+
+bool Principal::HasScope(absl::string_view scope) const {
+  for (const std::string& s : scopes) {
+    if (s == scope) return true;
+  }
+  return false;
+}
+
+const char* JwtAlgorithmName(JwtAlgorithm alg) {
+  switch (alg) {
+    case JwtAlgorithm::kHS256:
+      return "HS256";
+    case JwtAlgorithm::kRS256:
+      return "RS256";
+    case JwtAlgorithm::kES256:
+      return "ES256";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewHs256Verifier(std::string secret,
+                                                                JwtOptions options) {
+  if (secret.empty()) return absl::InvalidArgumentError("HS256 secret is empty");
+  return std::make_unique<JwtVerifier>(JwtAlgorithm::kHS256, std::move(secret), nullptr,
+                                       std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewPublicKeyVerifier(const std::string& pem,
+                                                                    JwtOptions options) {
+  absl::StatusOr<Pkey> key = ReadPublicKey(pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<JwtAlgorithm> alg = AlgorithmForKey(key->get());
+  if (!alg.ok()) return alg.status();
+  return std::make_unique<JwtVerifier>(*alg, std::string(), *std::move(key), std::move(options));
+}
+
+absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg,
+                                    const std::string& key) {
+  const Json header = {{"alg", JwtAlgorithmName(alg)}, {"typ", "JWT"}};
+  const std::string input =
+      absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
+  if (alg == JwtAlgorithm::kHS256) {
+    if (key.empty()) return absl::InvalidArgumentError("HS256 secret is empty");
+    return absl::StrCat(input, ".", Base64UrlEncode(HmacSha256(key, input)));
+  }
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(key.data(), static_cast<int>(key.size())));
+  Pkey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!pkey) return absl::InvalidArgumentError("signing key is not a PEM private key");
+  absl::StatusOr<JwtAlgorithm> key_alg = AlgorithmForKey(pkey.get());
+  if (!key_alg.ok()) return key_alg.status();
+  if (*key_alg != alg) return absl::InvalidArgumentError("private key does not fit the algorithm");
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  size_t len = 0;
+  if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &len,
+                     reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+    return absl::InternalError("signing failed");
+  }
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(&sig[0]), &len,
+                     reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+    return absl::InternalError("signing failed");
+  }
+  sig.resize(len);
+  if (alg == JwtAlgorithm::kES256) {
+    std::optional<std::string> raw = DerEcdsaToRaw(sig);
+    if (!raw) return absl::InternalError("signing failed");
+    sig = std::move(*raw);
+  }
+  return absl::StrCat(input, ".", Base64UrlEncode(sig));
+}
+
+}  // namespace sessionctx

@@ -1,0 +1,527 @@
+// The HTTP API of SPEC §4 through the framework-neutral handler: every route and
+// every row of the status table, bodies checked.
+#include "sessionctx/http_handler.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "backends/memory/memory_store.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace sessionctx {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+constexpr char kSecret[] = "handler-test-secret";
+constexpr char kManage[] = "session_context.context_manage";
+
+// A store that fails every call with a given status, for the 500/503 rows.
+class FailingStore : public SessionStoreWrapper {
+ public:
+  FailingStore(SessionStore* target, absl::Status failure)
+      : SessionStoreWrapper(target), failure_(std::move(failure)) {}
+  absl::StatusOr<SessionContext> Get(const SessionKey&) override { return failure_; }
+  absl::Status CompareAndSet(const SessionKey&, int64_t, const SessionContext&) override {
+    return failure_;
+  }
+  absl::Status Delete(const SessionKey&) override { return failure_; }
+
+ private:
+  absl::Status failure_;
+};
+
+class HandlerTest : public ::testing::Test {
+ protected:
+  HandlerTest() : clock_(kNow) {
+    StoreOptions so;
+    so.clock = &clock_;
+    store_ = NewMemoryStore(so);
+    ServiceOptions opts;
+    opts.clock = &clock_;
+    service_ = std::make_unique<SessionService>(store_.get(), opts);
+    JwtOptions jo;
+    jo.clock = &clock_;
+    verifier_ = *NewHs256Verifier(kSecret, jo);
+    HandlerOptions ho;
+    ho.max_body_bytes = 4096;
+    handler_ = std::make_unique<HttpHandler>(service_.get(), verifier_.get(), ho);
+  }
+
+  std::string Token(Json claims) {
+    if (!claims.contains("exp")) claims["exp"] = absl::ToUnixSeconds(kNow) + 600;
+    return *SignJwt(claims, JwtAlgorithm::kHS256, kSecret);
+  }
+  std::string SessionToken(const std::string& session, const std::string& tenant = "acme") {
+    return Token({{"tenant", tenant}, {"sessionId", session}});
+  }
+  std::string CustomerToken(const std::string& session, const std::string& customer) {
+    return Token({{"tenant", "acme"}, {"sessionId", session}, {"customerId", customer}});
+  }
+  std::string ManageToken(const std::string& tenant = "acme") {
+    return Token({{"tenant", tenant}, {"scope", std::string("openid ") + kManage}});
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& token, const std::string& body = "",
+                    HttpHeaders extra = {}) {
+    HttpRequest req{method, target, std::move(extra), body};
+    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!body.empty() && !req.HasHeader("Content-Type")) {
+      req.headers.emplace_back("Content-Type", "application/json");
+    }
+    return handler_->Handle(req);
+  }
+
+  // Creates session `id` in tenant acme at version 1.
+  void Seed(const std::string& id, std::optional<std::string> customer = std::nullopt) {
+    SessionContext s;
+    s.session_id = id;
+    s.currency = "EUR";
+    s.customer_id = customer;
+    s.context = Json{{"a", 1}};
+    ASSERT_OK(service_->Create("acme", s));
+  }
+
+  static Json Body(const HttpResponse& r) { return Json::parse(r.body, nullptr, false); }
+
+  // Every error: the status, and a JSON body {"code": status, "message": …}.
+  static void ExpectError(const HttpResponse& r, int status, const std::string& fragment = "") {
+    EXPECT_EQ(r.status, status) << r.body;
+    Json b = Body(r);
+    ASSERT_TRUE(b.is_object()) << r.body;
+    EXPECT_EQ(b["code"], status);
+    ASSERT_TRUE(b["message"].is_string());
+    if (!fragment.empty()) {
+      EXPECT_NE(b["message"].get<std::string>().find(fragment), std::string::npos) << r.body;
+    }
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionService> service_;
+  std::unique_ptr<TokenVerifier> verifier_;
+  std::unique_ptr<HttpHandler> handler_;
+};
+
+const char kOwn[] = "/session-context/acme/me/context";
+
+// --- routes ----------------------------------------------------------------------
+
+TEST_F(HandlerTest, GetOwnContextReturnsRecordWithEtag) {
+  Seed("s1");
+  HttpResponse r = Call("GET", kOwn, SessionToken("s1"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("ETag"), "\"1\"");
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  Json b = Body(r);
+  EXPECT_EQ(b["sessionId"], "s1");
+  EXPECT_EQ(b["currency"], "EUR");
+  EXPECT_EQ(b["context"], (Json{{"a", 1}}));
+  EXPECT_EQ(b["metadata"]["version"], 1);
+  EXPECT_EQ(b["metadata"]["createdAt"], "2027-01-15T08:00:00.000Z");
+  EXPECT_FALSE(b.contains("customerId"));
+}
+
+TEST_F(HandlerTest, SessionTokenNeverReachesAnotherSession) {
+  Seed("s1");
+  Seed("s2");
+  ASSERT_OK(service_->SetAttribute({"acme", "s2"}, "secret", "s2-only"));
+  HttpResponse r = Call("GET", kOwn, SessionToken("s1"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["sessionId"], "s1");
+  EXPECT_FALSE(Body(r)["context"].contains("secret"));
+  ExpectError(Call("GET", "/session-context/acme/context/s2", SessionToken("s1")), 403);
+  ExpectError(Call("DELETE", "/session-context/acme/context/s2", SessionToken("s1")), 403);
+}
+
+TEST_F(HandlerTest, GetOwnContextMissingIs404WithSessionId) {
+  HttpResponse r = Call("GET", kOwn, SessionToken("nope"));
+  ExpectError(r, 404);
+  EXPECT_EQ(Body(r)["sessionId"], "nope");
+}
+
+TEST_F(HandlerTest, PatchOwnContextAppliesAndReturns204) {
+  Seed("s1");
+  HttpResponse r = Call("PATCH", kOwn, SessionToken("s1"),
+                        R"({"currency":"CHF","cartId":"ignored","context":{"b":2},"metadata":{"version":1}})");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.body.empty());
+  SessionContext s = *service_->Get({"acme", "s1"});
+  EXPECT_EQ(s.currency, "CHF");
+  EXPECT_FALSE(s.cart_id.has_value());
+  EXPECT_EQ(s.context, (Json{{"a", 1}, {"b", 2}}));
+  EXPECT_EQ(s.version, 2);
+}
+
+TEST_F(HandlerTest, PatchWithStaleVersionIs409WithCurrentVersion) {
+  Seed("s1");
+  ASSERT_EQ(Call("PATCH", kOwn, SessionToken("s1"), R"({"metadata":{"version":1}})").status, 204);
+  HttpResponse r = Call("PATCH", kOwn, SessionToken("s1"),
+                        R"({"currency":"USD","metadata":{"version":1}})");
+  ExpectError(r, 409, "current version is 2");
+  EXPECT_EQ(Body(r)["currentVersion"], 2);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->currency, "EUR");
+}
+
+TEST_F(HandlerTest, IfMatchStandsInForBodyVersion) {
+  Seed("s1");
+  EXPECT_EQ(Call("PATCH", kOwn, SessionToken("s1"), R"({"currency":"CHF"})",
+                 {{"If-Match", "\"1\""}})
+                .status,
+            204);
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"currency":"USD"})",
+                   {{"If-Match", "\"1\""}}),
+              409);
+}
+
+TEST_F(HandlerTest, IfMatchAndBodyVersionMustBothMatch) {
+  Seed("s1");
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"),
+                   R"({"currency":"CHF","metadata":{"version":1}})", {{"If-Match", "\"2\""}}),
+              409);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"currency":"CHF"})",
+                   {{"If-Match", "banana"}}),
+              400, "If-Match");
+}
+
+TEST_F(HandlerTest, PostOwnAttributeReturns201WithKey) {
+  Seed("s1");
+  HttpResponse r = Call("POST", "/session-context/acme/me/context/attributes", SessionToken("s1"),
+                        R"({"key":"gift wrap","value":{"paper":"red"}})");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(Body(r), Json("gift wrap"));
+  EXPECT_EQ(service_->Get({"acme", "s1"})->context["gift wrap"], (Json{{"paper", "red"}}));
+}
+
+TEST_F(HandlerTest, DeleteOwnAttributeDecodesName) {
+  Seed("s1");
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "gift wrap", true));
+  HttpResponse r =
+      Call("DELETE", "/session-context/acme/me/context/attributes/gift%20wrap", SessionToken("s1"));
+  EXPECT_EQ(r.status, 204);
+  EXPECT_FALSE(service_->Get({"acme", "s1"})->context.contains("gift wrap"));
+  // Absent attribute: still 204, no version bump.
+  const int64_t v = service_->Get({"acme", "s1"})->version;
+  EXPECT_EQ(Call("DELETE", "/session-context/acme/me/context/attributes/none", SessionToken("s1"))
+                .status,
+            204);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, v);
+}
+
+TEST_F(HandlerTest, ManagementGetReturnsRecordWithEtag) {
+  Seed("s1");
+  HttpResponse r = Call("GET", "/session-context/acme/context/s1", ManageToken());
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("ETag"), "\"1\"");
+  EXPECT_EQ(Body(r)["sessionId"], "s1");
+}
+
+TEST_F(HandlerTest, PutUpsertCreatesAndPutReplaces) {
+  EXPECT_EQ(Call("PUT", "/session-context/acme/context/n1?upsert=true", ManageToken(),
+                 R"({"currency":"EUR","cartId":"c1","context":{"x":1}})")
+                .status,
+            204);
+  SessionContext s = *service_->Get({"acme", "n1"});
+  EXPECT_EQ(s.version, 1);
+  EXPECT_EQ(s.cart_id, "c1");
+  EXPECT_EQ(Call("PUT", "/session-context/acme/context/n1", ManageToken(),
+                 R"({"language":"de","metadata":{"version":1}})")
+                .status,
+            204);
+  s = *service_->Get({"acme", "n1"});
+  EXPECT_EQ(s.version, 2);
+  EXPECT_FALSE(s.currency.has_value());
+  EXPECT_FALSE(s.cart_id.has_value());
+  EXPECT_EQ(s.language, "de");
+  EXPECT_EQ(s.context, Json::object());
+}
+
+TEST_F(HandlerTest, PutMissingWithoutUpsertIs404) {
+  ExpectError(Call("PUT", "/session-context/acme/context/n1", ManageToken(),
+                   R"({"metadata":{"version":1}})"),
+              404);
+}
+
+TEST_F(HandlerTest, PutBodySessionIdMustMatchPath) {
+  ExpectError(Call("PUT", "/session-context/acme/context/n1?upsert=true", ManageToken(),
+                   R"({"sessionId":"other"})"),
+              400, "sessionId");
+}
+
+TEST_F(HandlerTest, PutCustomerSessionNeedsMatchingSaasToken) {
+  Seed("s1", "cust-1");
+  const std::string body = R"({"currency":"USD","metadata":{"version":1}})";
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(), body), 403,
+              "saas-token");
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(), body,
+                   {{"saas-token", CustomerToken("s1", "cust-2")}}),
+              403);
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(), body,
+                   {{"saas-token", "garbage"}}),
+              403);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->currency, "EUR");
+  EXPECT_EQ(Call("PUT", "/session-context/acme/context/s1", ManageToken(), body,
+                 {{"saas-token", CustomerToken("s1", "cust-1")}})
+                .status,
+            204);
+  SessionContext s = *service_->Get({"acme", "s1"});
+  EXPECT_EQ(s.currency, "USD");
+  EXPECT_EQ(s.customer_id, "cust-1");  // a body without customerId keeps it
+}
+
+TEST_F(HandlerTest, PutCannotHandSessionToAnotherCustomer) {
+  Seed("s1", "cust-1");
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(),
+                   R"({"customerId":"cust-2","metadata":{"version":1}})",
+                   {{"saas-token", CustomerToken("s1", "cust-1")}}),
+              403);
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(),
+                   R"({"customerId":"cust-2","metadata":{"version":1}})",
+                   {{"saas-token", CustomerToken("s1", "cust-2")}}),
+              403);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->customer_id, "cust-1");
+}
+
+TEST_F(HandlerTest, PutSettingCustomerOnAnonymousSessionNeedsThatCustomersToken) {
+  Seed("s1");
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(),
+                   R"({"customerId":"cust-1","metadata":{"version":1}})"),
+              403);
+  EXPECT_EQ(Call("PUT", "/session-context/acme/context/s1", ManageToken(),
+                 R"({"customerId":"cust-1","metadata":{"version":1}})",
+                 {{"saas-token", CustomerToken("s1", "cust-1")}})
+                .status,
+            204);
+}
+
+TEST_F(HandlerTest, ManagementAttributeRoutesReturn204) {
+  Seed("s1");
+  EXPECT_EQ(Call("POST", "/session-context/acme/context/s1/attributes", ManageToken(),
+                 R"({"key":"k","value":[1,2]})")
+                .status,
+            204);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->context["k"], Json::array({1, 2}));
+  EXPECT_EQ(Call("DELETE", "/session-context/acme/context/s1/attributes/k", ManageToken()).status,
+            204);
+  EXPECT_FALSE(service_->Get({"acme", "s1"})->context.contains("k"));
+}
+
+TEST_F(HandlerTest, DeleteSessionThenItIsGone) {
+  Seed("s1");
+  EXPECT_EQ(Call("DELETE", "/session-context/acme/context/s1", ManageToken()).status, 204);
+  ExpectError(Call("GET", "/session-context/acme/context/s1", ManageToken()), 404);
+  ExpectError(Call("DELETE", "/session-context/acme/context/s1", ManageToken()), 404);
+}
+
+TEST_F(HandlerTest, PercentEncodedSessionIdInPath) {
+  ASSERT_EQ(Call("PUT", "/session-context/acme/context/a%2Fb%20c?upsert=true", ManageToken(),
+                 "{}")
+                .status,
+            204);
+  EXPECT_OK(service_->Get({"acme", "a/b c"}));
+}
+
+TEST_F(HandlerTest, HealthzAnswers200) {
+  EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
+}
+
+// --- 400 -------------------------------------------------------------------------
+
+TEST_F(HandlerTest, BadBodiesAre400NamingTheProblem) {
+  Seed("s1");
+  struct Case {
+    std::string body;
+    std::string fragment;
+  };
+  const Case kCases[] = {
+      {"{\"currency\":", "malformed JSON"},
+      {"{\"siteCode\":\"\xc3\x28\",\"metadata\":{\"version\":1}}", "malformed JSON"},
+      {"[1,2]", "JSON object"},
+      {"{\"currency\":5,\"metadata\":{\"version\":1}}", "currency"},
+      {"{\"currency\":\"euro\",\"metadata\":{\"version\":1}}", "currency"},
+      {"{\"targetLocation\":\"DEU\",\"metadata\":{\"version\":1}}", "targetLocation"},
+      {"{\"language\":\"en_US\",\"metadata\":{\"version\":1}}", "language"},
+      {"{\"context\":[1],\"metadata\":{\"version\":1}}", "context"},
+      {"{\"currency\":\"EUR\"}", "metadata.version"},
+      {"{\"metadata\":{\"version\":\"1\"}}", "metadata.version"},
+      {"{\"context\":" + std::string(70, '[') + std::string(70, ']') + "}", "nesting"},
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.body);
+    ExpectError(Call("PATCH", kOwn, SessionToken("s1"), c.body), 400, c.fragment);
+  }
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_F(HandlerTest, EmptyWriteBodyIs400) {
+  Seed("s1");
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), ""), 400, "empty");
+  ExpectError(Call("PUT", "/session-context/acme/context/s1", ManageToken(), ""), 400, "empty");
+}
+
+TEST_F(HandlerTest, NestingAtTheLimitIsAccepted) {
+  Seed("s1");
+  // Root object (1) + context (2) + 62 arrays = 64 levels.
+  std::string body = "{\"context\":{\"deep\":" + std::string(62, '[') + std::string(62, ']') +
+                     "},\"metadata\":{\"version\":1}}";
+  EXPECT_EQ(Call("PATCH", kOwn, SessionToken("s1"), body).status, 204);
+}
+
+TEST_F(HandlerTest, InvalidTenantIs400) {
+  ExpectError(Call("GET", "/session-context/AC/me/context", SessionToken("s1", "AC")), 400,
+              "tenant");
+  ExpectError(Call("GET", "/session-context/averyveryverylongtenant/me/context",
+                   SessionToken("s1")),
+              400, "tenant");
+}
+
+TEST_F(HandlerTest, AttributeBodiesAreChecked) {
+  Seed("s1");
+  const std::string path = "/session-context/acme/me/context/attributes";
+  ExpectError(Call("POST", path, SessionToken("s1"), R"({"value":1})"), 400, "key");
+  ExpectError(Call("POST", path, SessionToken("s1"), R"({"key":"","value":1})"), 400, "key");
+  ExpectError(Call("POST", path, SessionToken("s1"), R"({"key":"k"})"), 400, "value");
+  ExpectError(Call("POST", path, SessionToken("s1"), R"({"key":"k","value":null})"), 400,
+              "value");
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);
+}
+
+// --- 401 -------------------------------------------------------------------------
+
+TEST_F(HandlerTest, BadTokensAre401WithChallenge) {
+  Seed("s1");
+  Json expired = {{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", absl::ToUnixSeconds(kNow) - 5}};
+  Json early = {{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", absl::ToUnixSeconds(kNow) + 600},
+                {"nbf", absl::ToUnixSeconds(kNow) + 300}};
+  const std::string no_exp = *SignJwt({{"tenant", "acme"}, {"sessionId", "s1"}},
+                                      JwtAlgorithm::kHS256, kSecret);
+  const std::string other_key =
+      *SignJwt({{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", absl::ToUnixSeconds(kNow) + 60}},
+               JwtAlgorithm::kHS256, "wrong");
+  const std::string good = SessionToken("s1");
+  const std::string none = "eyJhbGciOiJub25lIn0." + good.substr(good.find('.') + 1,
+                                                                  good.rfind('.') - good.find('.'));
+  for (const std::string& token :
+       {std::string(), std::string("not-a-jwt"), Token(expired), Token(early), no_exp, other_key,
+        none}) {
+    SCOPED_TRACE(token);
+    HttpResponse r = Call("GET", kOwn, token);
+    ExpectError(r, 401);
+    EXPECT_TRUE(absl::StartsWith(r.Header("WWW-Authenticate"), "Bearer"));
+  }
+  HttpResponse basic = handler_->Handle(
+      HttpRequest{"GET", kOwn, {{"Authorization", "Basic dXNlcjpwYXNz"}}, ""});
+  ExpectError(basic, 401);
+  EXPECT_FALSE(basic.Header("WWW-Authenticate").empty());
+}
+
+// --- 403 -------------------------------------------------------------------------
+
+TEST_F(HandlerTest, TokenForAnotherTenantIs403) {
+  Seed("s1");
+  ExpectError(Call("GET", kOwn, SessionToken("s1", "other")), 403, "tenant");
+  ExpectError(Call("GET", "/session-context/acme/context/s1", ManageToken("other")), 403);
+}
+
+TEST_F(HandlerTest, ManagementWithoutScopeIs403) {
+  Seed("s1");
+  ExpectError(Call("GET", "/session-context/acme/context/s1",
+                   Token({{"tenant", "acme"}, {"scope", "session_context.read"}})),
+              403, "scope");
+}
+
+TEST_F(HandlerTest, OwnCallWithoutSessionClaimIs403) {
+  ExpectError(Call("GET", kOwn, ManageToken()), 403, "session");
+}
+
+TEST_F(HandlerTest, AnonymousTokenCannotReadSessionAfterLogin) {
+  Seed("s1");
+  ASSERT_OK(service_->AttachCustomer({"acme", "s1"}, "cust-1"));
+  ExpectError(Call("GET", kOwn, SessionToken("s1")), 403);
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"metadata":{"version":2}})"), 403);
+  ExpectError(Call("GET", kOwn, CustomerToken("s1", "cust-2")), 403);
+  EXPECT_EQ(Call("GET", kOwn, CustomerToken("s1", "cust-1")).status, 200);
+}
+
+// --- 404, 405 --------------------------------------------------------------------
+
+TEST_F(HandlerTest, UnknownRouteIs404) {
+  for (const char* path : {"/", "/session-context", "/session-context/acme/me",
+                           "/session-context/acme/me/context/x", "/session-context/acme/other/x",
+                           "/session-context/acme/context/s1/attributes/k/more"}) {
+    SCOPED_TRACE(path);
+    ExpectError(Call("GET", path, ManageToken()), 404);
+  }
+}
+
+TEST_F(HandlerTest, WrongMethodIs405WithAllow) {
+  HttpResponse r = Call("POST", kOwn, SessionToken("s1"), "{}");
+  ExpectError(r, 405);
+  EXPECT_EQ(r.Header("Allow"), "GET, PATCH");
+  r = Call("PATCH", "/session-context/acme/context/s1", ManageToken(), "{}");
+  ExpectError(r, 405);
+  EXPECT_EQ(r.Header("Allow"), "GET, PUT, DELETE");
+  EXPECT_EQ(Call("GET", "/session-context/acme/me/context/attributes", SessionToken("s1"))
+                .Header("Allow"),
+            "POST");
+}
+
+// --- 413, 415 --------------------------------------------------------------------
+
+TEST_F(HandlerTest, BodyOverLimitIs413) {
+  Seed("s1");
+  std::string body = "{\"context\":{\"big\":\"" + std::string(5000, 'x') +
+                     "\"},\"metadata\":{\"version\":1}}";
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), body), 413);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);
+}
+
+TEST_F(HandlerTest, NonJsonContentTypeIs415) {
+  Seed("s1");
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"metadata":{"version":1}})",
+                   {{"Content-Type", "text/plain"}}),
+              415);
+  HttpRequest no_type{"PATCH", kOwn, {{"Authorization", "Bearer " + SessionToken("s1")}},
+                      R"({"metadata":{"version":1}})"};
+  ExpectError(handler_->Handle(no_type), 415);
+  EXPECT_EQ(Call("PATCH", kOwn, SessionToken("s1"), R"({"metadata":{"version":1}})",
+                 {{"Content-Type", "application/json; charset=utf-8"}})
+                .status,
+            204);
+}
+
+// --- 500, 503 --------------------------------------------------------------------
+
+TEST_F(HandlerTest, StoreUnreachableIs503WithoutInternals) {
+  FailingStore failing(store_.get(), absl::UnavailableError("connect to 10.0.0.5:5432 password=hunter2 failed"));
+  SessionService service(&failing, ServiceOptions{});
+  HttpHandler handler(&service, verifier_.get(), HandlerOptions{});
+  HttpResponse r = handler.Handle(HttpRequest{
+      "GET", "/session-context/acme/context/s1", {{"Authorization", "Bearer " + ManageToken()}}, ""});
+  ExpectError(r, 503, "unavailable");
+  EXPECT_EQ(r.body.find("hunter2"), std::string::npos);
+  EXPECT_EQ(r.body.find("10.0.0.5"), std::string::npos);
+}
+
+TEST_F(HandlerTest, StoreFailureIs500WithoutInternals) {
+  FailingStore failing(store_.get(), absl::InternalError("rocksdb: corruption in /var/x.sst"));
+  SessionService service(&failing, ServiceOptions{});
+  HttpHandler handler(&service, verifier_.get(), HandlerOptions{});
+  HttpResponse r = handler.Handle(HttpRequest{
+      "DELETE", "/session-context/acme/context/s1", {{"Authorization", "Bearer " + ManageToken()}}, ""});
+  ExpectError(r, 500, "store");
+  EXPECT_EQ(r.body.find("sst"), std::string::npos);
+}
+
+TEST_F(HandlerTest, GarbageRequestsNeverCrash) {
+  for (const char* target : {"", "?", "%", "/session-context/%zz/me/context", "//", "/%00",
+                             "/session-context/acme/context/%ff%fe"}) {
+    HttpResponse r = Call("GET", target, ManageToken());
+    EXPECT_GE(r.status, 400) << target;
+    EXPECT_TRUE(Body(r).is_object()) << target;
+  }
+}
+
+}  // namespace
+}  // namespace sessionctx
