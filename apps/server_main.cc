@@ -90,6 +90,15 @@ int Fail(const std::string& message) {
 }
 
 int Main(int argc, char** argv) {
+  // Signals go to one waiting thread, which stops the server. Blocked first, before
+  // any thread exists (the store starts its own), so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   Flags flags;
   if (std::string err = flags.Parse(argc, argv, 1, {"help"}); !err.empty()) return Fail(err);
   if (flags.Has("help")) {
@@ -165,13 +174,6 @@ int Main(int argc, char** argv) {
   handler_options.max_body_bytes = static_cast<size_t>(max_body);
   const HttpHandler handler(&service, verifier->get(), handler_options);
 
-  // Signals go to one waiting thread, which stops the server; no work in a handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   httplib::Server server;
   const size_t workers =

@@ -1,0 +1,63 @@
+// How the rocksdb: backend lays a session out in RocksDB. Internal to the backend.
+//
+// Column family "default":
+//   "<tenant>/<sessionId>\x00"        -> 0x01 + MessagePack of the base record
+//   "<tenant>/<sessionId>\x01<name>"  -> 0x01 + MessagePack of one context attribute
+// Column family "expiry" (anonymous sessions only):
+//   8-byte big-endian expiry (ms since epoch) + "<tenant>/<sessionId>" -> ""
+//
+// Tenant names hold no '/', session ids no control characters, so the separators are
+// unambiguous. Attributes live under their own keys so that adding one is O(log n),
+// not a rewrite of the whole context. The leading format byte lets the encoding evolve.
+#ifndef SESSIONCTX_BACKENDS_ROCKSDB_RECORD_CODEC_H_
+#define SESSIONCTX_BACKENDS_ROCKSDB_RECORD_CODEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "sessionctx/session_context.h"
+
+namespace sessionctx::rocksdb_internal {
+
+inline constexpr char kFormatMsgpackV1 = 0x01;
+inline constexpr char kBaseMarker = 0x00;
+inline constexpr char kAttributeMarker = 0x01;
+
+// The base record: everything but `context`, plus the tracked JSON size.
+struct Base {
+  SessionContext fields;  // context left empty
+  int64_t json_bytes = 0; // RecordBytes of the whole record, tracked by difference
+};
+
+std::string SessionPrefix(const SessionKey& key);  // "<tenant>/<sessionId>"
+std::string BaseKey(const SessionKey& key);        // prefix + '\0'
+std::string AttributePrefix(const SessionKey& key);  // prefix + '\1'
+std::string AttributeKey(const SessionKey& key, const std::string& name);
+std::string ExpiryKey(absl::Time expires_at, const SessionKey& key);
+
+// ParseRecordKey splits a "default" key; nullopt for a key of no known shape.
+struct ParsedKey {
+  SessionKey key;
+  bool is_base = false;
+  std::string attribute;  // when !is_base
+};
+std::optional<ParsedKey> ParseRecordKey(const std::string& raw);
+
+// ExpiryKey's parts.
+struct ParsedExpiry {
+  int64_t expires_ms = 0;
+  SessionKey key;
+};
+std::optional<ParsedExpiry> ParseExpiryKey(const std::string& raw);
+
+std::string EncodeBase(const Base& base);
+absl::StatusOr<Base> DecodeBase(const std::string& bytes);  // DataLoss when it fails
+
+std::string EncodeValue(const Json& value);
+absl::StatusOr<Json> DecodeValue(const std::string& bytes);  // DataLoss when it fails
+
+}  // namespace sessionctx::rocksdb_internal
+
+#endif  // SESSIONCTX_BACKENDS_ROCKSDB_RECORD_CODEC_H_

@@ -1,0 +1,399 @@
+#include "backends/rocksdb/rocksdb_store.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "backends/rocksdb/record_codec.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+using namespace rocksdb_internal;
+
+constexpr size_t kStripes = 1024;
+
+// Translate turns a RocksDB status into the library's codes.
+absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return absl::UnavailableError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the store is in use by another process (", s.ToString(), ")"));
+  }
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+absl::Status NotFound(const SessionKey& key) {
+  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
+}
+
+void LogDataLoss(const SessionKey& key, const absl::Status& st) {
+  std::fprintf(stderr, "sessionctx rocksdb: session %s/%s does not decode: %s\n",
+               key.tenant.c_str(), key.session_id.c_str(), std::string(st.message()).c_str());
+}
+
+struct UriOptions {
+  std::string path;
+  bool sync = false;
+  int64_t cache_mb = 32;
+};
+
+absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
+  UriOptions out;
+  std::string rest = uri.substr(uri.find(':') + 1);
+  if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+  const size_t q = rest.find('?');
+  out.path = rest.substr(0, q);
+  if (out.path.empty()) {
+    return absl::InvalidArgumentError("rocksdb: needs a path, e.g. rocksdb:./data/sessions");
+  }
+  if (q == std::string::npos) return out;
+  for (absl::string_view pair : absl::StrSplit(rest.substr(q + 1), '&', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == "sync") {
+      if (kv.second != "true" && kv.second != "false") {
+        return absl::InvalidArgumentError("rocksdb: sync must be true or false");
+      }
+      out.sync = kv.second == "true";
+    } else if (kv.first == "cache_mb") {
+      if (!absl::SimpleAtoi(kv.second, &out.cache_mb) || out.cache_mb < 0) {
+        return absl::InvalidArgumentError("rocksdb: cache_mb must be a non-negative integer");
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("rocksdb: unknown option ", kv.first));
+    }
+  }
+  return out;
+}
+
+class RocksDbStore final : public SessionStore {
+ public:
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, rocksdb::ColumnFamilyHandle* records,
+               rocksdb::ColumnFamilyHandle* expiry, bool sync, const Clock* clock)
+      : db_(std::move(db)), records_(records), expiry_(expiry), clock_(clock), stripes_(kStripes) {
+    write_options_.sync = sync;
+  }
+
+  ~RocksDbStore() override {
+    db_->FlushWAL(/*sync=*/true);
+    db_->DestroyColumnFamilyHandle(records_);
+    db_->DestroyColumnFamilyHandle(expiry_);
+    db_->Close();
+  }
+
+  absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
+    absl::StatusOr<Base> base = ReadLiveBase(key);
+    if (!base.ok()) return base.status();
+    return ReadWhole(key, *std::move(base));
+  }
+
+  absl::Status Create(const SessionKey& key, const SessionContext& record) override {
+    absl::MutexLock lock(&StripeFor(key));
+    absl::StatusOr<std::optional<Base>> old = ReadBase(key);
+    if (!old.ok()) return old.status();
+    rocksdb::WriteBatch batch;
+    if (*old) {
+      if (!(*old)->fields.IsExpiredAt(clock_->Now())) {
+        return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+      }
+      if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
+    }
+    WriteWholeInto(batch, key, record, Json::object());
+    return Translate(db_->Write(write_options_, &batch), "create");
+  }
+
+  absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
+                             const SessionContext& record) override {
+    absl::MutexLock lock(&StripeFor(key));
+    absl::StatusOr<Base> old = ReadLiveBase(key);
+    if (!old.ok()) return old.status();
+    if (old->fields.version != expected_version) {
+      return absl::AbortedError(
+          absl::StrCat("version is ", old->fields.version, ", not ", expected_version));
+    }
+    absl::StatusOr<Json> old_context = ReadContext(key);
+    if (!old_context.ok()) return old_context.status();
+    rocksdb::WriteBatch batch;
+    if (old->fields.expires_at != record.expires_at) DropExpiryInto(batch, key, old->fields);
+    WriteWholeInto(batch, key, record, *old_context);
+    return Translate(db_->Write(write_options_, &batch), "compare-and-set");
+  }
+
+  absl::Status Delete(const SessionKey& key) override {
+    absl::MutexLock lock(&StripeFor(key));
+    absl::StatusOr<std::optional<Base>> old = ReadBase(key);
+    if (!old.ok()) return old.status();
+    if (!*old) return NotFound(key);
+    const bool live = !(*old)->fields.IsExpiredAt(clock_->Now());
+    rocksdb::WriteBatch batch;
+    if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
+    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "delete"); !st.ok()) {
+      return st;
+    }
+    return live ? absl::OkStatus() : NotFound(key);
+  }
+
+  absl::StatusOr<int64_t> PurgeExpired() override {
+    // The expiry index is sorted by time: read only what has expired, never a
+    // customer session.
+    const absl::Time now = clock_->Now();
+    const std::string end = ExpiryKey(now + absl::Milliseconds(1), SessionKey{"", ""});
+    std::vector<std::string> due;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), expiry_));
+      for (it->SeekToFirst(); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+        due.push_back(it->key().ToString());
+      }
+      if (absl::Status st = Translate(it->status(), "purge scan"); !st.ok()) return st;
+    }
+    int64_t removed = 0;
+    for (const std::string& entry : due) {
+      std::optional<ParsedExpiry> parsed = ParseExpiryKey(entry);
+      if (!parsed) continue;
+      absl::MutexLock lock(&StripeFor(parsed->key));
+      absl::StatusOr<std::optional<Base>> base = ReadBase(parsed->key);
+      rocksdb::WriteBatch batch;
+      batch.Delete(expiry_, entry);
+      if (base.ok() && *base && (*base)->fields.IsExpiredAt(now)) {
+        if (absl::Status st = EraseInto(batch, parsed->key, **base); !st.ok()) return st;
+        ++removed;
+      } else if (!base.ok() && !absl::IsDataLoss(base.status())) {
+        return base.status();
+      }
+      if (absl::Status st = Translate(db_->Write(write_options_, &batch), "purge"); !st.ok()) {
+        return st;
+      }
+    }
+    return removed;
+  }
+
+  absl::Status ForEach(
+      const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override {
+    const absl::Time now = clock_->Now();
+    rocksdb::ReadOptions read;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
+    std::optional<SessionKey> current;
+    SessionContext record;
+    bool live = false;
+    auto flush = [&]() -> bool {
+      if (current && live) return visit(*current, record);
+      return true;
+    };
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::optional<ParsedKey> parsed = ParseRecordKey(it->key().ToString());
+      if (!parsed) continue;
+      if (parsed->is_base) {
+        if (!flush()) return absl::OkStatus();
+        current = parsed->key;
+        absl::StatusOr<Base> base = DecodeBase(it->value().ToString());
+        if (!base.ok()) {
+          LogDataLoss(parsed->key, base.status());
+          live = false;
+          continue;
+        }
+        record = std::move(base->fields);
+        live = !record.IsExpiredAt(now);
+      } else if (current && live && parsed->key == *current) {
+        absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
+        if (value.ok()) record.context[parsed->attribute] = *std::move(value);
+      }
+    }
+    if (!flush()) return absl::OkStatus();
+    return Translate(it->status(), "scan");
+  }
+
+  absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                  const AttributeWrite& write) override {
+    absl::MutexLock lock(&StripeFor(key));
+    absl::StatusOr<Base> base = ReadLiveBase(key);
+    if (!base.ok()) return base.status();
+    const std::string attr_key = AttributeKey(key, write.name);
+    std::string old_bytes;
+    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
+    if (!got.ok() && !got.IsNotFound()) return Translate(got, "read attribute");
+    size_t old_size = 0;
+    if (got.ok()) {
+      absl::StatusOr<Json> old = DecodeValue(old_bytes);
+      if (!old.ok()) {
+        LogDataLoss(key, old.status());
+        return old.status();
+      }
+      old_size = AttributeBytes(write.name, *old);
+    }
+    if (!write.value && !got.ok()) return AttributeResult{base->fields.version, false};
+    const int64_t new_size = base->json_bytes - static_cast<int64_t>(old_size) +
+                             (write.value ? static_cast<int64_t>(AttributeBytes(write.name, *write.value)) : 0);
+    if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
+      return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
+    }
+    rocksdb::WriteBatch batch;
+    const absl::Time old_expiry = base->fields.expires_at;
+    StampUpdate(base->fields, WriteStamp{write.now, write.anonymous_ttl});
+    base->json_bytes = new_size;
+    if (old_expiry != base->fields.expires_at) DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
+    AddExpiryInto(batch, key, base->fields);
+    batch.Put(records_, BaseKey(key), EncodeBase(*base));
+    if (write.value) {
+      batch.Put(records_, attr_key, EncodeValue(*write.value));
+    } else {
+      batch.Delete(records_, attr_key);
+    }
+    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "attribute write");
+        !st.ok()) {
+      return st;
+    }
+    return AttributeResult{base->fields.version, true};
+  }
+
+ private:
+  absl::Mutex& StripeFor(const SessionKey& key) {
+    return stripes_[absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size()];
+  }
+
+  // ReadBase: the base record if present (expired or not); DataLoss when it does not
+  // decode (logged).
+  absl::StatusOr<std::optional<Base>> ReadBase(const SessionKey& key) {
+    std::string bytes;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), records_, BaseKey(key), &bytes);
+    if (s.IsNotFound()) return std::optional<Base>();
+    if (!s.ok()) return Translate(s, "read");
+    absl::StatusOr<Base> base = DecodeBase(bytes);
+    if (!base.ok()) {
+      LogDataLoss(key, base.status());
+      return base.status();
+    }
+    return std::optional<Base>(*std::move(base));
+  }
+
+  absl::StatusOr<Base> ReadLiveBase(const SessionKey& key) {
+    absl::StatusOr<std::optional<Base>> base = ReadBase(key);
+    if (!base.ok()) return base.status();
+    if (!*base || (*base)->fields.IsExpiredAt(clock_->Now())) return NotFound(key);
+    return **std::move(base);
+  }
+
+  absl::StatusOr<Json> ReadContext(const SessionKey& key) {
+    Json context = Json::object();
+    const std::string prefix = AttributePrefix(key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
+      if (!value.ok()) {
+        LogDataLoss(key, value.status());
+        return value.status();
+      }
+      context[it->key().ToString().substr(prefix.size())] = *std::move(value);
+    }
+    if (absl::Status st = Translate(it->status(), "read attributes"); !st.ok()) return st;
+    return context;
+  }
+
+  absl::StatusOr<SessionContext> ReadWhole(const SessionKey& key, Base base) {
+    absl::StatusOr<Json> context = ReadContext(key);
+    if (!context.ok()) return context.status();
+    base.fields.context = *std::move(context);
+    return std::move(base.fields);
+  }
+
+  void AddExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const SessionContext& s) {
+    if (s.expires_at != absl::InfiniteFuture()) batch.Put(expiry_, ExpiryKey(s.expires_at, key), "");
+  }
+  void DropExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const SessionContext& s) {
+    if (s.expires_at != absl::InfiniteFuture()) batch.Delete(expiry_, ExpiryKey(s.expires_at, key));
+  }
+  void DropExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Base& b) {
+    DropExpiryInto(batch, key, b.fields);
+  }
+
+  // WriteWholeInto writes `record` over a session whose current context is `old`:
+  // only attributes that changed are written, vanished ones deleted.
+  void WriteWholeInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                      const SessionContext& record, const Json& old) {
+    Base base;
+    base.fields = record;
+    base.fields.context = Json::object();
+    base.json_bytes = static_cast<int64_t>(RecordBytes(record));
+    batch.Put(records_, BaseKey(key), EncodeBase(base));
+    AddExpiryInto(batch, key, record);
+    for (auto it = old.begin(); it != old.end(); ++it) {
+      if (!record.context.contains(it.key())) batch.Delete(records_, AttributeKey(key, it.key()));
+    }
+    for (auto it = record.context.begin(); it != record.context.end(); ++it) {
+      auto prev = old.find(it.key());
+      if (prev == old.end() || *prev != *it) {
+        batch.Put(records_, AttributeKey(key, it.key()), EncodeValue(*it));
+      }
+    }
+  }
+
+  // EraseInto removes the base, every attribute and the expiry entry.
+  absl::Status EraseInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Base& base) {
+    batch.Delete(records_, BaseKey(key));
+    DropExpiryInto(batch, key, base.fields);
+    const std::string prefix = AttributePrefix(key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      batch.Delete(records_, it->key());
+    }
+    return Translate(it->status(), "erase");
+  }
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* const records_;
+  rocksdb::ColumnFamilyHandle* const expiry_;
+  const Clock* const clock_;
+  rocksdb::WriteOptions write_options_;
+  // Every read-check-write of one session holds its stripe; RocksDB is single-process
+  // (its LOCK file), so in-process locks make compare-and-set atomic.
+  std::vector<absl::Mutex> stripes_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string& uri,
+                                                               const StoreOptions& options) {
+  absl::StatusOr<UriOptions> parsed = ParseUri(uri);
+  if (!parsed.ok()) return parsed.status();
+  std::error_code ec;
+  std::filesystem::create_directories(parsed->path, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rocksdb: cannot create ", parsed->path, ": ", ec.message()));
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(parsed->cache_mb) << 20);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options}, {"expiry", cf_options}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options), parsed->path, families,
+                                        &handles, &raw);
+  if (!s.ok()) return Translate(s, absl::StrCat("rocksdb: cannot open ", parsed->path));
+  return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1],
+                                        parsed->sync, options.clock);
+}
+
+}  // namespace sessionctx
