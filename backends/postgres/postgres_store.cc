@@ -1,0 +1,539 @@
+// All of libpqxx lives in this file. Written against the subset of libpqxx 6.4 that
+// 7.x keeps: connection, prepare, nontransaction/work, exec_prepared, commit.
+#include "backends/postgres/postgres_store.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <utility>
+#include <pqxx/pqxx>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+constexpr char kDefaultSchema[] = "sessionctx";
+
+struct PgOptions {
+  std::string libpq_uri;
+  std::string schema = kDefaultSchema;
+  int pool_size = 8;
+  int statement_timeout_ms = 5000;
+  int acquire_timeout_ms = 5000;
+};
+
+absl::StatusOr<PgOptions> ParseUri(const std::string& uri) {
+  PgOptions out;
+  const size_t q = uri.find('?');
+  std::vector<std::string> passed;
+  bool has_connect_timeout = false;
+  if (q != std::string::npos) {
+    for (absl::string_view pair : absl::StrSplit(uri.substr(q + 1), '&', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      int* number = nullptr;
+      if (kv.first == "pool_size") number = &out.pool_size;
+      if (kv.first == "statement_timeout_ms") number = &out.statement_timeout_ms;
+      if (kv.first == "acquire_timeout_ms") number = &out.acquire_timeout_ms;
+      if (number != nullptr) {
+        if (!absl::SimpleAtoi(kv.second, number) || *number < 1) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("postgresql: ", kv.first, " must be a positive integer"));
+        }
+      } else if (kv.first == "schema") {
+        out.schema = kv.second;
+      } else {
+        has_connect_timeout |= kv.first == "connect_timeout";
+        passed.emplace_back(pair);
+      }
+    }
+  }
+  if (!has_connect_timeout) passed.push_back("connect_timeout=3");
+  out.libpq_uri = absl::StrCat(uri.substr(0, q), "?", absl::StrJoin(passed, "&"));
+  if (out.schema.empty() || out.schema.size() > 48 ||
+      !(absl::ascii_islower(out.schema[0]) || out.schema[0] == '_')) {
+    return absl::InvalidArgumentError("postgresql: schema must match [a-z_][a-z0-9_]*");
+  }
+  for (char c : out.schema) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') {
+      return absl::InvalidArgumentError("postgresql: schema must match [a-z_][a-z0-9_]*");
+    }
+  }
+  return out;
+}
+
+// Translate turns libpqxx's exceptions into the library's codes. Messages keep no
+// connection strings (libpq never puts passwords in them).
+absl::Status Translate(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
+    return absl::UnavailableError(absl::StrCat("postgresql unreachable: ", e.what()));
+  }
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    return absl::UnavailableError(absl::StrCat("postgresql: outcome unknown: ", e.what()));
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    if (state == "57014") return absl::DeadlineExceededError("postgresql: statement timeout");
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
+      return absl::UnavailableError(absl::StrCat("postgresql unavailable: ", e.what()));
+    }
+    return absl::InternalError(absl::StrCat("postgresql error ", state, ": ", e.what()));
+  }
+  return absl::InternalError(absl::StrCat("postgresql: ", e.what()));
+}
+
+// --- schema ---------------------------------------------------------------------
+
+// Migrations, in order; migration N brings the schema from version N-1 to N.
+//
+// Custom attributes are rows of their own (jsonb values) rather than one jsonb column:
+// adding one is then an insert, not a rewrite of the whole context (measured in
+// docs/backends.md). `bytes` tracks each attribute's share of the record's JSON size.
+std::vector<std::string> Migrations(const std::string& s) {
+  return {
+      // 1: the tables.
+      absl::StrCat("CREATE TABLE ", s, ".sessions (",
+                   "tenant text NOT NULL, session_id text NOT NULL, customer_id text, ",
+                   "site_code text, currency text, cart_id text, target_location text, ",
+                   "language text, version bigint NOT NULL, created_at timestamptz NOT NULL, ",
+                   "modified_at timestamptz NOT NULL, expires_at timestamptz, ",
+                   "record_bytes bigint NOT NULL, PRIMARY KEY (tenant, session_id)); ",
+                   "CREATE TABLE ", s, ".attributes (",
+                   "tenant text NOT NULL, session_id text NOT NULL, name text NOT NULL, ",
+                   "value jsonb NOT NULL, bytes bigint NOT NULL, ",
+                   "PRIMARY KEY (tenant, session_id, name), ",
+                   "FOREIGN KEY (tenant, session_id) REFERENCES ", s,
+                   ".sessions ON DELETE CASCADE)"),
+      // 2: purge reads only anonymous sessions, by expiry.
+      absl::StrCat("CREATE INDEX sessions_expiry ON ", s,
+                   ".sessions (expires_at) WHERE expires_at IS NOT NULL"),
+  };
+}
+
+absl::Status Migrate(pqxx::connection& conn, const std::string& schema, int target) {
+  const std::string s = conn.quote_name(schema);
+  pqxx::work txn(conn);
+  txn.exec("SELECT pg_advisory_xact_lock(hashtext('sessionctx-migrate'))");
+  txn.exec("CREATE SCHEMA IF NOT EXISTS " + s);
+  txn.exec("CREATE TABLE IF NOT EXISTS " + s + ".schema_version (version int NOT NULL)");
+  pqxx::result r = txn.exec("SELECT version FROM " + s + ".schema_version");
+  int current = 0;
+  if (r.empty()) {
+    txn.exec("INSERT INTO " + s + ".schema_version VALUES (0)");
+  } else {
+    current = r[0][0].as<int>();
+  }
+  if (current > kPostgresSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "postgresql: schema ", schema, " is at version ", current,
+        ", newer than this build understands (", kPostgresSchemaVersion,
+        "); upgrade sessionctx"));
+  }
+  const std::vector<std::string> migrations = Migrations(s);
+  for (int v = current + 1; v <= target; ++v) txn.exec(migrations[v - 1]);
+  if (target > current) {
+    txn.exec("UPDATE " + s + ".schema_version SET version = " + std::to_string(target));
+  }
+  txn.commit();
+  return absl::OkStatus();
+}
+
+// --- statements -------------------------------------------------------------------
+
+// Columns read back for a record, times as milliseconds since the epoch, the
+// attributes folded into one JSON object.
+std::string Columns(const std::string& schema) {
+  return absl::StrCat(
+      "s.customer_id, s.site_code, s.currency, s.cart_id, s.target_location, s.language, ",
+      "COALESCE((SELECT jsonb_object_agg(a.name, a.value) FROM ", schema, ".attributes a ",
+      "WHERE a.tenant = s.tenant AND a.session_id = s.session_id), '{}'::jsonb)::text, ",
+      "s.version, round(extract(epoch from s.created_at) * 1000)::bigint, ",
+      "round(extract(epoch from s.modified_at) * 1000)::bigint, ",
+      "round(extract(epoch from s.expires_at) * 1000)::bigint");
+}
+
+std::string Ts(int n) { return absl::StrCat("to_timestamp($", n, "::bigint / 1000.0)"); }
+
+std::vector<std::pair<std::string, std::string>> Statements(const std::string& schema) {
+  const std::string t = schema + ".sessions";
+  const std::string a = schema + ".attributes";
+  const std::string key = "tenant = $1 AND session_id = $2";
+  const std::string live = "(expires_at IS NULL OR expires_at > " + Ts(3) + ")";
+  // Whole-record writes: $1 tenant, $2 id, $3 now, $4..$9 base fields, $10 context
+  // (json), $11 version, $12 created, $13 modified, $14 expiry (NULL = never),
+  // $15 expected version (cas), $16 record bytes, $17 {name: bytes} (json).
+  const std::string set_all =
+      "customer_id = $4, site_code = $5, currency = $6, cart_id = $7, target_location = $8, "
+      "language = $9, version = $11, created_at = " + Ts(12) + ", modified_at = " + Ts(13) +
+      ", expires_at = CASE WHEN $14::bigint IS NULL THEN NULL ELSE " + Ts(14) +
+      " END, record_bytes = $16";
+  // Replace the attributes with $10's, touching only rows that change; runs only once
+  // `gate` (the CTE that wrote the session row, holding its lock) returned a row.
+  auto replace_attributes = [&](const std::string& gate) {
+    return absl::StrCat(
+        "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM ", gate,
+        ") AND NOT ($10::jsonb ? name)), ",
+        "ins AS (INSERT INTO ", a, " SELECT $1, $2, e.key, e.value, ($17::jsonb ->> e.key)::bigint ",
+        "FROM jsonb_each($10::jsonb) e WHERE EXISTS (SELECT 1 FROM ", gate, ") ",
+        "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
+        "bytes = EXCLUDED.bytes WHERE ", a, ".value IS DISTINCT FROM EXCLUDED.value) ");
+  };
+  const std::string stamp =
+      "version = version + 1, modified_at = " + Ts(3) +
+      ", expires_at = CASE WHEN customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint)"
+      " / 1000.0) ELSE NULL END";
+  return {
+      {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
+                           "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
+                           Ts(3), ")")},
+      // Inserts, or takes over an expired record; false means a live one exists.
+      {"create",
+       absl::StrCat("WITH up AS (INSERT INTO ", t, " VALUES ($1, $2, $4, $5, $6, $7, $8, $9, $11, ",
+                    Ts(12), ", ", Ts(13), ", CASE WHEN $14::bigint IS NULL THEN NULL ELSE ",
+                    Ts(14), " END, $16) ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all,
+                    " WHERE ", t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3),
+                    " RETURNING 1), ", replace_attributes("up"),
+                    "SELECT EXISTS (SELECT 1 FROM up), $15::bigint IS NULL")},
+      // One statement tells success, conflict (current version) and absence apart.
+      {"cas", absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
+                           "), upd AS (UPDATE ", t, " SET ", set_all, " WHERE ", key,
+                           " AND version = $15 AND ", live, " RETURNING 1), ",
+                           replace_attributes("upd"),
+                           "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
+      {"delete", absl::StrCat("DELETE FROM ", t, " WHERE ", key, " RETURNING ", live)},
+      {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
+                             "expires_at <= to_timestamp($1::bigint / 1000.0)")},
+      {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
+                            " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
+                            "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
+                            "ORDER BY s.tenant, s.session_id LIMIT 500")},
+      // $4 ttl (ms), $5 name, $6 value (json), $7 byte limit, $8 the attribute's bytes.
+      {"set_attribute",
+       absl::StrCat("WITH cur AS (SELECT 1 FROM ", t, " WHERE ", key, " AND ", live, "), ",
+                    "old AS (SELECT bytes FROM ", a, " WHERE ", key, " AND name = $5), ",
+                    "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
+                    "COALESCE((SELECT bytes FROM old), 0) + $8::bigint WHERE ", key, " AND ", live,
+                    " AND record_bytes - COALESCE((SELECT bytes FROM old), 0) + $8::bigint <= ",
+                    "$7::bigint RETURNING version), ",
+                    "ins AS (INSERT INTO ", a, " SELECT $1, $2, $5, $6::jsonb, $8::bigint ",
+                    "WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (tenant, session_id, name) ",
+                    "DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
+                    "SELECT EXISTS (SELECT 1 FROM cur), (SELECT version FROM upd)")},
+      // The attribute row is deleted first: of two racing deletes only one finds it,
+      // so only one bumps the version.
+      {"delete_attribute",
+       absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
+                    "del AS (DELETE FROM ", a, " WHERE ", key, " AND name = $5 AND EXISTS ",
+                    "(SELECT 1 FROM cur) RETURNING bytes), ",
+                    "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
+                    "(SELECT bytes FROM del) WHERE ", key, " AND ", live,
+                    " AND EXISTS (SELECT 1 FROM del) RETURNING version) ",
+                    "SELECT (SELECT version FROM cur), (SELECT version FROM upd)")},
+  };
+}
+
+// --- the pool -------------------------------------------------------------------------
+
+class Pool {
+ public:
+  Pool(PgOptions options) : options_(std::move(options)) {}
+
+  // Lease hands out one connection; a connection that failed is dropped on return.
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)),
+          broken_(other.broken_) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_ != nullptr) pool_->Return(std::move(conn_), broken_);
+    }
+    pqxx::connection& operator*() { return *conn_; }
+    void MarkBroken() { broken_ = true; }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool broken_ = false;
+  };
+
+  absl::StatusOr<Lease> Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool got = cv_.wait_for(lock, std::chrono::milliseconds(options_.acquire_timeout_ms),
+                                  [&] { return !idle_.empty() || open_ < options_.pool_size; });
+    if (!got) return absl::UnavailableError("postgresql: no free connection in the pool");
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+    ++open_;
+    lock.unlock();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Connect();
+    if (!conn.ok()) {
+      lock.lock();
+      --open_;
+      cv_.notify_one();
+      return conn.status();
+    }
+    return Lease(this, *std::move(conn));
+  }
+
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() {
+    try {
+      auto conn = std::make_unique<pqxx::connection>(options_.libpq_uri);
+      pqxx::nontransaction setup(*conn);
+      setup.exec(absl::StrCat("SET statement_timeout = ", options_.statement_timeout_ms));
+      setup.commit();
+      const std::string schema = conn->quote_name(options_.schema);
+      for (const auto& [name, sql] : Statements(schema)) conn->prepare(name, sql);
+      return conn;
+    } catch (const std::exception& e) {
+      absl::Status st = Translate(e);
+      return absl::UnavailableError(absl::StrCat("postgresql unreachable: ", st.message()));
+    }
+  }
+
+  const PgOptions& options() const { return options_; }
+
+ private:
+  void Return(std::unique_ptr<pqxx::connection> conn, bool broken) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken || !conn || !conn->is_open()) {
+      --open_;
+    } else {
+      idle_.push_back(std::move(conn));
+    }
+    cv_.notify_one();
+  }
+
+  const PgOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;
+};
+
+const char* CStr(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
+
+int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
+
+absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
+                                          const std::string& session_id) {
+  SessionContext s;
+  s.session_id = session_id;
+  std::optional<std::string>* fields[] = {&s.customer_id, &s.site_code, &s.currency,
+                                          &s.cart_id, &s.target_location, &s.language};
+  for (int i = 0; i < 6; ++i) {
+    if (!row[first + i].is_null()) *fields[i] = row[first + i].as<std::string>();
+  }
+  s.context = Json::parse(row[first + 6].c_str(), nullptr, /*allow_exceptions=*/false);
+  if (!s.context.is_object()) return absl::DataLossError("stored context is not an object");
+  s.version = row[first + 7].as<int64_t>();
+  s.created_at = absl::FromUnixMillis(row[first + 8].as<int64_t>());
+  s.modified_at = absl::FromUnixMillis(row[first + 9].as<int64_t>());
+  s.expires_at = row[first + 10].is_null() ? absl::InfiniteFuture()
+                                           : absl::FromUnixMillis(row[first + 10].as<int64_t>());
+  return s;
+}
+
+absl::Status NotFound(const SessionKey& key) {
+  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
+}
+
+class PostgresStore final : public SessionStore {
+ public:
+  PostgresStore(PgOptions options, const Clock* clock) : pool_(std::move(options)), clock_(clock) {}
+
+  absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
+    return Run<SessionContext>([&](pqxx::nontransaction& tx) -> absl::StatusOr<SessionContext> {
+      pqxx::result r = tx.exec_prepared("get", key.tenant, key.session_id, Now());
+      if (r.empty()) return NotFound(key);
+      return RecordFrom(r[0], 0, key.session_id);
+    });
+  }
+
+  absl::Status Create(const SessionKey& key, const SessionContext& record) override {
+    return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+             std::string expiry;
+             pqxx::row r = tx.exec_prepared1(
+                 "create", key.tenant, key.session_id, Now(), CStr(record.customer_id),
+                 CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
+                 CStr(record.target_location), CStr(record.language), record.context.dump(),
+                 record.version, Ms(record.created_at), Ms(record.modified_at),
+                 Expiry(record, expiry), nullptr, RecordBytes(record), ByteMap(record));
+             if (!r[0].as<bool>()) {
+               return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+             }
+             return true;
+           })
+        .status();
+  }
+
+  absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
+                             const SessionContext& record) override {
+    return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+             std::string expiry;
+             pqxx::row r = tx.exec_prepared1(
+                 "cas", key.tenant, key.session_id, Now(), CStr(record.customer_id),
+                 CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
+                 CStr(record.target_location), CStr(record.language), record.context.dump(),
+                 record.version, Ms(record.created_at), Ms(record.modified_at),
+                 Expiry(record, expiry), expected_version, RecordBytes(record), ByteMap(record));
+             if (r[1].as<bool>()) return true;
+             if (r[0].is_null()) return NotFound(key);
+             return absl::AbortedError(absl::StrCat("version is ", r[0].as<int64_t>(), ", not ",
+                                                    expected_version));
+           })
+        .status();
+  }
+
+  absl::Status Delete(const SessionKey& key) override {
+    return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+             pqxx::result r = tx.exec_prepared("delete", key.tenant, key.session_id, Now());
+             if (r.empty() || !r[0][0].as<bool>()) return NotFound(key);
+             return true;
+           })
+        .status();
+  }
+
+  absl::StatusOr<int64_t> PurgeExpired() override {
+    return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+      pqxx::result r = tx.exec_prepared("purge", Now());
+      return static_cast<int64_t>(r.affected_rows());
+    });
+  }
+
+  absl::Status ForEach(
+      const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override {
+    SessionKey after{"", ""};
+    const int64_t now = Now();
+    while (true) {
+      std::vector<std::pair<SessionKey, SessionContext>> batch;
+      absl::StatusOr<bool> got = Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+        pqxx::result r = tx.exec_prepared("scan", after.tenant, after.session_id, now);
+        for (const pqxx::row& row : r) {
+          SessionKey key{row[0].as<std::string>(), row[1].as<std::string>()};
+          absl::StatusOr<SessionContext> s = RecordFrom(row, 2, key.session_id);
+          if (!s.ok()) return s.status();
+          batch.emplace_back(std::move(key), *std::move(s));
+        }
+        return true;
+      });
+      if (!got.ok()) return got.status();
+      if (batch.empty()) return absl::OkStatus();
+      for (const auto& [key, record] : batch) {
+        if (!visit(key, record)) return absl::OkStatus();
+      }
+      after = batch.back().first;
+    }
+  }
+
+  // One statement: the database applies the change and bumps the version atomically.
+  absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                  const AttributeWrite& write) override {
+    const int64_t now = Ms(write.now);
+    const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
+    return Run<AttributeResult>([&](pqxx::nontransaction& tx) -> absl::StatusOr<AttributeResult> {
+      if (write.value) {
+        pqxx::row r = tx.exec_prepared1(
+            "set_attribute", key.tenant, key.session_id, now, ttl, write.name,
+            write.value->dump(), static_cast<int64_t>(write.max_record_bytes),
+            static_cast<int64_t>(AttributeBytes(write.name, *write.value)));
+        if (!r[0].as<bool>()) return NotFound(key);
+        if (r[1].is_null()) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
+        }
+        return AttributeResult{r[1].as<int64_t>(), true};
+      }
+      pqxx::row r = tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
+                                      write.name);
+      if (r[0].is_null()) return NotFound(key);
+      if (r[1].is_null()) return AttributeResult{r[0].as<int64_t>(), false};
+      return AttributeResult{r[1].as<int64_t>(), true};
+    });
+  }
+
+ private:
+  int64_t Now() const { return Ms(clock_->Now()); }
+
+  // Expiry as a nullable parameter (NULL = never); `buf` keeps the text alive.
+  static const char* Expiry(const SessionContext& s, std::string& buf) {
+    if (s.expires_at == absl::InfiniteFuture()) return nullptr;
+    buf = std::to_string(Ms(s.expires_at));
+    return buf.c_str();
+  }
+  // ByteMap: {name: AttributeBytes} for every attribute, so the database keeps the
+  // record size the core would compute.
+  static std::string ByteMap(const SessionContext& s) {
+    Json map = Json::object();
+    for (auto it = s.context.begin(); it != s.context.end(); ++it) {
+      map[it.key()] = AttributeBytes(it.key(), *it);
+    }
+    return map.dump();
+  }
+
+  // Run executes `body` on a pooled connection in autocommit mode (one round trip per
+  // statement) and turns exceptions into statuses. A connection that broke is dropped.
+  template <typename T>
+  absl::StatusOr<T> Run(const std::function<absl::StatusOr<T>(pqxx::nontransaction&)>& body) {
+    absl::StatusOr<Pool::Lease> lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    try {
+      pqxx::nontransaction tx(**lease);
+      absl::StatusOr<T> result = body(tx);
+      tx.commit();
+      return result;
+    } catch (const std::exception& e) {
+      absl::Status st = Translate(e);
+      if (absl::IsUnavailable(st) || !(**lease).is_open()) lease->MarkBroken();
+      return st;
+    }
+  }
+
+  Pool pool_;
+  const Clock* const clock_;
+};
+
+}  // namespace
+
+absl::Status MigratePostgresSchema(const std::string& uri, int version) {
+  absl::StatusOr<PgOptions> options = ParseUri(uri);
+  if (!options.ok()) return options.status();
+  if (version < 1 || version > kPostgresSchemaVersion) {
+    return absl::InvalidArgumentError("no such schema version");
+  }
+  try {
+    pqxx::connection conn(options->libpq_uri);
+    return Migrate(conn, options->schema, version);
+  } catch (const std::exception& e) {
+    return Translate(e);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgresStore(const std::string& uri,
+                                                                const StoreOptions& options) {
+  absl::StatusOr<PgOptions> parsed = ParseUri(uri);
+  if (!parsed.ok()) return parsed.status();
+  try {
+    pqxx::connection conn(parsed->libpq_uri);
+    if (absl::Status st = Migrate(conn, parsed->schema, kPostgresSchemaVersion); !st.ok()) {
+      return st;
+    }
+  } catch (const std::exception& e) {
+    return Translate(e);
+  }
+  return std::make_unique<PostgresStore>(*std::move(parsed), options.clock);
+}
+
+}  // namespace sessionctx
