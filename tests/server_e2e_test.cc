@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_context.h"
+#include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -104,6 +105,13 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   std::ofstream(secret_file) << "e2e-secret\n";
   std::string store = GetParam();
   if (store == "rocksdb") store = "rocksdb:" + (dir.path() / "db").string();
+  if (store == "postgres") {
+    if (testing::PostgresTestUri().empty()) {
+      if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+      GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
+    }
+    store = testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
+  }
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(),
                            {"--listen", "127.0.0.1:0", "--store", store, "--jwt-secret-file",
@@ -213,6 +221,9 @@ std::vector<std::string> Stores() {
   std::vector<std::string> stores = {"memory:"};
 #ifdef SESSIONCTX_HAVE_ROCKSDB
   stores.push_back("rocksdb");
+#endif
+#ifdef SESSIONCTX_HAVE_POSTGRES
+  stores.push_back("postgres");
 #endif
   return stores;
 }

@@ -1,0 +1,232 @@
+// What the postgresql:// backend promises beyond the conformance suite: many app
+// instances on one database, surviving a server restart, schema migrations.
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "backends/postgres/postgres_store.h"
+#include "gtest/gtest.h"
+#include "sessionctx/session_service.h"
+#include "tests/store_fixture.h"
+#include "tests/test_util.h"
+
+namespace sessionctx {
+namespace {
+
+using testing::FreshSchemaName;
+using testing::StoreFactory;
+using testing::WithQuery;
+
+class PostgresTest : public ::testing::Test {
+ protected:
+  PostgresTest() : factory_("postgres") {}
+  void SetUp() override { SESSIONCTX_REQUIRE_BACKEND(factory_); }
+
+  StoreFactory factory_;
+};
+
+TEST_F(PostgresTest, TwoInstancesOnOneDatabaseLoseNoUpdate) {
+  const std::string uri = factory_.Uri();
+  auto a = OpenSessionStore(uri, StoreOptions{});
+  auto b = OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  SessionService sa(a->get(), ServiceOptions{});
+  SessionService sb(b->get(), ServiceOptions{});
+  ASSERT_OK(sa.Create("acme", SessionContext{.session_id = "shared", .context = Json{{"n", 0}}}));
+  constexpr int kPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    SessionService& service = t % 2 ? sb : sa;
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // An attribute add and a read-patch-retry increment, alternating instances.
+        if (!service.SetAttribute({"acme", "shared"}, absl::StrCat("t", t, "-", i), i).ok()) {
+          ++failures;
+        }
+        while (true) {
+          absl::StatusOr<SessionContext> s = service.Get({"acme", "shared"});
+          if (!s.ok()) {
+            ++failures;
+            break;
+          }
+          absl::StatusOr<SessionContext> r = service.Patch(
+              {"acme", "shared"},
+              Json{{"context", {{"n", s->context["n"].get<int>() + 1}}},
+                   {"metadata", {{"version", s->version}}}});
+          if (r.ok()) break;
+          if (!absl::IsAborted(r.status())) {
+            ++failures;
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::StatusOr<SessionContext> s = sb.Get({"acme", "shared"});
+  ASSERT_OK(s);
+  EXPECT_EQ(s->context["n"], 4 * kPerThread);
+  EXPECT_EQ(s->context.size(), static_cast<size_t>(1 + 4 * kPerThread));
+  EXPECT_EQ(s->version, 1 + 2 * 4 * kPerThread);
+}
+
+// Runs one SQL query through psql and returns its single value.
+std::string Psql(const std::string& sql) {
+  const std::string cmd =
+      absl::StrCat("psql -qtA -v ON_ERROR_STOP=1 '", testing::PostgresTestUri(), "' -c \"", sql, "\"");
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[256];
+  while (p != nullptr && fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  if (p != nullptr) pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+std::string SchemaOf(const std::string& uri) { return uri.substr(uri.find("schema=") + 7); }
+
+TEST_F(PostgresTest, MigrationUpgradesAnOlderSchema) {
+  const std::string uri = factory_.Uri();
+  const std::string schema = SchemaOf(uri);
+  ASSERT_OK(MigratePostgresSchema(uri, 1));
+  EXPECT_EQ(Psql("SELECT version FROM " + schema + ".schema_version"), "1");
+  EXPECT_EQ(Psql("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + schema +
+                 "' AND indexname = 'sessions_expiry'"),
+            "0");
+  // Version 1 works for reads and writes of the current code once upgraded on open.
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(store);
+  SessionService service(store->get(), ServiceOptions{});
+  EXPECT_EQ(Psql("SELECT version FROM " + schema + ".schema_version"),
+            std::to_string(kPostgresSchemaVersion));
+  EXPECT_EQ(Psql("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + schema +
+                 "' AND indexname = 'sessions_expiry'"),
+            "1");
+  ASSERT_OK(service.Create("acme", SessionContext{.session_id = "m1"}));
+  EXPECT_OK(service.Get({"acme", "m1"}));
+  // Opening again is a no-op at the current version.
+  EXPECT_OK(OpenSessionStore(uri, StoreOptions{}));
+}
+
+TEST_F(PostgresTest, NewerSchemaIsRefusedClearly) {
+  const std::string uri = factory_.Uri();
+  ASSERT_OK(OpenSessionStore(uri, StoreOptions{}));
+  // Pretend a newer build migrated this schema.
+  Psql(absl::StrCat("UPDATE ", SchemaOf(uri), ".schema_version SET version = ",
+                    kPostgresSchemaVersion + 1));
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  EXPECT_STATUS(store, kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+TEST_F(PostgresTest, ManyInstancesStartingTogetherMigrateOnce) {
+  const std::string uri = factory_.Uri();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] { ok += OpenSessionStore(uri, StoreOptions{}).ok(); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 6);
+}
+
+TEST_F(PostgresTest, UnreachableServerIsUnavailableQuickly) {
+  // A loopback port nothing listens on.
+  const auto start = std::chrono::steady_clock::now();
+  auto store = OpenSessionStore("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2",
+                                StoreOptions{});
+  EXPECT_STATUS(store, kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(PostgresTest, UriOptionsAreChecked) {
+  EXPECT_STATUS(OpenSessionStore(WithQuery(testing::PostgresTestUri(), "pool_size=0"),
+                                 StoreOptions{}),
+                kInvalidArgument);
+  EXPECT_STATUS(OpenSessionStore(WithQuery(testing::PostgresTestUri(), "schema=Bad-Name"),
+                                 StoreOptions{}),
+                kInvalidArgument);
+}
+
+TEST_F(PostgresTest, ServerRestartLosesNoAcknowledgedWriteAndRecovers) {
+  const char* pg_ctl = std::getenv("SESSIONCTX_TEST_PG_CTL");
+  if (pg_ctl == nullptr) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_CTL is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_CTL is not set";
+  }
+  const std::string uri = WithQuery(factory_.Uri(), "connect_timeout=2&acquire_timeout_ms=2000");
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(store);
+  SessionService service(store->get(), ServiceOptions{});
+  ASSERT_OK(service.Create("acme", SessionContext{.session_id = "r"}));
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, int64_t> acked;  // attribute -> version acknowledged
+  std::atomic<int> unavailable{0};
+  std::atomic<int64_t> slowest_failure_ms{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<int64_t> v = service.SetAttribute({"acme", "r"}, absl::StrCat("a", i), i);
+      const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+      if (v.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        acked[absl::StrCat("a", i)] = *v;
+      } else {
+        EXPECT_TRUE(absl::IsUnavailable(v.status()) || absl::IsDeadlineExceeded(v.status()))
+            << v.status();
+        ++unavailable;
+        slowest_failure_ms = std::max<int64_t>(slowest_failure_ms, ms);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(std::system(absl::StrCat(pg_ctl, " -m fast -w stop >/dev/null").c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(std::system(absl::StrCat(pg_ctl, " -w start >/dev/null").c_str()), 0);
+  const auto back = std::chrono::steady_clock::now();
+  // The store serves again by itself within seconds.
+  size_t before = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    before = acked.size();
+  }
+  bool recovered = false;
+  while (std::chrono::steady_clock::now() - back < std::chrono::seconds(15)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    if (acked.size() > before + 5) {
+      recovered = true;
+      break;
+    }
+  }
+  stop = true;
+  writer.join();
+  EXPECT_TRUE(recovered) << "no write succeeded after the server came back";
+  EXPECT_GT(unavailable.load(), 0) << "the outage was not observed";
+  EXPECT_LT(slowest_failure_ms.load(), 6000);
+
+  absl::StatusOr<SessionContext> s = service.Get({"acme", "r"});
+  ASSERT_OK(s);
+  int64_t max_version = 0;
+  for (const auto& [name, version] : acked) {
+    EXPECT_TRUE(s->context.contains(name)) << name << " was acknowledged and is gone";
+    max_version = std::max(max_version, version);
+  }
+  EXPECT_GE(s->version, max_version);
+}
+
+}  // namespace
+}  // namespace sessionctx
