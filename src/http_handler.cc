@@ -293,7 +293,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
 
   switch (m.route) {
     case Route::kOwnContext: {  // PATCH
-      absl::StatusOr<SessionContext> r = service_->Patch(key, body, *if_match);
+      absl::StatusOr<int64_t> r = service_->Patch(key, body, *if_match);
       return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
     }
     case Route::kContext: {

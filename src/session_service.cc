@@ -12,11 +12,7 @@ namespace {
 constexpr int kMaxUpsertRounds = 16;
 
 absl::Status VersionConflict(int64_t expected, int64_t current) {
-  absl::Status st = absl::AbortedError(
-      absl::StrCat("version conflict: the request is based on version ", expected,
-                   ", the current version is ", current, "; read the session again"));
-  st.SetPayload(kCurrentVersionPayload, absl::Cord(absl::StrCat(current)));
-  return st;
+  return VersionConflictError(expected, current);
 }
 
 absl::Status CheckDepth(const Json& body, int max_depth) {
@@ -28,13 +24,6 @@ absl::Status CheckDepth(const Json& body, int max_depth) {
 }
 
 }  // namespace
-
-std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
-  absl::optional<absl::Cord> payload = status.GetPayload(kCurrentVersionPayload);
-  int64_t v = 0;
-  if (!payload || !absl::SimpleAtoi(std::string(*payload), &v)) return std::nullopt;
-  return v;
-}
 
 SessionService::SessionService(SessionStore* store, ServiceOptions options)
     : store_(store), options_(std::move(options)) {}
@@ -96,8 +85,8 @@ absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
   return next;
 }
 
-absl::StatusOr<SessionContext> SessionService::Patch(const SessionKey& key, const Json& body,
-                                                     std::optional<int64_t> if_match) {
+absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json& body,
+                                              std::optional<int64_t> if_match) {
   if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
   absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
   if (!body_version.ok()) return body_version.status();
@@ -115,8 +104,9 @@ absl::StatusOr<SessionContext> SessionService::Patch(const SessionKey& key, cons
     }
     return expected.status();
   }
-  return ReadModifyWrite(key, *expected,
-                         [&](const SessionContext& current) { return ApplyPatch(current, body); });
+  const WriteStamp stamp = Stamp();
+  return store_->Patch(key, PatchWrite{body, *expected, stamp.now, stamp.anonymous_ttl,
+                                       options_.limits.max_record_bytes});
 }
 
 absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json& body,

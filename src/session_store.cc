@@ -1,8 +1,46 @@
 #include "sessionctx/session_store.h"
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
+
+absl::Status VersionConflictError(int64_t expected, int64_t current) {
+  absl::Status st = absl::AbortedError(
+      absl::StrCat("version conflict: the request is based on version ", expected,
+                   ", the current version is ", current, "; read the session again"));
+  st.SetPayload(kCurrentVersionPayload, absl::Cord(absl::StrCat(current)));
+  return st;
+}
+
+std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kCurrentVersionPayload);
+  int64_t v = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &v)) return std::nullopt;
+  return v;
+}
+
+absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {
+  absl::StatusOr<SessionContext> current = Get(key);
+  if (!current.ok()) return current.status();
+  if (current->version != write.expected_version) {
+    return VersionConflictError(write.expected_version, current->version);
+  }
+  absl::StatusOr<SessionContext> next = ApplyPatch(*current, write.body);
+  if (!next.ok()) return next.status();
+  StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+  if (absl::Status st = CheckRecordSize(*next, write.max_record_bytes); !st.ok()) return st;
+  absl::Status st = CompareAndSet(key, write.expected_version, *next);
+  if (absl::IsAborted(st)) {
+    absl::StatusOr<SessionContext> now = Get(key);
+    if (!now.ok()) return now.status();
+    return VersionConflictError(write.expected_version, now->version);
+  }
+  if (!st.ok()) return st;
+  return next->version;
+}
 
 absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& key,
                                                               const AttributeWrite& write) {

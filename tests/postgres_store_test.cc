@@ -56,7 +56,7 @@ TEST_F(PostgresTest, TwoInstancesOnOneDatabaseLoseNoUpdate) {
             ++failures;
             break;
           }
-          absl::StatusOr<SessionContext> r = service.Patch(
+          absl::StatusOr<int64_t> r = service.Patch(
               {"acme", "shared"},
               Json{{"context", {{"n", s->context["n"].get<int>() + 1}}},
                    {"metadata", {{"version", s->version}}}});

@@ -132,10 +132,10 @@ TEST(RocksDbStore, UriOptionsAreChecked) {
       if (!v.ok()) _exit(5);
       version = *v;
     } else {
-      absl::StatusOr<SessionContext> p = service.Patch(
+      absl::StatusOr<int64_t> p = service.Patch(
           {"acme", id}, Json{{"context", {{"p", i}}}, {"metadata", {{"version", current->version}}}});
       if (!p.ok()) _exit(6);
-      version = p->version;
+      version = *p;
     }
     const std::string line = absl::StrCat(id, " ", version, "\n");
     if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(7);

@@ -277,23 +277,80 @@ TEST_P(StoreConformance, ServiceCreateRefusesExistingSession) {
 
 TEST_P(StoreConformance, PatchWithCurrentVersionAppliesAndBumps) {
   ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
-  absl::StatusOr<SessionContext> r = service_->Patch(
+  absl::StatusOr<int64_t> r = service_->Patch(
       {"acme", "s1"}, Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}});
   ASSERT_OK(r);
-  EXPECT_EQ(r->version, 2);
+  EXPECT_EQ(*r, 2);
   EXPECT_EQ(store_->Get({"acme", "s1"})->currency, "CHF");
 }
 
 TEST_P(StoreConformance, PatchWithStaleVersionIsAbortedAndChangesNothing) {
   ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
   ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "a", 1));  // version 2
-  absl::StatusOr<SessionContext> r = service_->Patch(
+  absl::StatusOr<int64_t> r = service_->Patch(
       {"acme", "s1"}, Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}});
   EXPECT_STATUS(r, kAborted);
   EXPECT_EQ(CurrentVersionOf(r.status()), 2);
   absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
   EXPECT_FALSE(got->currency.has_value());
   EXPECT_EQ(got->version, 2);
+}
+
+TEST_P(StoreConformance, PatchMergesContextPerRfc7386) {
+  ASSERT_OK(service_->Create(
+      "acme", SessionContext{.session_id = "s1",
+                             .context = Json{{"keep", 1},
+                                             {"drop", 2},
+                                             {"nested", {{"x", 1}, {"y", {{"z", 1}}}}},
+                                             {"list", {1, 2, 3}},
+                                             {"scalar", "a"}}}));
+  ASSERT_OK(service_->Patch(
+      {"acme", "s1"},
+      Json{{"context",
+            {{"drop", nullptr},
+             {"nested", {{"x", nullptr}, {"y", {{"w", 2}}}, {"n", {{"deep", nullptr}}}}},
+             {"list", {9}},
+             {"scalar", {{"now", "object"}}},
+             {"fresh", {{"a", nullptr}, {"b", 1}}}}},
+           {"metadata", {{"version", 1}}}}));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->context, Json::parse(R"({"keep":1,"nested":{"y":{"z":1,"w":2},"n":{}},
+      "list":[9],"scalar":{"now":"object"},"fresh":{"b":1}})"));
+  EXPECT_EQ(got->version, 2);
+}
+
+TEST_P(StoreConformance, PatchBaseFieldsSetAndRemove) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1", .site_code = "main",
+                                                    .currency = "EUR", .cart_id = "c1"}));
+  ASSERT_OK(service_->Patch({"acme", "s1"}, Json{{"siteCode", nullptr},
+                                                  {"language", "de-CH"},
+                                                  {"targetLocation", "CH"},
+                                                  {"cartId", "ignored"},
+                                                  {"metadata", {{"version", 1}}}}));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->site_code.has_value());
+  EXPECT_EQ(got->currency, "EUR");
+  EXPECT_EQ(got->language, "de-CH");
+  EXPECT_EQ(got->target_location, "CH");
+  EXPECT_EQ(got->cart_id, "c1");
+}
+
+TEST_P(StoreConformance, PatchContextNullEmptiesIt) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1",
+                                                    .context = Json{{"a", 1}, {"b", 2}}}));
+  ASSERT_OK(service_->Patch({"acme", "s1"},
+                            Json{{"context", nullptr}, {"metadata", {{"version", 1}}}}));
+  EXPECT_EQ(store_->Get({"acme", "s1"})->context, Json::object());
+}
+
+TEST_P(StoreConformance, PatchExtendsAnonymousExpiry) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1"}));
+  clock_.Advance(absl::Minutes(50));
+  ASSERT_OK(service_->Patch({"acme", "s1"}, Json{{"currency", "EUR"}, {"metadata", {{"version", 1}}}}));
+  clock_.Advance(absl::Minutes(50));
+  EXPECT_OK(store_->Get({"acme", "s1"}));
 }
 
 TEST_P(StoreConformance, PatchWithoutVersionIsInvalid) {
@@ -396,7 +453,7 @@ TEST_P(StoreConformance, ConcurrentReadPatchRetryIncrementsEndOnExactTotal) {
             break;
           }
           const int n = s->context["n"].get<int>();
-          absl::StatusOr<SessionContext> r = service_->Patch(
+          absl::StatusOr<int64_t> r = service_->Patch(
               {"acme", "counter"},
               Json{{"context", {{"n", n + 1}}}, {"metadata", {{"version", s->version}}}});
           if (r.ok()) break;

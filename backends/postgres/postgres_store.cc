@@ -114,6 +114,17 @@ std::vector<std::string> Migrations(const std::string& s) {
       // 2: purge reads only anonymous sessions, by expiry.
       absl::StrCat("CREATE INDEX sessions_expiry ON ", s,
                    ".sessions (expires_at) WHERE expires_at IS NOT NULL"),
+      // 3: RFC 7386 JSON Merge Patch in the database, so PATCH is one statement.
+      absl::StrCat(
+          "CREATE FUNCTION ", s, ".merge_patch(target jsonb, patch jsonb) RETURNS jsonb ",
+          "LANGUAGE plpgsql IMMUTABLE AS $f$ DECLARE result jsonb; k text; v jsonb; BEGIN ",
+          "IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN RETURN patch; END IF; ",
+          "IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN result := '{}'::jsonb; ",
+          "ELSE result := target; END IF; ",
+          "FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP ",
+          "IF jsonb_typeof(v) = 'null' THEN result := result - k; ",
+          "ELSE result := jsonb_set(result, ARRAY[k], ", s, ".merge_patch(result -> k, v)); ",
+          "END IF; END LOOP; RETURN result; END $f$"),
   };
 }
 
@@ -226,16 +237,51 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                     "WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (tenant, session_id, name) ",
                     "DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
                     "SELECT EXISTS (SELECT 1 FROM cur), (SELECT version FROM upd)")},
-      // The attribute row is deleted first: of two racing deletes only one finds it,
-      // so only one bumps the version.
+      // The session row is locked first, as by every other write (no deadlock); then
+      // of two racing deletes only one finds the attribute, so only one bumps.
       {"delete_attribute",
-       absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
+       absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
+                    " FOR UPDATE), ",
                     "del AS (DELETE FROM ", a, " WHERE ", key, " AND name = $5 AND EXISTS ",
                     "(SELECT 1 FROM cur) RETURNING bytes), ",
                     "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
                     "(SELECT bytes FROM del) WHERE ", key, " AND ", live,
                     " AND EXISTS (SELECT 1 FROM del) RETURNING version) ",
                     "SELECT (SELECT version FROM cur), (SELECT version FROM upd)")},
+      // PATCH in one statement. $5 expected version, $6 base changes {field: value|null}
+      // (only the fields the body names), $7 context merge patch (object), $8 whether
+      // the context is emptied first ("context": null), $9 byte limit. Attribute
+      // writes run only once the session row is updated (and locked), and a stale
+      // version updates nothing, so the snapshot they read is the current one.
+      {"patch",
+       absl::StrCat(
+           "WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
+           "touched AS (SELECT coalesce(sum(bytes), 0) AS b FROM ", a, " WHERE ", key,
+           " AND ($8::boolean OR $7::jsonb ? name)), ",
+           "merged AS (SELECT p.key AS name, ", schema, ".merge_patch(CASE WHEN $8::boolean THEN ",
+           "NULL ELSE o.value END, p.value) AS value FROM jsonb_each($7::jsonb) p LEFT JOIN ", a,
+           " o ON o.tenant = $1 AND o.session_id = $2 AND o.name = p.key ",
+           "WHERE jsonb_typeof(p.value) <> 'null'), ",
+           "sized AS (SELECT name, value, octet_length(name) + octet_length(value::text) + 4 ",
+           "AS bytes FROM merged), ",
+           "upd AS (UPDATE ", t, " SET ",
+           "site_code = CASE WHEN $6::jsonb ? 'siteCode' THEN $6::jsonb ->> 'siteCode' ELSE site_code END, ",
+           "currency = CASE WHEN $6::jsonb ? 'currency' THEN $6::jsonb ->> 'currency' ELSE currency END, ",
+           "target_location = CASE WHEN $6::jsonb ? 'targetLocation' THEN $6::jsonb ->> 'targetLocation' ",
+           "ELSE target_location END, ",
+           "language = CASE WHEN $6::jsonb ? 'language' THEN $6::jsonb ->> 'language' ELSE language END, ",
+           stamp, ", record_bytes = record_bytes - (SELECT b FROM touched) + ",
+           "(SELECT coalesce(sum(bytes), 0) FROM sized) WHERE ", key, " AND version = $5 AND ", live,
+           " AND record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) FROM sized)",
+           " <= $9::bigint RETURNING version), ",
+           "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM upd) AND ",
+           "($8::boolean OR jsonb_typeof($7::jsonb -> name) = 'null')), ",
+           "ins AS (INSERT INTO ", a, " SELECT $1, $2, name, value, bytes FROM sized ",
+           "WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (tenant, session_id, name) DO UPDATE ",
+           "SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
+           "SELECT (SELECT version FROM cur), (SELECT version FROM upd), ",
+           "(SELECT record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) ",
+           "FROM sized) > $9::bigint FROM ", t, " WHERE ", key, ")")},
   };
 }
 
@@ -436,6 +482,43 @@ class PostgresStore final : public SessionStore {
       }
       after = batch.back().first;
     }
+  }
+
+  // One statement, one round trip: the database merges and checks the version.
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
+    Json base = Json::object();
+    for (const char* field : {"siteCode", "currency", "targetLocation", "language"}) {
+      if (auto it = write.body.find(field); it != write.body.end()) base[field] = *it;
+    }
+    Json context = Json::object();
+    bool reset = false;
+    if (auto it = write.body.find("context"); it != write.body.end()) {
+      if (it->is_null()) {
+        reset = true;
+      } else {
+        context = *it;
+      }
+    }
+    const int64_t now = Ms(write.now);
+    const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
+    return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+      pqxx::row r = tx.exec_prepared1("patch", key.tenant, key.session_id, now, ttl,
+                                      write.expected_version, base.dump(), context.dump(), reset,
+                                      static_cast<int64_t>(write.max_record_bytes));
+      if (!r[1].is_null()) return r[1].as<int64_t>();
+      if (r[0].is_null()) return NotFound(key);
+      const int64_t current = r[0].as<int64_t>();
+      if (current != write.expected_version) {
+        return VersionConflictError(write.expected_version, current);
+      }
+      if (!r[2].is_null() && r[2].as<bool>()) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
+      }
+      // The version matched when the statement began and not when it wrote: another
+      // write came in between.
+      return absl::AbortedError("the session changed concurrently; read it again");
+    });
   }
 
   // One statement: the database applies the change and bumps the version atomically.

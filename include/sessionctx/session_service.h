@@ -28,12 +28,6 @@
 
 namespace sessionctx {
 
-// The payload URL under which an Aborted status carries the current version.
-inline constexpr char kCurrentVersionPayload[] = "sessionctx/current-version";
-
-// CurrentVersionOf returns the current version carried by a version conflict, if any.
-std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
-
 // PutOptions tune one PUT.
 struct PutOptions {
   // Create the session (version 1, no version check) when it does not exist.
@@ -74,7 +68,8 @@ class SessionService {
   // Patch applies a PATCH body (see ApplyPatch). The expected version is the body's
   // `metadata.version` and/or `if_match`: at least one is required
   // (InvalidArgument); a mismatch is Aborted with the current version attached.
-  absl::StatusOr<SessionContext> Patch(const SessionKey& key, const Json& body,
+  // Returns the new version.
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const Json& body,
                                        std::optional<int64_t> if_match = std::nullopt);
 
   // Put replaces the record (see ApplyPut and PutOptions).

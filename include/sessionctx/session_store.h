@@ -45,6 +45,26 @@ struct AttributeResult {
   bool changed = false;
 };
 
+// PatchWrite is one PATCH: a body the core has validated (ApplyPatch accepted it),
+// the version the caller read, and the write's time and policy.
+struct PatchWrite {
+  Json body;
+  int64_t expected_version = 0;
+  absl::Time now;
+  absl::Duration anonymous_ttl;
+  size_t max_record_bytes = 1 << 20;
+};
+
+// The payload URL under which an Aborted status carries the current version.
+inline constexpr char kCurrentVersionPayload[] = "sessionctx/current-version";
+
+// VersionConflictError: the Aborted status of a stale version, with the current one
+// attached (see CurrentVersionOf).
+absl::Status VersionConflictError(int64_t expected, int64_t current);
+
+// CurrentVersionOf returns the current version carried by a version conflict, if any.
+std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
+
 // SessionStore persists session records atomically.
 class SessionStore {
  public:
@@ -86,6 +106,13 @@ class SessionStore {
   // backend that can do it in one step overrides it.
   virtual absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                           const AttributeWrite& write);
+
+  // Patch applies a PATCH body (write_rules.h ApplyPatch) iff the live version equals
+  // `write.expected_version`, and returns the new version. NotFound if missing or
+  // expired; VersionConflictError on another version (nothing changes);
+  // ResourceExhausted over the size limit. The default reads, applies the rule in
+  // the core and compares-and-sets; a backend that can do it in one step overrides it.
+  virtual absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write);
 };
 
 // SessionStoreWrapper forwards every call to another store, so that a decorator
@@ -114,6 +141,9 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     return target_->UpdateAttribute(key, write);
+  }
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
+    return target_->Patch(key, write);
   }
 
  private:
