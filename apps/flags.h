@@ -52,6 +52,7 @@ class Flags {
     return Get(name).value_or(fallback);
   }
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  void Set(const std::string& name, const std::string& value) { values_[name] = value; }
   const std::vector<std::string>& positional() const { return positional_; }
 
   // Unknown returns the first flag that was given but never asked for.

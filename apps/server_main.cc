@@ -38,7 +38,7 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
   --anonymous-ttl SECONDS     default 3600
   --max-body BYTES            default 65536
   --purge-interval SECONDS    purge expired sessions this often; default 300, 0 = never
-  --threads N                 worker threads; default: 4 per core
+  --threads N                 worker threads; default: 8 per core, at least 16
 )";
 
 // --- the adapter: cpp-httplib <-> HttpHandler ------------------------------------
@@ -178,7 +178,7 @@ int Main(int argc, char** argv) {
   httplib::Server server;
   const size_t workers =
       threads > 0 ? static_cast<size_t>(threads)
-                  : std::max<size_t>(4, 4 * std::max(1u, std::thread::hardware_concurrency()));
+                  : std::max<size_t>(16, 8 * std::max(1u, std::thread::hardware_concurrency()));
   server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   server.set_payload_max_length(static_cast<size_t>(max_body));
   server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {

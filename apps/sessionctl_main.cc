@@ -23,6 +23,9 @@ constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
   token          mint a development JWT
                    --secret-file FILE (HS256)  or  --private-key-file PEM --alg RS256|ES256
                    --tenant T [--session ID] [--customer ID] [--scope "a b"] [--ttl SECONDS=3600]
+  (store URI, tenant and session may also be given as words, in that order:
+   sessionctl get rocksdb:./data/sessions acme s1)
+
   get            --store URI --tenant T --session ID          print the record
   put            --store URI --tenant T --session ID [--json BODY | < BODY]
                    replace (or create) the record with a PUT body, overriding the version
@@ -132,7 +135,12 @@ absl::Status ImportLine(SessionStore& store, const std::string& text) {
   return st;
 }
 
-int StoreCommand(const std::string& command, const Flags& flags) {
+int StoreCommand(const std::string& command, Flags& flags) {
+  // Positional words stand in for the flags, in order: URI [TENANT SESSION].
+  const char* order[] = {"store", "tenant", "session"};
+  for (size_t i = 0; i < flags.positional().size() && i < 3; ++i) {
+    if (!flags.Has(order[i])) flags.Set(order[i], flags.positional()[i]);
+  }
   std::string err;
   std::optional<std::string> uri = Require(flags, "store", err);
   int64_t ttl = 3600;

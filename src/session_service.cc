@@ -36,6 +36,25 @@ absl::StatusOr<SessionContext> SessionService::Get(const SessionKey& key) const 
   return store_->Get(key);
 }
 
+const TenantDefaults& SessionService::DefaultsFor(const std::string& tenant) const {
+  auto it = options_.tenant_defaults.find(tenant);
+  return it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;
+}
+
+void SessionService::FillDefaults(SessionContext& session, const Json& body,
+                                  const std::string& tenant) const {
+  const TenantDefaults& d = DefaultsFor(tenant);
+  const std::pair<const char*, std::pair<std::optional<std::string>*,
+                                         const std::optional<std::string>*>> fields[] = {
+      {"siteCode", {&session.site_code, &d.site_code}},
+      {"currency", {&session.currency, &d.currency}},
+      {"targetLocation", {&session.target_location, &d.target_location}},
+      {"language", {&session.language, &d.language}}};
+  for (const auto& [name, slot] : fields) {
+    if (!body.contains(name)) *slot.first = *slot.second;  // explicit null stays absent
+  }
+}
+
 absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
                                                       SessionContext given) {
   if (absl::Status st = ValidateTenant(tenant); !st.ok()) return st;
@@ -43,10 +62,7 @@ absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
       !st.ok()) {
     return st;
   }
-  auto it = options_.tenant_defaults.find(tenant);
-  const TenantDefaults& defaults =
-      it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;
-  absl::StatusOr<SessionContext> record = NewSession(std::move(given), defaults);
+  absl::StatusOr<SessionContext> record = NewSession(std::move(given), DefaultsFor(tenant));
   if (!record.ok()) return record.status();
   StampCreate(*record, Stamp());
   if (absl::Status st = CheckRecordSize(*record, options_.limits.max_record_bytes); !st.ok()) {
@@ -133,6 +149,7 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
       if (absl::Status st = ValidateSessionId(key.session_id); !st.ok()) return st;
       absl::StatusOr<SessionContext> next = ApplyPut(fresh, body);
       if (!next.ok()) return next.status();
+      FillDefaults(*next, body, key.tenant);
       if (absl::Status st = authorize(nullptr, *next); !st.ok()) return st;
       StampCreate(*next, Stamp());
       if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes);

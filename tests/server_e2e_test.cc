@@ -183,6 +183,56 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
 }
 
 #ifdef SESSIONCTX_HAVE_ROCKSDB
+TEST(Sessionctl, PutGetExportImportDeletePurge) {
+  TempDir dir;
+  const std::string ctl = SESSIONCTL_BIN;
+  const std::string a = "rocksdb:" + (dir.path() / "a").string();
+  const std::string b = "rocksdb:" + (dir.path() / "b").string();
+  const std::string put = RunCommand(
+      ctl + " put --store " + a +
+      " --tenant acme --session s1 --json '{\"currency\":\"EUR\",\"context\":{\"k\":[1,2]}}'");
+  EXPECT_EQ(Json::parse(put, nullptr, false)["metadata"]["version"], 1) << put;
+  RunCommand(ctl + " put " + a + " acme s2 --json '{\"customerId\":\"c1\"}'");
+  Json got = Json::parse(RunCommand(ctl + " get " + a + " acme s1"), nullptr, false);
+  EXPECT_EQ(got["currency"], "EUR");
+  EXPECT_EQ(got["context"]["k"], Json::array({1, 2}));
+
+  const std::string file = (dir.path() / "export.jsonl").string();
+  RunCommand(ctl + " export --store " + a + " --out " + file + " 2>/dev/null");
+  std::ifstream in(file);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) ++lines;
+  EXPECT_EQ(lines, 2);
+
+  // Import into another store, with one bad line in the middle.
+  const std::string with_bad = (dir.path() / "bad.jsonl").string();
+  {
+    std::ifstream src(file);
+    std::ofstream dst(with_bad);
+    std::string first;
+    std::getline(src, first);
+    dst << first << "\n{not json\n";
+    dst << src.rdbuf();
+  }
+  const std::string report = RunCommand(ctl + " import --store " + b + " --in " + with_bad +
+                                        " 2>&1; echo exit=$?");
+  EXPECT_NE(report.find("line 2:"), std::string::npos) << report;
+  EXPECT_NE(report.find("imported 2 sessions, 1 lines failed"), std::string::npos) << report;
+  EXPECT_NE(report.find("exit=1"), std::string::npos) << report;
+  Json imported = Json::parse(RunCommand(ctl + " get " + b + " acme s1"), nullptr, false);
+  EXPECT_EQ(imported, got);
+  Json customer = Json::parse(RunCommand(ctl + " get " + b + " acme s2"), nullptr, false);
+  EXPECT_EQ(customer["customerId"], "c1");
+
+  EXPECT_NE(RunCommand(ctl + " delete " + b + " acme s1; echo exit=$?").find("exit=0"),
+            std::string::npos);
+  EXPECT_NE(RunCommand(ctl + " get " + b + " acme s1 2>&1; echo exit=$?").find("exit=2"),
+            std::string::npos);
+  EXPECT_NE(RunCommand(ctl + " purge-expired " + b).find("purged 0"), std::string::npos);
+  EXPECT_NE(RunCommand(ctl + " frobnicate 2>&1; echo exit=$?").find("exit=2"), std::string::npos);
+}
+
 TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   TempDir dir;
   const std::string secret_file = (dir.path() / "secret").string();

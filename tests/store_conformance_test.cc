@@ -381,6 +381,24 @@ TEST_P(StoreConformance, PutUpsertCreatesMissingSessionAtVersionOne) {
   EXPECT_EQ(got->context, (Json{{"a", 1}}));
 }
 
+TEST_P(StoreConformance, PutUpsertCreationTakesTenantDefaultsForUnnamedFields) {
+  ServiceOptions options;
+  options.clock = &clock_;
+  options.tenant_defaults["acme"] = TenantDefaults{"main", "EUR", "DE", "de"};
+  SessionService service(store_.get(), options);
+  ASSERT_OK(service.Put({"acme", "d1"}, Json{{"currency", "CHF"}, {"language", nullptr}},
+                        PutOptions{.upsert = true}));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "d1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->site_code, "main");
+  EXPECT_EQ(got->currency, "CHF");
+  EXPECT_EQ(got->target_location, "DE");
+  EXPECT_FALSE(got->language.has_value());
+  // A replacing PUT does not bring defaults back.
+  ASSERT_OK(service.Put({"acme", "d1"}, Json{{"metadata", {{"version", 1}}}}, PutOptions{}));
+  EXPECT_FALSE(store_->Get({"acme", "d1"})->site_code.has_value());
+}
+
 TEST_P(StoreConformance, PutWithoutUpsertOnMissingIsNotFound) {
   EXPECT_STATUS(service_->Put({"acme", "new"}, Json{{"metadata", {{"version", 1}}}}, {}),
                 kNotFound);

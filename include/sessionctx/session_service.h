@@ -72,7 +72,8 @@ class SessionService {
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const Json& body,
                                        std::optional<int64_t> if_match = std::nullopt);
 
-  // Put replaces the record (see ApplyPut and PutOptions).
+  // Put replaces the record (see ApplyPut and PutOptions). A session created by
+  // upsert gets the tenant's defaults for base fields the body does not name.
   absl::StatusOr<PutResult> Put(const SessionKey& key, const Json& body,
                                 const PutOptions& options);
 
@@ -98,6 +99,10 @@ class SessionService {
 
  private:
   WriteStamp Stamp() const;
+  const TenantDefaults& DefaultsFor(const std::string& tenant) const;
+  // FillDefaults gives a session created by PUT with upsert the tenant's defaults for
+  // the base fields its body does not name.
+  void FillDefaults(SessionContext& session, const Json& body, const std::string& tenant) const;
   absl::Status ConflictWithCurrent(const SessionKey& key, int64_t expected) const;
   absl::StatusOr<SessionContext> ReadModifyWrite(
       const SessionKey& key, std::optional<int64_t> expected,
