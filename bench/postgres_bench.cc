@@ -31,6 +31,7 @@ struct Fixture {
   std::unique_ptr<SessionService> service;
   std::unique_ptr<pqxx::connection> bare;
   std::vector<int64_t> versions = std::vector<int64_t>(kSessions, 1);
+  std::vector<int64_t> bare_versions = std::vector<int64_t>(kSessions, 1);
 
   Fixture() {
     const std::string base = BaseUri();
@@ -99,13 +100,14 @@ BENCHMARK(BM_Store_Get);
 void BM_Bare_Update(benchmark::State& state) {
   Fixture* f = F();
   if (f == nullptr) return state.SkipWithError("SESSIONCTX_TEST_PG_URI is not set");
-  std::vector<int64_t> versions(kSessions, 1);
+  std::vector<int64_t>& versions = f->bare_versions;
   int i = 0;
   for (auto _ : state) {
     const int n = i++ % kSessions;
     pqxx::nontransaction tx(*f->bare);
     pqxx::result r =
         tx.exec_prepared("update", "acme", Id(n), n % 2 ? "CHF" : "EUR", versions[n]);
+    if (r.empty()) return state.SkipWithError("bare update matched no row");
     versions[n] = r[0][0].as<int64_t>();
   }
 }

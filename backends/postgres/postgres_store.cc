@@ -200,6 +200,14 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       "version = version + 1, modified_at = " + Ts(3) +
       ", expires_at = CASE WHEN customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint)"
       " / 1000.0) ELSE NULL END";
+  // PATCH of the base fields: $6 is {field: value|null} with only the fields named.
+  const std::string patch_base_fields =
+      "site_code = CASE WHEN $6::jsonb ? 'siteCode' THEN $6::jsonb ->> 'siteCode' ELSE "
+      "site_code END, currency = CASE WHEN $6::jsonb ? 'currency' THEN $6::jsonb ->> "
+      "'currency' ELSE currency END, target_location = CASE WHEN $6::jsonb ? "
+      "'targetLocation' THEN $6::jsonb ->> 'targetLocation' ELSE target_location END, "
+      "language = CASE WHEN $6::jsonb ? 'language' THEN $6::jsonb ->> 'language' ELSE "
+      "language END, ";
   return {
       {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
                            "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
@@ -248,6 +256,13 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                     "(SELECT bytes FROM del) WHERE ", key, " AND ", live,
                     " AND EXISTS (SELECT 1 FROM del) RETURNING version) ",
                     "SELECT (SELECT version FROM cur), (SELECT version FROM upd)")},
+      // PATCH of base fields only (no "context" member): no attribute rows to touch.
+      {"patch_base",
+       absl::StrCat(
+           "WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
+           "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, " WHERE ", key,
+           " AND version = $5 AND ", live, " RETURNING version) ",
+           "SELECT (SELECT version FROM cur), (SELECT version FROM upd), false")},
       // PATCH in one statement. $5 expected version, $6 base changes {field: value|null}
       // (only the fields the body names), $7 context merge patch (object), $8 whether
       // the context is emptied first ("context": null), $9 byte limit. Attribute
@@ -264,13 +279,7 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
            "WHERE jsonb_typeof(p.value) <> 'null'), ",
            "sized AS (SELECT name, value, octet_length(name) + octet_length(value::text) + 4 ",
            "AS bytes FROM merged), ",
-           "upd AS (UPDATE ", t, " SET ",
-           "site_code = CASE WHEN $6::jsonb ? 'siteCode' THEN $6::jsonb ->> 'siteCode' ELSE site_code END, ",
-           "currency = CASE WHEN $6::jsonb ? 'currency' THEN $6::jsonb ->> 'currency' ELSE currency END, ",
-           "target_location = CASE WHEN $6::jsonb ? 'targetLocation' THEN $6::jsonb ->> 'targetLocation' ",
-           "ELSE target_location END, ",
-           "language = CASE WHEN $6::jsonb ? 'language' THEN $6::jsonb ->> 'language' ELSE language END, ",
-           stamp, ", record_bytes = record_bytes - (SELECT b FROM touched) + ",
+           "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, ", record_bytes = record_bytes - (SELECT b FROM touched) + ",
            "(SELECT coalesce(sum(bytes), 0) FROM sized) WHERE ", key, " AND version = $5 AND ", live,
            " AND record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) FROM sized)",
            " <= $9::bigint RETURNING version), ",
@@ -492,19 +501,24 @@ class PostgresStore final : public SessionStore {
     }
     Json context = Json::object();
     bool reset = false;
-    if (auto it = write.body.find("context"); it != write.body.end()) {
-      if (it->is_null()) {
+    const auto ctx = write.body.find("context");
+    if (ctx != write.body.end()) {
+      if (ctx->is_null()) {
         reset = true;
       } else {
-        context = *it;
+        context = *ctx;
       }
     }
     const int64_t now = Ms(write.now);
     const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
-      pqxx::row r = tx.exec_prepared1("patch", key.tenant, key.session_id, now, ttl,
-                                      write.expected_version, base.dump(), context.dump(), reset,
-                                      static_cast<int64_t>(write.max_record_bytes));
+      pqxx::row r =
+          ctx == write.body.end()
+              ? tx.exec_prepared1("patch_base", key.tenant, key.session_id, now, ttl,
+                                  write.expected_version, base.dump())
+              : tx.exec_prepared1("patch", key.tenant, key.session_id, now, ttl,
+                                  write.expected_version, base.dump(), context.dump(), reset,
+                                  static_cast<int64_t>(write.max_record_bytes));
       if (!r[1].is_null()) return r[1].as<int64_t>();
       if (r[0].is_null()) return NotFound(key);
       const int64_t current = r[0].as<int64_t>();

@@ -1,7 +1,7 @@
 // How the rocksdb: backend lays a session out in RocksDB. Internal to the backend.
 //
 // Column family "default":
-//   "<tenant>/<sessionId>\x00"        -> 0x01 + MessagePack of the base record
+//   "<tenant>/<sessionId>\x00"        -> 0x02 + compact binary base record
 //   "<tenant>/<sessionId>\x01<name>"  -> 0x01 + MessagePack of one context attribute
 // Column family "expiry" (anonymous sessions only):
 //   8-byte big-endian expiry (ms since epoch) + "<tenant>/<sessionId>" -> ""
@@ -21,7 +21,8 @@
 
 namespace sessionctx::rocksdb_internal {
 
-inline constexpr char kFormatMsgpackV1 = 0x01;
+inline constexpr char kFormatMsgpackV1 = 0x01;  // attribute values
+inline constexpr char kFormatBaseV2 = 0x02;     // base records
 inline constexpr char kBaseMarker = 0x00;
 inline constexpr char kAttributeMarker = 0x01;
 

@@ -291,7 +291,13 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<Json> ReadContext(const SessionKey& key) {
     Json context = Json::object();
     const std::string prefix = AttributePrefix(key);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
+    // The bound keeps the iterator from reading past this session's attributes.
+    std::string bound = SessionPrefix(key);
+    bound += static_cast<char>(kAttributeMarker + 1);
+    const rocksdb::Slice upper(bound);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
       if (!value.ok()) {
