@@ -160,6 +160,7 @@ absl::Status ValidateAttributeName(absl::string_view name) {
   if (name.size() > 1024) {
     return absl::InvalidArgumentError("attribute key must be at most 1024 bytes");
   }
+  if (!IsValidUtf8(name)) return absl::InvalidArgumentError("attribute key must be valid UTF-8");
   return absl::OkStatus();
 }
 

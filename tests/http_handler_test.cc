@@ -514,6 +514,13 @@ TEST_F(HandlerTest, StoreFailureIs500WithoutInternals) {
   EXPECT_EQ(r.body.find("sst"), std::string::npos);
 }
 
+TEST_F(HandlerTest, InvalidUtf8InPathIs400) {
+  ExpectError(Call("PUT", "/session-context/acme/context/%ff%fe?upsert=true", ManageToken(), "{}"),
+              400, "UTF-8");
+  ExpectError(Call("DELETE", "/session-context/acme/context/s1/attributes/%c0%af", ManageToken()),
+              400);
+}
+
 TEST_F(HandlerTest, GarbageRequestsNeverCrash) {
   for (const char* target : {"", "?", "%", "/session-context/%zz/me/context", "//", "/%00",
                              "/session-context/acme/context/%ff%fe"}) {

@@ -107,6 +107,15 @@ TEST(ValidateLanguage, Bcp47Shape) {
   }
 }
 
+TEST(ValidateSessionId, RefusesInvalidUtf8AndControls) {
+  EXPECT_OK(ValidateSessionId("3f2a-Grüße"));
+  EXPECT_EQ(ValidateSessionId("\xff\xfe").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateSessionId("\xc0\xaf").code(), absl::StatusCode::kInvalidArgument);  // overlong
+  EXPECT_EQ(ValidateSessionId("\xed\xa0\x80").code(), absl::StatusCode::kInvalidArgument);  // surrogate
+  EXPECT_EQ(ValidateSessionId("a\nb").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateSessionId("\xe2\x82").code(), absl::StatusCode::kInvalidArgument);  // cut short
+}
+
 TEST(ValidateSiteCode, NonEmpty) {
   EXPECT_OK(ValidateSiteCode("main"));
   EXPECT_EQ(ValidateSiteCode("").code(), absl::StatusCode::kInvalidArgument);

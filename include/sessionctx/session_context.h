@@ -76,10 +76,13 @@ absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text);
 // NewSessionId returns a random UUID v4 in lower-case canonical form. Thread-safe.
 std::string NewSessionId();
 
+// IsValidUtf8: whether `text` is well-formed UTF-8 (no overlong forms, no surrogates).
+bool IsValidUtf8(absl::string_view text);
+
 // Validation of single values. Each returns OK or InvalidArgument whose message
 // names the field and says what was expected.
 absl::Status ValidateTenant(absl::string_view tenant);          // ^[a-z][a-z0-9]+$, 3-16
-absl::Status ValidateSessionId(absl::string_view session_id);   // 1-256 visible chars
+absl::Status ValidateSessionId(absl::string_view session_id);   // 1-256 chars, UTF-8, no controls
 absl::Status ValidateCustomerId(absl::string_view customer_id); // 1-256 chars
 absl::Status ValidateSiteCode(absl::string_view site_code);     // non-empty, <= 256
 absl::Status ValidateCurrency(absl::string_view currency);      // [A-Z]{3}
