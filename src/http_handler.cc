@@ -149,38 +149,34 @@ std::variant<Match, HttpResponse> MatchRoute(absl::string_view path) {
   Match m;
   m.tenant = segs[1];
   const size_t n = segs.size();
-  if (segs[2] == "me" && segs[3] == "context") {
-    if (n == 4) {
-      m.route = Route::kOwnContext;
-      m.allowed = {"GET", "PATCH"};
-    } else if (n == 5 && segs[4] == "attributes") {
-      m.route = Route::kOwnAttributes;
-      m.allowed = {"POST"};
-    } else if (n == 6 && segs[4] == "attributes") {
-      m.route = Route::kOwnAttribute;
-      m.attribute = segs[5];
-      m.allowed = {"DELETE"};
-    } else {
-      return not_found();
-    }
-  } else if (segs[2] == "context") {
-    m.session_id = segs[3];
-    if (n == 4) {
-      m.route = Route::kContext;
-      m.allowed = {"GET", "PUT", "DELETE"};
-    } else if (n == 5 && segs[4] == "attributes") {
-      m.route = Route::kContextAttributes;
-      m.allowed = {"POST"};
-    } else if (n == 6 && segs[4] == "attributes") {
-      m.route = Route::kContextAttribute;
-      m.attribute = segs[5];
-      m.allowed = {"DELETE"};
-    } else {
-      return not_found();
-    }
+  const bool own = segs[2] == "me" && segs[3] == "context";
+  if (!own && segs[2] != "context") return not_found();
+  // The tail after the session: nothing, "/attributes", or "/attributes/{name}".
+  int kind;
+  if (n == 4) {
+    kind = 0;
+  } else if (n <= 6 && segs[4] == "attributes") {
+    kind = static_cast<int>(n) - 4;
   } else {
     return not_found();
   }
+  struct Spec {
+    Route route;
+    std::vector<const char*> allowed;
+  };
+  static const Spec kRoutes[2][3] = {
+      {{Route::kContext, {"GET", "PUT", "DELETE"}},
+       {Route::kContextAttributes, {"POST"}},
+       {Route::kContextAttribute, {"DELETE"}}},
+      {{Route::kOwnContext, {"GET", "PATCH"}},
+       {Route::kOwnAttributes, {"POST"}},
+       {Route::kOwnAttribute, {"DELETE"}}},
+  };
+  const Spec& spec = kRoutes[own][kind];
+  m.route = spec.route;
+  m.allowed = spec.allowed;
+  if (!own) m.session_id = segs[3];
+  if (kind == 2) m.attribute = segs[5];
   return m;
 }
 

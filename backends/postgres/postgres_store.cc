@@ -419,13 +419,7 @@ class PostgresStore final : public SessionStore {
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-             std::string expiry;
-             pqxx::row r = tx.exec_prepared1(
-                 "create", key.tenant, key.session_id, Now(), CStr(record.customer_id),
-                 CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
-                 CStr(record.target_location), CStr(record.language), record.context.dump(),
-                 record.version, Ms(record.created_at), Ms(record.modified_at),
-                 Expiry(record, expiry), nullptr, RecordBytes(record), ByteMap(record));
+             pqxx::row r = WriteWhole(tx, "create", key, record, std::nullopt);
              if (!r[0].as<bool>()) {
                return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
              }
@@ -437,13 +431,7 @@ class PostgresStore final : public SessionStore {
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-             std::string expiry;
-             pqxx::row r = tx.exec_prepared1(
-                 "cas", key.tenant, key.session_id, Now(), CStr(record.customer_id),
-                 CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
-                 CStr(record.target_location), CStr(record.language), record.context.dump(),
-                 record.version, Ms(record.created_at), Ms(record.modified_at),
-                 Expiry(record, expiry), expected_version, RecordBytes(record), ByteMap(record));
+             pqxx::row r = WriteWhole(tx, "cas", key, record, expected_version);
              if (r[1].as<bool>()) return true;
              if (r[0].is_null()) return NotFound(key);
              return absl::AbortedError(absl::StrCat("version is ", r[0].as<int64_t>(), ", not ",
@@ -570,6 +558,19 @@ class PostgresStore final : public SessionStore {
     buf = std::to_string(Ms(s.expires_at));
     return buf.c_str();
   }
+  // WriteWhole runs "create" or "cas", the statements that take a whole record.
+  pqxx::row WriteWhole(pqxx::nontransaction& tx, const char* statement, const SessionKey& key,
+                       const SessionContext& record, std::optional<int64_t> expected) {
+    std::string expiry;
+    const std::string expected_text = expected ? std::to_string(*expected) : "";
+    return tx.exec_prepared1(
+        statement, key.tenant, key.session_id, Now(), CStr(record.customer_id),
+        CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
+        CStr(record.target_location), CStr(record.language), record.context.dump(),
+        record.version, Ms(record.created_at), Ms(record.modified_at), Expiry(record, expiry),
+        expected ? expected_text.c_str() : nullptr, RecordBytes(record), ByteMap(record));
+  }
+
   // ByteMap: {name: AttributeBytes} for every attribute, so the database keeps the
   // record size the core would compute.
   static std::string ByteMap(const SessionContext& s) {
