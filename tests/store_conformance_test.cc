@@ -464,22 +464,7 @@ TEST_P(StoreConformance, ConcurrentReadPatchRetryIncrementsEndOnExactTotal) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < per_thread; ++i) {
-        while (true) {
-          absl::StatusOr<SessionContext> s = service_->Get({"acme", "counter"});
-          if (!s.ok()) {
-            ++failures;
-            break;
-          }
-          const int n = s->context["n"].get<int>();
-          absl::StatusOr<int64_t> r = service_->Patch(
-              {"acme", "counter"},
-              Json{{"context", {{"n", n + 1}}}, {"metadata", {{"version", s->version}}}});
-          if (r.ok()) break;
-          if (!absl::IsAborted(r.status())) {
-            ++failures;
-            break;
-          }
-        }
+        if (!testing::IncrementCounter(*service_, {"acme", "counter"}).ok()) ++failures;
       }
     });
   }

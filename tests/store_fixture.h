@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
 #include "tests/test_util.h"
 
@@ -72,6 +73,19 @@ class StoreFactory {
   std::string uri_;
   std::unique_ptr<TempDir> dir_;
 };
+
+// IncrementCounter adds one to context.n the way a client must: read, PATCH with the
+// version read, and on a conflict read again. Returns the first other error.
+inline absl::Status IncrementCounter(SessionService& service, const SessionKey& key) {
+  while (true) {
+    absl::StatusOr<SessionContext> s = service.Get(key);
+    if (!s.ok()) return s.status();
+    absl::StatusOr<int64_t> r = service.Patch(
+        key, Json{{"context", {{"n", s->context["n"].get<int>() + 1}}},
+                  {"metadata", {{"version", s->version}}}});
+    if (!absl::IsAborted(r.status())) return r.status();
+  }
+}
 
 // Fails in CI (CI=true), skips elsewhere, when the backend's server is missing.
 #define SESSIONCTX_REQUIRE_BACKEND(factory)                                        \
