@@ -103,14 +103,12 @@ HttpResponse FromStatus(const absl::Status& st, const std::string& session_id) {
     message = absl::IsDataLoss(st) ? "stored session could not be read"
                                    : "session store failure";
   }
-  HttpResponse res = ErrorResponse(code, message);
-  if (code == 404 || code == 409) {
-    Json body = Json::parse(res.body);
-    if (code == 404) body["sessionId"] = session_id;
-    if (std::optional<int64_t> v = CurrentVersionOf(st)) body["currentVersion"] = *v;
-    res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  Json extra = Json::object();
+  if (code == 404) extra["sessionId"] = session_id;
+  if (code == 409) {
+    if (std::optional<int64_t> v = CurrentVersionOf(st)) extra["currentVersion"] = *v;
   }
-  return res;
+  return ErrorResponse(code, message, extra);
 }
 
 // ParseIfMatch reads `"3"`, `W/"3"` or `3`. `*` means "any version" (no check).

@@ -30,34 +30,40 @@ int HttpStatusFor(const absl::Status& status) {
   }
 }
 
-HttpResponse ErrorResponse(int status, absl::string_view message) {
+HttpResponse ErrorResponse(int status, absl::string_view message, const Json& extra) {
   HttpResponse res;
   res.status = status;
   res.headers.emplace_back("Content-Type", "application/json");
   Json body = {{"code", status}, {"message", std::string(message)}};
+  if (extra.is_object()) body.update(extra);
   res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
   return res;
 }
 
-absl::string_view HttpRequest::Header(absl::string_view name) const {
+namespace {
+
+// FindHeader: the first value of header `name` (any case), or nullptr.
+const std::string* FindHeader(const HttpHeaders& headers, absl::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (absl::EqualsIgnoreCase(k, name)) return v;
+    if (absl::EqualsIgnoreCase(k, name)) return &v;
   }
-  return {};
+  return nullptr;
+}
+
+}  // namespace
+
+absl::string_view HttpRequest::Header(absl::string_view name) const {
+  const std::string* v = FindHeader(headers, name);
+  return v ? absl::string_view(*v) : absl::string_view();
 }
 
 bool HttpRequest::HasHeader(absl::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (absl::EqualsIgnoreCase(k, name)) return true;
-  }
-  return false;
+  return FindHeader(headers, name) != nullptr;
 }
 
 absl::string_view HttpResponse::Header(absl::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (absl::EqualsIgnoreCase(k, name)) return v;
-  }
-  return {};
+  const std::string* v = FindHeader(headers, name);
+  return v ? absl::string_view(*v) : absl::string_view();
 }
 
 }  // namespace sessionctx

@@ -74,9 +74,11 @@ class HttpHandler {
   const HandlerOptions options_;
 };
 
-// ErrorResponse builds the JSON error response of SPEC §4. For adapters that produce
-// errors of their own (e.g. a 413 raised by the framework before the handler runs).
-HttpResponse ErrorResponse(int status, absl::string_view message);
+// ErrorResponse builds the JSON error response of SPEC §4, {"code", "message"} plus
+// the members of `extra` (an object, e.g. {"sessionId": …}). For adapters that produce
+// errors of their own too (e.g. a 413 raised by the framework before the handler runs).
+HttpResponse ErrorResponse(int status, absl::string_view message,
+                           const Json& extra = Json::object());
 
 }  // namespace sessionctx
 
