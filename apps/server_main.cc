@@ -1,14 +1,14 @@
 // sessionctx-server: the full Session Context API over HTTP.
 //
-// The part that embeds the library is the adapter below (ToRequest / Serve): copy
-// method, target, headers and body into an HttpRequest, call HttpHandler::Handle, copy
-// the HttpResponse back. Everything else is flags and lifecycle.
-#include <httplib.h>
+// The HTTP layer is apps/http_server.h (Boost.Beast over Asio); it hands each request
+// to the library's HttpHandler. Everything here is flags and lifecycle.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -19,7 +19,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "apps/access_log.h"
 #include "apps/flags.h"
+#include "apps/http_server.h"
 #include "apps/server_config.h"
 #include "sessionctx/http_handler.h"
 #include "sessionctx/session_service.h"
@@ -36,39 +38,52 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
   --jwt-public-key-file FILE  PEM public key: RSA for RS256, P-256 for ES256
   --config FILE               JSON: per-tenant defaults, claim names, leeway
   --anonymous-ttl SECONDS     default 3600
-  --max-body BYTES            default 65536
   --purge-interval SECONDS    purge expired sessions this often; default 300, 0 = never
-  --threads N                 worker threads; default: 8 per core, at least 16
+  --access-log FORMAT         off, text (default: METHOD PATH STATUS MICROSus) or json
+
+threads:
+  --io-threads N              event-loop threads; default: one per core
+  --threads N                 threads for requests that reach the store; default 8 per
+                              core, at least 16; 0 = on the event-loop threads (only for
+                              a store that never blocks, such as memory:)
+
+request limits (checked while reading; over a limit the answer says which):
+  --max-body BYTES            request body, chunked included; default 65536 (413)
+  --max-header-bytes BYTES    request header fields; default 16384 (431)
+  --max-headers N             request header fields; default 100 (431)
+  --max-url BYTES             request target; default 8192 (414)
+  --request-timeout SECONDS   to send one request's header and body; default 10
+  --idle-timeout SECONDS      keep-alive connection without a request; default 60
+  --max-connections N         open connections; default 10000 (503 beyond)
+  --shutdown-grace SECONDS    on SIGTERM/SIGINT, time left to requests in flight; default 10
 )";
 
-// --- the adapter: cpp-httplib <-> HttpHandler ------------------------------------
-
-HttpRequest ToRequest(const httplib::Request& in) {
-  HttpRequest out;
-  out.method = in.method;
-  out.target = in.target;  // raw: the handler percent-decodes path segments itself
-  for (const auto& [name, value] : in.headers) out.headers.emplace_back(name, value);
-  out.body = in.body;
-  return out;
-}
-
-void Serve(const HttpHandler& handler, const httplib::Request& in, httplib::Response& out) {
-  HttpResponse res = handler.Handle(ToRequest(in));
-  out.status = res.status;
-  std::string content_type = "application/json";
-  for (auto& [name, value] : res.headers) {
-    if (name == "Content-Type") {
-      content_type = value;
-    } else {
-      out.set_header(name, value);
-    }
-  }
-  if (!res.body.empty()) out.set_content(res.body, content_type);
+// ReadinessOf: the store answers when a read of a session that does not exist comes
+// back as "not found" (or, by chance, found).
+absl::Status ReadinessOf(SessionStore& store) {
+  absl::StatusOr<SessionContext> probe = store.Get({"readyz", "readiness-probe"});
+  if (probe.ok() || absl::IsNotFound(probe.status())) return absl::OkStatus();
+  return probe.status();
 }
 
 // --- lifecycle ------------------------------------------------------------------
 
-thread_local std::chrono::steady_clock::time_point request_start;
+// RaiseDescriptorLimit lifts the soft limit on open files to the hard one, so that
+// --max-connections is not cut short by a default of 1024.
+void RaiseDescriptorLimit(size_t connections) {
+  rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < connections + 64) {
+    std::fprintf(stderr,
+                 "sessionctx-server: open-file limit %llu is below --max-connections %zu; "
+                 "connections beyond it wait in the listen queue\n",
+                 static_cast<unsigned long long>(lim.rlim_cur), connections);
+  }
+}
 
 std::string DevelopmentSecret(const std::string& path) {
   if (std::optional<std::string> existing = ReadFile(path)) {
@@ -110,16 +125,48 @@ int Main(int argc, char** argv) {
   const std::optional<std::string> secret_file = flags.Get("jwt-secret-file");
   const std::optional<std::string> public_key_file = flags.Get("jwt-public-key-file");
   const std::optional<std::string> config_file = flags.Get("config");
-  int64_t ttl = 3600, max_body = 65536, purge_interval = 300, threads = 0;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  int64_t ttl = 3600, purge_interval = 300, io_threads = cores,
+          threads = std::max<int64_t>(16, 8 * cores);
+  ServerLimits limits;
+  int64_t max_body = static_cast<int64_t>(limits.max_body_bytes),
+          max_header_bytes = static_cast<int64_t>(limits.max_header_bytes),
+          max_headers = static_cast<int64_t>(limits.max_header_count),
+          max_url = static_cast<int64_t>(limits.max_url_bytes),
+          max_connections = static_cast<int64_t>(limits.max_connections);
   for (auto [name, out] : {std::pair{"anonymous-ttl", &ttl}, std::pair{"max-body", &max_body},
                            std::pair{"purge-interval", &purge_interval},
-                           std::pair{"threads", &threads}}) {
+                           std::pair{"threads", &threads}, std::pair{"io-threads", &io_threads},
+                           std::pair{"max-header-bytes", &max_header_bytes},
+                           std::pair{"max-headers", &max_headers}, std::pair{"max-url", &max_url},
+                           std::pair{"max-connections", &max_connections}}) {
     if (std::optional<std::string> v = flags.Get(name)) {
       if (!absl::SimpleAtoi(*v, out) || *out < 0) {
         return Fail(absl::StrCat("--", name, " must be a non-negative integer"));
       }
     }
   }
+  if (io_threads < 1 || max_connections < 1 || max_url < 1 || max_header_bytes < 1 ||
+      max_headers < 1) {
+    return Fail("--io-threads, --max-connections, --max-url, --max-header-bytes and "
+                "--max-headers must be at least 1");
+  }
+  std::chrono::milliseconds request_timeout = limits.request_timeout,
+                            idle_timeout = limits.idle_timeout, shutdown_grace{10'000};
+  for (auto [name, out] : {std::pair{"request-timeout", &request_timeout},
+                           std::pair{"idle-timeout", &idle_timeout},
+                           std::pair{"shutdown-grace", &shutdown_grace}}) {
+    if (std::optional<std::string> v = flags.Get(name)) {
+      double seconds = 0;
+      if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0) || seconds > 1e6) {
+        return Fail(absl::StrCat("--", name, " must be a positive number of seconds"));
+      }
+      *out = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
+    }
+  }
+  const std::optional<AccessLogFormat> log_format =
+      ParseAccessLogFormat(flags.Get("access-log", "text"));
+  if (!log_format) return Fail("--access-log must be off, text or json");
   if (std::optional<std::string> unknown = flags.Unknown()) {
     return Fail("unknown flag --" + *unknown + "\n" + kUsage);
   }
@@ -175,53 +222,31 @@ int Main(int argc, char** argv) {
   const HttpHandler handler(&service, verifier->get(), handler_options);
 
 
-  httplib::Server server;
-  const size_t workers =
-      threads > 0 ? static_cast<size_t>(threads)
-                  : std::max<size_t>(16, 8 * std::max(1u, std::thread::hardware_concurrency()));
-  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  server.set_payload_max_length(static_cast<size_t>(max_body));
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    request_start = std::chrono::steady_clock::now();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  auto serve = [&handler](const httplib::Request& in, httplib::Response& out) {
-    Serve(handler, in, out);
-  };
-  server.Get(".*", serve);
-  server.Post(".*", serve);
-  server.Put(".*", serve);
-  server.Patch(".*", serve);
-  server.Delete(".*", serve);
-  server.Options(".*", serve);
-  // Errors cpp-httplib raises itself (413 over --max-body, 400 on a bad request line)
-  // get the same JSON body as the handler's.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&, httplib::Response& out) {
-        if (!out.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        const std::string why = out.status == 413
-                                    ? "request body is over the configured limit"
-                                    : absl::StrCat("request refused with status ", out.status);
-        HttpResponse err = ErrorResponse(out.status, why);
-        out.set_content(err.body, "application/json");
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  std::mutex log_mu;
-  server.set_logger([&log_mu](const httplib::Request& in, const httplib::Response& out) {
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - request_start)
-                            .count();
-    const std::string path = in.target.substr(0, in.target.find('?'));
-    std::lock_guard<std::mutex> lock(log_mu);
-    std::fprintf(stdout, "%s %s %d %lldus\n", in.method.c_str(), path.c_str(), out.status,
-                 static_cast<long long>(micros));
-    std::fflush(stdout);
-  });
+  limits.max_body_bytes = static_cast<size_t>(max_body);
+  limits.max_header_bytes = static_cast<size_t>(max_header_bytes);
+  limits.max_header_count = static_cast<size_t>(max_headers);
+  limits.max_url_bytes = static_cast<size_t>(max_url);
+  limits.max_connections = static_cast<size_t>(max_connections);
+  limits.request_timeout = request_timeout;
+  limits.idle_timeout = idle_timeout;
+  RaiseDescriptorLimit(limits.max_connections);
 
-  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) return Fail("cannot listen on " + listen);
-  std::printf("sessionctx-server: listening on %s:%d (store %s, %zu workers)\n", host.c_str(),
-              bound, store_uri.c_str(), workers);
+  HttpServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.io_threads = static_cast<int>(io_threads);
+  server_options.handler_threads = static_cast<int>(threads);
+  server_options.limits = limits;
+  AccessLog access_log(*log_format, stdout);
+  SessionStore* const raw_store = store->get();
+  HttpServer server(&handler, [raw_store] { return ReadinessOf(*raw_store); }, &access_log,
+                    server_options);
+  absl::StatusOr<int> bound = server.Bind();
+  if (!bound.ok()) return Fail(std::string(bound.status().message()));
+  std::printf("sessionctx-server: listening on %s:%d (store %s, %lld I/O threads, %lld handler "
+              "threads)\n",
+              host.c_str(), *bound, store_uri.c_str(), static_cast<long long>(io_threads),
+              static_cast<long long>(threads));
   std::fflush(stdout);
 
   std::mutex stop_mu;
@@ -230,14 +255,15 @@ int Main(int argc, char** argv) {
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::printf("sessionctx-server: signal %d, shutting down\n", sig);
+    std::printf("sessionctx-server: signal %d, shutting down (grace %llds)\n", sig,
+                static_cast<long long>(shutdown_grace.count() / 1000));
     std::fflush(stdout);
     {
       std::lock_guard<std::mutex> lock(stop_mu);
       stopping = true;
     }
     stop_cv.notify_all();
-    server.stop();
+    server.Shutdown(shutdown_grace);
   });
   std::thread purger([&] {
     if (purge_interval == 0) return;
@@ -253,11 +279,7 @@ int Main(int argc, char** argv) {
     }
   });
 
-  const bool ok = server.listen_after_bind();
-  if (!ok && !stopping) {
-    // listen failed on its own: wake the signal thread so it can end.
-    pthread_kill(signal_waiter.native_handle(), SIGTERM);
-  }
+  server.Run();  // returns once a signal stopped it and every connection is done
   signal_waiter.join();
   purger.join();
   store->reset();  // close the store: flushes what it buffers

@@ -1,10 +1,5 @@
 // End to end: the real sessionctx-server binary on a free loopback port, driven over
 // HTTP through the README walk-through, then stopped with SIGTERM.
-#include <httplib.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -12,90 +7,20 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_context.h"
+#include "tests/http_client.h"
+#include "tests/server_process.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
 namespace {
 
+using testing::Fetch;
+using testing::Headers;
+using testing::HttpConnection;
+using testing::RunCommand;
+using testing::ServerProcess;
 using testing::TempDir;
-
-// Runs a command and returns its standard output (trailing newline stripped).
-std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
-class ServerProcess {
- public:
-  // Starts the server with `args` in `dir`; returns once it says where it listens.
-  bool Start(const std::string& dir, const std::vector<std::string>& args) {
-    int out[2];
-    if (pipe(out) != 0) return false;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      if (chdir(dir.c_str()) != 0) _exit(127);
-      std::vector<char*> argv;
-      std::string bin = SESSIONCTX_SERVER_BIN;
-      argv.push_back(bin.data());
-      std::vector<std::string> copy = args;
-      for (std::string& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    stdout_ = fdopen(out[0], "r");
-    char line[1024];
-    while (fgets(line, sizeof(line), stdout_) != nullptr) {
-      std::string s(line);
-      const std::string marker = "listening on 127.0.0.1:";
-      if (auto at = s.find(marker); at != std::string::npos) {
-        port_ = std::stoi(s.substr(at + marker.size()));
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // Sends SIGTERM and returns the exit status (or -1 when it did not exit cleanly).
-  int Stop() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    // Drain stdout so the server never blocks on a full pipe while stopping.
-    char buf[4096];
-    while (fread(buf, 1, sizeof(buf), stdout_) > 0) {
-    }
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    fclose(stdout_);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* stdout_ = nullptr;
-  int port_ = 0;
-};
 
 class ServerE2E : public ::testing::TestWithParam<std::string> {};
 
@@ -124,62 +49,74 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   ASSERT_FALSE(manage.empty());
   ASSERT_FALSE(session.empty());
 
-  httplib::Client http("127.0.0.1", server.port());
-  const httplib::Headers as_manager = {{"Authorization", "Bearer " + manage}};
-  const httplib::Headers as_shopper = {{"Authorization", "Bearer " + session}};
+  // One keep-alive connection carries the whole walk-through.
+  HttpConnection http(server.port());
+  ASSERT_TRUE(http.connected());
+  const Headers as_manager = {{"Authorization", "Bearer " + manage}};
+  const Headers as_shopper = {{"Authorization", "Bearer " + session}};
 
-  auto health = http.Get("/healthz");
+  auto health = http.Request("GET", "/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  auto ready = http.Request("GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
 
-  auto put = http.Put("/session-context/acme/context/s1?upsert=true", as_manager,
-                      R"({"siteCode":"main","currency":"EUR","language":"en"})", "application/json");
+  auto put = http.Request("PUT", "/session-context/acme/context/s1?upsert=true", as_manager,
+                          R"({"siteCode":"main","currency":"EUR","language":"en"})");
   ASSERT_TRUE(put);
   EXPECT_EQ(put->status, 204);
 
-  auto get = http.Get("/session-context/acme/me/context", as_shopper);
+  auto get = http.Request("GET", "/session-context/acme/me/context", as_shopper);
   ASSERT_TRUE(get);
   ASSERT_EQ(get->status, 200);
-  EXPECT_EQ(get->get_header_value("ETag"), "\"1\"");
+  EXPECT_EQ(get->Header("ETag"), "\"1\"");
+  EXPECT_EQ(get->Header("Content-Type"), "application/json");
   Json record = Json::parse(get->body);
   EXPECT_EQ(record["currency"], "EUR");
   EXPECT_EQ(record["metadata"]["version"], 1);
 
-  auto patch = http.Patch("/session-context/acme/me/context", as_shopper,
-                          R"({"currency":"CHF","metadata":{"version":1}})", "application/json");
+  auto patch = http.Request("PATCH", "/session-context/acme/me/context", as_shopper,
+                            R"({"currency":"CHF","metadata":{"version":1}})");
   ASSERT_TRUE(patch);
   EXPECT_EQ(patch->status, 204);
 
-  auto stale = http.Patch("/session-context/acme/me/context", as_shopper,
-                          R"({"currency":"USD","metadata":{"version":1}})", "application/json");
+  auto stale = http.Request("PATCH", "/session-context/acme/me/context", as_shopper,
+                            R"({"currency":"USD","metadata":{"version":1}})");
   ASSERT_TRUE(stale);
   EXPECT_EQ(stale->status, 409);
   EXPECT_EQ(Json::parse(stale->body)["code"], 409);
 
-  auto add = http.Post("/session-context/acme/me/context/attributes", as_shopper,
-                       R"({"key":"gift wrap","value":true})", "application/json");
+  auto add = http.Request("POST", "/session-context/acme/me/context/attributes", as_shopper,
+                          R"({"key":"gift wrap","value":true})");
   ASSERT_TRUE(add);
   EXPECT_EQ(add->status, 201);
   EXPECT_EQ(add->body, "\"gift wrap\"");
 
-  auto del = http.Delete("/session-context/acme/me/context/attributes/gift%20wrap", as_shopper);
+  auto del =
+      http.Request("DELETE", "/session-context/acme/me/context/attributes/gift%20wrap", as_shopper);
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 204);
 
-  auto final_get = http.Get("/session-context/acme/context/s1", as_manager);
+  auto final_get = http.Request("GET", "/session-context/acme/context/s1", as_manager);
   ASSERT_TRUE(final_get);
   Json final_record = Json::parse(final_get->body);
   EXPECT_EQ(final_record["currency"], "CHF");
   EXPECT_EQ(final_record["metadata"]["version"], 4);
   EXPECT_EQ(final_record["context"], Json::object());
 
-  auto too_big = http.Post("/session-context/acme/me/context/attributes", as_shopper,
-                           std::string(70000, 'x'), "application/json");
+  auto too_big = http.Request("POST", "/session-context/acme/me/context/attributes", as_shopper,
+                              std::string(70000, 'x'));
   ASSERT_TRUE(too_big);
   EXPECT_EQ(too_big->status, 413);
   EXPECT_EQ(Json::parse(too_big->body, nullptr, false)["code"], 413);
+  EXPECT_EQ(too_big->Header("Connection"), "close");
 
   EXPECT_EQ(server.Stop(), 0);
+  // The access log has a line per request, and never the token.
+  const std::string log = server.Output();
+  EXPECT_NE(log.find("PATCH /session-context/acme/me/context 409 "), std::string::npos) << log;
+  EXPECT_EQ(log.find(session), std::string::npos);
 }
 
 #ifdef SESSIONCTX_HAVE_ROCKSDB
@@ -240,15 +177,15 @@ TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   const std::string store = "rocksdb:" + (dir.path() / "db").string();
   const std::string manage = RunCommand(std::string(SESSIONCTL_BIN) + " token --secret-file " +
                                  secret_file + " --tenant acme --scope session_context.context_manage");
-  const httplib::Headers as_manager = {{"Authorization", "Bearer " + manage}};
+  const Headers as_manager = {{"Authorization", "Bearer " + manage}};
   {
     ServerProcess server;
     ASSERT_TRUE(server.Start(dir.path().string(), {"--listen", "127.0.0.1:0", "--store", store,
                                                    "--jwt-secret-file", secret_file}));
-    httplib::Client http("127.0.0.1", server.port());
+    HttpConnection http(server.port());
     for (int i = 0; i < 20; ++i) {
-      auto r = http.Put(absl::StrCat("/session-context/acme/context/k", i, "?upsert=true").c_str(),
-                        as_manager, R"({"currency":"EUR"})", "application/json");
+      auto r = http.Request("PUT", absl::StrCat("/session-context/acme/context/k", i, "?upsert=true"),
+                            as_manager, R"({"currency":"EUR"})");
       ASSERT_TRUE(r);
       ASSERT_EQ(r->status, 204);
     }
@@ -257,9 +194,9 @@ TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(), {"--listen", "127.0.0.1:0", "--store", store,
                                                  "--jwt-secret-file", secret_file}));
-  httplib::Client http("127.0.0.1", server.port());
+  HttpConnection http(server.port());
   for (int i = 0; i < 20; ++i) {
-    auto r = http.Get(absl::StrCat("/session-context/acme/context/k", i).c_str(), as_manager);
+    auto r = http.Request("GET", absl::StrCat("/session-context/acme/context/k", i), as_manager);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
   }

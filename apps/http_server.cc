@@ -1,0 +1,595 @@
+#include "apps/http_server.h"
+
+#include <sys/resource.h>
+
+#include <array>
+#include <atomic>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "apps/asio.h"
+
+namespace sessionctx::apps {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Room for the request line around the target ("PATCH " … " HTTP/1.1\r\n").
+constexpr size_t kRequestLineSlack = 64;
+// What is read and thrown away after an error answer before the connection closes,
+// so that the client sees the answer rather than a reset.
+constexpr size_t kMaxDrainBytes = 1 << 20;
+constexpr std::chrono::seconds kMaxDrainTime{2};
+
+// HttpDate returns the current time as an IMF-fixdate, recomputed once a second per
+// thread.
+const std::string& HttpDate() {
+  thread_local std::time_t last = 0;
+  thread_local std::string text;
+  const std::time_t now = std::time(nullptr);
+  if (now != last) {
+    last = now;
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    const size_t n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text.assign(buf, n);
+  }
+  return text;
+}
+
+// Serialize renders the whole response as one buffer: status line, the handler's
+// headers, Content-Length (never on 204), Connection, the body (not for HEAD).
+std::string Serialize(const HttpResponse& res, bool keep_alive, bool http10, bool head) {
+  const beast::string_view reason = http::obsolete_reason(static_cast<http::status>(res.status));
+  std::string out;
+  out.reserve(160 + res.body.size());
+  absl::StrAppend(&out, "HTTP/1.1 ", res.status, " ",
+                  absl::string_view(reason.data(), reason.size()), "\r\nDate: ", HttpDate(),
+                  "\r\n");
+  for (const auto& [name, value] : res.headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
+  if (res.status != 204 && res.status >= 200) {
+    absl::StrAppend(&out, "Content-Length: ", res.body.size(), "\r\n");
+  }
+  if (!keep_alive) {
+    out += "Connection: close\r\n";
+  } else if (http10) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  if (!head) out += res.body;
+  return out;
+}
+
+// ReadinessProbe runs the readiness check on a thread of its own, one check at a
+// time: requests arriving while a check runs wait for that check's answer, so an
+// outage that makes each check wait for a timeout never piles checks up.
+class ReadinessProbe {
+ public:
+  explicit ReadinessProbe(ReadinessCheck check) : check_(std::move(check)) {}
+  ~ReadinessProbe() {
+    std::thread worker;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      worker = std::move(worker_);
+    }
+    if (worker.joinable()) worker.join();
+  }
+
+  void Check(std::function<void(HttpResponse)> done) {
+    std::thread previous;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      waiters_.push_back(std::move(done));
+      if (running_) return;
+      running_ = true;
+      previous = std::move(worker_);
+      worker_ = std::thread([this] { Probe(); });
+    }
+    if (previous.joinable()) previous.join();
+  }
+
+ private:
+  void Probe() {
+    const absl::Status st = check_ ? check_() : absl::OkStatus();
+    HttpResponse res;
+    if (st.ok()) {
+      res.status = 200;
+      res.headers.emplace_back("Content-Type", "application/json");
+      res.body = R"({"status":"ready"})";
+    } else {
+      res = ErrorResponse(503, "session store does not answer; not ready");
+    }
+    std::vector<std::function<void(HttpResponse)>> waiters;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      waiters.swap(waiters_);
+      running_ = false;
+    }
+    for (auto& w : waiters) w(res);
+  }
+
+  const ReadinessCheck check_;
+  std::mutex mu_;
+  bool running_ = false;                                    // guarded by mu_
+  std::vector<std::function<void(HttpResponse)>> waiters_;  // guarded by mu_
+  std::thread worker_;                                      // guarded by mu_
+};
+
+}  // namespace
+
+class Connection;
+
+class HttpServer::Impl {
+ public:
+  Impl(const HttpHandler* handler, ReadinessCheck readiness, AccessLog* log,
+       HttpServerOptions options)
+      : handler_(handler),
+        log_(log),
+        options_(std::move(options)),
+        limits_(options_.limits),
+        ioc_(std::max(1, options_.io_threads)),
+        strand_(net::make_strand(ioc_)),
+        acceptor_(strand_),
+        accept_retry_(strand_),
+        grace_timer_(strand_),
+        work_(std::in_place, ioc_.get_executor()),
+        readiness_(std::move(readiness)) {
+    if (options_.handler_threads > 0) {
+      pool_.emplace(static_cast<size_t>(options_.handler_threads));
+    }
+  }
+
+  absl::StatusOr<int> Bind() {
+    beast::error_code ec;
+    const net::ip::address address = net::ip::make_address(options_.host, ec);
+    if (ec) return absl::InvalidArgumentError("not an IP address: " + options_.host);
+    const tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":",
+                                                 options_.port, ": ", ec.message()));
+    }
+    return acceptor_.local_endpoint().port();
+  }
+
+  void Run() {
+    net::post(strand_, [this] { Accept(); });
+    std::vector<std::thread> threads;
+    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (std::thread& t : threads) t.join();
+    if (pool_) pool_->join();
+  }
+
+  void Shutdown(std::chrono::milliseconds grace) {
+    net::post(strand_, [this, grace] {
+      if (stopping_.exchange(true)) return;
+      beast::error_code ec;
+      acceptor_.close(ec);
+      accept_retry_.cancel();
+      for (const std::shared_ptr<Connection>& c : Live()) PostToConnection(c, &Impl::Stop);
+      grace_timer_.expires_after(grace);
+      grace_timer_.async_wait([this](beast::error_code ec) {
+        if (ec) return;  // every connection closed first
+        for (const std::shared_ptr<Connection>& c : Live()) PostToConnection(c, &Impl::Kill);
+      });
+      MaybeFinish();
+    });
+  }
+
+  // For connections.
+  const HttpHandler& handler() const { return *handler_; }
+  AccessLog& log() const { return *log_; }
+  const ServerLimits& limits() const { return limits_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  net::thread_pool* pool() { return pool_ ? &*pool_ : nullptr; }
+  ReadinessProbe& readiness() { return readiness_; }
+
+  void Forget(uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      connections_.erase(id);
+    }
+    if (stopping()) net::post(strand_, [this] { MaybeFinish(); });
+  }
+
+ private:
+  static void Stop(Connection& c);
+  static void Kill(Connection& c);
+  void PostToConnection(const std::shared_ptr<Connection>& c, void (*fn)(Connection&));
+
+  std::vector<std::shared_ptr<Connection>> Live() {
+    std::vector<std::shared_ptr<Connection>> live;
+    std::lock_guard<std::mutex> lock(mu_);
+    live.reserve(connections_.size());
+    for (auto& [id, weak] : connections_) {
+      if (std::shared_ptr<Connection> c = weak.lock()) live.push_back(std::move(c));
+    }
+    return live;
+  }
+
+  // On strand_: once stopping and no connection is left (none waits on a handler
+  // thread either: those hold their connection), the event loop may run out of work
+  // and Run return.
+  void MaybeFinish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!connections_.empty()) return;
+    grace_timer_.cancel();
+    work_.reset();
+  }
+
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+
+  const HttpHandler* const handler_;
+  AccessLog* const log_;
+  const HttpServerOptions options_;
+  const ServerLimits limits_;
+  net::io_context ioc_;
+  net::strand<net::io_context::executor_type> strand_;  // acceptor and timers
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
+  net::steady_timer grace_timer_;
+  // Keeps Run going while a request is away on a handler thread or the readiness probe.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::optional<net::thread_pool> pool_;
+  ReadinessProbe readiness_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  uint64_t next_id_ = 0;                                                 // guarded by mu_
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
+};
+
+// Connection: one client, driven on its own strand. Requests are served one at a
+// time in arrival order (pipelined ones wait in the read buffer).
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(HttpServer::Impl* server, tcp::socket socket, uint64_t id)
+      : server_(server),
+        limits_(server->limits()),
+        stream_(std::move(socket)),
+        buffer_(limits_.max_url_bytes + limits_.max_header_bytes + kRequestLineSlack + 8192),
+        id_(id) {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
+  }
+
+  ~Connection() { server_->Forget(id_); }
+
+  void Start() { ReadNext(); }
+
+  // Stop: the server is shutting down. An idle connection closes now; a request in
+  // flight finishes and its answer says "Connection: close".
+  void Stop() {
+    if (state_ == State::kIdle) Close();
+  }
+  void Kill() { Close(); }
+
+ private:
+  enum class State { kIdle, kReading, kHandling, kWriting, kClosing, kClosed };
+
+  void ReadNext() {
+    if (server_->stopping()) return Close();
+    if (buffer_.size() > 0) return BeginRequest();  // a pipelined request is waiting
+    state_ = State::kIdle;
+    stream_.expires_after(limits_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(std::min<size_t>(8192, buffer_.max_size())),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->OnFirstBytes(ec, n);
+                            });
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t n) {
+    if (ec) return Close();  // idle timeout, the client left, or the server stops
+    buffer_.commit(n);
+    BeginRequest();
+  }
+
+  void BeginRequest() {
+    state_ = State::kReading;
+    started_ = Clock::now();
+    stream_.expires_after(limits_.request_timeout);
+    parser_.emplace();
+    parser_->header_limit(
+        static_cast<uint32_t>(limits_.max_url_bytes + limits_.max_header_bytes + kRequestLineSlack));
+    parser_->body_limit(limits_.max_body_bytes);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    const auto& req = parser_->get();
+    method_ = std::string(req.method_string());
+    const beast::string_view target = req.target();
+    path_ = std::string(target.substr(0, target.find('?')));
+    if (target.size() > limits_.max_url_bytes) {
+      return Reject(414, absl::StrCat("request target is ", target.size(),
+                                      " bytes, over the limit of ", limits_.max_url_bytes));
+    }
+    size_t count = 0, bytes = 0;
+    for (const auto& field : req) {
+      ++count;
+      bytes += field.name_string().size() + field.value().size() + 4;  // ": " and CRLF
+    }
+    if (count > limits_.max_header_count) {
+      return Reject(431, absl::StrCat("request has ", count, " header fields, over the limit of ",
+                                      limits_.max_header_count));
+    }
+    if (bytes > limits_.max_header_bytes) {
+      return Reject(431, absl::StrCat("request header fields are ", bytes,
+                                      " bytes, over the limit of ", limits_.max_header_bytes));
+    }
+    if (auto it = req.find(http::field::content_encoding); it != req.end()) {
+      const absl::string_view coding =
+          absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
+      if (!absl::EqualsIgnoreCase(coding, "identity")) {
+        return Reject(415, absl::StrCat("Content-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
+                                        " is not supported; send the body uncompressed"));
+      }
+    }
+    if (auto it = req.find(http::field::transfer_encoding); it != req.end()) {
+      const absl::string_view coding =
+          absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
+      if (!absl::EqualsIgnoreCase(coding, "chunked")) {
+        return Reject(parser_->chunked() ? 501 : 400,
+                      absl::StrCat("Transfer-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
+                                   " is not supported; only chunked"));
+      }
+    }
+    if (parser_->is_done()) return Dispatch();
+    if (auto it = req.find(http::field::expect); it != req.end()) {
+      if (!absl::EqualsIgnoreCase(absl::string_view(it->value().data(), it->value().size()),
+                                  "100-continue")) {
+        return Reject(417, "only Expect: 100-continue is supported");
+      }
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(kContinue),
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->Close();
+                                self->ReadBody();
+                              });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->OnReadError(ec);
+                       self->Dispatch();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      // The header block is over its limit. The parser takes the request line as soon
+      // as it is whole: without one, the target alone is too long (414); with one, the
+      // header fields are (431).
+      if (parser_->get().target().empty()) {
+        return Reject(414, absl::StrCat("request target is over the limit of ",
+                                        limits_.max_url_bytes, " bytes"));
+      }
+      return Reject(431, absl::StrCat("request header fields are over the limit of ",
+                                      limits_.max_header_bytes, " bytes"));
+    }
+    if (ec == http::error::buffer_overflow) {
+      return Reject(431, "request header is over its limit");
+    }
+    if (ec == http::error::body_limit) {
+      return Reject(413, absl::StrCat("request body is over the limit of ",
+                                      limits_.max_body_bytes, " bytes"));
+    }
+    if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Reject(400, "malformed HTTP request: " + ec.message());
+    }
+    Close();  // timeout, the client left mid-request, or the server was killed
+  }
+
+  void Dispatch() {
+    http::request<http::string_body> msg = parser_->release();
+    parser_.reset();
+    keep_alive_ = msg.keep_alive();
+    http10_ = msg.version() == 10;
+    head_ = msg.method() == http::verb::head;
+    HttpRequest req;
+    req.method = method_;
+    req.target = std::string(msg.target());
+    req.headers.reserve(8);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    state_ = State::kHandling;
+    stream_.expires_never();  // the store bounds its own calls
+
+    auto respond = [self = shared_from_this()](HttpResponse res) {
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
+    };
+    if (path_ == "/healthz") return Respond(server_->handler().Handle(req));
+    if (path_ == "/readyz") {
+      if (req.method != "GET" && req.method != "HEAD") {
+        HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
+        res.headers.emplace_back("Allow", "GET");
+        return Respond(std::move(res));
+      }
+      return server_->readiness().Check(std::move(respond));
+    }
+    net::thread_pool* pool = server_->pool();
+    if (pool == nullptr) return Respond(server_->handler().Handle(req));
+    net::post(*pool, [server = server_, req = std::move(req), respond = std::move(respond)] {
+      respond(server->handler().Handle(req));
+    });
+  }
+
+  void Reject(int status, const std::string& message) {
+    keep_alive_ = false;
+    http10_ = false;
+    head_ = false;
+    if (method_.empty()) method_ = "-";
+    if (path_.empty()) path_ = "-";
+    if (started_ == Clock::time_point()) started_ = Clock::now();
+    Respond(ErrorResponse(status, message));
+  }
+
+  void Respond(HttpResponse res) {
+    if (state_ == State::kClosed) return;  // killed at the end of a shutdown's grace
+    if (server_->stopping()) keep_alive_ = false;
+    status_ = res.status;
+    out_ = Serialize(res, keep_alive_, http10_, head_);
+    state_ = State::kWriting;
+    stream_.expires_after(limits_.request_timeout);
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                       self->OnWritten(ec, n);
+                     });
+  }
+
+  void OnWritten(beast::error_code ec, size_t n) {
+    if (server_->log().enabled()) {
+      const int64_t micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
+      server_->log().Write({remote_, method_, path_, status_, micros, n});
+    }
+    method_.clear();
+    path_.clear();
+    started_ = Clock::time_point();
+    out_.clear();
+    if (ec) return Close();
+    if (!keep_alive_) return LingeringClose();
+    ReadNext();
+  }
+
+  // LingeringClose: after an answer that ends the connection, stop sending, then read
+  // and discard what the client still sends (bounded in bytes and time) so that its
+  // unread request bytes do not turn the close into a reset that destroys the answer.
+  void LingeringClose() {
+    state_ = State::kClosing;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    buffer_.consume(buffer_.size());
+    stream_.expires_after(std::min<std::chrono::milliseconds>(limits_.request_timeout, kMaxDrainTime));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kMaxDrainBytes) return self->Close();
+                              self->Drain();
+                            });
+  }
+
+  void Close() {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  HttpServer::Impl* const server_;
+  const ServerLimits& limits_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const uint64_t id_;
+  std::string remote_ = "-";
+  State state_ = State::kIdle;
+  Clock::time_point started_;
+  std::string method_, path_;
+  bool keep_alive_ = true, http10_ = false, head_ = false;
+  int status_ = 0;
+  std::string out_;
+  std::array<char, 4096> drain_;
+  size_t drained_ = 0;
+
+  friend class HttpServer::Impl;
+};
+
+void HttpServer::Impl::Stop(Connection& c) { c.Stop(); }
+void HttpServer::Impl::Kill(Connection& c) { c.Kill(); }
+
+void HttpServer::Impl::PostToConnection(const std::shared_ptr<Connection>& c,
+                                        void (*fn)(Connection&)) {
+  net::post(c->stream_.get_executor(), [c, fn] { fn(*c); });
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    OnAccept(ec, std::move(s));
+  });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (stopping()) return;
+  if (ec) {
+    // Out of descriptors, say: the pending connection stays queued, so wait a moment
+    // instead of spinning on it.
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([this](beast::error_code ec) {
+      if (!ec && !stopping()) Accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (connections_.size() < limits_.max_connections) {
+      const uint64_t id = next_id_++;
+      connection = std::make_shared<Connection>(this, std::move(socket), id);
+      connections_.emplace(id, connection);
+    }
+  }
+  if (connection) {
+    net::post(connection->stream_.get_executor(), [connection] { connection->Start(); });
+  } else {
+    // Over the connection cap: a short answer, best effort, without waiting.
+    const std::string busy = Serialize(
+        ErrorResponse(503, absl::StrCat("server is at its limit of ", limits_.max_connections,
+                                        " open connections; retry later")),
+        false, false, false);
+    socket.non_blocking(true, ignored);
+    socket.write_some(net::buffer(busy), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+  Accept();
+}
+
+HttpServer::HttpServer(const HttpHandler* handler, ReadinessCheck readiness, AccessLog* log,
+                       HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(handler, std::move(readiness), log, std::move(options))) {}
+
+HttpServer::~HttpServer() = default;
+
+absl::StatusOr<int> HttpServer::Bind() { return impl_->Bind(); }
+void HttpServer::Run() { impl_->Run(); }
+void HttpServer::Shutdown(std::chrono::milliseconds grace) { impl_->Shutdown(grace); }
+
+}  // namespace sessionctx::apps
