@@ -43,9 +43,10 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
 
 threads:
   --io-threads N              event-loop threads; default: one per core
-  --threads N                 threads for requests that reach the store; default 8 per
-                              core, at least 16; 0 = on the event-loop threads (only for
-                              a store that never blocks, such as memory:)
+  --threads N                 threads for requests that reach the store; 0 = on the
+                              event-loop threads (only for a store that never blocks).
+                              Default by store: memory: 0, rocksdb: 2 per core,
+                              postgresql: 16
 
 request limits (checked while reading; over a limit the answer says which):
   --max-body BYTES            request body, chunked included; default 65536 (413)
@@ -64,6 +65,18 @@ absl::Status ReadinessOf(SessionStore& store) {
   absl::StatusOr<SessionContext> probe = store.Get({"readyz", "readiness-probe"});
   if (probe.ok() || absl::IsNotFound(probe.status())) return absl::OkStatus();
   return probe.status();
+}
+
+// DefaultHandlerThreads: where requests that reach the store run, by backend.
+// memory: never blocks (a shard lock held for a copy), so its requests run on the
+// I/O threads: a hop to another thread would cost more than the call. rocksdb: calls
+// are short and CPU-bound, but a write stall or a cold read can block, so they get a
+// small pool (more threads than cores only add wake-ups). postgresql: calls wait on
+// the network: enough threads to keep the store's connection pool busy.
+int64_t DefaultHandlerThreads(const std::string& store_uri, unsigned cores) {
+  if (store_uri.rfind("memory:", 0) == 0) return 0;
+  if (store_uri.rfind("rocksdb:", 0) == 0) return 2 * static_cast<int64_t>(cores);
+  return 16;
 }
 
 // --- lifecycle ------------------------------------------------------------------
@@ -126,8 +139,7 @@ int Main(int argc, char** argv) {
   const std::optional<std::string> public_key_file = flags.Get("jwt-public-key-file");
   const std::optional<std::string> config_file = flags.Get("config");
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  int64_t ttl = 3600, purge_interval = 300, io_threads = cores,
-          threads = std::max<int64_t>(16, 8 * cores);
+  int64_t ttl = 3600, purge_interval = 300, io_threads = cores, threads = -1;
   ServerLimits limits;
   int64_t max_body = static_cast<int64_t>(limits.max_body_bytes),
           max_header_bytes = static_cast<int64_t>(limits.max_header_bytes),
@@ -146,6 +158,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  if (threads < 0) threads = DefaultHandlerThreads(store_uri, cores);
   if (io_threads < 1 || max_connections < 1 || max_url < 1 || max_header_bytes < 1 ||
       max_headers < 1) {
     return Fail("--io-threads, --max-connections, --max-url, --max-header-bytes and "

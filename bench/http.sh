@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# HTTP benchmark: sessionctx-server (memory: and rocksdb:) beside nginx serving the
+# exact bytes of the same answers, on this machine, over loopback, with wrk keep-alive.
+# Targets are measured alternately, ROUNDS times each, and the medians compared, so a
+# noisy neighbour hits every target alike. Prints requests/s, the ratio to nginx, and
+# p99 latency at 256 connections.
+#
+#   bench/http.sh                       # defaults below
+#   DURATION=10 ROUNDS=5 bench/http.sh
+#
+# Installs wrk and nginx-light from Debian when missing. Access logs are off on both
+# sides (nginx: access_log off; ours: --access-log off) unless LOG=text.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+LOG=${LOG:-off}
+BUILD=${BUILD:-build/release}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [ ! -x "$BUILD/bin/sessionctx-server" ]; then
+  scripts/install-deps.sh
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target sessionctx-server sessionctl
+fi
+BIN=$BUILD/bin
+
+WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers started by root run as nobody
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+echo "bench-secret" >"$WORK/secret"
+MANAGE=$("$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --scope session_context.context_manage --ttl 86400)
+SHOPPER=$("$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --session s1 --ttl 86400)
+CONTEXT=/session-context/acme/me/context
+
+# start_server NAME STORE: starts sessionctx-server, creates session s1; its port is
+# left in $PORT.
+start_server() {
+  local name=$1 store=$2 port
+  port=$(free_port)
+  "$BIN/sessionctx-server" --listen "127.0.0.1:$port" --store "$store" \
+    --jwt-secret-file "$WORK/secret" --access-log "$LOG" --purge-interval 0 \
+    >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
+    kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -sf -X PUT "http://127.0.0.1:$port/session-context/acme/context/s1?upsert=true" \
+    -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
+    -d '{"siteCode":"main","currency":"EUR","targetLocation":"DE","language":"de-DE","cartId":"c-1001","context":{"giftWrap":true,"segment":"returning","recentlyViewed":["p-1","p-2","p-3"]}}'
+  PORT=$port
+}
+
+start_server memory memory:
+MEM_PORT=$PORT
+start_server rocksdb "rocksdb:$WORK/db"
+ROCKS_PORT=$PORT
+
+# nginx serves the same bytes: the server's own answers, saved to files.
+mkdir -p "$WORK/www/session-context/acme/me"
+curl -sf "http://127.0.0.1:$MEM_PORT$CONTEXT" -H "Authorization: Bearer $SHOPPER" \
+  >"$WORK/www/session-context/acme/me/context"
+curl -sf "http://127.0.0.1:$MEM_PORT/healthz" >"$WORK/www/healthz"
+NGINX_PORT=$(free_port)
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WORK/www;
+  }
+}
+EOF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+PIDS+=($!)
+until curl -sf "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null; do sleep 0.1; done
+
+# rps URL [wrk args…]: requests/s of one wrk run.
+rps() {
+  local url=$1
+  shift
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url" |
+    awk '/^Requests\/sec:/ {print $2}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A RESULTS
+TARGETS=(nginx memory rocksdb)
+port_of() { case $1 in nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;; esac; }
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds alternating, medians; access logs: $LOG" >&2
+for path in /healthz "$CONTEXT"; do
+  for round in $(seq "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+      r=$(rps "http://127.0.0.1:$(port_of "$t")$path" -H "Authorization: Bearer $SHOPPER")
+      RESULTS["$t $path"]+="$r "
+      echo "  round $round $t GET $path: $r req/s" >&2
+    done
+  done
+done
+
+printf '\n%-8s %-40s %12s %8s\n' target request req/s ratio
+for path in /healthz "$CONTEXT"; do
+  base=$(echo "${RESULTS["nginx $path"]}" | tr ' ' '\n' | grep . | median)
+  for t in "${TARGETS[@]}"; do
+    m=$(echo "${RESULTS["$t $path"]}" | tr ' ' '\n' | grep . | median)
+    printf '%-8s %-40s %12.0f %8.2f\n' "$t" "GET $path" "$m" "$(echo "$m / $base" | bc -l)"
+  done
+done
+
+# Latency under 256 keep-alive connections.
+printf '\n%-8s %-40s %12s\n' target "request (256 connections)" "p99"
+for t in "${TARGETS[@]}"; do
+  p99=$(wrk -t"$THREADS" -c256 -d"${DURATION}s" --latency -H "Authorization: Bearer $SHOPPER" \
+          "http://127.0.0.1:$(port_of "$t")$CONTEXT" | awk '$1 == "99%" {print $2}')
+  printf '%-8s %-40s %12s\n' "$t" "GET $CONTEXT" "$p99"
+done
