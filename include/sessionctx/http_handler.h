@@ -1,7 +1,7 @@
 // HttpHandler: the whole HTTP API of the Session Context Service (SPEC §4) as one
 // framework-neutral function from request to response. An adapter for any HTTP
 // framework copies method, target, headers and body in, and status, headers and body
-// out (apps/server_main.cc does it for cpp-httplib in a few lines).
+// out (apps/http_server.cc does it for Boost.Beast in a few lines).
 //
 // Example:
 //   HttpHandler handler(&service, verifier.get(), HandlerOptions{});
