@@ -26,6 +26,7 @@
 #include "sessionctx/http_handler.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 #include "sessionctx/token_verifier.h"
 
 namespace sessionctx::apps {

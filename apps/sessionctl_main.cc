@@ -12,6 +12,7 @@
 #include "apps/flags.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 #include "sessionctx/token_verifier.h"
 #include "sessionctx/write_rules.h"
 

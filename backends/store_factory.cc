@@ -4,13 +4,14 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "backends/memory/memory_store.h"
+#include "sessionctx/memory_store.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 #ifdef SESSIONCTX_HAVE_ROCKSDB
-#include "backends/rocksdb/rocksdb_store.h"
+#include "sessionctx/rocksdb_store.h"
 #endif
 #ifdef SESSIONCTX_HAVE_POSTGRES
-#include "backends/postgres/postgres_store.h"
+#include "sessionctx/postgres_store.h"
 #endif
 
 namespace sessionctx {

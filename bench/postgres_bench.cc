@@ -14,6 +14,7 @@
 #include "benchmark/benchmark.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 
 namespace sessionctx::bench {
 namespace {

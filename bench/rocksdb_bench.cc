@@ -17,6 +17,7 @@
 #include "rocksdb/utilities/transaction_db.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 
 namespace sessionctx::bench {
 namespace {

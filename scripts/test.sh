@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds each preset with -j2 and runs the
-# whole suite (release, then again under ASan+UBSan). A throwaway PostgreSQL server
+# whole suite (release, then again under ASan+UBSan); after release, installs the
+# package and builds examples/ against it as an outside project would. A throwaway PostgreSQL server
 # is started for the PostgreSQL backend's tests and stopped at the end. The first
 # failing build or test run ends it with a non-zero status.
 #
@@ -23,4 +24,21 @@ for preset in "${presets[@]}"; do
   cmake --build --preset "$preset"
   echo "=== ${preset}: test"
   ctest --preset "$preset" -j2
+  if [ "$preset" = release ]; then
+    # The package as a user gets it: install, then build examples/ on its own against
+    # the installed sessionctxConfig.cmake, and run the store-only program.
+    echo "=== release: install, build examples/ against the installed package, run store_only"
+    rm -rf build/install build/consumer
+    cmake --install build/release --prefix "$PWD/build/install" >/dev/null
+    cmake -S examples -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/install" \
+      -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build/consumer -j2
+    consumer_db=$(mktemp -d)
+    build/consumer/store_only "$consumer_db/db"
+    rm -rf "$consumer_db"
+    if ldd build/consumer/store_only | grep -E 'libcrypto|libssl|libpq'; then
+      echo "store_only must link neither OpenSSL nor libpq"
+      exit 1
+    fi
+  fi
 done

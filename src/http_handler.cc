@@ -1,4 +1,4 @@
-// The HTTP API of SPEC §4. Order of checks for every request:
+// The HTTP API of docs/api.md. Order of checks for every request:
 //   route (404) → method (405) → body size (413) → token (401) → tenant, scope,
 //   session claim (403) → content type (415) → body (400) → the operation.
 #include "sessionctx/http_handler.h"

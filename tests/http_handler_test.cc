@@ -1,10 +1,10 @@
-// The HTTP API of SPEC §4 through the framework-neutral handler: every route and
+// The HTTP API of docs/api.md through the framework-neutral handler: every route and
 // every row of the status table, bodies checked.
 #include "sessionctx/http_handler.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "backends/memory/memory_store.h"
+#include "sessionctx/memory_store.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 

@@ -1,4 +1,4 @@
-// JWT verification (SPEC §5): HS256, RS256, ES256 and every way a token is refused.
+// JWT verification (docs/api.md, Tokens): HS256, RS256, ES256 and every way a token is refused.
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 

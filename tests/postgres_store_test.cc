@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "backends/postgres/postgres_store.h"
+#include "sessionctx/postgres_store.h"
+#include "sessionctx/store_factory.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_service.h"
 #include "tests/store_fixture.h"

@@ -16,6 +16,7 @@
 #include "rocksdb/db.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {

@@ -1,4 +1,4 @@
-// The record's JSON shape (SPEC §2) and value validation.
+// The record's JSON shape (docs/api.md) and value validation.
 #include "sessionctx/session_context.h"
 
 #include "gtest/gtest.h"

@@ -11,6 +11,7 @@
 
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
 #include "tests/test_util.h"
 
 namespace sessionctx::testing {

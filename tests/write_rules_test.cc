@@ -1,4 +1,4 @@
-// The write rules of SPEC §2-3 as pure functions, tested without any store.
+// The write rules of docs/api.md as pure functions, tested without any store.
 #include "sessionctx/write_rules.h"
 
 #include <string>

@@ -1,4 +1,4 @@
-#include "backends/memory/memory_store.h"
+#include "sessionctx/memory_store.h"
 
 #include <vector>
 

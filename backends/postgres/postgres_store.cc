@@ -1,6 +1,6 @@
 // All of libpqxx lives in this file. Written against the subset of libpqxx 6.4 that
 // 7.x keeps: connection, prepare, nontransaction/work, exec_prepared, commit.
-#include "backends/postgres/postgres_store.h"
+#include "sessionctx/postgres_store.h"
 
 #include <chrono>
 #include <condition_variable>

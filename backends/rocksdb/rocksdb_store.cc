@@ -1,4 +1,4 @@
-#include "backends/rocksdb/rocksdb_store.h"
+#include "sessionctx/rocksdb_store.h"
 
 #include <cstdio>
 #include <filesystem>

@@ -1,4 +1,4 @@
-// HttpHandler: the whole HTTP API of the Session Context Service (SPEC §4) as one
+// HttpHandler: the whole HTTP API of the Session Context Service (docs/api.md) as one
 // framework-neutral function from request to response. An adapter for any HTTP
 // framework copies method, target, headers and body in, and status, headers and body
 // out (apps/http_server.cc does it for Boost.Beast in a few lines).
@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "sessionctx/http_status.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/token_verifier.h"
 
@@ -54,9 +55,6 @@ struct HandlerOptions {
   std::string management_scope = "session_context.context_manage";
 };
 
-// HttpStatusFor maps a library status to its HTTP status (SPEC §4 table).
-int HttpStatusFor(const absl::Status& status);
-
 class HttpHandler {
  public:
   // REQUIRES: `service` and `verifier` outlive the handler.
@@ -74,7 +72,7 @@ class HttpHandler {
   const HandlerOptions options_;
 };
 
-// ErrorResponse builds the JSON error response of SPEC §4, {"code", "message"} plus
+// ErrorResponse builds the JSON error response of docs/api.md, {"code", "message"} plus
 // the members of `extra` (an object, e.g. {"sessionId": …}). For adapters that produce
 // errors of their own too (e.g. a 413 raised by the framework before the handler runs).
 HttpResponse ErrorResponse(int status, absl::string_view message,

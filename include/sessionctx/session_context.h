@@ -1,7 +1,7 @@
 // The session context record: one per shopper session, per tenant.
 //
 // SessionContext is a plain value. ToJson / SessionContextFromJson convert it to and
-// from the wire shape of the Session Context Service (SPEC §2): absent optional
+// from the wire shape of the Session Context Service (docs/api.md): absent optional
 // fields are omitted, `context` is always an object, timestamps are UTC ISO 8601
 // with milliseconds.
 //
@@ -58,7 +58,7 @@ struct SessionContext {
   bool operator==(const SessionContext&) const = default;
 };
 
-// ToJson returns the wire shape of SPEC §2 (no tenant, no expiry).
+// ToJson returns the wire shape of docs/api.md (no tenant, no expiry).
 Json ToJson(const SessionContext& session);
 
 // SessionContextFromJson reads the wire shape back, strictly: every field must have

@@ -7,9 +7,12 @@
 //
 // Every method is thread-safe: a store is shared by all request threads.
 //
+// A store comes from its backend's header (memory_store.h, rocksdb_store.h,
+// postgres_store.h), or from a URI through store_factory.h.
+//
 // Example:
 //   absl::StatusOr<std::unique_ptr<SessionStore>> store =
-//       OpenSessionStore("rocksdb:/var/lib/sessions", StoreOptions{});
+//       OpenRocksDbStore("rocksdb:/var/lib/sessions", StoreOptions{});
 //   absl::StatusOr<SessionContext> s = (*store)->Get({"acme", "3f2a…"});
 #ifndef SESSIONCTX_SESSION_STORE_H_
 #define SESSIONCTX_SESSION_STORE_H_
@@ -149,15 +152,6 @@ class SessionStoreWrapper : public SessionStore {
  private:
   SessionStore* const target_;
 };
-
-// OpenSessionStore opens the backend named by the URI's scheme:
-//   "memory:"                    in-process, sharded
-//   "rocksdb:PATH[?sync=true&cache_mb=N]"   embedded, durable
-//   "postgresql://…" / "postgres://…"       a libpq connection URI
-// InvalidArgument for an unknown scheme or a malformed URI; Unimplemented for a
-// backend compiled out; the backend's own errors otherwise.
-absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
-                                                               const StoreOptions& options);
 
 }  // namespace sessionctx
 

@@ -1,8 +1,8 @@
 // The `memory:` backend: records in process memory, sharded by key hash, each shard
 // behind its own mutex. For tests and single-process caches; nothing survives the
 // process.
-#ifndef SESSIONCTX_BACKENDS_MEMORY_MEMORY_STORE_H_
-#define SESSIONCTX_BACKENDS_MEMORY_MEMORY_STORE_H_
+#ifndef SESSIONCTX_MEMORY_STORE_H_
+#define SESSIONCTX_MEMORY_STORE_H_
 
 #include <memory>
 
@@ -16,4 +16,4 @@ std::unique_ptr<SessionStore> NewMemoryStore(const StoreOptions& options, int sh
 
 }  // namespace sessionctx
 
-#endif  // SESSIONCTX_BACKENDS_MEMORY_MEMORY_STORE_H_
+#endif  // SESSIONCTX_MEMORY_STORE_H_

@@ -9,8 +9,8 @@
 //
 // One process at a time: a second process opening the same PATH fails at once with
 // FailedPrecondition (RocksDB's LOCK file), it does not wait.
-#ifndef SESSIONCTX_BACKENDS_ROCKSDB_ROCKSDB_STORE_H_
-#define SESSIONCTX_BACKENDS_ROCKSDB_ROCKSDB_STORE_H_
+#ifndef SESSIONCTX_ROCKSDB_STORE_H_
+#define SESSIONCTX_ROCKSDB_STORE_H_
 
 #include <memory>
 #include <string>
@@ -27,4 +27,4 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
 
 }  // namespace sessionctx
 
-#endif  // SESSIONCTX_BACKENDS_ROCKSDB_ROCKSDB_STORE_H_
+#endif  // SESSIONCTX_ROCKSDB_STORE_H_

@@ -13,8 +13,8 @@
 // When the server is unreachable, calls fail with Unavailable within connect_timeout
 // (default 3 s); broken connections are replaced on the next call, so the store
 // recovers by itself when the server is back.
-#ifndef SESSIONCTX_BACKENDS_POSTGRES_POSTGRES_STORE_H_
-#define SESSIONCTX_BACKENDS_POSTGRES_POSTGRES_STORE_H_
+#ifndef SESSIONCTX_POSTGRES_STORE_H_
+#define SESSIONCTX_POSTGRES_STORE_H_
 
 #include <memory>
 #include <string>
@@ -37,4 +37,4 @@ absl::Status MigratePostgresSchema(const std::string& uri, int version);
 
 }  // namespace sessionctx
 
-#endif  // SESSIONCTX_BACKENDS_POSTGRES_POSTGRES_STORE_H_
+#endif  // SESSIONCTX_POSTGRES_STORE_H_

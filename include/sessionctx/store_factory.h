@@ -1,0 +1,33 @@
+// OpenSessionStore: a store chosen at run time by its URI's scheme, over the backends
+// this build compiled in (target sessionctx::stores). A program that knows its backend
+// links only that one (sessionctx::memory, ::rocksdb, ::postgres) and calls its Open
+// function instead.
+//
+// Example:
+//   absl::StatusOr<std::unique_ptr<SessionStore>> store =
+//       OpenSessionStore(flags.store_uri, StoreOptions{});
+//   if (!store.ok()) return Fail(store.status());
+#ifndef SESSIONCTX_STORE_FACTORY_H_
+#define SESSIONCTX_STORE_FACTORY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "sessionctx/options.h"
+#include "sessionctx/session_store.h"
+
+namespace sessionctx {
+
+// OpenSessionStore opens the backend named by the URI's scheme:
+//   "memory:"                    in-process, sharded
+//   "rocksdb:PATH[?sync=true&cache_mb=N]"   embedded, durable
+//   "postgresql://…" / "postgres://…"       a libpq connection URI
+// InvalidArgument for an unknown scheme or a malformed URI; Unimplemented for a
+// backend compiled out; the backend's own errors otherwise.
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
+                                                               const StoreOptions& options);
+
+}  // namespace sessionctx
+
+#endif  // SESSIONCTX_STORE_FACTORY_H_
