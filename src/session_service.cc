@@ -11,10 +11,6 @@ namespace {
 // Create and delete can race an upsert; a few rounds settle any such race.
 constexpr int kMaxUpsertRounds = 16;
 
-absl::Status VersionConflict(int64_t expected, int64_t current) {
-  return VersionConflictError(expected, current);
-}
-
 absl::Status CheckDepth(const Json& body, int max_depth) {
   if (JsonDepthExceeds(body, max_depth)) {
     return absl::InvalidArgumentError(
@@ -74,20 +70,13 @@ absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
   return record;
 }
 
-absl::Status SessionService::ConflictWithCurrent(const SessionKey& key,
-                                                 int64_t expected) const {
-  absl::StatusOr<SessionContext> now = store_->Get(key);
-  if (!now.ok()) return now.status();
-  return VersionConflict(expected, now->version);
-}
-
 absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
     const SessionKey& key, std::optional<int64_t> expected,
     const std::function<absl::StatusOr<SessionContext>(const SessionContext&)>& change) {
   absl::StatusOr<SessionContext> current = store_->Get(key);
   if (!current.ok()) return current.status();
   if (expected && *expected != current->version) {
-    return VersionConflict(*expected, current->version);
+    return VersionConflictError(*expected, current->version);
   }
   absl::StatusOr<SessionContext> next = change(*current);
   if (!next.ok()) return next.status();
@@ -95,9 +84,8 @@ absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
   if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
     return st;
   }
-  absl::Status st = store_->CompareAndSet(key, current->version, *next);
-  if (absl::IsAborted(st)) return ConflictWithCurrent(key, current->version);
-  if (!st.ok()) return st;
+  // A conflict carries the current version (CompareAndSet's contract).
+  if (absl::Status st = store_->CompareAndSet(key, current->version, *next); !st.ok()) return st;
   return next;
 }
 
@@ -116,7 +104,7 @@ absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json&
     if (absl::IsAborted(expected.status())) {
       absl::StatusOr<SessionContext> current = store_->Get(key);
       if (!current.ok()) return current.status();
-      return VersionConflict(*body_version.value(), current->version);
+      return VersionConflictError(*body_version.value(), current->version);
     }
     return expected.status();
   }
@@ -165,11 +153,11 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
     absl::StatusOr<int64_t> expected = ExpectedVersion(*body_version, options.if_match);
     if (!expected.ok()) {
       if (absl::IsAborted(expected.status())) {
-        return VersionConflict(*body_version.value(), current->version);
+        return VersionConflictError(*body_version.value(), current->version);
       }
       return expected.status();
     }
-    if (*expected != current->version) return VersionConflict(*expected, current->version);
+    if (*expected != current->version) return VersionConflictError(*expected, current->version);
     absl::StatusOr<SessionContext> next = ApplyPut(*current, body);
     if (!next.ok()) return next.status();
     if (absl::Status st = authorize(&*current, *next); !st.ok()) return st;
@@ -179,7 +167,6 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
     }
     absl::Status st = store_->CompareAndSet(key, current->version, *next);
     if (absl::IsNotFound(st) && options.upsert) continue;  // deleted concurrently
-    if (absl::IsAborted(st)) return ConflictWithCurrent(key, current->version);
     if (!st.ok()) return st;
     return PutResult{*std::move(next), false};
   }

@@ -22,6 +22,14 @@ std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
   return v;
 }
 
+absl::Status SessionNotFoundError(const SessionKey& key) {
+  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
+}
+
+absl::Status SessionExistsError(const SessionKey& key) {
+  return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+}
+
 absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {
   absl::StatusOr<SessionContext> current = Get(key);
   if (!current.ok()) return current.status();
@@ -32,13 +40,7 @@ absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWr
   if (!next.ok()) return next.status();
   StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
   if (absl::Status st = CheckRecordSize(*next, write.max_record_bytes); !st.ok()) return st;
-  absl::Status st = CompareAndSet(key, write.expected_version, *next);
-  if (absl::IsAborted(st)) {
-    absl::StatusOr<SessionContext> now = Get(key);
-    if (!now.ok()) return now.status();
-    return VersionConflictError(write.expected_version, now->version);
-  }
-  if (!st.ok()) return st;
+  if (absl::Status st = CompareAndSet(key, write.expected_version, *next); !st.ok()) return st;
   return next->version;
 }
 

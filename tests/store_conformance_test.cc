@@ -101,6 +101,15 @@ TEST_P(StoreConformance, CompareAndSetWithStaleVersionIsAbortedAndChangesNothing
   EXPECT_EQ(got->currency, "EUR");
 }
 
+TEST_P(StoreConformance, CompareAndSetConflictCarriesTheCurrentVersion) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  ASSERT_OK(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)));
+  ASSERT_OK(store_->CompareAndSet({"acme", "s1"}, 2, Record("s1", 3)));
+  const absl::Status st = store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2));
+  EXPECT_TRUE(absl::IsAborted(st)) << st;
+  EXPECT_EQ(CurrentVersionOf(st), 3);
+}
+
 TEST_P(StoreConformance, CompareAndSetOnMissingIsNotFound) {
   EXPECT_STATUS(store_->CompareAndSet({"acme", "s1"}, 1, Record("s1", 2)), kNotFound);
   EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);

@@ -24,7 +24,7 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     absl::ReaderMutexLock lock(&shard.mu);
     const Entry* live = FindLive(shard, k);
-    if (live == nullptr) return NotFound(key);
+    if (live == nullptr) return SessionNotFoundError(key);
     return live->record;
   }
 
@@ -33,7 +33,7 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     absl::MutexLock lock(&shard.mu);
     if (FindLive(shard, k) != nullptr) {
-      return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+      return SessionExistsError(key);
     }
     shard.records.insert_or_assign(k, Entry{record, RecordBytes(record)});
     return absl::OkStatus();
@@ -45,10 +45,9 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     absl::MutexLock lock(&shard.mu);
     Entry* live = FindLive(shard, k);
-    if (live == nullptr) return NotFound(key);
+    if (live == nullptr) return SessionNotFoundError(key);
     if (live->record.version != expected_version) {
-      return absl::AbortedError(absl::StrCat("version is ", live->record.version, ", not ",
-                                             expected_version));
+      return VersionConflictError(expected_version, live->record.version);
     }
     *live = Entry{record, RecordBytes(record)};
     return absl::OkStatus();
@@ -60,7 +59,7 @@ class MemoryStore final : public SessionStore {
     absl::MutexLock lock(&shard.mu);
     const bool live = FindLive(shard, k) != nullptr;
     shard.records.erase(k);  // an expired record goes too
-    return live ? absl::OkStatus() : NotFound(key);
+    return live ? absl::OkStatus() : SessionNotFoundError(key);
   }
 
   absl::StatusOr<int64_t> PurgeExpired() override {
@@ -107,7 +106,7 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     absl::MutexLock lock(&shard.mu);
     Entry* live = FindLive(shard, k);
-    if (live == nullptr) return NotFound(key);
+    if (live == nullptr) return SessionNotFoundError(key);
     SessionContext& record = live->record;
     auto old = record.context.find(write.name);
     const size_t old_bytes =
@@ -136,10 +135,6 @@ class MemoryStore final : public SessionStore {
     absl::Mutex mu;
     absl::flat_hash_map<std::string, Entry> records ABSL_GUARDED_BY(mu);
   };
-
-  static absl::Status NotFound(const SessionKey& key) {
-    return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
-  }
 
   Shard& ShardFor(const std::string& k) { return shards_[absl::Hash<std::string>{}(k) % shards_.size()]; }
 

@@ -401,9 +401,6 @@ absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
   return s;
 }
 
-absl::Status NotFound(const SessionKey& key) {
-  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
-}
 
 class PostgresStore final : public SessionStore {
  public:
@@ -412,7 +409,7 @@ class PostgresStore final : public SessionStore {
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     return Run<SessionContext>([&](pqxx::nontransaction& tx) -> absl::StatusOr<SessionContext> {
       pqxx::result r = tx.exec_prepared("get", key.tenant, key.session_id, Now());
-      if (r.empty()) return NotFound(key);
+      if (r.empty()) return SessionNotFoundError(key);
       return RecordFrom(r[0], 0, key.session_id);
     });
   }
@@ -421,7 +418,7 @@ class PostgresStore final : public SessionStore {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
              pqxx::row r = WriteWhole(tx, "create", key, record, std::nullopt);
              if (!r[0].as<bool>()) {
-               return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+               return SessionExistsError(key);
              }
              return true;
            })
@@ -433,9 +430,8 @@ class PostgresStore final : public SessionStore {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
              pqxx::row r = WriteWhole(tx, "cas", key, record, expected_version);
              if (r[1].as<bool>()) return true;
-             if (r[0].is_null()) return NotFound(key);
-             return absl::AbortedError(absl::StrCat("version is ", r[0].as<int64_t>(), ", not ",
-                                                    expected_version));
+             if (r[0].is_null()) return SessionNotFoundError(key);
+             return VersionConflictError(expected_version, r[0].as<int64_t>());
            })
         .status();
   }
@@ -443,7 +439,7 @@ class PostgresStore final : public SessionStore {
   absl::Status Delete(const SessionKey& key) override {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
              pqxx::result r = tx.exec_prepared("delete", key.tenant, key.session_id, Now());
-             if (r.empty() || !r[0][0].as<bool>()) return NotFound(key);
+             if (r.empty() || !r[0][0].as<bool>()) return SessionNotFoundError(key);
              return true;
            })
         .status();
@@ -508,7 +504,7 @@ class PostgresStore final : public SessionStore {
                                   write.expected_version, base.dump(), context.dump(), reset,
                                   static_cast<int64_t>(write.max_record_bytes));
       if (!r[1].is_null()) return r[1].as<int64_t>();
-      if (r[0].is_null()) return NotFound(key);
+      if (r[0].is_null()) return SessionNotFoundError(key);
       const int64_t current = r[0].as<int64_t>();
       if (current != write.expected_version) {
         return VersionConflictError(write.expected_version, current);
@@ -534,7 +530,7 @@ class PostgresStore final : public SessionStore {
             "set_attribute", key.tenant, key.session_id, now, ttl, write.name,
             write.value->dump(), static_cast<int64_t>(write.max_record_bytes),
             static_cast<int64_t>(AttributeBytes(write.name, *write.value)));
-        if (!r[0].as<bool>()) return NotFound(key);
+        if (!r[0].as<bool>()) return SessionNotFoundError(key);
         if (r[1].is_null()) {
           return absl::ResourceExhaustedError(absl::StrCat(
               "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
@@ -543,7 +539,7 @@ class PostgresStore final : public SessionStore {
       }
       pqxx::row r = tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
                                       write.name);
-      if (r[0].is_null()) return NotFound(key);
+      if (r[0].is_null()) return SessionNotFoundError(key);
       if (r[1].is_null()) return AttributeResult{r[0].as<int64_t>(), false};
       return AttributeResult{r[1].as<int64_t>(), true};
     });

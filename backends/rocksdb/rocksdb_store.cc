@@ -39,9 +39,6 @@ absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
-absl::Status NotFound(const SessionKey& key) {
-  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
-}
 
 void LogDataLoss(const SessionKey& key, const absl::Status& st) {
   std::fprintf(stderr, "sessionctx rocksdb: session %s/%s does not decode: %s\n",
@@ -110,7 +107,7 @@ class RocksDbStore final : public SessionStore {
     rocksdb::WriteBatch batch;
     if (*old) {
       if (!(*old)->fields.IsExpiredAt(clock_->Now())) {
-        return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+        return SessionExistsError(key);
       }
       if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     }
@@ -124,8 +121,7 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<Base> old = ReadLiveBase(key);
     if (!old.ok()) return old.status();
     if (old->fields.version != expected_version) {
-      return absl::AbortedError(
-          absl::StrCat("version is ", old->fields.version, ", not ", expected_version));
+      return VersionConflictError(expected_version, old->fields.version);
     }
     absl::StatusOr<Json> old_context = ReadContext(key);
     if (!old_context.ok()) return old_context.status();
@@ -139,14 +135,14 @@ class RocksDbStore final : public SessionStore {
     absl::MutexLock lock(&StripeFor(key));
     absl::StatusOr<std::optional<Base>> old = ReadBase(key);
     if (!old.ok()) return old.status();
-    if (!*old) return NotFound(key);
+    if (!*old) return SessionNotFoundError(key);
     const bool live = !(*old)->fields.IsExpiredAt(clock_->Now());
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     if (absl::Status st = Translate(db_->Write(write_options_, &batch), "delete"); !st.ok()) {
       return st;
     }
-    return live ? absl::OkStatus() : NotFound(key);
+    return live ? absl::OkStatus() : SessionNotFoundError(key);
   }
 
   absl::StatusOr<int64_t> PurgeExpired() override {
@@ -284,7 +280,7 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<Base> ReadLiveBase(const SessionKey& key) {
     absl::StatusOr<std::optional<Base>> base = ReadBase(key);
     if (!base.ok()) return base.status();
-    if (!*base || (*base)->fields.IsExpiredAt(clock_->Now())) return NotFound(key);
+    if (!*base || (*base)->fields.IsExpiredAt(clock_->Now())) return SessionNotFoundError(key);
     return **std::move(base);
   }
 

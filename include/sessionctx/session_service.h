@@ -103,7 +103,6 @@ class SessionService {
   // FillDefaults gives a session created by PUT with upsert the tenant's defaults for
   // the base fields its body does not name.
   void FillDefaults(SessionContext& session, const Json& body, const std::string& tenant) const;
-  absl::Status ConflictWithCurrent(const SessionKey& key, int64_t expected) const;
   absl::StatusOr<SessionContext> ReadModifyWrite(
       const SessionKey& key, std::optional<int64_t> expected,
       const std::function<absl::StatusOr<SessionContext>(const SessionContext&)>& change);

@@ -68,6 +68,12 @@ absl::Status VersionConflictError(int64_t expected, int64_t current);
 // CurrentVersionOf returns the current version carried by a version conflict, if any.
 std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
 
+// SessionNotFoundError: the NotFound status of a missing (or expired) session.
+absl::Status SessionNotFoundError(const SessionKey& key);
+
+// SessionExistsError: the AlreadyExists status of a Create on a live session.
+absl::Status SessionExistsError(const SessionKey& key);
+
 // SessionStore persists session records atomically.
 class SessionStore {
  public:
@@ -85,8 +91,8 @@ class SessionStore {
   virtual absl::Status Create(const SessionKey& key, const SessionContext& record) = 0;
 
   // CompareAndSet replaces the live record iff its version equals
-  // `expected_version`. NotFound if missing or expired; Aborted (and nothing changes)
-  // on any other version.
+  // `expected_version`. NotFound if missing or expired; on any other version nothing
+  // changes and the result is VersionConflictError, which carries the current version.
   virtual absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                                      const SessionContext& record) = 0;
 
