@@ -178,7 +178,100 @@ std::variant<Match, HttpResponse> MatchRoute(absl::string_view path) {
   return m;
 }
 
+// Authenticate turns the Authorization header into a principal, or a 401.
+std::variant<Principal, HttpResponse> Authenticate(const TokenVerifier& verifier,
+                                                   const HttpRequest& req) {
+  absl::string_view auth = absl::StripAsciiWhitespace(req.Header("Authorization"));
+  if (auth.empty()) return Unauthorized("missing bearer token (Authorization: Bearer …)");
+  if (auth.size() < 7 || !absl::EqualsIgnoreCase(auth.substr(0, 7), "Bearer ")) {
+    return Unauthorized("Authorization must use the Bearer scheme");
+  }
+  absl::StatusOr<Principal> who = verifier.Verify(absl::StripAsciiWhitespace(auth.substr(7)));
+  if (!who.ok()) return Unauthorized(who.status().message());
+  return *std::move(who);
+}
+
+// Authorize checks tenant, scope and session claim (403), and fixes the session an own
+// call addresses: the token's.
+std::optional<HttpResponse> Authorize(const Principal& who, const std::string& management_scope,
+                                      Match& m) {
+  if (who.tenant != m.tenant) {
+    return ErrorResponse(403, "token is not valid for tenant " + m.tenant);
+  }
+  const bool own = IsOwn(m.route);
+  if (own) {
+    if (who.session_id.empty()) return ErrorResponse(403, "token carries no session id");
+    m.session_id = who.session_id;
+  } else if (!who.HasScope(management_scope)) {
+    return ErrorResponse(403, "token lacks the scope " + management_scope);
+  }
+  if (absl::Status st = ValidateSessionId(m.session_id); !st.ok()) {
+    return own ? ErrorResponse(403, "token carries an invalid session id")
+               : ErrorResponse(400, st.message());
+  }
+  return std::nullopt;
+}
+
+// ReadBody: the JSON object a write carries (415 for another media type, 400 when it
+// is not a JSON object within the depth limit).
+std::variant<Json, HttpResponse> ReadBody(const HttpRequest& req, int max_depth) {
+  if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) {
+    return ErrorResponse(415, "request body must be application/json");
+  }
+  absl::StatusOr<Json> parsed = ParseJsonBody(req.body, max_depth);
+  if (!parsed.ok()) return ErrorResponse(400, parsed.status().message());
+  if (!parsed->is_object()) return ErrorResponse(400, "request body must be a JSON object");
+  return *std::move(parsed);
+}
+
+// RecordResponse: 200 with the record and its version as ETag.
+HttpResponse RecordResponse(const SessionContext& record) {
+  HttpResponse res = Json200(ToJson(record));
+  res.headers.emplace_back("ETag", absl::StrCat("\"", record.version, "\""));
+  return res;
+}
+
+// CheckSaasToken: a PUT that involves a customer (stored or new) needs that customer's
+// own token in the saas-token header.
+absl::Status CheckSaasToken(const TokenVerifier& verifier, const HttpRequest& req,
+                            const std::string& tenant, const SessionContext* stored,
+                            const SessionContext& next) {
+  const bool stored_customer = stored != nullptr && stored->customer_id.has_value();
+  if (!stored_customer && !next.customer_id) return absl::OkStatus();
+  absl::string_view saas = absl::StripAsciiWhitespace(req.Header("saas-token"));
+  absl::ConsumePrefix(&saas, "Bearer ");
+  if (saas.empty()) {
+    return absl::PermissionDeniedError(
+        "a customer session needs a saas-token header with that customer's token");
+  }
+  absl::StatusOr<Principal> customer = verifier.Verify(saas);
+  if (!customer.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("saas-token is not valid: ", customer.status().message()));
+  }
+  if (customer->tenant != tenant) {
+    return absl::PermissionDeniedError("saas-token is for another tenant");
+  }
+  if ((stored_customer && customer->customer_id != stored->customer_id) ||
+      (next.customer_id && customer->customer_id != next.customer_id)) {
+    return absl::PermissionDeniedError(
+        "saas-token customer does not match the session's customerId");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+// Call: one authorised request on its way to a route.
+struct HttpHandler::Call {
+  const HttpRequest& req;
+  const Match& match;
+  const Principal& who;
+  const SessionKey key;
+  const absl::string_view query;
+  Json body;                       // writes only
+  std::optional<int64_t> if_match;
+};
 
 HttpHandler::HttpHandler(SessionService* service, const TokenVerifier* verifier,
                          HandlerOptions options)
@@ -206,7 +299,10 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
       res.headers.emplace_back("Allow", "GET");
       return res;
     }
-    return Json200(Json{{"status", "ok"}});
+    HttpResponse res;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = R"({"status":"ok"})";
+    return res;
   }
 
   std::variant<Match, HttpResponse> routed = MatchRoute(path);
@@ -230,130 +326,99 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
                                            options_.max_body_bytes));
   }
 
-  // Authentication.
-  absl::string_view auth = absl::StripAsciiWhitespace(req.Header("Authorization"));
-  if (auth.empty()) return Unauthorized("missing bearer token (Authorization: Bearer …)");
-  if (auth.size() < 7 || !absl::EqualsIgnoreCase(auth.substr(0, 7), "Bearer ")) {
-    return Unauthorized("Authorization must use the Bearer scheme");
+  std::variant<Principal, HttpResponse> who = Authenticate(*verifier_, req);
+  if (auto* res = std::get_if<HttpResponse>(&who)) return std::move(*res);
+  const Principal& principal = std::get<Principal>(who);
+  if (std::optional<HttpResponse> denied = Authorize(principal, options_.management_scope, m)) {
+    return *std::move(denied);
   }
-  absl::StatusOr<Principal> who =
-      verifier_->Verify(absl::StripAsciiWhitespace(auth.substr(7)));
-  if (!who.ok()) return Unauthorized(who.status().message());
 
-  // Authorisation.
-  if (who->tenant != m.tenant) {
-    return ErrorResponse(403, "token is not valid for tenant " + m.tenant);
-  }
-  const bool own = IsOwn(m.route);
-  if (own) {
-    if (who->session_id.empty()) return ErrorResponse(403, "token carries no session id");
-    m.session_id = who->session_id;
-  } else if (!who->HasScope(options_.management_scope)) {
-    return ErrorResponse(403, "token lacks the scope " + options_.management_scope);
-  }
-  if (absl::Status st = ValidateSessionId(m.session_id); !st.ok()) {
-    return own ? ErrorResponse(403, "token carries an invalid session id")
-               : ErrorResponse(400, st.message());
-  }
-  const SessionKey key{m.tenant, m.session_id};
-
-  // Body.
-  Json body;
+  Call call{req, m, principal, SessionKey{m.tenant, m.session_id}, query};
   if (takes_body) {
-    if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) {
-      return ErrorResponse(415, "request body must be application/json");
-    }
-    absl::StatusOr<Json> parsed = ParseJsonBody(req.body, service_->options().limits.max_json_depth);
-    if (!parsed.ok()) return ErrorResponse(400, parsed.status().message());
-    if (!parsed->is_object()) return ErrorResponse(400, "request body must be a JSON object");
-    body = *std::move(parsed);
+    std::variant<Json, HttpResponse> body =
+        ReadBody(req, service_->options().limits.max_json_depth);
+    if (auto* res = std::get_if<HttpResponse>(&body)) return std::move(*res);
+    call.body = std::get<Json>(std::move(body));
   }
   absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(req);
   if (!if_match.ok()) return ErrorResponse(400, if_match.status().message());
-
-  // Own calls: a session that belongs to a customer is only that customer's.
-  if (own) {
-    absl::StatusOr<SessionContext> current = service_->Get(key);
-    if (!current.ok()) return FromStatus(current.status(), key.session_id);
-    if (current->customer_id && who->customer_id != current->customer_id) {
-      return ErrorResponse(403, "session belongs to another customer");
-    }
-    if (req.method == "GET") {
-      HttpResponse res = Json200(ToJson(*current));
-      res.headers.emplace_back("ETag", absl::StrCat("\"", current->version, "\""));
-      return res;
-    }
-  }
+  call.if_match = *if_match;
 
   switch (m.route) {
-    case Route::kOwnContext: {  // PATCH
-      absl::StatusOr<int64_t> r = service_->Patch(key, body, *if_match);
-      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
-    }
-    case Route::kContext: {
-      if (req.method == "GET") {
-        absl::StatusOr<SessionContext> r = service_->Get(key);
-        if (!r.ok()) return FromStatus(r.status(), key.session_id);
-        HttpResponse res = Json200(ToJson(*r));
-        res.headers.emplace_back("ETag", absl::StrCat("\"", r->version, "\""));
-        return res;
-      }
-      if (req.method == "DELETE") {
-        absl::Status st = service_->Delete(key);
-        return st.ok() ? NoContent() : FromStatus(st, key.session_id);
-      }
-      // PUT, with the saas-token rule for customer sessions.
-      PutOptions put;
-      put.upsert = QueryFlag(query, "upsert");
-      put.if_match = *if_match;
-      put.authorize = [&](const SessionContext* stored,
-                          const SessionContext& next) -> absl::Status {
-        const bool stored_customer = stored != nullptr && stored->customer_id.has_value();
-        if (!stored_customer && !next.customer_id) return absl::OkStatus();
-        absl::string_view saas = absl::StripAsciiWhitespace(req.Header("saas-token"));
-        absl::ConsumePrefix(&saas, "Bearer ");
-        if (saas.empty()) {
-          return absl::PermissionDeniedError(
-              "a customer session needs a saas-token header with that customer's token");
-        }
-        absl::StatusOr<Principal> customer = verifier_->Verify(saas);
-        if (!customer.ok()) {
-          return absl::PermissionDeniedError(
-              absl::StrCat("saas-token is not valid: ", customer.status().message()));
-        }
-        if (customer->tenant != m.tenant) {
-          return absl::PermissionDeniedError("saas-token is for another tenant");
-        }
-        if ((stored_customer && customer->customer_id != stored->customer_id) ||
-            (next.customer_id && customer->customer_id != next.customer_id)) {
-          return absl::PermissionDeniedError(
-              "saas-token customer does not match the session's customerId");
-        }
-        return absl::OkStatus();
-      };
-      absl::StatusOr<PutResult> r = service_->Put(key, body, put);
-      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
-    }
+    case Route::kOwnContext:
     case Route::kOwnAttributes:
-    case Route::kContextAttributes: {
-      absl::StatusOr<AttributeRequest> attr = ParseAttributeRequest(body);
-      if (!attr.ok()) return ErrorResponse(400, attr.status().message());
-      absl::StatusOr<int64_t> r = service_->SetAttribute(key, attr->key, attr->value);
-      if (!r.ok()) return FromStatus(r.status(), key.session_id);
-      if (m.route == Route::kContextAttributes) return NoContent();
-      HttpResponse res;
-      res.status = 201;
-      res.headers.emplace_back("Content-Type", "application/json");
-      res.body = Json(attr->key).dump(-1, ' ', false, Json::error_handler_t::replace);
-      return res;
-    }
     case Route::kOwnAttribute:
-    case Route::kContextAttribute: {
-      absl::StatusOr<bool> r = service_->DeleteAttribute(key, m.attribute);
-      return r.ok() ? NoContent() : FromStatus(r.status(), key.session_id);
-    }
+      return ServeOwn(call);
+    case Route::kContext:
+      return ServeContext(call);
+    case Route::kContextAttributes:
+      return ServeSetAttribute(call);
+    case Route::kContextAttribute:
+      return ServeDeleteAttribute(call);
   }
   return ErrorResponse(500, "unrouted request");
+}
+
+// Own calls: a session that belongs to a customer is only that customer's.
+HttpResponse HttpHandler::ServeOwn(const Call& call) const {
+  absl::StatusOr<SessionContext> current = service_->Get(call.key);
+  if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
+  if (current->customer_id && call.who.customer_id != current->customer_id) {
+    return ErrorResponse(403, "session belongs to another customer");
+  }
+  switch (call.match.route) {
+    case Route::kOwnContext:
+      if (call.req.method == "GET") return RecordResponse(*current);
+      return ServePatch(call);
+    case Route::kOwnAttributes:
+      return ServeSetAttribute(call);
+    default:
+      return ServeDeleteAttribute(call);
+  }
+}
+
+HttpResponse HttpHandler::ServePatch(const Call& call) const {
+  absl::StatusOr<int64_t> r = service_->Patch(call.key, call.body, call.if_match);
+  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
+}
+
+// GET, PUT (with the saas-token rule) and DELETE of /context/{sessionId}.
+HttpResponse HttpHandler::ServeContext(const Call& call) const {
+  if (call.req.method == "GET") {
+    absl::StatusOr<SessionContext> r = service_->Get(call.key);
+    return r.ok() ? RecordResponse(*r) : FromStatus(r.status(), call.key.session_id);
+  }
+  if (call.req.method == "DELETE") {
+    absl::Status st = service_->Delete(call.key);
+    return st.ok() ? NoContent() : FromStatus(st, call.key.session_id);
+  }
+  PutOptions put;
+  put.upsert = QueryFlag(call.query, "upsert");
+  put.if_match = call.if_match;
+  put.authorize = [&](const SessionContext* stored, const SessionContext& next) {
+    return CheckSaasToken(*verifier_, call.req, call.key.tenant, stored, next);
+  };
+  absl::StatusOr<PutResult> r = service_->Put(call.key, call.body, put);
+  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
+}
+
+// POST …/attributes: 201 with the key for own calls, 204 for management calls.
+HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
+  absl::StatusOr<AttributeRequest> attr = ParseAttributeRequest(call.body);
+  if (!attr.ok()) return ErrorResponse(400, attr.status().message());
+  absl::StatusOr<int64_t> r = service_->SetAttribute(call.key, attr->key, attr->value);
+  if (!r.ok()) return FromStatus(r.status(), call.key.session_id);
+  if (!IsOwn(call.match.route)) return NoContent();
+  HttpResponse res;
+  res.status = 201;
+  res.headers.emplace_back("Content-Type", "application/json");
+  res.body = Json(attr->key).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return res;
+}
+
+HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
+  absl::StatusOr<bool> r = service_->DeleteAttribute(call.key, call.match.attribute);
+  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
 }
 
 }  // namespace sessionctx

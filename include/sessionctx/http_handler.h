@@ -65,7 +65,14 @@ class HttpHandler {
   HttpResponse Handle(const HttpRequest& request) const;
 
  private:
+  struct Call;  // an authorised request on its way to a route (http_handler.cc)
+
   HttpResponse HandleUnchecked(const HttpRequest& request) const;
+  HttpResponse ServeOwn(const Call& call) const;
+  HttpResponse ServePatch(const Call& call) const;
+  HttpResponse ServeContext(const Call& call) const;
+  HttpResponse ServeSetAttribute(const Call& call) const;
+  HttpResponse ServeDeleteAttribute(const Call& call) const;
 
   SessionService* const service_;
   const TokenVerifier* const verifier_;
