@@ -1,6 +1,7 @@
 #include "apps/server_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx::apps {
@@ -9,17 +10,8 @@ namespace {
 absl::StatusOr<TenantDefaults> ReadDefaults(const Json& j, const std::string& where) {
   if (!j.is_object()) return absl::InvalidArgumentError(where + " must be an object");
   TenantDefaults d;
-  struct Field {
-    const char* name;
-    std::optional<std::string> TenantDefaults::*member;
-    absl::Status (*validate)(absl::string_view);
-  };
-  const Field fields[] = {{"siteCode", &TenantDefaults::site_code, ValidateSiteCode},
-                          {"currency", &TenantDefaults::currency, ValidateCurrency},
-                          {"targetLocation", &TenantDefaults::target_location,
-                           ValidateTargetLocation},
-                          {"language", &TenantDefaults::language, ValidateLanguage}};
-  for (const Field& f : fields) {
+  for (const BaseField& f : kBaseFields) {
+    if (f.tenant_default == nullptr) continue;
     auto it = j.find(f.name);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_string()) {
@@ -28,7 +20,7 @@ absl::StatusOr<TenantDefaults> ReadDefaults(const Json& j, const std::string& wh
     if (absl::Status st = f.validate(it->get<std::string>()); !st.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", st.message()));
     }
-    d.*f.member = it->get<std::string>();
+    d.*f.tenant_default = it->get<std::string>();
   }
   return d;
 }

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 
 namespace sessionctx {
 namespace {
@@ -37,12 +38,9 @@ absl::Status ReadOptionalString(const Json& json, const char* name,
 Json ToJson(const SessionContext& s) {
   Json j = Json::object();
   j["sessionId"] = s.session_id;
-  if (s.customer_id) j["customerId"] = *s.customer_id;
-  if (s.site_code) j["siteCode"] = *s.site_code;
-  if (s.currency) j["currency"] = *s.currency;
-  if (s.cart_id) j["cartId"] = *s.cart_id;
-  if (s.target_location) j["targetLocation"] = *s.target_location;
-  if (s.language) j["language"] = *s.language;
+  for (const BaseField& f : kBaseFields) {
+    if (s.*f.member) j[f.name] = *(s.*f.member);
+  }
   j["context"] = s.context.is_object() ? s.context : Json::object();
   j["metadata"] = {{"version", s.version},
                    {"createdAt", FormatTimestamp(s.created_at)},
@@ -57,21 +55,8 @@ absl::StatusOr<SessionContext> SessionContextFromJson(const Json& j) {
   if (id == j.end() || !id->is_string()) return Invalid("sessionId", "must be a string");
   s.session_id = id->get<std::string>();
   if (absl::Status st = ValidateSessionId(s.session_id); !st.ok()) return st;
-  struct Field {
-    const char* name;
-    absl::Status (*validate)(absl::string_view);
-    std::optional<std::string>* out;
-  };
-  const Field fields[] = {
-      {"customerId", ValidateCustomerId, &s.customer_id},
-      {"siteCode", ValidateSiteCode, &s.site_code},
-      {"currency", ValidateCurrency, &s.currency},
-      {"cartId", ValidateCartId, &s.cart_id},
-      {"targetLocation", ValidateTargetLocation, &s.target_location},
-      {"language", ValidateLanguage, &s.language},
-  };
-  for (const Field& f : fields) {
-    if (absl::Status st = ReadOptionalString(j, f.name, f.validate, *f.out); !st.ok()) {
+  for (const BaseField& f : kBaseFields) {
+    if (absl::Status st = ReadOptionalString(j, f.name, f.validate, s.*f.member); !st.ok()) {
       return st;
     }
   }

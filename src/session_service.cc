@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -40,14 +41,11 @@ const TenantDefaults& SessionService::DefaultsFor(const std::string& tenant) con
 void SessionService::FillDefaults(SessionContext& session, const Json& body,
                                   const std::string& tenant) const {
   const TenantDefaults& d = DefaultsFor(tenant);
-  const std::pair<const char*, std::pair<std::optional<std::string>*,
-                                         const std::optional<std::string>*>> fields[] = {
-      {"siteCode", {&session.site_code, &d.site_code}},
-      {"currency", {&session.currency, &d.currency}},
-      {"targetLocation", {&session.target_location, &d.target_location}},
-      {"language", {&session.language, &d.language}}};
-  for (const auto& [name, slot] : fields) {
-    if (!body.contains(name)) *slot.first = *slot.second;  // explicit null stays absent
+  for (const BaseField& f : kBaseFields) {
+    // An explicit null stays absent.
+    if (f.tenant_default != nullptr && !body.contains(f.name)) {
+      session.*f.member = d.*f.tenant_default;
+    }
   }
 }
 

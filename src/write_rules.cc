@@ -1,33 +1,11 @@
 #include "sessionctx/write_rules.h"
 
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 
 namespace sessionctx {
 namespace {
 
-using Validator = absl::Status (*)(absl::string_view);
-
-// A base field as the write rules see it: its JSON name, validator and member.
-struct BaseField {
-  const char* name;
-  Validator validate;
-  std::optional<std::string> SessionContext::*member;
-};
-
-constexpr BaseField kPatchable[] = {
-    {"siteCode", ValidateSiteCode, &SessionContext::site_code},
-    {"currency", ValidateCurrency, &SessionContext::currency},
-    {"targetLocation", ValidateTargetLocation, &SessionContext::target_location},
-    {"language", ValidateLanguage, &SessionContext::language},
-};
-
-constexpr BaseField kReplaceable[] = {
-    {"siteCode", ValidateSiteCode, &SessionContext::site_code},
-    {"currency", ValidateCurrency, &SessionContext::currency},
-    {"cartId", ValidateCartId, &SessionContext::cart_id},
-    {"targetLocation", ValidateTargetLocation, &SessionContext::target_location},
-    {"language", ValidateLanguage, &SessionContext::language},
-};
 
 // ReadNullableString: absent -> leave `present` false; null -> present, nullopt;
 // string -> validated value; anything else -> InvalidArgument.
@@ -99,7 +77,8 @@ void MergePatch(Json& target, const Json& patch) {
 absl::StatusOr<SessionContext> ApplyPatch(const SessionContext& current, const Json& body) {
   if (absl::Status st = RequireObject(body); !st.ok()) return st;
   SessionContext next = current;
-  for (const BaseField& f : kPatchable) {
+  for (const BaseField& f : kBaseFields) {
+    if (!f.patchable) continue;
     auto it = body.find(f.name);
     if (it == body.end()) continue;
     absl::StatusOr<std::optional<std::string>> v = ReadNullableString(*it, f);
@@ -128,7 +107,8 @@ absl::StatusOr<SessionContext> ApplyPut(const SessionContext& current, const Jso
     }
   }
   SessionContext next = current;
-  for (const BaseField& f : kReplaceable) {
+  for (const BaseField& f : kBaseFields) {
+    if (!f.replaceable) continue;
     auto it = body.find(f.name);
     if (it == body.end()) {
       next.*f.member = std::nullopt;
@@ -204,25 +184,16 @@ absl::Status AttachCustomer(SessionContext& session, const std::string& customer
 absl::StatusOr<SessionContext> NewSession(SessionContext given, const TenantDefaults& d) {
   if (given.session_id.empty()) given.session_id = NewSessionId();
   if (absl::Status st = ValidateSessionId(given.session_id); !st.ok()) return st;
-  if (!given.site_code) given.site_code = d.site_code;
-  if (!given.currency) given.currency = d.currency;
-  if (!given.target_location) given.target_location = d.target_location;
-  if (!given.language) given.language = d.language;
+  for (const BaseField& f : kBaseFields) {
+    if (f.tenant_default != nullptr && !(given.*f.member)) given.*f.member = d.*f.tenant_default;
+  }
   if (!given.context.is_object()) {
     if (!given.context.is_null()) return absl::InvalidArgumentError("context must be an object");
     given.context = Json::object();
   }
-  const std::pair<const std::optional<std::string>*, Validator> checks[] = {
-      {&given.customer_id, ValidateCustomerId},
-      {&given.site_code, ValidateSiteCode},
-      {&given.currency, ValidateCurrency},
-      {&given.cart_id, ValidateCartId},
-      {&given.target_location, ValidateTargetLocation},
-      {&given.language, ValidateLanguage},
-  };
-  for (const auto& [value, validate] : checks) {
-    if (*value) {
-      if (absl::Status st = validate(**value); !st.ok()) return st;
+  for (const BaseField& f : kBaseFields) {
+    if (const std::optional<std::string>& value = given.*f.member) {
+      if (absl::Status st = f.validate(*value); !st.ok()) return st;
     }
   }
   return given;

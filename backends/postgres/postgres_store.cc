@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -386,10 +387,9 @@ absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
                                           const std::string& session_id) {
   SessionContext s;
   s.session_id = session_id;
-  std::optional<std::string>* fields[] = {&s.customer_id, &s.site_code, &s.currency,
-                                          &s.cart_id, &s.target_location, &s.language};
-  for (int i = 0; i < 6; ++i) {
-    if (!row[first + i].is_null()) *fields[i] = row[first + i].as<std::string>();
+  // The columns follow kBaseFields' order.
+  for (int i = 0; i < kBaseFieldCount; ++i) {
+    if (!row[first + i].is_null()) s.*kBaseFields[i].member = row[first + i].as<std::string>();
   }
   s.context = Json::parse(row[first + 6].c_str(), nullptr, /*allow_exceptions=*/false);
   if (!s.context.is_object()) return absl::DataLossError("stored context is not an object");
@@ -480,8 +480,9 @@ class PostgresStore final : public SessionStore {
   // One statement, one round trip: the database merges and checks the version.
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     Json base = Json::object();
-    for (const char* field : {"siteCode", "currency", "targetLocation", "language"}) {
-      if (auto it = write.body.find(field); it != write.body.end()) base[field] = *it;
+    for (const BaseField& f : kBaseFields) {
+      if (!f.patchable) continue;
+      if (auto it = write.body.find(f.name); it != write.body.end()) base[f.name] = *it;
     }
     Json context = Json::object();
     bool reset = false;

@@ -1,6 +1,7 @@
 #include "backends/rocksdb/record_codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 
 namespace sessionctx::rocksdb_internal {
 namespace {
@@ -111,13 +112,13 @@ int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cas
 
 std::string EncodeBase(const Base& base) {
   const SessionContext& s = base.fields;
-  const std::optional<std::string>* fields[] = {&s.customer_id, &s.site_code, &s.currency,
-                                                &s.cart_id, &s.target_location, &s.language};
   std::string out;
   out.reserve(64 + s.session_id.size());
   out += kFormatBaseV2;
   uint8_t mask = 0;
-  for (int i = 0; i < 6; ++i) mask |= fields[i]->has_value() ? (1u << i) : 0;
+  for (int i = 0; i < kBaseFieldCount; ++i) {
+    mask |= (s.*kBaseFields[i].member).has_value() ? (1u << i) : 0;
+  }
   out += static_cast<char>(mask);
   PutVarint(out, ZigZag(s.version));
   PutVarint(out, ZigZag(ToMs(s.created_at)));
@@ -126,10 +127,11 @@ std::string EncodeBase(const Base& base) {
   PutVarint(out, ZigZag(base.json_bytes));
   PutVarint(out, s.session_id.size());
   out += s.session_id;
-  for (const auto* f : fields) {
-    if (!f->has_value()) continue;
-    PutVarint(out, (*f)->size());
-    out += **f;
+  for (const BaseField& f : kBaseFields) {
+    const std::optional<std::string>& value = s.*f.member;
+    if (!value) continue;
+    PutVarint(out, value->size());
+    out += *value;
   }
   return out;
 }
@@ -161,13 +163,11 @@ absl::StatusOr<Base> DecodeBase(const std::string& bytes) {
     return true;
   };
   if (!read_string(s.session_id)) return bad;
-  std::optional<std::string>* fields[] = {&s.customer_id, &s.site_code, &s.currency,
-                                          &s.cart_id, &s.target_location, &s.language};
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < kBaseFieldCount; ++i) {
     if ((mask & (1u << i)) == 0) continue;
     std::string v;
     if (!read_string(v)) return bad;
-    *fields[i] = std::move(v);
+    s.*kBaseFields[i].member = std::move(v);
   }
   if (!in.empty() || mask >= (1u << 6)) return bad;
   return base;
