@@ -130,6 +130,22 @@ class ReadinessProbe {
 
 }  // namespace
 
+const char* RefusalName(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kHeaderBytes: return "header_bytes";
+    case Refusal::kHeaderCount: return "header_count";
+    case Refusal::kUrl: return "url";
+    case Refusal::kBody: return "body";
+    case Refusal::kContentEncoding: return "content_encoding";
+    case Refusal::kTransferEncoding: return "transfer_encoding";
+    case Refusal::kExpect: return "expect";
+    case Refusal::kMalformed: return "malformed";
+    case Refusal::kConnections: return "connections";
+    case Refusal::kRequestTimeout: return "request_timeout";
+  }
+  return "other";
+}
+
 class Connection;
 
 class HttpServer::Impl {
@@ -194,7 +210,9 @@ class HttpServer::Impl {
   }
 
   // For connections.
-  const HttpHandler& handler() const { return *handler_; }
+  const HttpHandler* handler() const { return handler_; }
+  HttpObserver* observer() const { return options_.observer; }
+  const HttpServerOptions& options() const { return options_; }
   AccessLog& log() const { return *log_; }
   const ServerLimits& limits() const { return limits_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -268,10 +286,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
         id_(id) {
     beast::error_code ec;
     const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
+    if (!ec) {
+      remote_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
+      loopback_ = peer.address().is_loopback() ||
+                  (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped() &&
+                   peer.address().to_v6().to_v4().is_loopback());
+    }
+    if (HttpObserver* o = server_->observer()) o->OnConnectionOpened();
   }
 
-  ~Connection() { server_->Forget(id_); }
+  ~Connection() {
+    if (HttpObserver* o = server_->observer()) o->OnConnectionClosed();
+    server_->Forget(id_);
+  }
 
   void Start() { ReadNext(); }
 
@@ -323,7 +350,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const beast::string_view target = req.target();
     path_ = std::string(target.substr(0, target.find('?')));
     if (target.size() > limits_.max_url_bytes) {
-      return Reject(414, absl::StrCat("request target is ", target.size(),
+      return Reject(Refusal::kUrl, 414, absl::StrCat("request target is ", target.size(),
                                       " bytes, over the limit of ", limits_.max_url_bytes));
     }
     size_t count = 0, bytes = 0;
@@ -332,18 +359,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       bytes += field.name_string().size() + field.value().size() + 4;  // ": " and CRLF
     }
     if (count > limits_.max_header_count) {
-      return Reject(431, absl::StrCat("request has ", count, " header fields, over the limit of ",
+      return Reject(Refusal::kHeaderCount, 431,
+                    absl::StrCat("request has ", count, " header fields, over the limit of ",
                                       limits_.max_header_count));
     }
     if (bytes > limits_.max_header_bytes) {
-      return Reject(431, absl::StrCat("request header fields are ", bytes,
+      return Reject(Refusal::kHeaderBytes, 431, absl::StrCat("request header fields are ", bytes,
                                       " bytes, over the limit of ", limits_.max_header_bytes));
     }
     if (auto it = req.find(http::field::content_encoding); it != req.end()) {
       const absl::string_view coding =
           absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
       if (!absl::EqualsIgnoreCase(coding, "identity")) {
-        return Reject(415, absl::StrCat("Content-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
+        return Reject(Refusal::kContentEncoding, 415, absl::StrCat("Content-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
                                         " is not supported; send the body uncompressed"));
       }
     }
@@ -351,7 +379,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const absl::string_view coding =
           absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
       if (!absl::EqualsIgnoreCase(coding, "chunked")) {
-        return Reject(parser_->chunked() ? 501 : 400,
+        return Reject(Refusal::kTransferEncoding, parser_->chunked() ? 501 : 400,
                       absl::StrCat("Transfer-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
                                    " is not supported; only chunked"));
       }
@@ -360,7 +388,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (auto it = req.find(http::field::expect); it != req.end()) {
       if (!absl::EqualsIgnoreCase(absl::string_view(it->value().data(), it->value().size()),
                                   "100-continue")) {
-        return Reject(417, "only Expect: 100-continue is supported");
+        return Reject(Refusal::kExpect, 417, "only Expect: 100-continue is supported");
       }
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return net::async_write(stream_, net::buffer(kContinue),
@@ -386,22 +414,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // as it is whole: without one, the target alone is too long (414); with one, the
       // header fields are (431).
       if (parser_->get().target().empty()) {
-        return Reject(414, absl::StrCat("request target is over the limit of ",
+        return Reject(Refusal::kUrl, 414, absl::StrCat("request target is over the limit of ",
                                         limits_.max_url_bytes, " bytes"));
       }
-      return Reject(431, absl::StrCat("request header fields are over the limit of ",
+      return Reject(Refusal::kHeaderBytes, 431,
+                    absl::StrCat("request header fields are over the limit of ",
                                       limits_.max_header_bytes, " bytes"));
     }
     if (ec == http::error::buffer_overflow) {
-      return Reject(431, "request header is over its limit");
+      return Reject(Refusal::kHeaderBytes, 431, "request header is over its limit");
     }
     if (ec == http::error::body_limit) {
-      return Reject(413, absl::StrCat("request body is over the limit of ",
+      return Reject(Refusal::kBody, 413, absl::StrCat("request body is over the limit of ",
                                       limits_.max_body_bytes, " bytes"));
     }
     if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return Reject(400, "malformed HTTP request: " + ec.message());
+      return Reject(Refusal::kMalformed, 400, "malformed HTTP request: " + ec.message());
+    }
+    if (ec == beast::error::timeout) {
+      if (HttpObserver* o = server_->observer()) o->OnRefused(Refusal::kRequestTimeout);
     }
     Close();  // timeout, the client left mid-request, or the server was killed
   }
@@ -427,7 +459,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
     };
-    if (path_ == "/healthz") return Respond(server_->handler().Handle(req));
+    if (path_ == "/metrics" && server_->options().metrics) return Respond(Metrics(req));
+    const HttpHandler* handler = server_->handler();
+    if (handler == nullptr) return Respond(ErrorResponse(404, "no such route"));
+    if (path_ == "/healthz") return Respond(handler->Handle(req));
     if (path_ == "/readyz") {
       if (req.method != "GET" && req.method != "HEAD") {
         HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
@@ -437,13 +472,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return server_->readiness().Check(std::move(respond));
     }
     net::thread_pool* pool = server_->pool();
-    if (pool == nullptr) return Respond(server_->handler().Handle(req));
-    net::post(*pool, [server = server_, req = std::move(req), respond = std::move(respond)] {
-      respond(server->handler().Handle(req));
+    if (pool == nullptr) return Respond(handler->Handle(req));
+    net::post(*pool, [handler, req = std::move(req), respond = std::move(respond)] {
+      respond(handler->Handle(req));
     });
   }
 
-  void Reject(int status, const std::string& message) {
+  HttpResponse Metrics(const HttpRequest& req) {
+    if (req.method != "GET" && req.method != "HEAD") {
+      HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
+      res.headers.emplace_back("Allow", "GET");
+      return res;
+    }
+    if (server_->options().metrics_loopback_only && !loopback_) {
+      return ErrorResponse(403, "metrics are served to loopback clients only");
+    }
+    HttpResponse res;
+    res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    res.body = server_->options().metrics();
+    return res;
+  }
+
+  void Reject(Refusal why, int status, const std::string& message) {
+    if (HttpObserver* o = server_->observer()) o->OnRefused(why);
     keep_alive_ = false;
     http10_ = false;
     head_ = false;
@@ -457,6 +508,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ == State::kClosed) return;  // killed at the end of a shutdown's grace
     if (server_->stopping()) keep_alive_ = false;
     status_ = res.status;
+    // Counted before the answer leaves, so a client that has read it sees it counted.
+    if (HttpObserver* o = server_->observer()) {
+      o->OnRequest(method_, path_, status_,
+                   std::chrono::duration<double>(Clock::now() - started_).count());
+    }
     out_ = Serialize(res, keep_alive_, http10_, head_);
     state_ = State::kWriting;
     stream_.expires_after(limits_.request_timeout);
@@ -518,6 +574,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const uint64_t id_;
   std::string remote_ = "-";
+  bool loopback_ = false;
   State state_ = State::kIdle;
   Clock::time_point started_;
   std::string method_, path_;
@@ -569,6 +626,7 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (connection) {
     net::post(connection->stream_.get_executor(), [connection] { connection->Start(); });
   } else {
+    if (options_.observer != nullptr) options_.observer->OnRefused(Refusal::kConnections);
     // Over the connection cap: a short answer, best effort, without waiting.
     const std::string busy = Serialize(
         ErrorResponse(503, absl::StrCat("server is at its limit of ", limits_.max_connections,

@@ -50,6 +50,37 @@ struct ServerLimits {
   size_t max_connections = 10'000;
 };
 
+// Refusal: why the server refused or cut off a request before the handler saw it.
+enum class Refusal {
+  kHeaderBytes,        // 431
+  kHeaderCount,        // 431
+  kUrl,                // 414
+  kBody,               // 413
+  kContentEncoding,    // 415
+  kTransferEncoding,   // 501 / 400
+  kExpect,             // 417
+  kMalformed,          // 400
+  kConnections,        // 503 over the connection cap
+  kRequestTimeout,     // cut off: header and body not in time
+};
+
+// RefusalName: the metric label of a refusal, e.g. "header_bytes".
+const char* RefusalName(Refusal refusal);
+
+// HttpObserver hears what the server does, for metrics. Called from I/O threads,
+// concurrently: implementations are thread-safe and quick.
+class HttpObserver {
+ public:
+  virtual ~HttpObserver() = default;
+  virtual void OnConnectionOpened() = 0;
+  virtual void OnConnectionClosed() = 0;
+  virtual void OnRefused(Refusal why) = 0;
+  // One answered request: `path` is the raw path (no query), "-" when the request
+  // line was never read.
+  virtual void OnRequest(absl::string_view method, absl::string_view path, int status,
+                         double seconds) = 0;
+};
+
 // HttpServerOptions: where to listen and how many threads do what.
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -60,6 +91,13 @@ struct HttpServerOptions {
   // (only for stores that never block, such as memory:).
   int handler_threads = 16;
   ServerLimits limits;
+  // Hears connections, refusals and answered requests; not owned; may be null.
+  HttpObserver* observer = nullptr;
+  // When set, GET /metrics answers its text (Prometheus exposition format) on the
+  // I/O thread; with `metrics_loopback_only`, only to clients on a loopback address
+  // (others get 403).
+  std::function<std::string()> metrics;
+  bool metrics_loopback_only = true;
 };
 
 // ReadinessCheck answers whether the store answers; called for GET /readyz on a
@@ -68,7 +106,8 @@ using ReadinessCheck = std::function<absl::Status()>;
 
 class HttpServer {
  public:
-  // REQUIRES: `handler` and `log` outlive the server.
+  // REQUIRES: `handler` and `log` outlive the server. A null `handler` serves only
+  // /metrics (and 404 elsewhere): a metrics-only listener.
   HttpServer(const HttpHandler* handler, ReadinessCheck readiness, AccessLog* log,
              HttpServerOptions options);
   ~HttpServer();

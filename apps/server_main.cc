@@ -23,7 +23,10 @@
 #include "apps/flags.h"
 #include "apps/http_server.h"
 #include "apps/server_config.h"
+#include "apps/server_metrics.h"
+#include "prometheus/registry.h"
 #include "sessionctx/http_handler.h"
+#include "sessionctx/metrics_store.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
@@ -41,6 +44,8 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
   --anonymous-ttl SECONDS     default 3600
   --purge-interval SECONDS    purge expired sessions this often; default 300, 0 = never
   --access-log FORMAT         off, text (default: METHOD PATH STATUS MICROSus) or json
+  --metrics-listen WHERE      where GET /metrics answers: "main" (default: the main port,
+                              loopback clients only) or HOST:PORT (a listener of its own)
 
 threads:
   --io-threads N              event-loop threads; default: one per core
@@ -181,6 +186,17 @@ int Main(int argc, char** argv) {
   const std::optional<AccessLogFormat> log_format =
       ParseAccessLogFormat(flags.Get("access-log", "text"));
   if (!log_format) return Fail("--access-log must be off, text or json");
+  const std::string metrics_listen = flags.Get("metrics-listen", "main");
+  std::string metrics_host;
+  int metrics_port = -1;  // -1: on the main port
+  if (metrics_listen != "main") {
+    const size_t at = metrics_listen.rfind(':');
+    if (at == std::string::npos || !absl::SimpleAtoi(metrics_listen.substr(at + 1), &metrics_port) ||
+        metrics_port < 0 || metrics_port > 65535) {
+      return Fail("--metrics-listen must be main or HOST:PORT, e.g. 127.0.0.1:9464");
+    }
+    metrics_host = metrics_listen.substr(0, at);
+  }
   if (std::optional<std::string> unknown = flags.Unknown()) {
     return Fail("unknown flag --" + *unknown + "\n" + kUsage);
   }
@@ -230,7 +246,11 @@ int Main(int argc, char** argv) {
   if (!store.ok()) {
     return Fail(absl::StrCat("cannot open store ", store_uri, ": ", store.status().message()));
   }
-  SessionService service(store->get(), service_options);
+  // Every store call is counted and timed (sessionctx::metrics).
+  prometheus::Registry registry;
+  MetricsStore metered(store->get(), store_uri.substr(0, store_uri.find(':')), registry);
+  ServerMetrics server_metrics(registry, [&metered] { metered.RefreshStats(); });
+  SessionService service(&metered, service_options);
   HandlerOptions handler_options;
   handler_options.max_body_bytes = static_cast<size_t>(max_body);
   const HttpHandler handler(&service, verifier->get(), handler_options);
@@ -251,6 +271,8 @@ int Main(int argc, char** argv) {
   server_options.io_threads = static_cast<int>(io_threads);
   server_options.handler_threads = static_cast<int>(threads);
   server_options.limits = limits;
+  server_options.observer = &server_metrics;
+  if (metrics_port < 0) server_options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
   AccessLog access_log(*log_format, stdout);
   SessionStore* const raw_store = store->get();
   HttpServer server(&handler, [raw_store] { return ReadinessOf(*raw_store); }, &access_log,
@@ -261,6 +283,19 @@ int Main(int argc, char** argv) {
               "threads)\n",
               host.c_str(), *bound, store_uri.c_str(), static_cast<long long>(io_threads),
               static_cast<long long>(threads));
+  std::optional<HttpServer> metrics_server;
+  if (metrics_port >= 0) {
+    HttpServerOptions options;
+    options.host = metrics_host;
+    options.port = metrics_port;
+    options.handler_threads = 0;
+    options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
+    options.metrics_loopback_only = false;  // whoever reaches this listener may scrape
+    metrics_server.emplace(nullptr, nullptr, &access_log, options);
+    absl::StatusOr<int> metrics_bound = metrics_server->Bind();
+    if (!metrics_bound.ok()) return Fail(std::string(metrics_bound.status().message()));
+    std::printf("sessionctx-server: metrics on %s:%d\n", metrics_host.c_str(), *metrics_bound);
+  }
   std::fflush(stdout);
 
   std::mutex stop_mu;
@@ -278,6 +313,7 @@ int Main(int argc, char** argv) {
     }
     stop_cv.notify_all();
     server.Shutdown(shutdown_grace);
+    if (metrics_server) metrics_server->Shutdown(shutdown_grace);
   });
   std::thread purger([&] {
     if (purge_interval == 0) return;
@@ -285,6 +321,7 @@ int Main(int argc, char** argv) {
     while (!stop_cv.wait_for(lock, std::chrono::seconds(purge_interval), [&] { return stopping; })) {
       lock.unlock();
       absl::StatusOr<int64_t> purged = service.PurgeExpired();
+      server_metrics.OnPurge(purged.ok(), purged.value_or(0));
       if (!purged.ok()) {
         std::fprintf(stderr, "sessionctx-server: purge failed: %s\n",
                      std::string(purged.status().message()).c_str());
@@ -293,7 +330,11 @@ int Main(int argc, char** argv) {
     }
   });
 
+  std::thread metrics_runner([&] {
+    if (metrics_server) metrics_server->Run();
+  });
   server.Run();  // returns once a signal stopped it and every connection is done
+  metrics_runner.join();
   signal_waiter.join();
   purger.join();
   store->reset();  // close the store: flushes what it buffers

@@ -17,7 +17,7 @@ install(EXPORT sessionctxTargets NAMESPACE sessionctx:: DESTINATION ${SESSIONCTX
 
 # What the package holds, for the config file's component checks.
 set(SESSIONCTX_PACKAGE_COMPONENTS core memory stores)
-foreach(c rocksdb postgres http)
+foreach(c rocksdb postgres http metrics)
   string(TOUPPER ${c} C)
   if(SESSIONCTX_WITH_${C})
     list(APPEND SESSIONCTX_PACKAGE_COMPONENTS ${c})
@@ -49,6 +49,10 @@ string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_memory")
 if(SESSIONCTX_WITH_HTTP)
   string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_http")
   string(APPEND SESSIONCTX_PC_REQUIRES " libcrypto")
+endif()
+if(SESSIONCTX_WITH_METRICS)
+  string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_metrics")
+  string(APPEND SESSIONCTX_PC_REQUIRES " prometheus-cpp-core")
 endif()
 string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_core")
 # Relocatable: paths are relative to where the .pc file is installed.

@@ -8,7 +8,7 @@ PACKAGES=(
   libabsl-dev nlohmann-json3-dev libssl-dev
   librocksdb-dev libpqxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev libcpp-httplib-dev
+  libboost-dev libcpp-httplib-dev prometheus-cpp-dev
   postgresql curl python3
 )
 

@@ -125,6 +125,17 @@ class MemoryStore final : public SessionStore {
     return AttributeResult{record.version, true};
   }
 
+  std::vector<StoreStat> Stats() override {
+    double sessions = 0, bytes = 0;
+    for (Shard& shard : shards_) {
+      absl::ReaderMutexLock lock(&shard.mu);
+      sessions += static_cast<double>(shard.records.size());
+      for (const auto& [k, entry] : shard.records) bytes += static_cast<double>(entry.bytes);
+    }
+    return {{"sessionctx_memory_sessions", "Sessions held in memory, expired ones not yet purged included", sessions},
+            {"sessionctx_memory_session_bytes", "JSON bytes of the sessions held in memory", bytes}};
+  }
+
  private:
   struct Entry {
     SessionContext record;

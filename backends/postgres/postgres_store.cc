@@ -324,9 +324,14 @@ class Pool {
 
   absl::StatusOr<Lease> Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
+    const auto start = std::chrono::steady_clock::now();
     const bool got = cv_.wait_for(lock, std::chrono::milliseconds(options_.acquire_timeout_ms),
                                   [&] { return !idle_.empty() || open_ < options_.pool_size; });
-    if (!got) return absl::UnavailableError("postgresql: no free connection in the pool");
+    wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!got) {
+      ++acquire_timeouts_;
+      return absl::UnavailableError("postgresql: no free connection in the pool");
+    }
     if (!idle_.empty()) {
       std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
       idle_.pop_back();
@@ -361,6 +366,21 @@ class Pool {
 
   const PgOptions& options() const { return options_; }
 
+  std::vector<StoreStat> Stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {
+        {"sessionctx_postgres_pool_size", "Connections the pool may open (pool_size)",
+         static_cast<double>(options_.pool_size)},
+        {"sessionctx_postgres_pool_open", "Connections open", static_cast<double>(open_)},
+        {"sessionctx_postgres_pool_in_use", "Connections leased to a running call",
+         static_cast<double>(open_ - static_cast<int>(idle_.size()))},
+        {"sessionctx_postgres_pool_wait_seconds_total",
+         "Time calls spent waiting for a connection", wait_seconds_},
+        {"sessionctx_postgres_pool_acquire_timeouts_total",
+         "Calls that found no free connection in time", static_cast<double>(acquire_timeouts_)},
+    };
+  }
+
  private:
   void Return(std::unique_ptr<pqxx::connection> conn, bool broken) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -375,8 +395,10 @@ class Pool {
   const PgOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  int open_ = 0;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // guarded by mu_
+  int open_ = 0;                                          // guarded by mu_
+  double wait_seconds_ = 0;                               // guarded by mu_
+  uint64_t acquire_timeouts_ = 0;                         // guarded by mu_
 };
 
 const char* CStr(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
@@ -405,6 +427,8 @@ absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
 class PostgresStore final : public SessionStore {
  public:
   PostgresStore(PgOptions options, const Clock* clock) : pool_(std::move(options)), clock_(clock) {}
+
+  std::vector<StoreStat> Stats() override { return pool_.Stats(); }
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     return Run<SessionContext>([&](pqxx::nontransaction& tx) -> absl::StatusOr<SessionContext> {

@@ -13,6 +13,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "sessionctx/write_rules.h"
@@ -92,6 +93,33 @@ class RocksDbStore final : public SessionStore {
     db_->DestroyColumnFamilyHandle(records_);
     db_->DestroyColumnFamilyHandle(expiry_);
     db_->Close();
+  }
+
+  std::vector<StoreStat> Stats() override {
+    std::vector<StoreStat> stats;
+    uint64_t value = 0;
+    if (db_->GetIntProperty("rocksdb.live-sst-files-size", &value)) {
+      stats.push_back({"sessionctx_rocksdb_live_sst_bytes", "Bytes of the live SST files",
+                       static_cast<double>(value)});
+    }
+    if (db_->GetIntProperty("rocksdb.block-cache-usage", &value)) {
+      stats.push_back({"sessionctx_rocksdb_block_cache_bytes", "Bytes in the block cache",
+                       static_cast<double>(value)});
+    }
+    if (db_->GetIntProperty("rocksdb.estimate-num-keys", &value)) {
+      stats.push_back({"sessionctx_rocksdb_estimated_keys",
+                       "RocksDB's estimate of the keys stored (records and attributes)",
+                       static_cast<double>(value)});
+    }
+    if (const std::shared_ptr<rocksdb::Statistics> statistics = db_->GetDBOptions().statistics) {
+      const double hits = static_cast<double>(statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT));
+      const double misses =
+          static_cast<double>(statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS));
+      stats.push_back({"sessionctx_rocksdb_block_cache_hit_ratio",
+                       "Block cache hits per block read since the store opened",
+                       hits + misses > 0 ? hits / (hits + misses) : 0});
+    }
+    return stats;
   }
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
@@ -382,6 +410,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.IncreaseParallelism(2);
+  // Tickers only (no histograms, no timers): what the block-cache hit ratio needs.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(parsed->cache_mb) << 20);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -56,6 +57,14 @@ struct PatchWrite {
   absl::Time now;
   absl::Duration anonymous_ttl;
   size_t max_record_bytes = 1 << 20;
+};
+
+// StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
+// its connection pool's use. Read by metrics decorators at scrape time.
+struct StoreStat {
+  std::string name;  // a Prometheus metric name, e.g. "sessionctx_memory_sessions"
+  std::string help;  // one line, for the metric's HELP
+  double value = 0;
 };
 
 // The payload URL under which an Aborted status carries the current version.
@@ -122,6 +131,10 @@ class SessionStore {
   // ResourceExhausted over the size limit. The default reads, applies the rule in
   // the core and compares-and-sets; a backend that can do it in one step overrides it.
   virtual absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write);
+
+  // Stats returns the backend's own gauges (none by default). Cheap enough to call
+  // on every metrics scrape; never blocks on the store's remote end.
+  virtual std::vector<StoreStat> Stats() { return {}; }
 };
 
 // SessionStoreWrapper forwards every call to another store, so that a decorator
@@ -154,6 +167,7 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     return target_->Patch(key, write);
   }
+  std::vector<StoreStat> Stats() override { return target_->Stats(); }
 
  private:
   SessionStore* const target_;

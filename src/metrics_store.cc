@@ -1,0 +1,115 @@
+#include "sessionctx/metrics_store.h"
+
+#include <chrono>
+
+namespace sessionctx {
+namespace {
+
+constexpr const char* kOperationNames[] = {"get",    "create",        "compare_and_set",
+                                           "delete", "purge_expired", "for_each",
+                                           "update_attribute", "patch"};
+constexpr const char* kOutcomeNames[] = {"ok", "not_found", "conflict", "unavailable", "other"};
+
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+}  // namespace
+
+MetricsStore::Outcome MetricsStore::OutcomeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kOk;
+    case absl::StatusCode::kNotFound:
+      return kNotFound;
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+      return kConflict;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kUnavailable;
+    default:
+      return kOther;
+  }
+}
+
+MetricsStore::MetricsStore(SessionStore* target, std::string backend,
+                           prometheus::Registry& registry)
+    : SessionStoreWrapper(target), backend_(std::move(backend)), registry_(registry) {
+  auto& counts = prometheus::BuildCounter()
+                     .Name("sessionctx_store_operations_total")
+                     .Help("Store calls by operation and outcome")
+                     .Register(registry_);
+  auto& durations = prometheus::BuildHistogram()
+                        .Name("sessionctx_store_operation_duration_seconds")
+                        .Help("Time a store call took, by operation")
+                        .Register(registry_);
+  const prometheus::Histogram::BucketBoundaries buckets = {
+      0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+      0.01,    0.025,   0.05,   0.1,     0.25,   0.5,   1,     2.5,   5};
+  for (int op = 0; op < kOperationCount; ++op) {
+    for (int outcome = 0; outcome < kOutcomeCount; ++outcome) {
+      counts_[op][outcome] = &counts.Add({{"backend", backend_},
+                                          {"operation", kOperationNames[op]},
+                                          {"outcome", kOutcomeNames[outcome]}});
+    }
+    durations_[op] =
+        &durations.Add({{"backend", backend_}, {"operation", kOperationNames[op]}}, buckets);
+  }
+}
+
+template <typename Call>
+auto MetricsStore::Timed(Operation op, Call&& call) -> decltype(call()) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = call();
+  durations_[op]->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  counts_[op][OutcomeOf(StatusOf(result))]->Increment();
+  return result;
+}
+
+absl::StatusOr<SessionContext> MetricsStore::Get(const SessionKey& key) {
+  return Timed(kGet, [&] { return SessionStoreWrapper::Get(key); });
+}
+absl::Status MetricsStore::Create(const SessionKey& key, const SessionContext& record) {
+  return Timed(kCreate, [&] { return SessionStoreWrapper::Create(key, record); });
+}
+absl::Status MetricsStore::CompareAndSet(const SessionKey& key, int64_t expected_version,
+                                         const SessionContext& record) {
+  return Timed(kCompareAndSet,
+               [&] { return SessionStoreWrapper::CompareAndSet(key, expected_version, record); });
+}
+absl::Status MetricsStore::Delete(const SessionKey& key) {
+  return Timed(kDelete, [&] { return SessionStoreWrapper::Delete(key); });
+}
+absl::StatusOr<int64_t> MetricsStore::PurgeExpired() {
+  return Timed(kPurgeExpired, [&] { return SessionStoreWrapper::PurgeExpired(); });
+}
+absl::Status MetricsStore::ForEach(
+    const std::function<bool(const SessionKey&, const SessionContext&)>& visit) {
+  return Timed(kForEach, [&] { return SessionStoreWrapper::ForEach(visit); });
+}
+absl::StatusOr<AttributeResult> MetricsStore::UpdateAttribute(const SessionKey& key,
+                                                              const AttributeWrite& write) {
+  return Timed(kUpdateAttribute, [&] { return SessionStoreWrapper::UpdateAttribute(key, write); });
+}
+absl::StatusOr<int64_t> MetricsStore::Patch(const SessionKey& key, const PatchWrite& write) {
+  return Timed(kPatch, [&] { return SessionStoreWrapper::Patch(key, write); });
+}
+
+void MetricsStore::RefreshStats() {
+  const std::vector<StoreStat> stats = Stats();
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  for (const StoreStat& stat : stats) {
+    prometheus::Gauge*& gauge = stats_[stat.name];
+    if (gauge == nullptr) {
+      gauge = &prometheus::BuildGauge().Name(stat.name).Help(stat.help).Register(registry_).Add(
+          {{"backend", backend_}});
+    }
+    gauge->Set(stat.value);
+  }
+}
+
+}  // namespace sessionctx
