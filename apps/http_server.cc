@@ -460,6 +460,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
     };
     if (path_ == "/metrics" && server_->options().metrics) return Respond(Metrics(req));
+    if (auto it = server_->options().static_routes.find(path_);
+        it != server_->options().static_routes.end()) {
+      if (req.method != "GET" && req.method != "HEAD") {
+        HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
+        res.headers.emplace_back("Allow", "GET");
+        return Respond(std::move(res));
+      }
+      return Respond(it->second);
+    }
     const HttpHandler* handler = server_->handler();
     if (handler == nullptr) return Respond(ErrorResponse(404, "no such route"));
     if (path_ == "/healthz") return Respond(handler->Handle(req));

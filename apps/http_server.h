@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -98,6 +99,9 @@ struct HttpServerOptions {
   // (others get 403).
   std::function<std::string()> metrics;
   bool metrics_loopback_only = true;
+  // Fixed answers to GET (and HEAD) of a path, e.g. /openapi.json, served on the
+  // I/O thread.
+  std::map<std::string, HttpResponse> static_routes;
 };
 
 // ReadinessCheck answers whether the store answers; called for GET /readyz on a

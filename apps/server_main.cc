@@ -22,6 +22,7 @@
 #include "apps/access_log.h"
 #include "apps/flags.h"
 #include "apps/http_server.h"
+#include "apps/openapi.h"
 #include "apps/server_config.h"
 #include "apps/server_metrics.h"
 #include "prometheus/registry.h"
@@ -272,6 +273,10 @@ int Main(int argc, char** argv) {
   server_options.handler_threads = static_cast<int>(threads);
   server_options.limits = limits;
   server_options.observer = &server_metrics;
+  HttpResponse openapi;
+  openapi.headers.emplace_back("Content-Type", "application/json");
+  openapi.body = kOpenApiJson;
+  server_options.static_routes.emplace("/openapi.json", std::move(openapi));
   if (metrics_port < 0) server_options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
   AccessLog access_log(*log_format, stdout);
   SessionStore* const raw_store = store->get();

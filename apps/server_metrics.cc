@@ -32,8 +32,8 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
 }  // namespace
 
 const char* RouteTemplate(absl::string_view path) {
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
-    return path == "/healthz" ? "/healthz" : path == "/readyz" ? "/readyz" : "/metrics";
+  for (const char* fixed : {"/healthz", "/readyz", "/metrics", "/openapi.json"}) {
+    if (path == fixed) return fixed;
   }
   if (path == "-") return "-";
   std::vector<absl::string_view> segs = absl::StrSplit(path.substr(path.empty() ? 0 : 1), '/');

@@ -9,7 +9,7 @@ PACKAGES=(
   librocksdb-dev libpqxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev
-  postgresql curl python3
+  postgresql curl python3 python3-yaml
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds each preset with -j2 and runs the
 # whole suite (release, then again under ASan+UBSan); after release, installs the
-# package and builds examples/ against it as an outside project would. A throwaway PostgreSQL server
+# package and builds examples/ against it as an outside project would. The suite
+# includes the contract test: the server behind Stoplight Prism (npm), checked against
+# docs/openapi.yaml. A throwaway PostgreSQL server
 # is started for the PostgreSQL backend's tests and stopped at the end. The first
 # failing build or test run ends it with a non-zero status.
 #
@@ -12,6 +14,9 @@ cd "$(dirname "$0")/.."
 
 if [ "${1:-}" != "--with-server" ]; then
   scripts/install-deps.sh
+  # Prism, for the contract test against docs/openapi.yaml.
+  SESSIONCTX_PRISM=$(scripts/install-prism.sh)
+  export SESSIONCTX_PRISM
   exec scripts/with-postgres.sh "$0" --with-server "$@"
 fi
 shift
