@@ -273,6 +273,11 @@ struct HttpHandler::Call {
   std::optional<int64_t> if_match;
 };
 
+// OwnGuard: what an own call may touch: an anonymous session, or its own customer's.
+std::optional<CustomerGuard> HttpHandler::OwnGuard(const Call& call) {
+  return CustomerGuard{call.who.customer_id};
+}
+
 HttpHandler::HttpHandler(SessionService* service, const TokenVerifier* verifier,
                          HandlerOptions options)
     : service_(service), verifier_(verifier), options_(std::move(options)) {}
@@ -359,16 +364,21 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
   return ErrorResponse(500, "unrouted request");
 }
 
-// Own calls: a session that belongs to a customer is only that customer's.
+// Own calls: a session that belongs to a customer is only that customer's. A read
+// checks it on the record read; a write carries it into the store as a guard, checked
+// in the same atomic step as the write (a login between a check and the write cannot
+// slip through).
 HttpResponse HttpHandler::ServeOwn(const Call& call) const {
-  absl::StatusOr<SessionContext> current = service_->Get(call.key);
-  if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
-  if (current->customer_id && call.who.customer_id != current->customer_id) {
-    return ErrorResponse(403, "session belongs to another customer");
-  }
   switch (call.match.route) {
     case Route::kOwnContext:
-      if (call.req.method == "GET") return RecordResponse(*current);
+      if (call.req.method == "GET") {
+        absl::StatusOr<SessionContext> current = service_->Get(call.key);
+        if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
+        if (!GuardAllows(OwnGuard(call), *current)) {
+          return FromStatus(GuardRefusedError(), call.key.session_id);
+        }
+        return RecordResponse(*current);
+      }
       return ServePatch(call);
     case Route::kOwnAttributes:
       return ServeSetAttribute(call);
@@ -378,7 +388,7 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
 }
 
 HttpResponse HttpHandler::ServePatch(const Call& call) const {
-  absl::StatusOr<int64_t> r = service_->Patch(call.key, call.body, call.if_match);
+  absl::StatusOr<int64_t> r = service_->Patch(call.key, call.body, call.if_match, OwnGuard(call));
   return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
 }
 
@@ -406,7 +416,9 @@ HttpResponse HttpHandler::ServeContext(const Call& call) const {
 HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
   absl::StatusOr<AttributeRequest> attr = ParseAttributeRequest(call.body);
   if (!attr.ok()) return ErrorResponse(400, attr.status().message());
-  absl::StatusOr<int64_t> r = service_->SetAttribute(call.key, attr->key, attr->value);
+  absl::StatusOr<int64_t> r = service_->SetAttribute(
+      call.key, attr->key, attr->value,
+      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>());
   if (!r.ok()) return FromStatus(r.status(), call.key.session_id);
   if (!IsOwn(call.match.route)) return NoContent();
   HttpResponse res;
@@ -417,7 +429,9 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
 }
 
 HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
-  absl::StatusOr<bool> r = service_->DeleteAttribute(call.key, call.match.attribute);
+  absl::StatusOr<bool> r = service_->DeleteAttribute(
+      call.key, call.match.attribute,
+      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>());
   return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
 }
 

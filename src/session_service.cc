@@ -88,7 +88,8 @@ absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
 }
 
 absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json& body,
-                                              std::optional<int64_t> if_match) {
+                                              std::optional<int64_t> if_match,
+                                              std::optional<CustomerGuard> guard) {
   if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
   absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
   if (!body_version.ok()) return body_version.status();
@@ -102,13 +103,14 @@ absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json&
     if (absl::IsAborted(expected.status())) {
       absl::StatusOr<SessionContext> current = store_->Get(key);
       if (!current.ok()) return current.status();
+      if (!GuardAllows(guard, *current)) return GuardRefusedError();
       return VersionConflictError(*body_version.value(), current->version);
     }
     return expected.status();
   }
   const WriteStamp stamp = Stamp();
   return store_->Patch(key, PatchWrite{body, *expected, stamp.now, stamp.anonymous_ttl,
-                                       options_.limits.max_record_bytes});
+                                       options_.limits.max_record_bytes, std::move(guard)});
 }
 
 absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json& body,
@@ -172,8 +174,8 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
 }
 
 absl::StatusOr<int64_t> SessionService::SetAttribute(const SessionKey& key,
-                                                            const std::string& name,
-                                                            const Json& value) {
+                                                     const std::string& name, const Json& value,
+                                                     std::optional<CustomerGuard> guard) {
   if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
   if (value.is_null()) {
     return absl::InvalidArgumentError("attribute value is required and must not be null");
@@ -184,18 +186,19 @@ absl::StatusOr<int64_t> SessionService::SetAttribute(const SessionKey& key,
   const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
       key, AttributeWrite{name, value, stamp.now, stamp.anonymous_ttl,
-                          options_.limits.max_record_bytes});
+                          options_.limits.max_record_bytes, std::move(guard)});
   if (!r.ok()) return r.status();
   return r->version;
 }
 
 absl::StatusOr<bool> SessionService::DeleteAttribute(const SessionKey& key,
-                                                     const std::string& name) {
+                                                     const std::string& name,
+                                                     std::optional<CustomerGuard> guard) {
   if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
   const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
       key, AttributeWrite{name, std::nullopt, stamp.now, stamp.anonymous_ttl,
-                          options_.limits.max_record_bytes});
+                          options_.limits.max_record_bytes, std::move(guard)});
   if (!r.ok()) return r.status();
   return r->changed;
 }

@@ -22,6 +22,14 @@ std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
   return v;
 }
 
+bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session) {
+  return !guard || !session.customer_id || session.customer_id == guard->customer_id;
+}
+
+absl::Status GuardRefusedError() {
+  return absl::PermissionDeniedError("session belongs to another customer");
+}
+
 absl::Status SessionNotFoundError(const SessionKey& key) {
   return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
 }
@@ -33,6 +41,7 @@ absl::Status SessionExistsError(const SessionKey& key) {
 absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {
   absl::StatusOr<SessionContext> current = Get(key);
   if (!current.ok()) return current.status();
+  if (!GuardAllows(write.guard, *current)) return GuardRefusedError();
   if (current->version != write.expected_version) {
     return VersionConflictError(write.expected_version, current->version);
   }
@@ -40,7 +49,13 @@ absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWr
   if (!next.ok()) return next.status();
   StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
   if (absl::Status st = CheckRecordSize(*next, write.max_record_bytes); !st.ok()) return st;
-  if (absl::Status st = CompareAndSet(key, write.expected_version, *next); !st.ok()) return st;
+  absl::Status st = CompareAndSet(key, write.expected_version, *next);
+  if (absl::IsAborted(st) && write.guard) {
+    // Changed since the read: if the change was a login the guard refuses, say so.
+    absl::StatusOr<SessionContext> now = Get(key);
+    if (now.ok() && !GuardAllows(write.guard, *now)) return GuardRefusedError();
+  }
+  if (!st.ok()) return st;
   return next->version;
 }
 
@@ -53,6 +68,7 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
     absl::StatusOr<SessionContext> current = Get(key);
     if (!current.ok()) return current.status();
     SessionContext& record = *current;
+    if (!GuardAllows(write.guard, record)) return GuardRefusedError();
     const int64_t expected = record.version;
     if (write.value) {
       SetAttribute(record, write.name, *write.value);

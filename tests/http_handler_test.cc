@@ -2,10 +2,13 @@
 // every row of the status table, bodies checked.
 #include "sessionctx/http_handler.h"
 
+#include <tuple>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "sessionctx/memory_store.h"
 #include "gtest/gtest.h"
+#include "sessionctx/memory_store.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -104,6 +107,78 @@ class HandlerTest : public ::testing::Test {
 };
 
 const char kOwn[] = "/session-context/acme/me/context";
+
+// A store where the shopper logs in (customer c1 attached) just before every write
+// reaches the store: the moment between any check the handler could make and the
+// write itself.
+class LoginBeforeWrite : public SessionStoreWrapper {
+ public:
+  using SessionStoreWrapper::SessionStoreWrapper;
+  absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                  const AttributeWrite& write) override {
+    Login(key);
+    return SessionStoreWrapper::UpdateAttribute(key, write);
+  }
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
+    Login(key);
+    return SessionStoreWrapper::Patch(key, write);
+  }
+
+ private:
+  void Login(const SessionKey& key) {
+    absl::StatusOr<SessionContext> s = target()->Get(key);
+    if (!s.ok() || s->customer_id) return;
+    SessionContext next = *s;
+    next.customer_id = "c1";
+    next.version = s->version + 1;
+    next.expires_at = absl::InfiniteFuture();
+    EXPECT_OK(target()->CompareAndSet(key, s->version, next));
+  }
+};
+
+TEST(OwnRouteGuard, AnonymousTokenCannotWriteIntoASessionLoggedInMeanwhile) {
+  ManualClock clock(kNow);
+  StoreOptions so;
+  so.clock = &clock;
+  std::unique_ptr<SessionStore> memory = NewMemoryStore(so);
+  LoginBeforeWrite store(memory.get());
+  ServiceOptions opts;
+  opts.clock = &clock;
+  SessionService service(&store, opts);
+  JwtOptions jo;
+  jo.clock = &clock;
+  std::unique_ptr<TokenVerifier> verifier = *NewHs256Verifier(kSecret, jo);
+  HttpHandler handler(&service, verifier.get(), HandlerOptions{});
+  const std::string anonymous =
+      *SignJwt({{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", absl::ToUnixSeconds(kNow) + 600}},
+               JwtAlgorithm::kHS256, kSecret);
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    HttpRequest req{method, target, {{"Authorization", "Bearer " + anonymous}}, body};
+    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    return handler.Handle(req);
+  };
+  for (const auto& [method, target, body] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"POST", std::string(kOwn) + "/attributes", R"({"key":"k","value":1})"},
+           {"DELETE", std::string(kOwn) + "/attributes/a", ""},
+           {"PATCH", kOwn, R"({"currency":"CHF","metadata":{"version":2}})"}}) {
+    SCOPED_TRACE(method);
+    SessionContext anon;
+    anon.session_id = "s1";
+    anon.context = Json{{"a", 1}};
+    (void)memory->Delete({"acme", "s1"});     // from the round before, if any
+    ASSERT_OK(service.Create("acme", anon));  // anonymous, version 1
+    HttpResponse r = call(method, target, body);
+    EXPECT_EQ(r.status, 403) << r.body;
+    // The login went through (version 2); the anonymous write did not.
+    absl::StatusOr<SessionContext> after = memory->Get({"acme", "s1"});
+    ASSERT_OK(after);
+    EXPECT_EQ(after->customer_id, "c1");
+    EXPECT_EQ(after->version, 2);
+    EXPECT_EQ(after->context, (Json{{"a", 1}}));
+    EXPECT_FALSE(after->currency.has_value());
+  }
+}
 
 // --- routes ----------------------------------------------------------------------
 

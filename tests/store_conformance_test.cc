@@ -209,6 +209,66 @@ TEST_P(StoreConformance, UpdateAttributeSetsAndBumpsVersion) {
   EXPECT_EQ(r->version, 2);
 }
 
+// The guard of the shopper's own writes: checked by the store, in the write's own
+// atomic step, on every backend.
+TEST_P(StoreConformance, GuardedWritesOnAnotherCustomersSessionAreRefusedAndChangeNothing) {
+  SessionContext customer = Record("s1");
+  customer.customer_id = "c1";
+  customer.context = Json{{"a", 1}};
+  customer.expires_at = absl::InfiniteFuture();
+  ASSERT_OK(store_->Create({"acme", "s1"}, customer));
+  for (const std::optional<std::string>& who : {std::optional<std::string>(),
+                                                 std::optional<std::string>("c2")}) {
+    const CustomerGuard guard{who};
+    EXPECT_STATUS(store_->UpdateAttribute(
+                      {"acme", "s1"}, AttributeWrite{"k", Json(1), clock_.Now(), absl::Hours(1),
+                                                     1 << 20, guard}),
+                  kPermissionDenied);
+    EXPECT_STATUS(store_->UpdateAttribute(
+                      {"acme", "s1"}, AttributeWrite{"a", std::nullopt, clock_.Now(),
+                                                     absl::Hours(1), 1 << 20, guard}),
+                  kPermissionDenied);
+    EXPECT_STATUS(store_->Patch({"acme", "s1"},
+                                PatchWrite{Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}},
+                                           1, clock_.Now(), absl::Hours(1), 1 << 20, guard}),
+                  kPermissionDenied);
+    EXPECT_STATUS(store_->Patch({"acme", "s1"},
+                                PatchWrite{Json{{"context", {{"b", 2}}}, {"metadata", {{"version", 1}}}},
+                                           1, clock_.Now(), absl::Hours(1), 1 << 20, guard}),
+                  kPermissionDenied);
+  }
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->context, (Json{{"a", 1}}));
+  EXPECT_EQ(got->currency, std::optional<std::string>("EUR"));
+  // The session's own customer passes the guard.
+  const CustomerGuard own{std::optional<std::string>("c1")};
+  absl::StatusOr<AttributeResult> set = store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"k", Json(1), clock_.Now(), absl::Hours(1), 1 << 20, own});
+  ASSERT_OK(set);
+  EXPECT_EQ(set->version, 2);
+  ASSERT_OK(store_->Patch({"acme", "s1"},
+                          PatchWrite{Json{{"currency", "CHF"}, {"metadata", {{"version", 2}}}}, 2,
+                                     clock_.Now(), absl::Hours(1), 1 << 20, own}));
+}
+
+TEST_P(StoreConformance, GuardedWritesOnAnAnonymousSessionPass) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  const CustomerGuard anonymous{};
+  ASSERT_OK(store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"k", Json(1), clock_.Now(), absl::Hours(1), 1 << 20, anonymous}));
+  ASSERT_OK(store_->Patch({"acme", "s1"},
+                          PatchWrite{Json{{"language", "de"}, {"metadata", {{"version", 2}}}}, 2,
+                                     clock_.Now(), absl::Hours(1), 1 << 20, anonymous}));
+  absl::StatusOr<AttributeResult> del = store_->UpdateAttribute(
+      {"acme", "s1"}, AttributeWrite{"k", std::nullopt, clock_.Now(), absl::Hours(1), 1 << 20,
+                                     anonymous});
+  ASSERT_OK(del);
+  EXPECT_TRUE(del->changed);
+  EXPECT_EQ(del->version, 4);
+}
+
 TEST_P(StoreConformance, UpdateAttributeDeleteOfAbsentKeyChangesNothing) {
   ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(

@@ -108,6 +108,7 @@ class MemoryStore final : public SessionStore {
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
     SessionContext& record = live->record;
+    if (!GuardAllows(write.guard, record)) return GuardRefusedError();
     auto old = record.context.find(write.name);
     const size_t old_bytes =
         old == record.context.end() ? 0 : AttributeBytes(write.name, *old);

@@ -201,6 +201,14 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       "version = version + 1, modified_at = " + Ts(3) +
       ", expires_at = CASE WHEN customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint)"
       " / 1000.0) ELSE NULL END";
+  // The customer guard of the shopper's own writes: $g true means "only a session
+  // that is anonymous or belongs to customer $g+1" (NULL: anonymous only). In an
+  // UPDATE's WHERE it is re-checked on the row's newest version once the row is
+  // locked, so a login committed meanwhile makes the write refuse.
+  auto guard = [](int g) {
+    return absl::StrCat("($", g, "::boolean IS NOT TRUE OR customer_id IS NULL OR ",
+                        "customer_id IS NOT DISTINCT FROM $", g + 1, "::text)");
+  };
   // PATCH of the base fields: $6 is {field: value|null} with only the fields named.
   const std::string patch_base_fields =
       "site_code = CASE WHEN $6::jsonb ? 'siteCode' THEN $6::jsonb ->> 'siteCode' ELSE "
@@ -234,12 +242,14 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                             " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
                             "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
                             "ORDER BY s.tenant, s.session_id LIMIT 500")},
-      // $4 ttl (ms), $5 name, $6 value (json), $7 byte limit, $8 the attribute's bytes.
+      // $4 ttl (ms), $5 name, $6 value (json), $7 byte limit, $8 the attribute's bytes,
+      // $9/$10 the guard.
       {"set_attribute",
        absl::StrCat("WITH cur AS (SELECT 1 FROM ", t, " WHERE ", key, " AND ", live, "), ",
                     "old AS (SELECT bytes FROM ", a, " WHERE ", key, " AND name = $5), ",
                     "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
                     "COALESCE((SELECT bytes FROM old), 0) + $8::bigint WHERE ", key, " AND ", live,
+                    " AND ", guard(9),
                     " AND record_bytes - COALESCE((SELECT bytes FROM old), 0) + $8::bigint <= ",
                     "$7::bigint RETURNING version), ",
                     "ins AS (INSERT INTO ", a, " SELECT $1, $2, $5, $6::jsonb, $8::bigint ",
@@ -249,24 +259,26 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // The session row is locked first, as by every other write (no deadlock); then
       // of two racing deletes only one finds the attribute, so only one bumps.
       {"delete_attribute",
-       absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
-                    " FOR UPDATE), ",
+       absl::StrCat("WITH cur AS (SELECT version, customer_id FROM ", t, " WHERE ", key, " AND ",
+                    live, " FOR UPDATE), ",
                     "del AS (DELETE FROM ", a, " WHERE ", key, " AND name = $5 AND EXISTS ",
-                    "(SELECT 1 FROM cur) RETURNING bytes), ",
+                    "(SELECT 1 FROM cur WHERE ", guard(6), ") RETURNING bytes), ",
                     "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
                     "(SELECT bytes FROM del) WHERE ", key, " AND ", live,
                     " AND EXISTS (SELECT 1 FROM del) RETURNING version) ",
-                    "SELECT (SELECT version FROM cur), (SELECT version FROM upd)")},
+                    "SELECT (SELECT version FROM cur), (SELECT version FROM upd), ",
+                    "(SELECT ", guard(6), " FROM cur)")},
       // PATCH of base fields only (no "context" member): no attribute rows to touch.
       {"patch_base",
        absl::StrCat(
            "WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
            "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, " WHERE ", key,
-           " AND version = $5 AND ", live, " RETURNING version) ",
+           " AND version = $5 AND ", live, " AND ", guard(7), " RETURNING version) ",
            "SELECT (SELECT version FROM cur), (SELECT version FROM upd), false")},
       // PATCH in one statement. $5 expected version, $6 base changes {field: value|null}
       // (only the fields the body names), $7 context merge patch (object), $8 whether
-      // the context is emptied first ("context": null), $9 byte limit. Attribute
+      // the context is emptied first ("context": null), $9 byte limit, $10/$11 the
+      // guard. Attribute
       // writes run only once the session row is updated (and locked), and a stale
       // version updates nothing, so the snapshot they read is the current one.
       {"patch",
@@ -282,7 +294,7 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
            "AS bytes FROM merged), ",
            "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, ", record_bytes = record_bytes - (SELECT b FROM touched) + ",
            "(SELECT coalesce(sum(bytes), 0) FROM sized) WHERE ", key, " AND version = $5 AND ", live,
-           " AND record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) FROM sized)",
+           " AND ", guard(10), " AND record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) FROM sized)",
            " <= $9::bigint RETURNING version), ",
            "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM upd) AND ",
            "($8::boolean OR jsonb_typeof($7::jsonb -> name) = 'null')), ",
@@ -521,15 +533,19 @@ class PostgresStore final : public SessionStore {
     const int64_t now = Ms(write.now);
     const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+      const bool guarded = write.guard.has_value();
+      const char* customer = guarded ? CStr(write.guard->customer_id) : nullptr;
       pqxx::row r =
           ctx == write.body.end()
               ? tx.exec_prepared1("patch_base", key.tenant, key.session_id, now, ttl,
-                                  write.expected_version, base.dump())
+                                  write.expected_version, base.dump(), guarded, customer)
               : tx.exec_prepared1("patch", key.tenant, key.session_id, now, ttl,
                                   write.expected_version, base.dump(), context.dump(), reset,
-                                  static_cast<int64_t>(write.max_record_bytes));
+                                  static_cast<int64_t>(write.max_record_bytes), guarded,
+                                  customer);
       if (!r[1].is_null()) return r[1].as<int64_t>();
       if (r[0].is_null()) return SessionNotFoundError(key);
+      if (guarded && GuardRefusesNow(tx, key, write.guard)) return GuardRefusedError();
       const int64_t current = r[0].as<int64_t>();
       if (current != write.expected_version) {
         return VersionConflictError(write.expected_version, current);
@@ -550,12 +566,17 @@ class PostgresStore final : public SessionStore {
     const int64_t now = Ms(write.now);
     const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
     return Run<AttributeResult>([&](pqxx::nontransaction& tx) -> absl::StatusOr<AttributeResult> {
+      const bool guarded = write.guard.has_value();
+      const char* customer = guarded ? CStr(write.guard->customer_id) : nullptr;
       if (write.value) {
         pqxx::row r = tx.exec_prepared1(
             "set_attribute", key.tenant, key.session_id, now, ttl, write.name,
             write.value->dump(), static_cast<int64_t>(write.max_record_bytes),
-            static_cast<int64_t>(AttributeBytes(write.name, *write.value)));
+            static_cast<int64_t>(AttributeBytes(write.name, *write.value)), guarded, customer);
         if (!r[0].as<bool>()) return SessionNotFoundError(key);
+        if (r[1].is_null() && guarded && GuardRefusesNow(tx, key, write.guard)) {
+          return GuardRefusedError();
+        }
         if (r[1].is_null()) {
           return absl::ResourceExhaustedError(absl::StrCat(
               "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
@@ -563,8 +584,9 @@ class PostgresStore final : public SessionStore {
         return AttributeResult{r[1].as<int64_t>(), true};
       }
       pqxx::row r = tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
-                                      write.name);
+                                      write.name, guarded, customer);
       if (r[0].is_null()) return SessionNotFoundError(key);
+      if (!r[2].as<bool>()) return GuardRefusedError();
       if (r[1].is_null()) return AttributeResult{r[0].as<int64_t>(), false};
       return AttributeResult{r[1].as<int64_t>(), true};
     });
@@ -572,6 +594,17 @@ class PostgresStore final : public SessionStore {
 
  private:
   int64_t Now() const { return Ms(clock_->Now()); }
+
+  // GuardRefusesNow: after a guarded write that wrote nothing, whether the session as
+  // it is now (a fresh read) is one the guard refuses, e.g. after a login that
+  // committed while the write waited for the row.
+  bool GuardRefusesNow(pqxx::nontransaction& tx, const SessionKey& key,
+                       const std::optional<CustomerGuard>& guard) const {
+    pqxx::result now = tx.exec_prepared("get", key.tenant, key.session_id, Now());
+    if (now.empty()) return false;
+    absl::StatusOr<SessionContext> record = RecordFrom(now[0], 0, key.session_id);
+    return record.ok() && !GuardAllows(guard, *record);
+  }
 
   // Expiry as a nullable parameter (NULL = never); `buf` keeps the text alive.
   static const char* Expiry(const SessionContext& s, std::string& buf) {

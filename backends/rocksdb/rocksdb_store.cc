@@ -247,6 +247,7 @@ class RocksDbStore final : public SessionStore {
     absl::MutexLock lock(&StripeFor(key));
     absl::StatusOr<Base> base = ReadLiveBase(key);
     if (!base.ok()) return base.status();
+    if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
     const std::string attr_key = AttributeKey(key, write.name);
     std::string old_bytes;
     rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);

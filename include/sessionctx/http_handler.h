@@ -67,6 +67,7 @@ class HttpHandler {
  private:
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
+  static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse HandleUnchecked(const HttpRequest& request) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;

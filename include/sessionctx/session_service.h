@@ -68,9 +68,11 @@ class SessionService {
   // Patch applies a PATCH body (see ApplyPatch). The expected version is the body's
   // `metadata.version` and/or `if_match`: at least one is required
   // (InvalidArgument); a mismatch is Aborted with the current version attached.
-  // Returns the new version.
+  // Returns the new version. With a `guard`, a session the guard refuses is
+  // PermissionDenied, checked atomically with the write (see CustomerGuard).
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const Json& body,
-                                       std::optional<int64_t> if_match = std::nullopt);
+                                std::optional<int64_t> if_match = std::nullopt,
+                                std::optional<CustomerGuard> guard = std::nullopt);
 
   // Put replaces the record (see ApplyPut and PutOptions). A session created by
   // upsert gets the tenant's defaults for base fields the body does not name.
@@ -78,13 +80,16 @@ class SessionService {
                                 const PutOptions& options);
 
   // SetAttribute adds or replaces one custom attribute; bumps the version and
-  // returns the new one.
+  // returns the new one. `guard` as for Patch.
   absl::StatusOr<int64_t> SetAttribute(const SessionKey& key, const std::string& name,
-                                              const Json& value);
+                                       const Json& value,
+                                       std::optional<CustomerGuard> guard = std::nullopt);
 
   // DeleteAttribute removes one custom attribute. Returns whether it was there; an
   // absent attribute changes nothing (no version bump). NotFound for no session.
-  absl::StatusOr<bool> DeleteAttribute(const SessionKey& key, const std::string& name);
+  // `guard` as for Patch.
+  absl::StatusOr<bool> DeleteAttribute(const SessionKey& key, const std::string& name,
+                                       std::optional<CustomerGuard> guard = std::nullopt);
 
   // Delete ends the session (logout). NotFound if there is none.
   absl::Status Delete(const SessionKey& key);

@@ -31,6 +31,20 @@
 
 namespace sessionctx {
 
+// CustomerGuard: a write that may land only on a session that is anonymous or
+// belongs to `customer_id` (unset: anonymous sessions only). The shopper's own routes
+// pass the token's customer, so an anonymous token can never write into a session its
+// shopper has logged into — checked in the same atomic step as the write.
+struct CustomerGuard {
+  std::optional<std::string> customer_id;
+};
+
+// GuardAllows: whether `guard` (if any) lets a write touch `session`.
+bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session);
+
+// GuardRefusedError: the PermissionDenied status of a write the guard refused.
+absl::Status GuardRefusedError();
+
 // AttributeWrite is one atomic change of one custom attribute.
 struct AttributeWrite {
   std::string name;
@@ -38,6 +52,7 @@ struct AttributeWrite {
   absl::Time now;                 // the write's time (modifiedAt, expiry)
   absl::Duration anonymous_ttl;   // expiry policy for anonymous sessions
   size_t max_record_bytes = 1 << 20;
+  std::optional<CustomerGuard> guard;  // checked atomically with the write
 };
 
 // AttributeResult: the record's version after the write, and whether the write
@@ -57,6 +72,7 @@ struct PatchWrite {
   absl::Time now;
   absl::Duration anonymous_ttl;
   size_t max_record_bytes = 1 << 20;
+  std::optional<CustomerGuard> guard;  // checked atomically with the write
 };
 
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
@@ -119,7 +135,8 @@ class SessionStore {
 
   // UpdateAttribute sets or deletes one custom attribute atomically, bumping the
   // version when something changed. NotFound if missing or expired;
-  // ResourceExhausted if the record would exceed `max_record_bytes`.
+  // PermissionDenied (GuardRefusedError) if `write.guard` refuses the session, in the
+  // same atomic step; ResourceExhausted if the record would exceed `max_record_bytes`.
   // The default reads and compares-and-sets until no concurrent write intervenes; a
   // backend that can do it in one step overrides it.
   virtual absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
@@ -127,8 +144,9 @@ class SessionStore {
 
   // Patch applies a PATCH body (write_rules.h ApplyPatch) iff the live version equals
   // `write.expected_version`, and returns the new version. NotFound if missing or
-  // expired; VersionConflictError on another version (nothing changes);
-  // ResourceExhausted over the size limit. The default reads, applies the rule in
+  // expired; PermissionDenied (GuardRefusedError) if `write.guard` refuses the
+  // session, in the same atomic step; VersionConflictError on another version
+  // (nothing changes); ResourceExhausted over the size limit. The default reads, applies the rule in
   // the core and compares-and-sets; a backend that can do it in one step overrides it.
   virtual absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write);
 
