@@ -4,7 +4,9 @@
 // to the library's HttpHandler. Everything here is flags and lifecycle.
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -41,6 +43,8 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
   --store URI                 default rocksdb:./data/sessions (also memory:, postgresql://…)
   --jwt-secret-file FILE      HS256 shared secret (the file's bytes, trailing newline stripped)
   --jwt-public-key-file FILE  PEM public key: RSA for RS256, P-256 for ES256
+  --jwt-issuer ISS            when given, a token's iss must equal it
+  --jwt-audience AUD          when given, a token's aud must name it
   --config FILE               JSON: per-tenant defaults, claim names, leeway
   --anonymous-ttl SECONDS     default 3600
   --purge-interval SECONDS    purge expired sessions this often; default 300, 0 = never
@@ -105,17 +109,31 @@ void RaiseDescriptorLimit(size_t connections) {
   }
 }
 
-std::string DevelopmentSecret(const std::string& path) {
-  if (std::optional<std::string> existing = ReadFile(path)) {
+// DevelopmentSecret returns the development HS256 secret at `path`, making one when
+// there is none: created with mode 0600 in one step (never readable by others, not
+// even for a moment), and refused when an existing one is readable by group or others.
+absl::StatusOr<std::string> DevelopmentSecret(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " is readable by group or others; chmod 600 it (or delete it to get a new one)"));
+    }
+    std::optional<std::string> existing = ReadFile(path);
+    if (!existing) return absl::FailedPreconditionError("cannot read " + path);
     return StripTrailingNewline(*existing);
   }
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   std::random_device rd;
   std::string secret;
   for (int i = 0; i < 32; ++i) absl::StrAppend(&secret, absl::Hex(rd() & 0xff, absl::kZeroPad2));
-  std::ofstream(path) << secret << "\n";
-  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::FailedPreconditionError("cannot create " + path);
+  const std::string text = secret + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!written) return absl::FailedPreconditionError("cannot write " + path);
   return secret;
 }
 
@@ -144,6 +162,8 @@ int Main(int argc, char** argv) {
   const std::string store_uri = flags.Get("store", "rocksdb:./data/sessions");
   const std::optional<std::string> secret_file = flags.Get("jwt-secret-file");
   const std::optional<std::string> public_key_file = flags.Get("jwt-public-key-file");
+  const std::optional<std::string> jwt_issuer = flags.Get("jwt-issuer");
+  const std::optional<std::string> jwt_audience = flags.Get("jwt-audience");
   const std::optional<std::string> config_file = flags.Get("config");
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   int64_t ttl = 3600, purge_interval = 300, io_threads = cores, threads = -1;
@@ -215,6 +235,8 @@ int Main(int argc, char** argv) {
   ServiceOptions service_options;
   service_options.anonymous_ttl = absl::Seconds(ttl);
   JwtOptions jwt_options;
+  jwt_options.issuer = jwt_issuer;
+  jwt_options.audience = jwt_audience;
   if (config_file) {
     std::optional<std::string> text = ReadFile(*config_file);
     if (!text) return Fail("cannot read --config " + *config_file);
@@ -234,7 +256,9 @@ int Main(int argc, char** argv) {
     verifier = NewHs256Verifier(StripTrailingNewline(*secret), jwt_options);
   } else {
     const std::string path = "./data/dev-jwt-secret";
-    verifier = NewHs256Verifier(DevelopmentSecret(path), jwt_options);
+    absl::StatusOr<std::string> secret = DevelopmentSecret(path);
+    if (!secret.ok()) return Fail(std::string(secret.status().message()));
+    verifier = NewHs256Verifier(*secret, jwt_options);
     std::printf(
         "sessionctx-server: no key given; using the development HS256 secret in %s\n"
         "  mint a token: sessionctl token --secret-file %s --tenant acme --session s1\n",

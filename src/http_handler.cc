@@ -3,6 +3,7 @@
 //   session claim (403) → content type (415) → body (400) → the operation.
 #include "sessionctx/http_handler.h"
 
+#include <limits>
 #include <optional>
 #include <variant>
 
@@ -64,6 +65,9 @@ std::optional<std::string> PercentDecode(absl::string_view in) {
   return out;
 }
 
+// What ParseIfMatch returns for a weak tag (W/"3"): no session has this version.
+constexpr int64_t kWeakTag = std::numeric_limits<int64_t>::max();
+
 bool QueryFlag(absl::string_view query, absl::string_view name) {
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
@@ -111,12 +115,13 @@ HttpResponse FromStatus(const absl::Status& st, const std::string& session_id) {
   return ErrorResponse(code, message, extra);
 }
 
-// ParseIfMatch reads `"3"`, `W/"3"` or `3`. `*` means "any version" (no check).
+// ParseIfMatch reads `"3"` or `3`. `*` means "any version" (no check). A weak tag
+// (`W/"3"`) never matches: If-Match compares strongly (RFC 9110), so it is a 409.
 absl::StatusOr<std::optional<int64_t>> ParseIfMatch(const HttpRequest& req) {
   if (!req.HasHeader("If-Match")) return std::optional<int64_t>();
   absl::string_view v = absl::StripAsciiWhitespace(req.Header("If-Match"));
   if (v == "*") return std::optional<int64_t>();
-  absl::ConsumePrefix(&v, "W/");
+  if (absl::StartsWith(v, "W/")) return std::optional<int64_t>(kWeakTag);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   int64_t version = 0;
   if (!absl::SimpleAtoi(v, &version) || version < 1) {
@@ -348,6 +353,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
   absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(req);
   if (!if_match.ok()) return ErrorResponse(400, if_match.status().message());
   call.if_match = *if_match;
+  if (call.if_match == kWeakTag) return WeakTagConflict(call);
 
   switch (m.route) {
     case Route::kOwnContext:
@@ -385,6 +391,20 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
     default:
       return ServeDeleteAttribute(call);
   }
+}
+
+// WeakTagConflict: a write whose If-Match holds a weak tag never matches (RFC 9110
+// compares strongly); the 409 names the current version, as for a stale one.
+HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
+  absl::StatusOr<SessionContext> current = service_->Get(call.key);
+  if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
+  if (IsOwn(call.match.route) && !GuardAllows(OwnGuard(call), *current)) {
+    return FromStatus(GuardRefusedError(), call.key.session_id);
+  }
+  return ErrorResponse(409,
+                       absl::StrCat("If-Match holds a weak entity tag, which never matches; send "
+                                    "the strong tag \"", current->version, "\""),
+                       Json{{"currentVersion", current->version}});
 }
 
 HttpResponse HttpHandler::ServePatch(const Call& call) const {

@@ -231,6 +231,21 @@ class JwtVerifier final : public TokenVerifier {
       if (!nbf->is_number()) return Unauthenticated("token nbf claim is not a number");
       if (now + leeway < nbf->get<double>()) return Unauthenticated("token is not yet valid");
     }
+    if (options_.issuer) {
+      auto iss = claims.find("iss");
+      if (iss == claims.end() || !iss->is_string() || iss->get<std::string>() != *options_.issuer) {
+        return Unauthenticated("token is not from the expected issuer (iss)");
+      }
+    }
+    if (options_.audience) {
+      auto aud = claims.find("aud");
+      bool named = false;
+      if (aud != claims.end() && aud->is_string()) named = aud->get<std::string>() == *options_.audience;
+      if (aud != claims.end() && aud->is_array()) {
+        for (const Json& a : *aud) named |= a.is_string() && a.get<std::string>() == *options_.audience;
+      }
+      if (!named) return Unauthenticated("token is not for this audience (aud)");
+    }
     Principal p;
     const ClaimNames& names = options_.claims;
     auto read_string = [&](const std::string& name, std::string& out) -> absl::Status {

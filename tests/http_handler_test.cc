@@ -249,6 +249,19 @@ TEST_F(HandlerTest, IfMatchStandsInForBodyVersion) {
               409);
 }
 
+TEST_F(HandlerTest, WeakIfMatchNeverMatches) {
+  Seed("s1");
+  HttpResponse r = Call("PATCH", kOwn, SessionToken("s1"), R"({"currency":"CHF"})",
+                        {{"If-Match", "W/\"1\""}});
+  ExpectError(r, 409, "weak");
+  EXPECT_EQ(Body(r)["currentVersion"], 1);
+  r = Call("PUT", "/session-context/acme/context/s1", ManageToken(), R"({"currency":"CHF"})",
+           {{"If-Match", "W/\"1\""}});
+  ExpectError(r, 409, "weak");
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1) << "nothing changed";
+  EXPECT_EQ(service_->Get({"acme", "s1"})->currency, "EUR");
+}
+
 TEST_F(HandlerTest, IfMatchAndBodyVersionMustBothMatch) {
   Seed("s1");
   ExpectError(Call("PATCH", kOwn, SessionToken("s1"),

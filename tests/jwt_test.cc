@@ -74,6 +74,35 @@ TEST_F(JwtTest, ValidHs256YieldsPrincipal) {
   EXPECT_FALSE(p->HasScope("session_context"));
 }
 
+TEST_F(JwtTest, IssuerIsCheckedWhenConfigured) {
+  options_.issuer = "https://auth.example";
+  Json claims = Claims();
+  EXPECT_STATUS(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")), kUnauthenticated);
+  claims["iss"] = "https://evil.example";
+  EXPECT_STATUS(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")), kUnauthenticated);
+  claims["iss"] = "https://auth.example";
+  EXPECT_OK(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")));
+}
+
+TEST_F(JwtTest, AudienceIsCheckedWhenConfigured) {
+  options_.audience = "sessionctx";
+  Json claims = Claims();
+  EXPECT_STATUS(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")), kUnauthenticated);
+  claims["aud"] = "billing";
+  EXPECT_STATUS(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")), kUnauthenticated);
+  claims["aud"] = "sessionctx";
+  EXPECT_OK(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")));
+  claims["aud"] = Json::array({"billing", "sessionctx"});
+  EXPECT_OK(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")));
+}
+
+TEST_F(JwtTest, IssuerAndAudienceAreIgnoredWhenNotConfigured) {
+  Json claims = Claims();
+  claims["iss"] = "anyone";
+  claims["aud"] = "anything";
+  EXPECT_OK(Hs()->Verify(*SignJwt(claims, JwtAlgorithm::kHS256, "s3cret")));
+}
+
 TEST_F(JwtTest, ValidRs256) {
   auto v = NewPublicKeyVerifier(Rsa().public_pem, options_);
   ASSERT_OK(v);

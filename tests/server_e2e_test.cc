@@ -1,12 +1,16 @@
 // End to end: the real sessionctx-server binary on a free loopback port, driven over
 // HTTP through the README walk-through, then stopped with SIGTERM.
+#include <sys/stat.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_context.h"
+#include "sessionctx/token_verifier.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"
@@ -203,6 +207,52 @@ TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   EXPECT_EQ(server.Stop(), 0);
 }
 #endif
+
+TEST(ServerKeys, DevelopmentSecretIsPrivateAndAnExposedOneIsRefused) {
+  TempDir dir;
+  {
+    ServerProcess server;
+    ASSERT_TRUE(server.Start(dir.path().string(), {"--listen", "127.0.0.1:0", "--store", "memory:"}));
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  const std::string secret = (dir.path() / "data" / "dev-jwt-secret").string();
+  struct stat st;
+  ASSERT_EQ(::stat(secret.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::filesystem::permissions(secret, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  ServerProcess exposed;
+  EXPECT_FALSE(exposed.Start(dir.path().string(), {"--listen", "127.0.0.1:0", "--store", "memory:"}))
+      << "a group-readable development secret was used";
+}
+
+TEST(ServerKeys, IssuerAndAudienceAreCheckedWhenGiven) {
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "issuer-secret\n";
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(dir.path().string(),
+                           {"--listen", "127.0.0.1:0", "--store", "memory:", "--jwt-secret-file",
+                            secret_file, "--jwt-issuer", "https://auth.example", "--jwt-audience",
+                            "sessionctx"}));
+  Json claims = {{"tenant", "acme"},
+                 {"scope", "session_context.context_manage"},
+                 {"exp", absl::ToUnixSeconds(absl::Now()) + 600}};
+  auto status_with = [&](const Json& c) {
+    const std::string token = *SignJwt(c, JwtAlgorithm::kHS256, "issuer-secret");
+    auto r = Fetch(server.port(), "GET", "/session-context/acme/context/nobody",
+                   {{"Authorization", "Bearer " + token}});
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(status_with(claims), 401);
+  claims["iss"] = "https://auth.example";
+  EXPECT_EQ(status_with(claims), 401);  // still no aud
+  claims["aud"] = "sessionctx";
+  EXPECT_EQ(status_with(claims), 404);  // accepted: the session just does not exist
+  claims["iss"] = "https://evil.example";
+  EXPECT_EQ(status_with(claims), 401);
+  EXPECT_EQ(server.Stop(), 0);
+}
 
 std::vector<std::string> Stores() {
   std::vector<std::string> stores = {"memory:"};

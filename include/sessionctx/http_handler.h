@@ -71,6 +71,7 @@ class HttpHandler {
   HttpResponse HandleUnchecked(const HttpRequest& request) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;
+  HttpResponse WeakTagConflict(const Call& call) const;
   HttpResponse ServeContext(const Call& call) const;
   HttpResponse ServeSetAttribute(const Call& call) const;
   HttpResponse ServeDeleteAttribute(const Call& call) const;

@@ -56,6 +56,10 @@ struct JwtOptions {
   // the second its `exp` names.
   absl::Duration leeway = absl::ZeroDuration();
   const Clock* clock = Clock::Real();  // not owned
+  // When set, a token's `iss` must equal it (else 401).
+  std::optional<std::string> issuer;
+  // When set, a token's `aud` (a string, or an array of strings) must name it.
+  std::optional<std::string> audience;
 };
 
 enum class JwtAlgorithm { kHS256, kRS256, kES256 };
