@@ -24,6 +24,7 @@
 #include "apps/access_log.h"
 #include "apps/flags.h"
 #include "apps/http_server.h"
+#include "apps/key_file.h"
 #include "apps/openapi.h"
 #include "apps/server_config.h"
 #include "apps/server_metrics.h"
@@ -43,6 +44,10 @@ constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
   --store URI                 default rocksdb:./data/sessions (also memory:, postgresql://…)
   --jwt-secret-file FILE      HS256 shared secret (the file's bytes, trailing newline stripped)
   --jwt-public-key-file FILE  PEM public key: RSA for RS256, P-256 for ES256
+  --jwks-file FILE            JSON Web Key Set (RSA, P-256, oct keys), chosen by the
+                              token's kid; an unknown kid is refused (401)
+  --key-reload-interval SECS  the key file is re-read on SIGHUP and, when it changed,
+                              within about twice this time; default 1, 0 = SIGHUP only
   --jwt-issuer ISS            when given, a token's iss must equal it
   --jwt-audience AUD          when given, a token's aud must name it
   --config FILE               JSON: per-tenant defaults, claim names, leeway
@@ -137,6 +142,16 @@ absl::StatusOr<std::string> DevelopmentSecret(const std::string& path) {
   return secret;
 }
 
+void ReportReload(const std::string& path, const absl::Status& status) {
+  if (status.ok()) {
+    std::printf("sessionctx-server: keys reloaded from %s\n", path.c_str());
+  } else {
+    std::printf("sessionctx-server: keys NOT reloaded (the keys in use stay): %s\n",
+                std::string(status.message()).c_str());
+  }
+  std::fflush(stdout);
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "sessionctx-server: %s\n", message.c_str());
   return 2;
@@ -149,6 +164,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -162,6 +178,7 @@ int Main(int argc, char** argv) {
   const std::string store_uri = flags.Get("store", "rocksdb:./data/sessions");
   const std::optional<std::string> secret_file = flags.Get("jwt-secret-file");
   const std::optional<std::string> public_key_file = flags.Get("jwt-public-key-file");
+  const std::optional<std::string> jwks_file = flags.Get("jwks-file");
   const std::optional<std::string> jwt_issuer = flags.Get("jwt-issuer");
   const std::optional<std::string> jwt_audience = flags.Get("jwt-audience");
   const std::optional<std::string> config_file = flags.Get("config");
@@ -192,14 +209,19 @@ int Main(int argc, char** argv) {
                 "--max-headers must be at least 1");
   }
   std::chrono::milliseconds request_timeout = limits.request_timeout,
-                            idle_timeout = limits.idle_timeout, shutdown_grace{10'000};
+                            idle_timeout = limits.idle_timeout, shutdown_grace{10'000},
+                            key_reload_interval{1'000};
   for (auto [name, out] : {std::pair{"request-timeout", &request_timeout},
                            std::pair{"idle-timeout", &idle_timeout},
-                           std::pair{"shutdown-grace", &shutdown_grace}}) {
+                           std::pair{"shutdown-grace", &shutdown_grace},
+                           std::pair{"key-reload-interval", &key_reload_interval}}) {
     if (std::optional<std::string> v = flags.Get(name)) {
       double seconds = 0;
-      if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0) || seconds > 1e6) {
-        return Fail(absl::StrCat("--", name, " must be a positive number of seconds"));
+      const bool zero_ok = out == &key_reload_interval;
+      if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0 || (zero_ok && seconds == 0)) ||
+          seconds > 1e6) {
+        return Fail(absl::StrCat("--", name, " must be a ", zero_ok ? "non-negative" : "positive",
+                                 " number of seconds"));
       }
       *out = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
     }
@@ -221,8 +243,9 @@ int Main(int argc, char** argv) {
   if (std::optional<std::string> unknown = flags.Unknown()) {
     return Fail("unknown flag --" + *unknown + "\n" + kUsage);
   }
-  if (secret_file && public_key_file) {
-    return Fail("give --jwt-secret-file or --jwt-public-key-file, not both");
+  if (int(secret_file.has_value()) + int(public_key_file.has_value()) +
+          int(jwks_file.has_value()) > 1) {
+    return Fail("give one of --jwt-secret-file, --jwt-public-key-file and --jwks-file");
   }
   const size_t colon = listen.rfind(':');
   int port = 0;
@@ -245,26 +268,30 @@ int Main(int argc, char** argv) {
     }
   }
 
-  absl::StatusOr<std::unique_ptr<TokenVerifier>> verifier;
-  if (public_key_file) {
-    std::optional<std::string> pem = ReadFile(*public_key_file);
-    if (!pem) return Fail("cannot read --jwt-public-key-file " + *public_key_file);
-    verifier = NewPublicKeyVerifier(*pem, jwt_options);
+  KeyFile key_file;
+  if (jwks_file) {
+    key_file = {KeyFile::Kind::kJwks, *jwks_file};
+  } else if (public_key_file) {
+    key_file = {KeyFile::Kind::kPublicKey, *public_key_file};
   } else if (secret_file) {
-    std::optional<std::string> secret = ReadFile(*secret_file);
-    if (!secret) return Fail("cannot read --jwt-secret-file " + *secret_file);
-    verifier = NewHs256Verifier(StripTrailingNewline(*secret), jwt_options);
+    key_file = {KeyFile::Kind::kSecret, *secret_file};
   } else {
-    const std::string path = "./data/dev-jwt-secret";
-    absl::StatusOr<std::string> secret = DevelopmentSecret(path);
+    key_file = {KeyFile::Kind::kSecret, "./data/dev-jwt-secret"};
+    absl::StatusOr<std::string> secret = DevelopmentSecret(key_file.path);
     if (!secret.ok()) return Fail(std::string(secret.status().message()));
-    verifier = NewHs256Verifier(*secret, jwt_options);
     std::printf(
         "sessionctx-server: no key given; using the development HS256 secret in %s\n"
         "  mint a token: sessionctl token --secret-file %s --tenant acme --session s1\n",
-        path.c_str(), path.c_str());
+        key_file.path.c_str(), key_file.path.c_str());
   }
-  if (!verifier.ok()) return Fail(std::string(verifier.status().message()));
+  std::string key_warning;
+  absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded =
+      LoadVerifier(key_file, jwt_options, &key_warning);
+  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  if (!key_warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", key_warning.c_str());
+  SwappableVerifier verifier(*std::move(loaded));
+  KeyReloader key_reloader(key_file, jwt_options, &verifier);
+
 
   StoreOptions store_options;
   absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(store_uri, store_options);
@@ -278,7 +305,7 @@ int Main(int argc, char** argv) {
   SessionService service(&metered, service_options);
   HandlerOptions handler_options;
   handler_options.max_body_bytes = static_cast<size_t>(max_body);
-  const HttpHandler handler(&service, verifier->get(), handler_options);
+  const HttpHandler handler(&service, &verifier, handler_options);
 
 
   limits.max_body_bytes = static_cast<size_t>(max_body);
@@ -332,7 +359,9 @@ int Main(int argc, char** argv) {
   bool stopping = false;
   std::thread signal_waiter([&] {
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      ReportReload(key_reloader.file().path, key_reloader.Reload());
+    }
     std::printf("sessionctx-server: signal %d, shutting down (grace %llds)\n", sig,
                 static_cast<long long>(shutdown_grace.count() / 1000));
     std::fflush(stdout);
@@ -359,6 +388,17 @@ int Main(int argc, char** argv) {
     }
   });
 
+  std::thread key_watcher([&] {
+    if (key_reload_interval.count() == 0) return;
+    std::unique_lock<std::mutex> lock(stop_mu);
+    while (!stop_cv.wait_for(lock, key_reload_interval, [&] { return stopping; })) {
+      lock.unlock();
+      if (std::optional<absl::Status> st = key_reloader.ReloadIfChanged()) {
+        ReportReload(key_reloader.file().path, *st);
+      }
+      lock.lock();
+    }
+  });
   std::thread metrics_runner([&] {
     if (metrics_server) metrics_server->Run();
   });
@@ -366,6 +406,7 @@ int Main(int argc, char** argv) {
   metrics_runner.join();
   signal_waiter.join();
   purger.join();
+  key_watcher.join();
   store->reset();  // close the store: flushes what it buffers
   std::printf("sessionctx-server: stopped\n");
   return 0;

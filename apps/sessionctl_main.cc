@@ -24,6 +24,7 @@ constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
   token          mint a development JWT
                    --secret-file FILE (HS256)  or  --private-key-file PEM --alg RS256|ES256
                    --tenant T [--session ID] [--customer ID] [--scope "a b"] [--ttl SECONDS=3600]
+                   [--kid KEY-ID]  (the header's kid, for a server on --jwks-file)
   (store URI, tenant and session may also be given as words, in that order:
    sessionctl get rocksdb:./data/sessions acme s1)
 
@@ -56,6 +57,7 @@ int Token(const Flags& flags) {
   std::optional<std::string> tenant = Require(flags, "tenant", err);
   const std::optional<std::string> secret_file = flags.Get("secret-file");
   const std::optional<std::string> key_file = flags.Get("private-key-file");
+  const std::string kid = flags.Get("kid", "");
   const std::string alg_name = flags.Get("alg", key_file ? "RS256" : "HS256");
   int64_t ttl = 3600;
   if (std::optional<std::string> v = flags.Get("ttl"); v && !absl::SimpleAtoi(*v, &ttl)) {
@@ -91,7 +93,7 @@ int Token(const Flags& flags) {
     key = ReadFile(*key_file);
     if (!key) return Fail("cannot read " + *key_file);
   }
-  absl::StatusOr<std::string> token = SignJwt(claims, alg, *key);
+  absl::StatusOr<std::string> token = SignJwt(claims, alg, *key, kid);
   if (!token.ok()) return FailStatus(token.status());
   std::printf("%s\n", token->c_str());
   return 0;

@@ -7,6 +7,8 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -155,10 +157,26 @@ absl::StatusOr<JwtAlgorithm> AlgorithmForKey(EVP_PKEY* key) {
   }
 }
 
+// VerifyKey: one key a token may be signed with.
+struct VerifyKey {
+  JwtAlgorithm alg;
+  std::string secret;  // HS256
+  Pkey key;            // RS256, ES256
+};
+
+struct HeaderFields {
+  std::string alg;
+  std::optional<std::string> kid;
+};
+
+// JwtVerifier checks tokens against a fixed set of keys. With one key and no key ids
+// (a secret or a PEM key) every token is checked against that key; with a key set
+// (JWKS) the token's `kid` picks the key.
 class JwtVerifier final : public TokenVerifier {
  public:
-  JwtVerifier(JwtAlgorithm alg, std::string secret, Pkey key, JwtOptions options)
-      : alg_(alg), secret_(std::move(secret)), key_(std::move(key)), options_(std::move(options)) {}
+  // `kids[i]` names `keys[i]`; an empty `kids` means a single unnamed key.
+  JwtVerifier(std::vector<std::string> kids, std::vector<VerifyKey> keys, JwtOptions options)
+      : kids_(std::move(kids)), keys_(std::move(keys)), options_(std::move(options)) {}
 
   absl::StatusOr<Principal> Verify(absl::string_view token) const override {
     if (token.empty()) return Unauthenticated("bearer token is empty");
@@ -171,23 +189,16 @@ class JwtVerifier final : public TokenVerifier {
     if (!header_text || !claims_text || !signature) {
       return Unauthenticated("token is malformed: bad base64url");
     }
-    Json header = Json::parse(*header_text, nullptr, /*allow_exceptions=*/false);
-    if (!header.is_object()) return Unauthenticated("token header is not a JSON object");
-    auto alg = header.find("alg");
-    if (alg == header.end() || !alg->is_string()) {
-      return Unauthenticated("token header has no alg");
-    }
-    const std::string& alg_name = alg->get_ref<const std::string&>();
-    if (alg_name == "none" || alg_name == "None" || alg_name == "NONE") {
+    absl::StatusOr<HeaderFields> header = ReadHeader(*header_text);
+    if (!header.ok()) return header.status();
+    if (header->alg == "none" || header->alg == "None" || header->alg == "NONE") {
       return Unauthenticated("unsigned tokens (alg none) are not accepted");
     }
-    if (alg_name != JwtAlgorithmName(alg_)) {
-      return Unauthenticated(absl::StrCat("token algorithm ", alg_name,
-                                          " is not the configured ", JwtAlgorithmName(alg_)));
-    }
+    absl::StatusOr<const VerifyKey*> key = KeyFor(*header);
+    if (!key.ok()) return key.status();
     if (signature->empty()) return Unauthenticated("token has no signature");
     const absl::string_view signing_input(token.data(), parts[0].size() + 1 + parts[1].size());
-    if (!SignatureValid(signing_input, *signature)) {
+    if (!SignatureValid(**key, signing_input, *signature)) {
       return Unauthenticated("token signature is invalid");
     }
     Json claims = Json::parse(*claims_text, nullptr, /*allow_exceptions=*/false);
@@ -196,21 +207,61 @@ class JwtVerifier final : public TokenVerifier {
   }
 
  private:
-  bool SignatureValid(absl::string_view input, const std::string& signature) const {
-    if (alg_ == JwtAlgorithm::kHS256) {
-      const std::string mac = HmacSha256(secret_, input);
+  static absl::StatusOr<HeaderFields> ReadHeader(const std::string& text) {
+    Json header = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!header.is_object()) return Unauthenticated("token header is not a JSON object");
+    HeaderFields fields;
+    auto alg = header.find("alg");
+    if (alg == header.end() || !alg->is_string()) {
+      return Unauthenticated("token header has no alg");
+    }
+    fields.alg = alg->get<std::string>();
+    if (auto kid = header.find("kid"); kid != header.end()) {
+      if (!kid->is_string()) return Unauthenticated("token header kid is not a string");
+      fields.kid = kid->get<std::string>();
+    }
+    return fields;
+  }
+
+  // KeyFor picks the key the token names and checks that its algorithm is the key's.
+  absl::StatusOr<const VerifyKey*> KeyFor(const HeaderFields& header) const {
+    const VerifyKey* key = nullptr;
+    if (kids_.empty() || (keys_.size() == 1 && kids_.front().empty())) {
+      key = &keys_.front();  // one key without a name: any kid the token gives is moot
+    } else if (header.kid) {
+      for (size_t i = 0; i < kids_.size(); ++i) {
+        if (kids_[i] == *header.kid) key = &keys_[i];
+      }
+      if (key == nullptr) return Unauthenticated("token kid names no key of the key set");
+    } else if (keys_.size() == 1) {
+      key = &keys_.front();
+    } else {
+      return Unauthenticated("token header has no kid: the key set holds several keys");
+    }
+    if (header.alg != JwtAlgorithmName(key->alg)) {
+      return Unauthenticated(absl::StrCat("token algorithm ", header.alg,
+                                          " is not the configured ", JwtAlgorithmName(key->alg)));
+    }
+    return key;
+  }
+
+  static bool SignatureValid(const VerifyKey& key, absl::string_view input,
+                             const std::string& signature) {
+    if (key.alg == JwtAlgorithm::kHS256) {
+      const std::string mac = HmacSha256(key.secret, input);
       return mac.size() == signature.size() &&
              CRYPTO_memcmp(mac.data(), signature.data(), mac.size()) == 0;
     }
     std::string der;
-    if (alg_ == JwtAlgorithm::kES256) {
+    if (key.alg == JwtAlgorithm::kES256) {
       std::optional<std::string> converted = RawEcdsaToDer(signature);
       if (!converted) return false;
       der = std::move(*converted);
     }
-    const std::string& sig = alg_ == JwtAlgorithm::kES256 ? der : signature;
+    const std::string& sig = key.alg == JwtAlgorithm::kES256 ? der : signature;
     std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1) {
+    if (!ctx ||
+        EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.key.get()) != 1) {
       return false;
     }
     return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
@@ -275,9 +326,8 @@ class JwtVerifier final : public TokenVerifier {
     return p;
   }
 
-  const JwtAlgorithm alg_;
-  const std::string secret_;
-  const Pkey key_;
+  const std::vector<std::string> kids_;
+  const std::vector<VerifyKey> keys_;  // never empty
   const JwtOptions options_;
 };
 
@@ -295,6 +345,126 @@ absl::StatusOr<Pkey> ReadPublicKey(const std::string& pem) {
   }
   return absl::InvalidArgumentError(
       "public key file is not a PEM public key (BEGIN PUBLIC KEY) or certificate");
+}
+
+
+// --- JSON Web Key Sets (RFC 7517, RFC 7518 section 6) ---------------------------
+
+struct BnFree {
+  void operator()(BIGNUM* b) const { BN_free(b); }
+};
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+};
+
+// JwkBytes reads member `name` of `jwk`: a base64url string of at least one byte.
+absl::StatusOr<std::string> JwkBytes(const Json& jwk, const char* name, const std::string& where) {
+  auto it = jwk.find(name);
+  if (it == jwk.end() || !it->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": member ", name, " must be a string"));
+  }
+  std::optional<std::string> bytes = Base64UrlDecode(it->get_ref<const std::string&>());
+  if (!bytes || bytes->empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": member ", name, " must be non-empty base64url"));
+  }
+  return *std::move(bytes);
+}
+
+absl::StatusOr<Pkey> PkeyFromParams(const char* type, OSSL_PARAM_BLD* bld, const std::string& where) {
+  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1 || key == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": not a valid ", type, " public key"));
+  }
+  return Pkey(key);
+}
+
+absl::StatusOr<Pkey> RsaKeyFromJwk(const Json& jwk, const std::string& where) {
+  absl::StatusOr<std::string> n = JwkBytes(jwk, "n", where);
+  if (!n.ok()) return n.status();
+  absl::StatusOr<std::string> e = JwkBytes(jwk, "e", where);
+  if (!e.ok()) return e.status();
+  if (n->size() < 256) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": RSA modulus under 2048 bits"));
+  }
+  auto bn = [](const std::string& b) {
+    return std::unique_ptr<BIGNUM, BnFree>(
+        BN_bin2bn(reinterpret_cast<const unsigned char*>(b.data()), static_cast<int>(b.size()),
+                  nullptr));
+  };
+  std::unique_ptr<BIGNUM, BnFree> bn_n = bn(*n), bn_e = bn(*e);
+  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  if (!bn_n || !bn_e || !bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
+    return absl::InternalError("out of memory");
+  }
+  return PkeyFromParams("RSA", bld.get(), where);
+}
+
+absl::StatusOr<Pkey> EcKeyFromJwk(const Json& jwk, const std::string& where) {
+  auto crv = jwk.find("crv");
+  if (crv == jwk.end() || *crv != "P-256") {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": EC keys must have crv P-256"));
+  }
+  absl::StatusOr<std::string> x = JwkBytes(jwk, "x", where);
+  if (!x.ok()) return x.status();
+  absl::StatusOr<std::string> y = JwkBytes(jwk, "y", where);
+  if (!y.ok()) return y.status();
+  if (x->size() != 32 || y->size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": P-256 x and y must be 32 bytes each"));
+  }
+  const std::string point = absl::StrCat("\x04", *x, *y);  // uncompressed point
+  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return absl::InternalError("out of memory");
+  }
+  return PkeyFromParams("EC", bld.get(), where);  // fails for a point not on the curve
+}
+
+// KeyFromJwk reads one key. nullopt: a key this verifier has no use for (another
+// use than signing, or an algorithm it does not verify), skipped.
+absl::StatusOr<std::optional<VerifyKey>> KeyFromJwk(const Json& jwk, const std::string& where) {
+  if (!jwk.is_object()) return absl::InvalidArgumentError(where + " must be an object");
+  auto kty = jwk.find("kty");
+  if (kty == jwk.end() || !kty->is_string()) {
+    return absl::InvalidArgumentError(where + ": member kty must be a string");
+  }
+  if (auto use = jwk.find("use"); use != jwk.end() && *use != "sig") return std::nullopt;
+  JwtAlgorithm alg;
+  if (*kty == "RSA") {
+    alg = JwtAlgorithm::kRS256;
+  } else if (*kty == "EC") {
+    alg = JwtAlgorithm::kES256;
+  } else if (*kty == "oct") {
+    alg = JwtAlgorithm::kHS256;
+  } else {
+    return std::nullopt;  // e.g. OKP (EdDSA): not verified here
+  }
+  if (auto a = jwk.find("alg"); a != jwk.end() && *a != JwtAlgorithmName(alg)) return std::nullopt;
+  VerifyKey key{alg, std::string(), nullptr};
+  if (alg == JwtAlgorithm::kHS256) {
+    absl::StatusOr<std::string> k = JwkBytes(jwk, "k", where);
+    if (!k.ok()) return k.status();
+    key.secret = *std::move(k);
+  } else {
+    absl::StatusOr<Pkey> pkey =
+        alg == JwtAlgorithm::kRS256 ? RsaKeyFromJwk(jwk, where) : EcKeyFromJwk(jwk, where);
+    if (!pkey.ok()) return pkey.status();
+    key.key = *std::move(pkey);
+  }
+  return std::optional<VerifyKey>(std::move(key));
 }
 
 }  // namespace
@@ -321,7 +491,9 @@ const char* JwtAlgorithmName(JwtAlgorithm alg) {
 absl::StatusOr<std::unique_ptr<TokenVerifier>> NewHs256Verifier(std::string secret,
                                                                 JwtOptions options) {
   if (secret.empty()) return absl::InvalidArgumentError("HS256 secret is empty");
-  return std::make_unique<JwtVerifier>(JwtAlgorithm::kHS256, std::move(secret), nullptr,
+  std::vector<VerifyKey> keys;
+  keys.push_back(VerifyKey{JwtAlgorithm::kHS256, std::move(secret), nullptr});
+  return std::make_unique<JwtVerifier>(std::vector<std::string>(), std::move(keys),
                                        std::move(options));
 }
 
@@ -331,12 +503,66 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> NewPublicKeyVerifier(const std::s
   if (!key.ok()) return key.status();
   absl::StatusOr<JwtAlgorithm> alg = AlgorithmForKey(key->get());
   if (!alg.ok()) return alg.status();
-  return std::make_unique<JwtVerifier>(*alg, std::string(), *std::move(key), std::move(options));
+  std::vector<VerifyKey> keys;
+  keys.push_back(VerifyKey{*alg, std::string(), *std::move(key)});
+  return std::make_unique<JwtVerifier>(std::vector<std::string>(), std::move(keys),
+                                       std::move(options));
 }
 
-absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg,
-                                    const std::string& key) {
-  const Json header = {{"alg", JwtAlgorithmName(alg)}, {"typ", "JWT"}};
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewJwksVerifier(const std::string& jwks,
+                                                                JwtOptions options) {
+  Json set = Json::parse(jwks, nullptr, /*allow_exceptions=*/false);
+  if (!set.is_object()) return absl::InvalidArgumentError("key set is not a JSON object");
+  auto list = set.find("keys");
+  if (list == set.end() || !list->is_array()) {
+    return absl::InvalidArgumentError("key set has no keys array");
+  }
+  std::vector<std::string> kids;
+  std::vector<VerifyKey> keys;
+  bool unnamed = false;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string where = absl::StrCat("keys[", i, "]");
+    absl::StatusOr<std::optional<VerifyKey>> key = KeyFromJwk((*list)[i], where);
+    if (!key.ok()) return key.status();
+    if (!key->has_value()) continue;
+    std::string kid;
+    if (auto k = (*list)[i].find("kid"); k != (*list)[i].end()) {
+      if (!k->is_string()) return absl::InvalidArgumentError(where + ": member kid must be a string");
+      kid = k->get<std::string>();
+      for (const std::string& seen : kids) {
+        if (seen == kid) return absl::InvalidArgumentError(where + ": kid " + kid + " is used twice");
+      }
+    } else {
+      unnamed = true;
+    }
+    kids.push_back(std::move(kid));
+    keys.push_back(**std::move(key));
+  }
+  if (keys.empty()) {
+    return absl::InvalidArgumentError("key set holds no RS256, ES256 or HS256 signing key");
+  }
+  if (unnamed && keys.size() > 1) {
+    return absl::InvalidArgumentError("every key of a set of several needs a kid");
+  }
+  return std::make_unique<JwtVerifier>(std::move(kids), std::move(keys), std::move(options));
+}
+
+SwappableVerifier::SwappableVerifier(std::shared_ptr<const TokenVerifier> initial)
+    : current_(std::move(initial)) {}
+
+void SwappableVerifier::Replace(std::shared_ptr<const TokenVerifier> next) {
+  current_.store(std::move(next));
+}
+
+absl::StatusOr<Principal> SwappableVerifier::Verify(absl::string_view token) const {
+  const std::shared_ptr<const TokenVerifier> current = current_.load();
+  return current->Verify(token);
+}
+
+absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg, const std::string& key,
+                                    const std::string& kid) {
+  Json header = {{"alg", JwtAlgorithmName(alg)}, {"typ", "JWT"}};
+  if (!kid.empty()) header["kid"] = kid;
   const std::string input =
       absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
   if (alg == JwtAlgorithm::kHS256) {

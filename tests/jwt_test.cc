@@ -1,11 +1,9 @@
 // JWT verification (docs/api.md, Tokens): HS256, RS256, ES256 and every way a token is refused.
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "sessionctx/token_verifier.h"
+#include "tests/test_keys.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -13,36 +11,20 @@ namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
-struct KeyPair {
-  std::string private_pem;
-  std::string public_pem;
-};
+using testing::MakeTestKey;
+using testing::TestKey;
+using testing::WithKid;
 
-KeyPair MakeKey(bool rsa) {
-  EVP_PKEY* key = rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                      : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  BIO* priv = BIO_new(BIO_s_mem());
-  BIO* pub = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(priv, key, nullptr, nullptr, 0, nullptr, nullptr);
-  PEM_write_bio_PUBKEY(pub, key);
-  auto read = [](BIO* b) {
-    char* data = nullptr;
-    long n = BIO_get_mem_data(b, &data);
-    return std::string(data, n);
-  };
-  KeyPair kp{read(priv), read(pub)};
-  BIO_free(priv);
-  BIO_free(pub);
-  EVP_PKEY_free(key);
-  return kp;
-}
-
-const KeyPair& Rsa() {
-  static const KeyPair* k = new KeyPair(MakeKey(true));
+const TestKey& Rsa() {
+  static const TestKey* k = new TestKey(MakeTestKey(true));
   return *k;
 }
-const KeyPair& Ec() {
-  static const KeyPair* k = new KeyPair(MakeKey(false));
+const TestKey& Ec() {
+  static const TestKey* k = new TestKey(MakeTestKey(false));
+  return *k;
+}
+const TestKey& Rsa2() {
+  static const TestKey* k = new TestKey(MakeTestKey(true));
   return *k;
 }
 
@@ -135,7 +117,7 @@ TEST_F(JwtTest, WrongSecretIsRefused) {
 }
 
 TEST_F(JwtTest, WrongRsaKeyIsRefused) {
-  KeyPair other = MakeKey(true);
+  const TestKey& other = Rsa2();
   auto v = NewPublicKeyVerifier(Rsa().public_pem, options_);
   EXPECT_STATUS((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, other.private_pem)),
                 kUnauthenticated);
@@ -228,6 +210,105 @@ TEST_F(JwtTest, BadKeysAreRefusedAtConstruction) {
   EXPECT_STATUS(NewPublicKeyVerifier("not a pem", options_), kInvalidArgument);
   EXPECT_STATUS(NewPublicKeyVerifier(Rsa().private_pem.substr(0, 50), options_),
                 kInvalidArgument);
+}
+
+// --- key sets (JWKS) ----------------------------------------------------------------
+
+std::string KeySet(std::initializer_list<Json> keys) {
+  Json list = Json::array();
+  for (const Json& k : keys) list.push_back(k);
+  return Json{{"keys", list}}.dump();
+}
+
+TEST_F(JwtTest, JwksPicksTheKeyByKid) {
+  auto v = NewJwksVerifier(KeySet({WithKid(Rsa().jwk, "r1"), WithKid(Ec().jwk, "e1"),
+                                   {{"kty", "oct"}, {"kid", "h1"}, {"k", "c2VjcmV0LXNlY3JldA"}}}),
+                           options_);
+  ASSERT_OK(v);
+  absl::StatusOr<Principal> p =
+      (*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem, "r1"));
+  ASSERT_OK(p);
+  EXPECT_EQ(p->tenant, "acme");
+  EXPECT_OK((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kES256, Ec().private_pem, "e1")));
+  EXPECT_OK((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kHS256, "secret-secret", "h1")));
+}
+
+TEST_F(JwtTest, JwksRefusesAnUnknownKidAMissingKidAndAKeyOfAnotherKid) {
+  auto v = NewJwksVerifier(KeySet({WithKid(Rsa().jwk, "r1"), WithKid(Ec().jwk, "e1")}), options_);
+  ASSERT_OK(v);
+  absl::StatusOr<Principal> unknown =
+      (*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem, "r9"));
+  EXPECT_STATUS(unknown, kUnauthenticated);
+  EXPECT_NE(unknown.status().message().find("kid"), absl::string_view::npos);
+  EXPECT_STATUS((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem)),
+                kUnauthenticated);
+  // Signed by the RSA key but naming the EC key's kid: wrong algorithm for that key.
+  EXPECT_STATUS((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem, "e1")),
+                kUnauthenticated);
+  // Right kid, other RSA key: bad signature.
+  EXPECT_STATUS((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa2().private_pem, "r1")),
+                kUnauthenticated);
+}
+
+TEST_F(JwtTest, JwksWithOneUnnamedKeyAcceptsTokensWithOrWithoutKid) {
+  auto v = NewJwksVerifier(KeySet({Ec().jwk}), options_);
+  ASSERT_OK(v);
+  EXPECT_OK((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kES256, Ec().private_pem)));
+  EXPECT_OK((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kES256, Ec().private_pem, "any")));
+}
+
+TEST_F(JwtTest, JwksSkipsKeysItDoesNotVerifyWith) {
+  Json enc = WithKid(Rsa2().jwk, "enc");
+  enc["use"] = "enc";
+  Json rs384 = WithKid(Rsa2().jwk, "rs384");
+  rs384["alg"] = "RS384";
+  auto v = NewJwksVerifier(
+      KeySet({enc, rs384, {{"kty", "OKP"}, {"kid", "ed"}, {"crv", "Ed25519"}, {"x", "AA"}},
+              WithKid(Rsa().jwk, "r1")}),
+      options_);
+  ASSERT_OK(v);
+  EXPECT_OK((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem, "r1")));
+  EXPECT_STATUS((*v)->Verify(*SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa2().private_pem, "enc")),
+                kUnauthenticated);
+}
+
+TEST_F(JwtTest, MalformedKeySetsAreRefusedNamingTheProblem) {
+  auto refused = [&](const std::string& text, absl::string_view says) {
+    absl::StatusOr<std::unique_ptr<TokenVerifier>> v = NewJwksVerifier(text, options_);
+    SCOPED_TRACE(text);
+    EXPECT_STATUS(v, kInvalidArgument);
+    EXPECT_NE(v.status().message().find(says), absl::string_view::npos) << v.status().message();
+  };
+  refused("not json", "not a JSON object");
+  refused("{}", "keys");
+  refused(R"({"keys": []})", "no RS256, ES256 or HS256");
+  refused(KeySet({WithKid(Rsa().jwk, "a"), WithKid(Ec().jwk, "a")}), "used twice");
+  refused(KeySet({Rsa().jwk, Ec().jwk}), "needs a kid");
+  Json bad_point = Ec().jwk;
+  bad_point["y"] = bad_point["x"];  // (x, x) is not on the curve
+  refused(KeySet({bad_point}), "keys[0]");
+  Json short_x = Ec().jwk;
+  short_x["x"] = "AAAA";
+  refused(KeySet({short_x}), "32 bytes");
+  Json no_n = Rsa().jwk;
+  no_n.erase("n");
+  refused(KeySet({no_n}), "member n");
+  Json small = Rsa().jwk;
+  small["n"] = "AQAB";
+  refused(KeySet({small}), "2048");
+  refused(KeySet({{{"kty", "oct"}, {"k", ""}}}), "member k");
+  refused(KeySet({{{"kty", "EC"}, {"crv", "P-384"}, {"x", "AA"}, {"y", "AA"}}}), "P-256");
+}
+
+TEST_F(JwtTest, SwappableVerifierUsesTheNewKeysFromTheReplaceOn) {
+  SwappableVerifier v(NewHs256Verifier("old-secret", options_).value());
+  const std::string old_token = *SignJwt(Claims(), JwtAlgorithm::kHS256, "old-secret");
+  const std::string new_token = *SignJwt(Claims(), JwtAlgorithm::kHS256, "new-secret");
+  EXPECT_OK(v.Verify(old_token));
+  EXPECT_STATUS(v.Verify(new_token), kUnauthenticated);
+  v.Replace(NewHs256Verifier("new-secret", options_).value());
+  EXPECT_STATUS(v.Verify(old_token), kUnauthenticated);
+  EXPECT_OK(v.Verify(new_token));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #ifndef SESSIONCTX_TOKEN_VERIFIER_H_
 #define SESSIONCTX_TOKEN_VERIFIER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,10 +77,51 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> NewHs256Verifier(std::string secr
 absl::StatusOr<std::unique_ptr<TokenVerifier>> NewPublicKeyVerifier(const std::string& pem,
                                                                     JwtOptions options);
 
+// NewJwksVerifier: tokens signed under any key of a JSON Web Key Set (RFC 7517), a
+// JSON object `{"keys": [...]}`. RSA keys (n, e; 2048 bits or more) verify RS256,
+// EC keys on P-256 (crv, x, y) ES256, "oct" keys (k) HS256. The token's header `kid`
+// picks the key; a kid the set does not hold is refused (Unauthenticated), and so is
+// a token without a kid when the set holds several keys. Keys whose `use` is not
+// "sig", whose `alg` is another algorithm, or of another `kty` are skipped. Returns
+// InvalidArgument naming the bad key when a usable key is malformed, two keys share a
+// kid, or no usable key is left.
+//
+// Example:
+//   {"keys": [{"kty": "EC", "crv": "P-256", "kid": "2026-11", "x": "...", "y": "..."},
+//             {"kty": "RSA", "kid": "2026-05", "n": "...", "e": "AQAB"}]}
+absl::StatusOr<std::unique_ptr<TokenVerifier>> NewJwksVerifier(const std::string& jwks,
+                                                                JwtOptions options);
+
+// SwappableVerifier forwards to a verifier that can be replaced while tokens are being
+// verified: key rotation without a restart. A Verify that started before Replace
+// finishes with the old keys; every Verify that starts after it uses the new ones.
+// Thread-safe.
+//
+// Example:
+//   SwappableVerifier verifier(*NewJwksVerifier(ReadFile("keys.json"), options));
+//   ...  // on SIGHUP:
+//   if (auto next = NewJwksVerifier(ReadFile("keys.json"), options); next.ok()) {
+//     verifier.Replace(*std::move(next));
+//   }
+class SwappableVerifier final : public TokenVerifier {
+ public:
+  // REQUIRES: `initial` is not null.
+  explicit SwappableVerifier(std::shared_ptr<const TokenVerifier> initial);
+
+  // Replace makes `next` (not null) the verifier of every later Verify.
+  void Replace(std::shared_ptr<const TokenVerifier> next);
+
+  absl::StatusOr<Principal> Verify(absl::string_view token) const override;
+
+ private:
+  std::atomic<std::shared_ptr<const TokenVerifier>> current_;
+};
+
 // SignJwt mints a compact JWT over `claims`. `key` is the shared secret for HS256,
-// or a PEM private key for RS256/ES256. For development tokens and tests.
-absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg,
-                                    const std::string& key);
+// or a PEM private key for RS256/ES256; a non-empty `kid` goes into the header. For
+// development tokens and tests.
+absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg, const std::string& key,
+                                    const std::string& kid = "");
 
 }  // namespace sessionctx
 
