@@ -14,6 +14,8 @@
 
 #include <cmath>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -551,11 +553,16 @@ SwappableVerifier::SwappableVerifier(std::shared_ptr<const TokenVerifier> initia
     : current_(std::move(initial)) {}
 
 void SwappableVerifier::Replace(std::shared_ptr<const TokenVerifier> next) {
-  current_.store(std::move(next));
+  std::unique_lock lock(mu_);
+  current_.swap(next);
+  lock.unlock();
+  // `next` now holds the old verifier: it goes when the last Verify using it is done.
 }
 
 absl::StatusOr<Principal> SwappableVerifier::Verify(absl::string_view token) const {
-  const std::shared_ptr<const TokenVerifier> current = current_.load();
+  std::shared_lock lock(mu_);
+  const std::shared_ptr<const TokenVerifier> current = current_;
+  lock.unlock();
   return current->Verify(token);
 }
 

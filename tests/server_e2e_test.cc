@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -121,6 +124,97 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   const std::string log = server.Output();
   EXPECT_NE(log.find("PATCH /session-context/acme/me/context 409 "), std::string::npos) << log;
   EXPECT_EQ(log.find(session), std::string::npos);
+}
+
+// Concurrent clients over HTTP on one session: some add attributes, others increment
+// a counter by read, PATCH on that version, retry on 409, while /metrics and /readyz are scraped.
+// Nothing acknowledged is lost. (Also the server's run under ThreadSanitizer.)
+TEST_P(ServerE2E, ConcurrentClientsLoseNoAcknowledgedWrite) {
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "e2e-secret-e2e-secret-e2e-secret\n";
+  std::string store = GetParam();
+  if (store == "rocksdb") store = "rocksdb:" + (dir.path() / "db").string();
+  if (store == "postgres") {
+    if (testing::PostgresTestUri().empty()) {
+      if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+      GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
+    }
+    store = testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
+  }
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(dir.path().string(),
+                           {"--listen", "127.0.0.1:0", "--store", store, "--jwt-secret-file",
+                            secret_file, "--access-log", "off", "--threads", "4"}));
+  const std::string secret = "e2e-secret-e2e-secret-e2e-secret";
+  const int64_t exp = absl::ToUnixSeconds(absl::Now()) + 600;
+  const std::string manage = *SignJwt(
+      {{"tenant", "acme"}, {"scope", "session_context.context_manage"}, {"exp", exp}},
+      JwtAlgorithm::kHS256, secret);
+  const std::string shopper =
+      *SignJwt({{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", exp}}, JwtAlgorithm::kHS256, secret);
+  auto put = Fetch(server.port(), "PUT", "/session-context/acme/context/s1?upsert=true",
+                   {{"Authorization", "Bearer " + manage}}, R"({"context":{"n":0}})");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 204);
+
+  constexpr int kWriters = 3, kAdds = 20, kIncrements = 10;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {  // attribute adds, each its own key
+      HttpConnection c(server.port());
+      for (int i = 0; i < kAdds; ++i) {
+        auto r = c.Request("POST", "/session-context/acme/me/context/attributes",
+                           {{"Authorization", "Bearer " + shopper}},
+                           absl::StrCat(R"({"key":"w)", w, "-", i, R"(","value":)", i, "}"));
+        if (!r || r->status != 201) ++failures;
+      }
+    });
+    threads.emplace_back([&] {  // read, increment n, PATCH on that version; retry on 409
+      HttpConnection c(server.port());
+      const Headers auth = {{"Authorization", "Bearer " + shopper}};
+      for (int i = 0; i < kIncrements; ++i) {
+        for (int attempt = 0;; ++attempt) {
+          auto get = c.Request("GET", "/session-context/acme/me/context", auth);
+          if (!get || get->status != 200 || attempt > 200) {
+            ++failures;
+            return;
+          }
+          Json record = Json::parse(get->body);
+          const int64_t n = record["context"]["n"].get<int64_t>();
+          auto patch = c.Request("PATCH", "/session-context/acme/me/context", auth,
+                                 Json{{"context", {{"n", n + 1}}},
+                                      {"metadata", {{"version", record["metadata"]["version"]}}}}
+                                     .dump());
+          if (patch && patch->status == 204) break;
+          if (!patch || patch->status != 409) {
+            ++failures;
+            return;
+          }
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {  // scrapes meanwhile
+    for (int i = 0; i < 10; ++i) {
+      auto m = Fetch(server.port(), "GET", "/metrics");
+      auto r = Fetch(server.port(), "GET", "/readyz");
+      if (!m || m->status != 200 || !r || r->status != 200) ++failures;
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  auto get = Fetch(server.port(), "GET", "/session-context/acme/context/s1",
+                   {{"Authorization", "Bearer " + manage}});
+  ASSERT_TRUE(get);
+  ASSERT_EQ(get->status, 200);
+  Json record = Json::parse(get->body);
+  EXPECT_EQ(record["context"]["n"], kWriters * kIncrements);
+  EXPECT_EQ(record["context"].size(), size_t{1 + kWriters * kAdds});
+  EXPECT_EQ(record["metadata"]["version"], 1 + kWriters * (kAdds + kIncrements));
+  EXPECT_EQ(server.Stop(), 0);
 }
 
 #ifdef SESSIONCTX_HAVE_ROCKSDB

@@ -2,13 +2,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "backends/rocksdb/record_codec.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -129,7 +129,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
-    absl::MutexLock lock(&StripeFor(key));
+    std::lock_guard lock(StripeFor(key));
     absl::StatusOr<std::optional<Base>> old = ReadBase(key);
     if (!old.ok()) return old.status();
     rocksdb::WriteBatch batch;
@@ -145,7 +145,7 @@ class RocksDbStore final : public SessionStore {
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override {
-    absl::MutexLock lock(&StripeFor(key));
+    std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Base> old = ReadLiveBase(key);
     if (!old.ok()) return old.status();
     if (old->fields.version != expected_version) {
@@ -160,7 +160,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::Status Delete(const SessionKey& key) override {
-    absl::MutexLock lock(&StripeFor(key));
+    std::lock_guard lock(StripeFor(key));
     absl::StatusOr<std::optional<Base>> old = ReadBase(key);
     if (!old.ok()) return old.status();
     if (!*old) return SessionNotFoundError(key);
@@ -190,7 +190,7 @@ class RocksDbStore final : public SessionStore {
     for (const std::string& entry : due) {
       std::optional<ParsedExpiry> parsed = ParseExpiryKey(entry);
       if (!parsed) continue;
-      absl::MutexLock lock(&StripeFor(parsed->key));
+      std::lock_guard lock(StripeFor(parsed->key));
       absl::StatusOr<std::optional<Base>> base = ReadBase(parsed->key);
       rocksdb::WriteBatch batch;
       batch.Delete(expiry_, entry);
@@ -244,7 +244,7 @@ class RocksDbStore final : public SessionStore {
 
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
-    absl::MutexLock lock(&StripeFor(key));
+    std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Base> base = ReadLiveBase(key);
     if (!base.ok()) return base.status();
     if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
@@ -287,7 +287,7 @@ class RocksDbStore final : public SessionStore {
   }
 
  private:
-  absl::Mutex& StripeFor(const SessionKey& key) {
+  std::mutex& StripeFor(const SessionKey& key) {
     return stripes_[absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size()];
   }
 
@@ -392,7 +392,8 @@ class RocksDbStore final : public SessionStore {
   rocksdb::WriteOptions write_options_;
   // Every read-check-write of one session holds its stripe; RocksDB is single-process
   // (its LOCK file), so in-process locks make compare-and-set atomic.
-  std::vector<absl::Mutex> stripes_;
+  // (std::mutex rather than absl::Mutex, so that ThreadSanitizer sees them.)
+  std::vector<std::mutex> stripes_;
 };
 
 }  // namespace

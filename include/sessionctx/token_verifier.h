@@ -8,8 +8,8 @@
 #ifndef SESSIONCTX_TOKEN_VERIFIER_H_
 #define SESSIONCTX_TOKEN_VERIFIER_H_
 
-#include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,7 +114,10 @@ class SwappableVerifier final : public TokenVerifier {
   absl::StatusOr<Principal> Verify(absl::string_view token) const override;
 
  private:
-  std::atomic<std::shared_ptr<const TokenVerifier>> current_;
+  // A lock, not std::atomic<std::shared_ptr>: libstdc++ 12's version of the latter
+  // is invisible to ThreadSanitizer. Held only to copy or swap the pointer.
+  mutable std::shared_mutex mu_;
+  std::shared_ptr<const TokenVerifier> current_;  // guarded by mu_
 };
 
 // SignJwt mints a compact JWT over `claims`. `key` is the shared secret for HS256,
