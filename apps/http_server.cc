@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/asio.h"
+#include "apps/request_reading.h"
 
 namespace sessionctx::apps {
 
@@ -26,8 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Room for the request line around the target ("PATCH " … " HTTP/1.1\r\n").
-constexpr size_t kRequestLineSlack = 64;
 // What is read and thrown away after an error answer before the connection closes,
 // so that the client sees the answer rather than a reset.
 constexpr size_t kMaxDrainBytes = 1 << 20;
@@ -334,9 +333,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     started_ = Clock::now();
     stream_.expires_after(limits_.request_timeout);
     parser_.emplace();
-    parser_->header_limit(
-        static_cast<uint32_t>(limits_.max_url_bytes + limits_.max_header_bytes + kRequestLineSlack));
-    parser_->body_limit(limits_.max_body_bytes);
+    ConfigureParser(*parser_, limits_);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               self->OnHeader(ec);
@@ -349,40 +346,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     method_ = std::string(req.method_string());
     const beast::string_view target = req.target();
     path_ = std::string(target.substr(0, target.find('?')));
-    if (target.size() > limits_.max_url_bytes) {
-      return Reject(Refusal::kUrl, 414, absl::StrCat("request target is ", target.size(),
-                                      " bytes, over the limit of ", limits_.max_url_bytes));
-    }
-    size_t count = 0, bytes = 0;
-    for (const auto& field : req) {
-      ++count;
-      bytes += field.name_string().size() + field.value().size() + 4;  // ": " and CRLF
-    }
-    if (count > limits_.max_header_count) {
-      return Reject(Refusal::kHeaderCount, 431,
-                    absl::StrCat("request has ", count, " header fields, over the limit of ",
-                                      limits_.max_header_count));
-    }
-    if (bytes > limits_.max_header_bytes) {
-      return Reject(Refusal::kHeaderBytes, 431, absl::StrCat("request header fields are ", bytes,
-                                      " bytes, over the limit of ", limits_.max_header_bytes));
-    }
-    if (auto it = req.find(http::field::content_encoding); it != req.end()) {
-      const absl::string_view coding =
-          absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
-      if (!absl::EqualsIgnoreCase(coding, "identity")) {
-        return Reject(Refusal::kContentEncoding, 415, absl::StrCat("Content-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
-                                        " is not supported; send the body uncompressed"));
-      }
-    }
-    if (auto it = req.find(http::field::transfer_encoding); it != req.end()) {
-      const absl::string_view coding =
-          absl::StripAsciiWhitespace(absl::string_view(it->value().data(), it->value().size()));
-      if (!absl::EqualsIgnoreCase(coding, "chunked")) {
-        return Reject(Refusal::kTransferEncoding, parser_->chunked() ? 501 : 400,
-                      absl::StrCat("Transfer-Encoding ", EscapeForLog(std::string_view(coding.data(), coding.size())),
-                                   " is not supported; only chunked"));
-      }
+    if (std::optional<Rejection> r = CheckHeader(*parser_, limits_)) {
+      return Reject(r->why, r->status, r->message);
     }
     if (parser_->is_done()) return Dispatch();
     if (auto it = req.find(http::field::expect); it != req.end()) {
@@ -409,28 +374,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
-      // The header block is over its limit. The parser takes the request line as soon
-      // as it is whole: without one, the target alone is too long (414); with one, the
-      // header fields are (431).
-      if (parser_->get().target().empty()) {
-        return Reject(Refusal::kUrl, 414, absl::StrCat("request target is over the limit of ",
-                                        limits_.max_url_bytes, " bytes"));
-      }
-      return Reject(Refusal::kHeaderBytes, 431,
-                    absl::StrCat("request header fields are over the limit of ",
-                                      limits_.max_header_bytes, " bytes"));
-    }
-    if (ec == http::error::buffer_overflow) {
-      return Reject(Refusal::kHeaderBytes, 431, "request header is over its limit");
-    }
-    if (ec == http::error::body_limit) {
-      return Reject(Refusal::kBody, 413, absl::StrCat("request body is over the limit of ",
-                                      limits_.max_body_bytes, " bytes"));
-    }
-    if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return Reject(Refusal::kMalformed, 400, "malformed HTTP request: " + ec.message());
+    if (std::optional<Rejection> r = RejectionForReadError(ec, *parser_, limits_)) {
+      return Reject(r->why, r->status, r->message);
     }
     if (ec == beast::error::timeout) {
       if (HttpObserver* o = server_->observer()) o->OnRefused(Refusal::kRequestTimeout);
@@ -444,14 +389,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = msg.keep_alive();
     http10_ = msg.version() == 10;
     head_ = msg.method() == http::verb::head;
-    HttpRequest req;
-    req.method = method_;
-    req.target = std::string(msg.target());
-    req.headers.reserve(8);
-    for (const auto& field : msg) {
-      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    req.body = std::move(msg.body());
+    HttpRequest req = ToHttpRequest(std::move(msg));
     state_ = State::kHandling;
     stream_.expires_never();  // the store bounds its own calls
 

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev
   postgresql curl python3 python3-yaml
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -5,7 +5,8 @@
 # includes the contract test: the server behind Stoplight Prism (npm), checked against
 # docs/openapi.yaml. A throwaway PostgreSQL server
 # is started for the PostgreSQL backend's tests and stopped at the end. The first
-# failing build or test run ends it with a non-zero status.
+# failing build or test run ends it with a non-zero status. Last, the libFuzzer
+# targets (scripts/fuzz.sh) run over their saved regressions and fuzz briefly.
 #
 #   scripts/test.sh              # release, then asan, then tsan
 #   scripts/test.sh debug        # just one preset
@@ -54,3 +55,8 @@ for preset in "${presets[@]}"; do
     fi
   fi
 done
+if [ "$#" -eq 0 ]; then
+  # The fuzz targets: their saved regressions, then a short run of each.
+  echo "=== fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
+  scripts/fuzz.sh "${SESSIONCTX_FUZZ_SECONDS:-20}"
+fi

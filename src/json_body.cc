@@ -54,8 +54,9 @@ absl::StatusOr<Json> ParseJsonBody(absl::string_view body, int max_depth) {
   }
   try {
     return Json::parse(body.begin(), body.end());
-  } catch (const Json::parse_error& e) {
-    // nlohmann's message names the byte and the reason (syntax, ill-formed UTF-8).
+  } catch (const Json::exception& e) {
+    // nlohmann's message names the byte and the reason: syntax, ill-formed UTF-8
+    // (parse_error), or a number too large for a double, e.g. 1e999 (out_of_range).
     std::string what = e.what();
     auto pos = what.find("] ");
     return absl::InvalidArgumentError(absl::StrCat(

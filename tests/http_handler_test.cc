@@ -434,6 +434,8 @@ TEST_F(HandlerTest, BadBodiesAre400NamingTheProblem) {
       {"{\"currency\":\"EUR\"}", "metadata.version"},
       {"{\"metadata\":{\"version\":\"1\"}}", "metadata.version"},
       {"{\"context\":" + std::string(70, '[') + std::string(70, ']') + "}", "nesting"},
+      // Found by the write_rules fuzzer: a number beyond a double was a 500.
+      {"{\"context\":{\"n\":1e999},\"metadata\":{\"version\":1}}", "number overflow"},
   };
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.body);

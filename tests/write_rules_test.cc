@@ -33,6 +33,16 @@ TEST(ParseJsonBody, RejectsMalformedJson) {
   EXPECT_NE(r.status().message().find("malformed JSON"), std::string::npos);
 }
 
+// Found by the write_rules fuzzer (fuzz/regressions/write_rules/number-overflow):
+// nlohmann throws out_of_range, not parse_error, for a number beyond a double.
+TEST(ParseJsonBody, RejectsNumbersBeyondADouble) {
+  for (const char* body : {"1e999", "{\"a\":-1.5e400}", "1111345.15E5555-555113.1rI"}) {
+    absl::StatusOr<Json> r = ParseJsonBody(body, 64);
+    EXPECT_STATUS(r, kInvalidArgument);
+    EXPECT_NE(r.status().message().find("malformed JSON"), std::string::npos) << body;
+  }
+}
+
 TEST(ParseJsonBody, RejectsInvalidUtf8) {
   EXPECT_STATUS(ParseJsonBody("{\"a\":\"\xff\xfe\"}", 64), kInvalidArgument);
 }
