@@ -76,14 +76,6 @@ bool QueryFlag(absl::string_view query, absl::string_view name) {
   return false;
 }
 
-HttpResponse Json200(const Json& body) {
-  HttpResponse res;
-  res.status = 200;
-  res.headers.emplace_back("Content-Type", "application/json");
-  res.body = body.dump();
-  return res;
-}
-
 HttpResponse NoContent() {
   HttpResponse res;
   res.status = 204;
@@ -229,10 +221,14 @@ std::variant<Json, HttpResponse> ReadBody(const HttpRequest& req, int max_depth)
   return *std::move(parsed);
 }
 
-// RecordResponse: 200 with the record and its version as ETag.
-HttpResponse RecordResponse(const SessionContext& record) {
-  HttpResponse res = Json200(ToJson(record));
-  res.headers.emplace_back("ETag", absl::StrCat("\"", record.version, "\""));
+// RecordResponse: 200 with the record's stored text and its version as ETag. No
+// DOM: the body is a copy of the bytes the store handed out.
+HttpResponse RecordResponse(const SessionText& record) {
+  HttpResponse res;
+  res.headers.reserve(2);
+  res.headers.emplace_back("Content-Type", "application/json");
+  res.headers.emplace_back("ETag", absl::StrCat("\"", record.version(), "\""));
+  res.body.assign(record.json().data(), record.json().size());
   return res;
 }
 
@@ -378,12 +374,12 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
   switch (call.match.route) {
     case Route::kOwnContext:
       if (call.req.method == "GET") {
-        absl::StatusOr<SessionContext> current = service_->Get(call.key);
+        absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
         if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
-        if (!GuardAllows(OwnGuard(call), *current)) {
+        if (!GuardAllows(OwnGuard(call), SessionContext{.customer_id = (*current)->customer_id()})) {
           return FromStatus(GuardRefusedError(), call.key.session_id);
         }
-        return RecordResponse(*current);
+        return RecordResponse(**current);
       }
       return ServePatch(call);
     case Route::kOwnAttributes:
@@ -415,8 +411,8 @@ HttpResponse HttpHandler::ServePatch(const Call& call) const {
 // GET, PUT (with the saas-token rule) and DELETE of /context/{sessionId}.
 HttpResponse HttpHandler::ServeContext(const Call& call) const {
   if (call.req.method == "GET") {
-    absl::StatusOr<SessionContext> r = service_->Get(call.key);
-    return r.ok() ? RecordResponse(*r) : FromStatus(r.status(), call.key.session_id);
+    absl::StatusOr<std::shared_ptr<const SessionText>> r = service_->GetText(call.key);
+    return r.ok() ? RecordResponse(**r) : FromStatus(r.status(), call.key.session_id);
   }
   if (call.req.method == "DELETE") {
     absl::Status st = service_->Delete(call.key);

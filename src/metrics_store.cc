@@ -73,6 +73,9 @@ auto MetricsStore::Timed(Operation op, Call&& call) -> decltype(call()) {
 absl::StatusOr<SessionContext> MetricsStore::Get(const SessionKey& key) {
   return Timed(kGet, [&] { return SessionStoreWrapper::Get(key); });
 }
+absl::StatusOr<std::shared_ptr<const SessionText>> MetricsStore::GetText(const SessionKey& key) {
+  return Timed(kGet, [&] { return SessionStoreWrapper::GetText(key); });  // a read: "get"
+}
 absl::Status MetricsStore::Create(const SessionKey& key, const SessionContext& record) {
   return Timed(kCreate, [&] { return SessionStoreWrapper::Create(key, record); });
 }

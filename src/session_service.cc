@@ -33,6 +33,11 @@ absl::StatusOr<SessionContext> SessionService::Get(const SessionKey& key) const 
   return store_->Get(key);
 }
 
+absl::StatusOr<std::shared_ptr<const SessionText>> SessionService::GetText(
+    const SessionKey& key) const {
+  return store_->GetText(key);
+}
+
 const TenantDefaults& SessionService::DefaultsFor(const std::string& tenant) const {
   auto it = options_.tenant_defaults.find(tenant);
   return it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;

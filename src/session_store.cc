@@ -7,6 +7,12 @@
 
 namespace sessionctx {
 
+absl::StatusOr<std::shared_ptr<const SessionText>> SessionStore::GetText(const SessionKey& key) {
+  absl::StatusOr<SessionContext> record = Get(key);
+  if (!record.ok()) return record.status();
+  return SessionText::FromRecord(*record);
+}
+
 absl::Status VersionConflictError(int64_t expected, int64_t current) {
   absl::Status st = absl::AbortedError(
       absl::StrCat("version conflict: the request is based on version ", expected,

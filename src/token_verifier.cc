@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sessionctx/token_verifier.h"
+#include "src/token_cache.h"
 
 namespace sessionctx {
 namespace {
@@ -178,11 +179,27 @@ class JwtVerifier final : public TokenVerifier {
  public:
   // `kids[i]` names `keys[i]`; an empty `kids` means a single unnamed key.
   JwtVerifier(std::vector<std::string> kids, std::vector<VerifyKey> keys, JwtOptions options)
-      : kids_(std::move(kids)), keys_(std::move(keys)), options_(std::move(options)) {}
+      : kids_(std::move(kids)),
+        keys_(std::move(keys)),
+        options_(std::move(options)),
+        cache_(options_.cache_entries > 0
+                   ? std::make_unique<internal::TokenCache>(options_.cache_entries)
+                   : nullptr) {}
 
   absl::StatusOr<Principal> Verify(absl::string_view token) const override {
     if (token.empty()) return Unauthenticated("bearer token is empty");
     if (token.size() > kMaxTokenBytes) return Unauthenticated("bearer token is too long");
+    if (cache_ == nullptr) return VerifyUncached(token);
+    const internal::TokenDigest digest = internal::DigestOf(token);
+    const absl::Time now = options_.clock->Now();
+    if (std::optional<Principal> cached = cache_->Find(digest, now)) return *std::move(cached);
+    absl::StatusOr<Principal> p = VerifyUncached(token);
+    if (p.ok()) cache_->Insert(digest, *p, now);
+    return p;
+  }
+
+ private:
+  absl::StatusOr<Principal> VerifyUncached(absl::string_view token) const {
     std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
     if (parts.size() != 3) return Unauthenticated("token is not a JWT (three dot-separated parts)");
     std::optional<std::string> header_text = Base64UrlDecode(parts[0]);
@@ -208,7 +225,6 @@ class JwtVerifier final : public TokenVerifier {
     return PrincipalFrom(claims);
   }
 
- private:
   static absl::StatusOr<HeaderFields> ReadHeader(const std::string& text) {
     Json header = Json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!header.is_object()) return Unauthenticated("token header is not a JSON object");
@@ -280,6 +296,7 @@ class JwtVerifier final : public TokenVerifier {
       return Unauthenticated("token exp claim is not a number");
     }
     if (now >= exp->get<double>() + leeway) return Unauthenticated("token has expired");
+    const double until = exp->get<double>() + leeway;
     if (auto nbf = claims.find("nbf"); nbf != claims.end()) {
       if (!nbf->is_number()) return Unauthenticated("token nbf claim is not a number");
       if (now + leeway < nbf->get<double>()) return Unauthenticated("token is not yet valid");
@@ -300,6 +317,8 @@ class JwtVerifier final : public TokenVerifier {
       if (!named) return Unauthenticated("token is not for this audience (aud)");
     }
     Principal p;
+    p.valid_until = until >= 9e15 ? absl::InfiniteFuture()
+                                  : absl::UnixEpoch() + absl::Milliseconds(std::floor(until * 1000));
     const ClaimNames& names = options_.claims;
     auto read_string = [&](const std::string& name, std::string& out) -> absl::Status {
       auto it = claims.find(name);
@@ -331,6 +350,7 @@ class JwtVerifier final : public TokenVerifier {
   const std::vector<std::string> kids_;
   const std::vector<VerifyKey> keys_;  // never empty
   const JwtOptions options_;
+  const std::unique_ptr<internal::TokenCache> cache_;  // null when off
 };
 
 absl::StatusOr<Pkey> ReadPublicKey(const std::string& pem) {

@@ -24,6 +24,9 @@ class FailingStore : public SessionStoreWrapper {
   FailingStore(SessionStore* target, absl::Status failure)
       : SessionStoreWrapper(target), failure_(std::move(failure)) {}
   absl::StatusOr<SessionContext> Get(const SessionKey&) override { return failure_; }
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey&) override {
+    return failure_;
+  }
   absl::Status CompareAndSet(const SessionKey&, int64_t, const SessionContext&) override {
     return failure_;
   }

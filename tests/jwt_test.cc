@@ -1,8 +1,12 @@
 // JWT verification (docs/api.md, Tokens): HS256, RS256, ES256 and every way a token is refused.
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "sessionctx/token_verifier.h"
+#include "src/token_cache.h"
 #include "tests/test_keys.h"
 #include "tests/test_util.h"
 
@@ -309,6 +313,84 @@ TEST_F(JwtTest, SwappableVerifierUsesTheNewKeysFromTheReplaceOn) {
   v.Replace(NewHs256Verifier("new-secret", options_).value());
   EXPECT_STATUS(v.Verify(old_token), kUnauthenticated);
   EXPECT_OK(v.Verify(new_token));
+}
+
+// --- the verified-token cache --------------------------------------------------------
+
+TEST_F(JwtTest, ACachedTokenIsRefusedFromItsExpOn) {
+  auto v = Hs();  // cache on (default)
+  Json claims = Claims();
+  claims["exp"] = absl::ToUnixSeconds(kNow) + 60;
+  const std::string token = *SignJwt(claims, JwtAlgorithm::kHS256, "s3cret");
+  absl::StatusOr<Principal> first = v->Verify(token);
+  ASSERT_OK(first);
+  EXPECT_EQ(first->valid_until, kNow + absl::Seconds(60));
+  EXPECT_OK(v->Verify(token));  // from the cache
+  clock_.Advance(absl::Seconds(59));
+  EXPECT_OK(v->Verify(token));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_STATUS(v->Verify(token), kUnauthenticated);
+}
+
+TEST_F(JwtTest, ACachedTokenStopsMatchingWhenItsKeyIsRemoved) {
+  auto set = [&](std::initializer_list<Json> keys) {
+    return std::shared_ptr<const TokenVerifier>(NewJwksVerifier(KeySet(keys), options_).value());
+  };
+  SwappableVerifier v(set({WithKid(Rsa().jwk, "old"), WithKid(Ec().jwk, "new")}));
+  const std::string old_token = *SignJwt(Claims(), JwtAlgorithm::kRS256, Rsa().private_pem, "old");
+  const std::string new_token = *SignJwt(Claims(), JwtAlgorithm::kES256, Ec().private_pem, "new");
+  ASSERT_OK(v.Verify(old_token));
+  ASSERT_OK(v.Verify(old_token));  // cached now
+  v.Replace(set({WithKid(Ec().jwk, "new")}));
+  EXPECT_STATUS(v.Verify(old_token), kUnauthenticated);
+  EXPECT_OK(v.Verify(new_token));
+}
+
+TEST_F(JwtTest, ARefusedTokenIsNeverCached) {
+  auto v = Hs();
+  const std::string forged = *SignJwt(Claims(), JwtAlgorithm::kHS256, "other");
+  EXPECT_STATUS(v->Verify(forged), kUnauthenticated);
+  EXPECT_STATUS(v->Verify(forged), kUnauthenticated);
+}
+
+TEST(TokenCache, HoldsAtMostItsCapacityAndDropsExpiredEntries) {
+  internal::TokenCache cache(32);  // 2 per shard
+  const absl::Time now = kNow;
+  Principal p;
+  p.tenant = "acme";
+  p.valid_until = now + absl::Seconds(10);
+  for (int i = 0; i < 500; ++i) cache.Insert(internal::DigestOf(absl::StrCat("t", i)), p, now);
+  EXPECT_LE(cache.size(), 32u);
+  const internal::TokenDigest d = internal::DigestOf("kept");
+  cache.Insert(d, p, now);
+  ASSERT_TRUE(cache.Find(d, now + absl::Seconds(9)).has_value());
+  EXPECT_EQ(cache.Find(d, now + absl::Seconds(9))->tenant, "acme");
+  EXPECT_FALSE(cache.Find(d, now + absl::Seconds(10)).has_value());
+  EXPECT_FALSE(cache.Find(internal::DigestOf("never"), now).has_value());
+}
+
+TEST(TokenCache, ConcurrentUseKeepsEveryEntryConsistent) {
+  internal::TokenCache cache(1024);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::string token = absl::StrCat("tok", i % 300);
+        Principal p;
+        p.tenant = token;
+        p.valid_until = kNow + absl::Seconds(60);
+        const internal::TokenDigest d = internal::DigestOf(token);
+        if (std::optional<Principal> got = cache.Find(d, kNow)) {
+          if (got->tenant != token) ++wrong;
+        } else {
+          cache.Insert(d, p, kNow);
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
+#include "src/json_text.h"
 
 namespace sessionctx {
 namespace {
@@ -15,51 +17,119 @@ namespace {
 // Tenant names cannot hold '/', so "tenant/sessionId" is unambiguous.
 std::string FlatKey(const SessionKey& key) { return absl::StrCat(key.tenant, "/", key.session_id); }
 
+// A context larger than this (as JSON text) is kept as separate members, so that
+// writing one attribute of a session with thousands does not copy all of them.
+constexpr size_t kLargeContextBytes = 16 * 1024;
+
+std::string QuotedKey(absl::string_view name) {
+  std::string out;
+  internal::AppendJsonString(out, name);
+  return out;
+}
+
+// LargeContext: the members of a large context, by quoted key.
+struct LargeContext {
+  absl::flat_hash_map<std::string, std::string> members;  // quoted key -> value JSON
+  size_t bytes = 2;  // the context's JSON text size: "{}" plus "k:v" and commas
+
+  static size_t MemberBytes(const std::string& key, const std::string& value) {
+    return key.size() + value.size() + 2;  // ':' and ','
+  }
+  std::string Text() const {
+    std::string out;
+    out.reserve(bytes);
+    out.push_back('{');
+    for (const auto& [k, v] : members) {
+      if (out.size() > 1) out.push_back(',');
+      absl::StrAppend(&out, k, ":", v);
+    }
+    out.push_back('}');
+    return out;
+  }
+};
+
+// Entry: one session. `text` is an immutable snapshot that reads share; a write
+// replaces it. A large context lives in `large`, and `text` then holds "{}" for it.
+struct Entry {
+  std::shared_ptr<const SessionText> text;
+  std::unique_ptr<LargeContext> large;
+
+  size_t Bytes() const { return text->json().size() + (large ? large->bytes - 2 : 0); }
+};
+
+// MakeEntry renders a record, outside any lock.
+Entry MakeEntry(const SessionContext& record) {
+  std::string context = record.context.is_object() ? record.context.dump() : "{}";
+  if (context.size() <= kLargeContextBytes) return Entry{SessionText::FromParts(record, context), nullptr};
+  auto large = std::make_unique<LargeContext>();
+  internal::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
+    auto [it, inserted] = large->members.emplace(std::string(k), std::string(v));
+    large->bytes += LargeContext::MemberBytes(it->first, it->second);
+  });
+  large->bytes -= 1;  // n members have n-1 commas
+  return Entry{SessionText::FromParts(record, "{}"), std::move(large)};
+}
+
 class MemoryStore final : public SessionStore {
  public:
   MemoryStore(const StoreOptions& options, int shards)
       : clock_(options.clock), shards_(shards > 0 ? shards : 1) {}
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
+    absl::StatusOr<std::shared_ptr<const SessionText>> text = GetText(key);
+    if (!text.ok()) return text.status();
+    return (*text)->Record();
+  }
+
+  // A read copies a pointer under the shard lock: the snapshot it hands out is the
+  // store's own, never changed (a write replaces it).
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
     const std::string k = FlatKey(key);
     Shard& shard = ShardFor(k);
     std::shared_lock lock(shard.mu);
     const Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
-    return live->record;
+    if (live->large == nullptr) return live->text;
+    const SessionText& t = *live->text;
+    return SessionText::WithContext(t, live->large->Text(), t.version(), t.modified_at(),
+                                    t.expires_at());
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     const std::string k = FlatKey(key);
+    Entry entry = MakeEntry(record);
     Shard& shard = ShardFor(k);
     std::unique_lock lock(shard.mu);
-    if (FindLive(shard, k) != nullptr) {
-      return SessionExistsError(key);
-    }
-    shard.records.insert_or_assign(k, Entry{record, RecordBytes(record)});
+    if (FindLive(shard, k) != nullptr) return SessionExistsError(key);
+    shard.records.insert_or_assign(k, std::move(entry));
     return absl::OkStatus();
   }
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override {
     const std::string k = FlatKey(key);
+    Entry entry = MakeEntry(record);
     Shard& shard = ShardFor(k);
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
-    if (live->record.version != expected_version) {
-      return VersionConflictError(expected_version, live->record.version);
+    if (live->text->version() != expected_version) {
+      return VersionConflictError(expected_version, live->text->version());
     }
-    *live = Entry{record, RecordBytes(record)};
+    *live = std::move(entry);
     return absl::OkStatus();
   }
 
   absl::Status Delete(const SessionKey& key) override {
     const std::string k = FlatKey(key);
     Shard& shard = ShardFor(k);
+    Entry gone;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
-    const bool live = FindLive(shard, k) != nullptr;
-    shard.records.erase(k);  // an expired record goes too
+    auto it = shard.records.find(k);
+    if (it == shard.records.end()) return SessionNotFoundError(key);
+    const bool live = !it->second.text->IsExpiredAt(clock_->Now());
+    gone = std::move(it->second);
+    shard.records.erase(it);  // an expired record goes too
     return live ? absl::OkStatus() : SessionNotFoundError(key);
   }
 
@@ -69,7 +139,7 @@ class MemoryStore final : public SessionStore {
     for (Shard& shard : shards_) {
       std::unique_lock lock(shard.mu);
       absl::erase_if(shard.records, [&](const auto& kv) {
-        const bool expired = kv.second.record.IsExpiredAt(now);
+        const bool expired = kv.second.text->IsExpiredAt(now);
         removed += expired;
         return expired;
       });
@@ -81,17 +151,26 @@ class MemoryStore final : public SessionStore {
       const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override {
     const absl::Time now = clock_->Now();
     for (Shard& shard : shards_) {
-      // Copy the shard's live records out, so `visit` runs without the lock.
-      std::vector<std::pair<std::string, SessionContext>> batch;
+      // Take the shard's live snapshots, so that `visit` runs without the lock.
+      std::vector<std::pair<std::string, std::shared_ptr<const SessionText>>> batch;
       {
         std::shared_lock lock(shard.mu);
-        for (const auto& [k, v] : shard.records) {
-          if (!v.record.IsExpiredAt(now)) batch.emplace_back(k, v.record);
+        for (const auto& [k, entry] : shard.records) {
+          if (entry.text->IsExpiredAt(now)) continue;
+          if (entry.large == nullptr) {
+            batch.emplace_back(k, entry.text);
+          } else {
+            const SessionText& t = *entry.text;
+            batch.emplace_back(k, SessionText::WithContext(t, entry.large->Text(), t.version(),
+                                                           t.modified_at(), t.expires_at()));
+          }
         }
       }
-      for (const auto& [k, v] : batch) {
+      for (const auto& [k, text] : batch) {
+        absl::StatusOr<SessionContext> record = text->Record();
+        if (!record.ok()) return record.status();
         const size_t slash = k.find('/');
-        if (!visit(SessionKey{k.substr(0, slash), k.substr(slash + 1)}, v)) {
+        if (!visit(SessionKey{k.substr(0, slash), k.substr(slash + 1)}, *record)) {
           return absl::OkStatus();
         }
       }
@@ -99,32 +178,65 @@ class MemoryStore final : public SessionStore {
     return absl::OkStatus();
   }
 
-  // One step under the shard lock, in place: no retry loop, no copy of the record,
-  // and the size is tracked by difference instead of by serialising the record.
+  // One step under the shard lock. A small context is rewritten as text (one member
+  // found and replaced, no DOM); a large one changes only the member written.
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     const std::string k = FlatKey(key);
+    const std::string quoted = QuotedKey(write.name);
+    const std::string value = write.value ? write.value->dump() : std::string();
     Shard& shard = ShardFor(k);
+    std::shared_ptr<const SessionText> replaced;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
-    SessionContext& record = live->record;
-    if (!GuardAllows(write.guard, record)) return GuardRefusedError();
-    auto old = record.context.find(write.name);
-    const size_t old_bytes =
-        old == record.context.end() ? 0 : AttributeBytes(write.name, *old);
-    if (!write.value) {
-      if (old == record.context.end()) return AttributeResult{record.version, false};
-      record.context.erase(old);
-      live->bytes -= old_bytes;
-    } else {
-      const size_t bytes = live->bytes - old_bytes + AttributeBytes(write.name, *write.value);
-      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
-      SetAttribute(record, write.name, *write.value);
-      live->bytes = bytes;
+    const SessionText& t = *live->text;
+    if (!GuardAllows(write.guard, SessionContext{.customer_id = t.customer_id()})) {
+      return GuardRefusedError();
     }
-    StampUpdate(record, WriteStamp{write.now, write.anonymous_ttl});
-    return AttributeResult{record.version, true};
+    const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(write.now));
+    const int64_t version = t.version() + 1;
+    const absl::Time expires = t.customer_id() ? absl::InfiniteFuture() : now + write.anonymous_ttl;
+    if (live->large != nullptr) {
+      LargeContext& large = *live->large;
+      auto old = large.members.find(quoted);
+      const size_t old_bytes = old == large.members.end() ? 0 : LargeContext::MemberBytes(quoted, old->second);
+      if (!write.value) {
+        if (old == large.members.end()) return AttributeResult{t.version(), false};
+        large.members.erase(old);
+        large.bytes -= old_bytes;
+      } else {
+        const size_t bytes = live->Bytes() - old_bytes + LargeContext::MemberBytes(quoted, value);
+        if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
+        large.members.insert_or_assign(quoted, value);
+        large.bytes += LargeContext::MemberBytes(quoted, value) - old_bytes;
+      }
+      replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", version, now, expires));
+      return AttributeResult{version, true};
+    }
+    const absl::string_view context = t.context_json();
+    std::string next;
+    if (!write.value) {
+      if (!internal::FindMember(context, quoted)) return AttributeResult{t.version(), false};
+      next = internal::RemoveMember(context, quoted);
+    } else {
+      next = internal::SetMember(context, quoted, value);
+      const size_t bytes = t.json().size() - context.size() + next.size();
+      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
+    }
+    std::shared_ptr<const SessionText> text = SessionText::WithContext(t, next, version, now, expires);
+    if (next.size() > kLargeContextBytes) {
+      auto large = std::make_unique<LargeContext>();
+      internal::ForEachMember(next, [&](absl::string_view mk, absl::string_view mv) {
+        auto [it, inserted] = large->members.emplace(std::string(mk), std::string(mv));
+        large->bytes += LargeContext::MemberBytes(it->first, it->second);
+      });
+      large->bytes -= 1;
+      text = SessionText::WithContext(*text, "{}", version, now, expires);
+      live->large = std::move(large);
+    }
+    replaced = std::exchange(live->text, std::move(text));
+    return AttributeResult{version, true};
   }
 
   std::vector<StoreStat> Stats() override {
@@ -132,18 +244,13 @@ class MemoryStore final : public SessionStore {
     for (Shard& shard : shards_) {
       std::shared_lock lock(shard.mu);
       sessions += static_cast<double>(shard.records.size());
-      for (const auto& [k, entry] : shard.records) bytes += static_cast<double>(entry.bytes);
+      for (const auto& [k, entry] : shard.records) bytes += static_cast<double>(entry.Bytes());
     }
     return {{"sessionctx_memory_sessions", "Sessions held in memory, expired ones not yet purged included", sessions},
             {"sessionctx_memory_session_bytes", "JSON bytes of the sessions held in memory", bytes}};
   }
 
  private:
-  struct Entry {
-    SessionContext record;
-    size_t bytes;  // RecordBytes(record), kept up to date by difference
-  };
-
   struct Shard {
     // std::shared_mutex, not absl::Mutex: ThreadSanitizer sees std's locks (through
     // pthread), not those of an Abseil built without it.
@@ -156,7 +263,7 @@ class MemoryStore final : public SessionStore {
   // REQUIRES: shard.mu held (shared or exclusive).
   Entry* FindLive(Shard& shard, const std::string& k) {
     auto it = shard.records.find(k);
-    if (it == shard.records.end() || it->second.record.IsExpiredAt(clock_->Now())) {
+    if (it == shard.records.end() || it->second.text->IsExpiredAt(clock_->Now())) {
       return nullptr;
     }
     return &it->second;

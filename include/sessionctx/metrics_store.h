@@ -39,6 +39,7 @@ class MetricsStore : public SessionStoreWrapper {
   MetricsStore(SessionStore* target, std::string backend, prometheus::Registry& registry);
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override;
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override;
   absl::Status Create(const SessionKey& key, const SessionContext& record) override;
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override;

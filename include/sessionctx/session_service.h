@@ -60,6 +60,10 @@ class SessionService {
   // Get: the live record, or NotFound.
   absl::StatusOr<SessionContext> Get(const SessionKey& key) const;
 
+  // GetText: the live record as JSON text (session_text.h), or NotFound. The read
+  // path of the HTTP API: no DOM of the context is built where the store keeps text.
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) const;
+
   // Create a session of `tenant` (what a cart service does when it creates a cart):
   // fields not given come from the tenant's defaults, an empty session_id is
   // generated. AlreadyExists if the id is taken; InvalidArgument for a bad field.

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "sessionctx/options.h"
 #include "sessionctx/session_context.h"
+#include "sessionctx/session_text.h"
 
 namespace sessionctx {
 
@@ -111,6 +112,11 @@ class SessionStore {
   // bytes no longer decode; Unavailable if the store cannot be reached.
   virtual absl::StatusOr<SessionContext> Get(const SessionKey& key) = 0;
 
+  // GetText returns the live record as JSON text (session_text.h): the read path of
+  // the HTTP API, which builds no DOM where the backend can avoid it. Errors as Get.
+  // The default serializes Get's record.
+  virtual absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key);
+
   // Create stores a new record. AlreadyExists if a live record has the key (an expired
   // one is replaced). REQUIRES: record.session_id == key.session_id.
   virtual absl::Status Create(const SessionKey& key, const SessionContext& record) = 0;
@@ -164,6 +170,9 @@ class SessionStoreWrapper : public SessionStore {
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     return target_->Get(key);
+  }
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
+    return target_->GetText(key);
   }
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     return target_->Create(key, record);

@@ -1,0 +1,87 @@
+// SessionText: one record as JSON text — what a read hands from a store to the wire.
+//
+// The text is the record's wire shape (docs/api.md), assembled once when the record is
+// written; next to it sit the few fields a server checks before answering (version,
+// customer, expiry). A GET copies the text into the response and builds no DOM. It is
+// immutable and shared: the memory: store hands out its own snapshot, not a copy.
+// Embedders who want the context's values parse it on demand (Context, Record).
+//
+// Example:
+//   absl::StatusOr<std::shared_ptr<const SessionText>> s = service.GetText({"acme", "s1"});
+//   response.body = std::string((*s)->json());        // the wire form, no DOM
+//   Json cart = (*s)->Context().value("cart", Json()); // parsed when asked for
+//   SessionContext record = (*s)->Record().value();   // the full record as a value
+#ifndef SESSIONCTX_SESSION_TEXT_H_
+#define SESSIONCTX_SESSION_TEXT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "sessionctx/session_context.h"
+
+namespace sessionctx {
+
+class SessionText {
+ public:
+  // FromRecord renders `record` (its context serialized compactly).
+  static std::shared_ptr<const SessionText> FromRecord(const SessionContext& record);
+
+  // FromParts: the fields of `fields` (its `context` is ignored) with `context_json`,
+  // the compact JSON text of the context object. REQUIRES: `context_json` is a valid
+  // JSON object (the store's own bytes, written from a validated record).
+  static std::shared_ptr<const SessionText> FromParts(const SessionContext& fields,
+                                                      absl::string_view context_json);
+
+  // WithContext: `base` with its context replaced by `context_json` (a valid JSON
+  // object text) and new metadata: how a store writes one attribute without
+  // re-rendering the rest. The other fields are `base`'s.
+  static std::shared_ptr<const SessionText> WithContext(const SessionText& base,
+                                                        absl::string_view context_json,
+                                                        int64_t version, absl::Time modified_at,
+                                                        absl::Time expires_at);
+
+  // json: the record's wire shape, e.g. {"sessionId":"s1",…,"context":{…},"metadata":{…}}.
+  absl::string_view json() const { return json_; }
+  // context_json: the text of the context object, a part of json().
+  absl::string_view context_json() const {
+    return absl::string_view(json_).substr(context_begin_, context_end_ - context_begin_);
+  }
+
+  const std::optional<std::string>& customer_id() const { return customer_id_; }
+  int64_t version() const { return version_; }
+  absl::Time created_at() const { return created_at_; }
+  absl::Time modified_at() const { return modified_at_; }
+  absl::Time expires_at() const { return expires_at_; }
+  bool IsExpiredAt(absl::Time now) const { return expires_at_ <= now; }
+
+  // Context parses the context object (a DOM, built on each call).
+  Json Context() const;
+
+  // Record parses the whole record back into a value. DataLoss if the text does not
+  // parse (never for text made by FromRecord/FromParts).
+  absl::StatusOr<SessionContext> Record() const;
+
+  SessionText(const SessionText&) = delete;
+  SessionText& operator=(const SessionText&) = delete;
+
+ private:
+  SessionText() = default;
+
+  std::string json_;
+  uint32_t context_begin_ = 0;
+  uint32_t context_end_ = 0;
+  int64_t version_ = 0;
+  std::optional<std::string> customer_id_;
+  absl::Time created_at_;
+  absl::Time modified_at_;
+  absl::Time expires_at_;
+};
+
+}  // namespace sessionctx
+
+#endif  // SESSIONCTX_SESSION_TEXT_H_

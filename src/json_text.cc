@@ -1,0 +1,157 @@
+#include "src/json_text.h"
+
+#include <cstdio>
+
+#include "sessionctx/session_context.h"
+
+namespace sessionctx::internal {
+
+// SkipString: `i` at an opening quote; returns the index past the closing one.
+size_t SkipString(absl::string_view t, size_t i) {
+  for (size_t j = i + 1; j < t.size(); ++j) {
+    if (t[j] == '\\') {
+      ++j;
+    } else if (t[j] == '"') {
+      return j + 1;
+    }
+  }
+  return t.size();
+}
+
+// SkipValue: `i` at a value's first byte; returns the index past its last.
+size_t SkipValue(absl::string_view t, size_t i) {
+  if (i >= t.size()) return t.size();
+  if (t[i] == '"') return SkipString(t, i);
+  if (t[i] == '{' || t[i] == '[') {
+    int depth = 0;
+    for (size_t j = i; j < t.size(); ++j) {
+      switch (t[j]) {
+        case '"':
+          j = SkipString(t, j) - 1;
+          break;
+        case '{':
+        case '[':
+          ++depth;
+          break;
+        case '}':
+        case ']':
+          if (--depth == 0) return j + 1;
+          break;
+        default:
+          break;
+      }
+    }
+    return t.size();
+  }
+  size_t j = i;
+  while (j < t.size() && t[j] != ',' && t[j] != '}' && t[j] != ']') ++j;
+  return j;
+}
+
+void AppendJsonString(std::string& out, absl::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t run = 0;  // start of the current run of bytes that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void AppendTimestamp(std::string& out, absl::Time t) {
+  const int64_t ms = absl::ToUnixMillis(t);
+  int64_t days = ms / 86'400'000;
+  int64_t in_day = ms % 86'400'000;
+  if (in_day < 0) {
+    in_day += 86'400'000;
+    --days;
+  }
+  // Civil date from days since 1970-01-01 (proleptic Gregorian).
+  const int64_t z = days + 719'468;
+  const int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+  const int64_t doe = z - era * 146'097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2);
+  if (year < 0 || year > 9999) {
+    out += FormatTimestamp(t);
+    return;
+  }
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                              static_cast<int>(year), static_cast<int>(month),
+                              static_cast<int>(day), static_cast<int>(in_day / 3'600'000),
+                              static_cast<int>(in_day / 60'000 % 60),
+                              static_cast<int>(in_day / 1000 % 60),
+                              static_cast<int>(in_day % 1000));
+  out.append(buf, static_cast<size_t>(n));
+}
+
+std::optional<MemberSpan> FindMember(absl::string_view t, absl::string_view quoted_key) {
+  size_t i = 1;  // past '{'
+  while (i < t.size() && t[i] == '"') {
+    const size_t key_end = SkipString(t, i);
+    const size_t value_begin = key_end + 1;  // past ':'
+    const size_t value_end = SkipValue(t, value_begin);
+    if (t.substr(i, key_end - i) == quoted_key) return MemberSpan{i, value_end, value_begin};
+    i = value_end;
+    if (i < t.size() && t[i] == ',') ++i;
+  }
+  return std::nullopt;
+}
+
+std::string SetMember(absl::string_view t, absl::string_view quoted_key,
+                      absl::string_view value_json) {
+  std::string out;
+  if (std::optional<MemberSpan> m = FindMember(t, quoted_key)) {
+    out.reserve(t.size() - (m->end - m->value_begin) + value_json.size());
+    out.append(t.data(), m->value_begin);
+    out.append(value_json.data(), value_json.size());
+    out.append(t.data() + m->end, t.size() - m->end);
+    return out;
+  }
+  out.reserve(t.size() + quoted_key.size() + value_json.size() + 2);
+  out.append(t.data(), t.size() - 1);  // without the closing '}'
+  if (t.size() > 2) out.push_back(',');
+  out.append(quoted_key.data(), quoted_key.size());
+  out.push_back(':');
+  out.append(value_json.data(), value_json.size());
+  out.push_back('}');
+  return out;
+}
+
+std::string RemoveMember(absl::string_view t, absl::string_view quoted_key) {
+  std::optional<MemberSpan> m = FindMember(t, quoted_key);
+  if (!m) return std::string(t);
+  size_t begin = m->begin, end = m->end;
+  if (end < t.size() && t[end] == ',') {
+    ++end;
+  } else if (begin > 1 && t[begin - 1] == ',') {
+    --begin;
+  }
+  std::string out(t.substr(0, begin));
+  out.append(t.data() + end, t.size() - end);
+  return out;
+}
+
+}  // namespace sessionctx::internal

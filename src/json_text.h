@@ -1,0 +1,63 @@
+// Small tools on JSON text the library wrote itself (compact, valid): escaping a
+// string, fast timestamps, finding and replacing one member of an object without
+// parsing the rest. Internal to the library.
+#ifndef SESSIONCTX_SRC_JSON_TEXT_H_
+#define SESSIONCTX_SRC_JSON_TEXT_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace sessionctx::internal {
+
+// AppendJsonString appends `s` as a quoted JSON string ('"', '\' and control bytes
+// escaped; other bytes, UTF-8 included, as they are).
+void AppendJsonString(std::string& out, absl::string_view s);
+
+// AppendTimestamp appends `t` as FormatTimestamp does ("2026-02-04T17:06:50.134Z"),
+// without a time zone lookup.
+void AppendTimestamp(std::string& out, absl::Time t);
+
+// MemberSpan: where one member of an object sits in its text.
+struct MemberSpan {
+  size_t begin = 0;        // the key's opening quote
+  size_t end = 0;          // just past the value
+  size_t value_begin = 0;  // the value's first byte
+};
+
+// FindMember looks for the member whose key, as a quoted JSON string, is
+// `quoted_key` (AppendJsonString's form) in `object`, a compact JSON object text.
+std::optional<MemberSpan> FindMember(absl::string_view object, absl::string_view quoted_key);
+
+// ForEachMember calls `visit(quoted_key, value_json)` for each member of `object`.
+template <typename Visit>
+void ForEachMember(absl::string_view object, Visit&& visit);
+
+// SetMember returns `object` with member `quoted_key` set to `value_json` (replaced
+// in place, or appended last); RemoveMember without it (unchanged when absent).
+std::string SetMember(absl::string_view object, absl::string_view quoted_key,
+                      absl::string_view value_json);
+std::string RemoveMember(absl::string_view object, absl::string_view quoted_key);
+
+// SkipString / SkipValue: the index just past the string (at `i`, a quote) or value
+// starting at `i`.
+size_t SkipString(absl::string_view text, size_t i);
+size_t SkipValue(absl::string_view text, size_t i);
+
+template <typename Visit>
+void ForEachMember(absl::string_view t, Visit&& visit) {
+  size_t i = 1;  // past '{'
+  while (i < t.size() && t[i] == '"') {
+    const size_t key_end = SkipString(t, i);
+    const size_t value_end = SkipValue(t, key_end + 1);
+    visit(t.substr(i, key_end - i), t.substr(key_end + 1, value_end - key_end - 1));
+    i = value_end;
+    if (i < t.size() && t[i] == ',') ++i;
+  }
+}
+
+}  // namespace sessionctx::internal
+
+#endif  // SESSIONCTX_SRC_JSON_TEXT_H_

@@ -1,0 +1,94 @@
+#include "sessionctx/session_text.h"
+
+#include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
+#include "src/json_text.h"
+
+namespace sessionctx {
+
+std::shared_ptr<const SessionText> SessionText::FromRecord(const SessionContext& record) {
+  const std::string context =
+      record.context.is_object() ? record.context.dump() : std::string("{}");
+  return FromParts(record, context);
+}
+
+std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& fields,
+                                                          absl::string_view context_json) {
+  std::shared_ptr<SessionText> t(new SessionText());
+  std::string& out = t->json_;
+  out.reserve(160 + context_json.size() + fields.session_id.size());
+  out += "{\"sessionId\":";
+  internal::AppendJsonString(out, fields.session_id);
+  for (const BaseField& f : kBaseFields) {
+    if (const std::optional<std::string>& v = fields.*f.member) {
+      absl::StrAppend(&out, ",\"", f.name, "\":");
+      internal::AppendJsonString(out, *v);
+    }
+  }
+  out += ",\"context\":";
+  t->context_begin_ = static_cast<uint32_t>(out.size());
+  out.append(context_json.data(), context_json.size());
+  t->context_end_ = static_cast<uint32_t>(out.size());
+  absl::StrAppend(&out, ",\"metadata\":{\"version\":", fields.version, ",\"createdAt\":\"");
+  internal::AppendTimestamp(out, fields.created_at);
+  out += "\",\"modifiedAt\":\"";
+  internal::AppendTimestamp(out, fields.modified_at);
+  out += "\"}}";
+  t->version_ = fields.version;
+  t->customer_id_ = fields.customer_id;
+  t->created_at_ = fields.created_at;
+  t->modified_at_ = fields.modified_at;
+  t->expires_at_ = fields.expires_at;
+  return t;
+}
+
+std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& base,
+                                                            absl::string_view context_json,
+                                                            int64_t version,
+                                                            absl::Time modified_at,
+                                                            absl::Time expires_at) {
+  std::shared_ptr<SessionText> t(new SessionText());
+  std::string& out = t->json_;
+  out.reserve(base.context_begin_ + context_json.size() + 96);
+  out.append(base.json_.data(), base.context_begin_);
+  t->context_begin_ = base.context_begin_;
+  out.append(context_json.data(), context_json.size());
+  t->context_end_ = static_cast<uint32_t>(out.size());
+  absl::StrAppend(&out, ",\"metadata\":{\"version\":", version, ",\"createdAt\":\"");
+  internal::AppendTimestamp(out, base.created_at_);
+  out += "\",\"modifiedAt\":\"";
+  internal::AppendTimestamp(out, modified_at);
+  out += "\"}}";
+  t->version_ = version;
+  t->customer_id_ = base.customer_id_;
+  t->created_at_ = base.created_at_;
+  t->modified_at_ = modified_at;
+  t->expires_at_ = expires_at;
+  return t;
+}
+
+Json SessionText::Context() const {
+  Json context = Json::parse(context_json(), nullptr, /*allow_exceptions=*/false);
+  return context.is_object() ? context : Json::object();
+}
+
+absl::StatusOr<SessionContext> SessionText::Record() const {
+  Json j = Json::parse(json_, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::DataLossError("stored session text does not parse");
+  SessionContext s;
+  if (auto id = j.find("sessionId"); id != j.end() && id->is_string()) {
+    s.session_id = id->get<std::string>();
+  }
+  for (const BaseField& f : kBaseFields) {
+    auto it = j.find(f.name);
+    if (it != j.end() && it->is_string()) s.*f.member = it->get<std::string>();
+  }
+  if (auto c = j.find("context"); c != j.end() && c->is_object()) s.context = std::move(*c);
+  s.version = version_;
+  s.created_at = created_at_;
+  s.modified_at = modified_at_;
+  s.expires_at = expires_at_;
+  return s;
+}
+
+}  // namespace sessionctx

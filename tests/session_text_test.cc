@@ -1,0 +1,118 @@
+// SessionText (a record as JSON text) and the JSON text tools under it: the text is
+// exactly the record's wire shape, reads back as the same record, and member edits
+// touch only the member named.
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sessionctx/session_text.h"
+#include "src/json_text.h"
+#include "tests/test_util.h"
+
+namespace sessionctx {
+namespace {
+
+SessionContext Sample() {
+  SessionContext s;
+  s.session_id = "s\"1\\ü\x01";
+  s.customer_id = "c1";
+  s.site_code = "main";
+  s.currency = "EUR";
+  s.cart_id = "cart\n7";
+  s.target_location = "DE";
+  s.language = "de-CH";
+  s.context = Json{{"gift wrap", true}, {"nested", {{"a", {1, 2.5, "x", nullptr}}}}, {"q\"k", "v"}};
+  s.version = 7;
+  s.created_at = absl::FromUnixMillis(1'700'000'000'123);
+  s.modified_at = absl::FromUnixMillis(1'700'000'100'456);
+  s.expires_at = absl::InfiniteFuture();
+  return s;
+}
+
+TEST(SessionText, IsTheWireShapeAndReadsBackAsTheSameRecord) {
+  const SessionContext s = Sample();
+  std::shared_ptr<const SessionText> t = SessionText::FromRecord(s);
+  EXPECT_EQ(Json::parse(t->json()), ToJson(s));
+  EXPECT_EQ(Json::parse(t->context_json()), s.context);
+  EXPECT_EQ(t->version(), 7);
+  EXPECT_EQ(t->customer_id(), "c1");
+  absl::StatusOr<SessionContext> back = t->Record();
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, s);
+  EXPECT_EQ(t->Context(), s.context);
+}
+
+TEST(SessionText, AbsentFieldsAreOmittedAndAnEmptyContextIsAnObject) {
+  SessionContext s{.session_id = "s1", .version = 1};
+  std::shared_ptr<const SessionText> t = SessionText::FromRecord(s);
+  Json j = Json::parse(t->json());
+  EXPECT_FALSE(j.contains("customerId"));
+  EXPECT_FALSE(j.contains("currency"));
+  EXPECT_EQ(j["context"], Json::object());
+  EXPECT_EQ(j, ToJson(s));
+}
+
+TEST(SessionText, WithContextKeepsTheFieldsAndSetsNewMetadata) {
+  const SessionContext s = Sample();
+  std::shared_ptr<const SessionText> t = SessionText::FromRecord(s);
+  const absl::Time later = absl::FromUnixMillis(1'700'000'200'789);
+  std::shared_ptr<const SessionText> u =
+      SessionText::WithContext(*t, R"({"x":1})", 8, later, absl::InfiniteFuture());
+  SessionContext expected = s;
+  expected.context = Json{{"x", 1}};
+  expected.version = 8;
+  expected.modified_at = later;
+  EXPECT_EQ(Json::parse(u->json()), ToJson(expected));
+  EXPECT_EQ(*u->Record(), expected);
+}
+
+TEST(JsonText, TimestampsMatchFormatTimestamp) {
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 2000; ++i) {
+    const absl::Time t = absl::FromUnixMillis(static_cast<int64_t>(rng() % 253'402'300'799'000ULL));
+    std::string out;
+    internal::AppendTimestamp(out, t);
+    ASSERT_EQ(out, FormatTimestamp(t));
+  }
+  std::string out;
+  internal::AppendTimestamp(out, absl::FromUnixMillis(-1));
+  EXPECT_EQ(out, "1969-12-31T23:59:59.999Z");
+}
+
+TEST(JsonText, StringsAreEscapedAsJsonReadsThem) {
+  for (std::string s : {std::string("plain"), std::string("q\"b\\s/"), std::string("\x01\x1f\n\t\r\b\f"),
+                        std::string("ü€😀"), std::string()}) {
+    std::string out;
+    internal::AppendJsonString(out, s);
+    EXPECT_EQ(Json::parse(out).get<std::string>(), s);
+    EXPECT_EQ(out, Json(s).dump());  // the same bytes as the JSON library writes
+  }
+}
+
+TEST(JsonText, MembersAreFoundSetAndRemovedByTheirKeyAlone) {
+  const std::string obj = R"({"a":{"k":"}"},"b\"":[1,{"c":2}],"c":"x,y","d":null})";
+  auto quoted = [](absl::string_view k) { return Json(std::string(k)).dump(); };
+  std::optional<internal::MemberSpan> b = internal::FindMember(obj, quoted("b\""));
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(obj.substr(b->value_begin, b->end - b->value_begin), R"([1,{"c":2}])");
+  EXPECT_FALSE(internal::FindMember(obj, quoted("k")).has_value());  // nested keys don't count
+  Json expected = Json::parse(obj);
+  for (const char* k : {"a", "b\"", "c", "d", "new"}) {
+    std::string set = internal::SetMember(obj, quoted(k), R"({"v":[true]})");
+    Json want = expected;
+    want[k] = Json{{"v", {true}}};
+    EXPECT_EQ(Json::parse(set), want) << k;
+    std::string removed = internal::RemoveMember(obj, quoted(k));
+    Json without = expected;
+    without.erase(k);
+    EXPECT_EQ(Json::parse(removed), without) << k;
+  }
+  EXPECT_EQ(internal::SetMember("{}", quoted("a"), "1"), R"({"a":1})");
+  EXPECT_EQ(internal::RemoveMember(R"({"a":1})", quoted("a")), "{}");
+  int n = 0;
+  internal::ForEachMember(obj, [&](absl::string_view, absl::string_view) { ++n; });
+  EXPECT_EQ(n, 4);
+}
+
+}  // namespace
+}  // namespace sessionctx
