@@ -14,7 +14,7 @@ std::shared_ptr<const SessionText> SessionText::FromRecord(const SessionContext&
 
 std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& fields,
                                                           absl::string_view context_json) {
-  std::shared_ptr<SessionText> t(new SessionText());
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
   std::string& out = t->json_;
   out.reserve(160 + context_json.size() + fields.session_id.size());
   out += "{\"sessionId\":";
@@ -34,6 +34,7 @@ std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& 
   out += "\",\"modifiedAt\":\"";
   internal::AppendTimestamp(out, fields.modified_at);
   out += "\"}}";
+  out.shrink_to_fit();  // held for the record's life: no slack
   t->version_ = fields.version;
   t->customer_id_ = fields.customer_id;
   t->created_at_ = fields.created_at;
@@ -47,7 +48,7 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
                                                             int64_t version,
                                                             absl::Time modified_at,
                                                             absl::Time expires_at) {
-  std::shared_ptr<SessionText> t(new SessionText());
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
   std::string& out = t->json_;
   out.reserve(base.context_begin_ + context_json.size() + 96);
   out.append(base.json_.data(), base.context_begin_);
@@ -59,6 +60,7 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
   out += "\",\"modifiedAt\":\"";
   internal::AppendTimestamp(out, modified_at);
   out += "\"}}";
+  out.shrink_to_fit();
   t->version_ = version;
   t->customer_id_ = base.customer_id_;
   t->created_at_ = base.created_at_;

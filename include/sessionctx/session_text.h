@@ -69,8 +69,15 @@ class SessionText {
   SessionText(const SessionText&) = delete;
   SessionText& operator=(const SessionText&) = delete;
 
+  // Made only by the factories above (a passkey lets them use std::make_shared,
+  // one allocation for the object and its count).
+  class Key {
+    friend class SessionText;
+    Key() = default;
+  };
+  explicit SessionText(Key) {}
+
  private:
-  SessionText() = default;
 
   std::string json_;
   uint32_t context_begin_ = 0;
