@@ -17,6 +17,7 @@
 #include "rocksdb/utilities/transaction_db.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/session_text.h"
 #include "sessionctx/store_factory.h"
 
 namespace sessionctx::bench {
@@ -66,7 +67,20 @@ void BM_Bare_Get(benchmark::State& state) {
 }
 BENCHMARK(BM_Bare_Get);
 
+// What a GET does: the record's text, its bytes copied out (as into a response).
 void BM_Store_Get(benchmark::State& state) {
+  Fixture& f = F();
+  int i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::shared_ptr<const SessionText>> s = f.service->GetText({"acme", Id(i++ % kSessions)});
+    std::string copy((*s)->json());
+    benchmark::DoNotOptimize(copy);
+  }
+}
+BENCHMARK(BM_Store_Get);
+
+// The record as a value (a DOM of its context), for embedders that want one.
+void BM_Store_GetRecord(benchmark::State& state) {
   Fixture& f = F();
   int i = 0;
   for (auto _ : state) {
@@ -74,7 +88,7 @@ void BM_Store_Get(benchmark::State& state) {
     benchmark::DoNotOptimize(s);
   }
 }
-BENCHMARK(BM_Store_Get);
+BENCHMARK(BM_Store_GetRecord);
 
 void BM_Bare_GetPut(benchmark::State& state) {
   Fixture& f = F();
@@ -121,6 +135,33 @@ void BM_Store_AttributeAdd(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Store_AttributeAdd);
+
+// Where contexts should stop being inline: one attribute replaced in a session whose
+// context holds range(0) bytes of JSON, kept inline (range(1) = 1) or spilled into a
+// key per attribute (0). Inline rewrites the whole record; spilled writes two keys.
+void BM_Store_AttributeAddAtSize(benchmark::State& state) {
+  const int64_t size = state.range(0);
+  const bool inline_context = state.range(1) == 1;
+  TempDir dir;
+  auto store = *OpenSessionStore(absl::StrCat("rocksdb:", dir.Sub("db"), "?inline_context_bytes=",
+                                              inline_context ? 1 << 20 : 0),
+                                 StoreOptions{});
+  SessionService service(store.get(), ServiceOptions{});
+  SessionContext s = TypicalSession("sized");
+  s.context = Json::object();
+  for (int i = 0; static_cast<int64_t>(s.context.dump().size()) < size; ++i) {
+    s.context[absl::StrCat("attribute-", i)] = "value-of-twenty-bytes";
+  }
+  (void)service.Create("acme", s);
+  int i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<int64_t> v = service.SetAttribute({"acme", "sized"}, "lastSeen", i++);
+    if (!v.ok()) state.SkipWithError("attribute add failed");
+  }
+  state.SetLabel(inline_context ? "inline" : "spilled");
+}
+BENCHMARK(BM_Store_AttributeAddAtSize)
+    ->ArgsProduct({{512, 2048, 4096, 8192, 16384}, {1, 0}});
 
 // --- compare-and-set candidates on bare RocksDB --------------------------------------
 

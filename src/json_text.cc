@@ -1,6 +1,5 @@
 #include "src/json_text.h"
 
-#include <cstdio>
 
 #include "sessionctx/session_context.h"
 
@@ -97,14 +96,29 @@ void AppendTimestamp(std::string& out, absl::Time t) {
     out += FormatTimestamp(t);
     return;
   }
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                              static_cast<int>(year), static_cast<int>(month),
-                              static_cast<int>(day), static_cast<int>(in_day / 3'600'000),
-                              static_cast<int>(in_day / 60'000 % 60),
-                              static_cast<int>(in_day / 1000 % 60),
-                              static_cast<int>(in_day % 1000));
-  out.append(buf, static_cast<size_t>(n));
+  // "YYYY-MM-DDTHH:MM:SS.mmmZ", written digit by digit (snprintf cost a fifth of a read).
+  char buf[24];
+  auto put = [&buf](int at, int64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i) {
+      buf[at + i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, in_day / 3'600'000, 2);
+  buf[13] = ':';
+  put(14, in_day / 60'000 % 60, 2);
+  buf[16] = ':';
+  put(17, in_day / 1000 % 60, 2);
+  buf[19] = '.';
+  put(20, in_day % 1000, 3);
+  buf[23] = 'Z';
+  out.append(buf, sizeof(buf));
 }
 
 std::optional<MemberSpan> FindMember(absl::string_view t, absl::string_view quoted_key) {

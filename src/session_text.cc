@@ -1,5 +1,7 @@
 #include "sessionctx/session_text.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "sessionctx/base_fields.h"
 #include "src/json_text.h"
@@ -16,7 +18,12 @@ std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& 
                                                           absl::string_view context_json) {
   std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
   std::string& out = t->json_;
-  out.reserve(160 + context_json.size() + fields.session_id.size());
+  // The exact size when no string needs an escape: one allocation, no slack.
+  size_t size = 16 + fields.session_id.size() + 13 + context_json.size() + 84 + 20;
+  for (const BaseField& f : kBaseFields) {
+    if (const std::optional<std::string>& v = fields.*f.member) size += 6 + std::strlen(f.name) + v->size();
+  }
+  out.reserve(size);
   out += "{\"sessionId\":";
   internal::AppendJsonString(out, fields.session_id);
   for (const BaseField& f : kBaseFields) {
@@ -34,7 +41,7 @@ std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& 
   out += "\",\"modifiedAt\":\"";
   internal::AppendTimestamp(out, fields.modified_at);
   out += "\"}}";
-  out.shrink_to_fit();  // held for the record's life: no slack
+  if (out.capacity() > out.size() + 32) out.shrink_to_fit();  // held for the record's life
   t->version_ = fields.version;
   t->customer_id_ = fields.customer_id;
   t->created_at_ = fields.created_at;
@@ -50,7 +57,7 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
                                                             absl::Time expires_at) {
   std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
   std::string& out = t->json_;
-  out.reserve(base.context_begin_ + context_json.size() + 96);
+  out.reserve(base.context_begin_ + context_json.size() + 84 + 20);
   out.append(base.json_.data(), base.context_begin_);
   t->context_begin_ = base.context_begin_;
   out.append(context_json.data(), context_json.size());
@@ -60,7 +67,7 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
   out += "\",\"modifiedAt\":\"";
   internal::AppendTimestamp(out, modified_at);
   out += "\"}}";
-  out.shrink_to_fit();
+  if (out.capacity() > out.size() + 32) out.shrink_to_fit();
   t->version_ = version;
   t->customer_id_ = base.customer_id_;
   t->created_at_ = base.created_at_;

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "sessionctx/session_service.h"
+#include "sessionctx/session_text.h"
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
 #include "tests/test_util.h"
@@ -88,6 +89,186 @@ TEST(RocksDbStore, UndecodableValueIsDataLoss) {
     return true;
   }));
   EXPECT_EQ(visited, 1);
+}
+
+// RawDb opens the store's directory with RocksDB alone (the store closed), to look at
+// how sessions are laid out.
+class RawDb {
+ public:
+  explicit RawDb(const TempDir& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}};
+    ok_ = rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,
+                            &handles_, &db_)
+              .ok();
+  }
+  ~RawDb() {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    delete db_;
+  }
+  bool ok() const { return ok_; }
+  rocksdb::DB* db() { return db_; }
+  rocksdb::ColumnFamilyHandle* records() { return handles_[0]; }
+  // Keys of one session: its base record and its attribute keys.
+  std::vector<std::string> KeysOf(const SessionKey& key) {
+    std::vector<std::string> keys;
+    const std::string prefix = rocksdb_internal::SessionPrefix(key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      keys.push_back(it->key().ToString());
+    }
+    return keys;
+  }
+  std::string Value(const std::string& key) {
+    std::string v;
+    db_->Get(rocksdb::ReadOptions(), records(), key, &v);
+    return v;
+  }
+
+ private:
+  bool ok_ = false;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+TEST(RocksDbLayout, ATypicalSessionIsOneKeyWithItsContextInline) {
+  TempDir dir;
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);
+    SessionService service(store->get(), ServiceOptions{});
+    SessionContext s{.session_id = "s1", .currency = "EUR"};
+    s.context = {{"cart", {{"items", 3}}}, {"campaign", "winter"}};
+    ASSERT_OK(service.Create("acme", s));
+    ASSERT_OK(service.SetAttribute({"acme", "s1"}, "giftWrap", true));
+    ASSERT_OK(service.DeleteAttribute({"acme", "s1"}, "campaign"));
+  }
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw.KeysOf({"acme", "s1"}), std::vector<std::string>{rocksdb_internal::BaseKey({"acme", "s1"})});
+    absl::StatusOr<rocksdb_internal::Base> base =
+        rocksdb_internal::DecodeBase(raw.Value(rocksdb_internal::BaseKey({"acme", "s1"})));
+    ASSERT_OK(base);
+    ASSERT_TRUE(base->inline_context.has_value());
+    EXPECT_EQ(Json::parse(*base->inline_context), Json::parse(R"({"cart":{"items":3},"giftWrap":true})"));
+  }
+  auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+  ASSERT_OK(store);
+  absl::StatusOr<std::shared_ptr<const SessionText>> text = (*store)->GetText({"acme", "s1"});
+  ASSERT_OK(text);
+  EXPECT_EQ((*text)->Context(), Json::parse(R"({"cart":{"items":3},"giftWrap":true})"));
+  EXPECT_EQ((*text)->version(), 3);
+}
+
+// 16,000 attributes: past the inline limit the context is spilled into a key per
+// attribute; the base record stays small, so adding one attribute writes that
+// attribute and the small base, never the others.
+TEST(RocksDbLayout, SixteenThousandAttributesAreKeysOfTheirOwn) {
+  TempDir dir;
+  constexpr int kAttributes = 16'000;
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);
+    SessionService service(store->get(), ServiceOptions{});
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = "big"}));
+    for (int i = 0; i < kAttributes; ++i) {
+      ASSERT_OK(service.SetAttribute({"acme", "big"}, absl::StrCat("a", i), i));
+    }
+    absl::StatusOr<SessionContext> got = service.Get({"acme", "big"});
+    ASSERT_OK(got);
+    EXPECT_EQ(got->context.size(), static_cast<size_t>(kAttributes));
+    EXPECT_EQ(got->version, 1 + kAttributes);
+    EXPECT_EQ(got->context["a15999"], 15999);
+    absl::StatusOr<std::shared_ptr<const SessionText>> text = service.GetText({"acme", "big"});
+    ASSERT_OK(text);
+    EXPECT_EQ((*text)->Context(), got->context);
+  }
+  RawDb raw(dir);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw.KeysOf({"acme", "big"}).size(), static_cast<size_t>(kAttributes + 1));
+  const std::string base_bytes = raw.Value(rocksdb_internal::BaseKey({"acme", "big"}));
+  absl::StatusOr<rocksdb_internal::Base> base = rocksdb_internal::DecodeBase(base_bytes);
+  ASSERT_OK(base);
+  EXPECT_FALSE(base->inline_context.has_value());
+  EXPECT_LT(base_bytes.size(), 100u);
+}
+
+// A small context written over a spilled one goes back inline, and the attribute keys
+// go: nothing stale is left to resurface.
+TEST(RocksDbLayout, ASpilledContextReplacedByASmallOneLeavesNoAttributeKeys) {
+  TempDir dir;
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);
+    SessionService service(store->get(), ServiceOptions{});
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = "s"}));
+    for (int i = 0; i < 600; ++i) {
+      ASSERT_OK(service.SetAttribute({"acme", "s"}, absl::StrCat("attribute-", i), i));
+    }
+    absl::StatusOr<PutResult> put =
+        service.Put({"acme", "s"}, Json::parse(R"({"context":{"x":1},"metadata":{"version":601}})"),
+                    PutOptions{});
+    ASSERT_OK(put);
+    EXPECT_EQ(service.Get({"acme", "s"})->context, Json::parse(R"({"x":1})"));
+  }
+  RawDb raw(dir);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw.KeysOf({"acme", "s"}).size(), 1u);
+}
+
+// Records written before contexts went inline (format 0x02, attributes as keys) still
+// read, and take writes.
+TEST(RocksDbLayout, OlderRecordsWithoutInlineContextStillRead) {
+  TempDir dir;
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);  // creates the column families
+  }
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    rocksdb_internal::Base base;
+    base.fields.session_id = "old";
+    base.fields.currency = "EUR";
+    base.fields.version = 4;
+    base.fields.created_at = absl::FromUnixMillis(1'700'000'000'000);
+    base.fields.modified_at = base.fields.created_at;
+    base.json_bytes = 200;
+    std::string v2 = rocksdb_internal::EncodeBase(base);  // no inline context: ends in 0
+    ASSERT_EQ(v2.back(), '\0');
+    v2.pop_back();
+    v2[0] = rocksdb_internal::kFormatBaseV2;
+    ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
+                              rocksdb_internal::BaseKey({"acme", "old"}), v2).ok());
+    ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
+                              rocksdb_internal::AttributeKey({"acme", "old"}, "n"),
+                              rocksdb_internal::EncodeValue(7)).ok());
+  }
+  auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+  ASSERT_OK(store);
+  absl::StatusOr<SessionContext> got = (*store)->Get({"acme", "old"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->currency, "EUR");
+  EXPECT_EQ(got->context, Json::parse(R"({"n":7})"));
+  EXPECT_EQ((*(*store)->GetText({"acme", "old"}))->Context(), Json::parse(R"({"n":7})"));
+  SessionService service(store->get(), ServiceOptions{});
+  ASSERT_OK(service.SetAttribute({"acme", "old"}, "m", 8));
+  EXPECT_EQ(service.Get({"acme", "old"})->context, Json::parse(R"({"n":7,"m":8})"));
+}
+
+// Found by fuzz/record_codec_fuzz.cc: a stored value nested deeper than the stack
+// (damaged bytes) crashed the MessagePack reader; it is DataLoss now.
+TEST(RocksDbCodec, DeeplyNestedStoredValueIsDataLossNotACrash) {
+  std::string deep(1, rocksdb_internal::kFormatMsgpackV1);
+  deep.append(200'000, '\x91');  // an array holding an array holding ...
+  deep.push_back('\xc0');
+  EXPECT_STATUS(rocksdb_internal::DecodeValue(deep), kDataLoss);
+  Json nested = 1;
+  for (int i = 0; i < 64; ++i) nested = Json::array({nested});
+  absl::StatusOr<Json> back = rocksdb_internal::DecodeValue(rocksdb_internal::EncodeValue(nested));
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, nested);
 }
 
 TEST(RocksDbStore, SecondOpenOfSamePathFailsAtOnce) {

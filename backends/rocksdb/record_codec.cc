@@ -19,9 +19,38 @@ std::string WithFormatByte(const std::vector<uint8_t>& packed) {
   return out;
 }
 
+// DepthLimit: a SAX handler that only counts nesting and stops the parse past a
+// limit. nlohmann's MessagePack reader recurses once per level, so bytes nested
+// deeper than the stack (a damaged value) must be refused before a DOM is built.
+// Found by fuzz/record_codec_fuzz.cc (fuzz/regressions/record_codec/deep-nesting).
+struct DepthLimit : nlohmann::json_sax<Json> {
+  static constexpr int kMaxDepth = 128;  // written values nest 64 deep at most
+  int depth = 0;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth <= kMaxDepth; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { --depth; return true; }
+  bool start_array(std::size_t) override { return ++depth <= kMaxDepth; }
+  bool end_array() override { --depth; return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+};
+
 absl::StatusOr<Json> Unpack(const std::string& bytes) {
   if (bytes.empty() || bytes[0] != kFormatMsgpackV1) {
     return absl::DataLossError("stored value has an unknown format byte");
+  }
+  DepthLimit limit;
+  if (!Json::sax_parse(bytes.begin() + 1, bytes.end(), &limit, nlohmann::json::input_format_t::msgpack,
+                       /*strict=*/true)) {
+    return absl::DataLossError("stored value is not valid MessagePack or nests too deep");
   }
   Json j = Json::from_msgpack(bytes.begin() + 1, bytes.end(), /*strict=*/true,
                               /*allow_exceptions=*/false);
@@ -113,8 +142,8 @@ int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cas
 std::string EncodeBase(const Base& base) {
   const SessionContext& s = base.fields;
   std::string out;
-  out.reserve(64 + s.session_id.size());
-  out += kFormatBaseV2;
+  out.reserve(64 + s.session_id.size() + (base.inline_context ? base.inline_context->size() : 0));
+  out += kFormatBaseV3;
   uint8_t mask = 0;
   for (int i = 0; i < kBaseFieldCount; ++i) {
     mask |= (s.*kBaseFields[i].member).has_value() ? (1u << i) : 0;
@@ -133,15 +162,19 @@ std::string EncodeBase(const Base& base) {
     PutVarint(out, value->size());
     out += *value;
   }
+  // 0: attributes are separate keys; n + 1: n bytes of inline context text follow.
+  PutVarint(out, base.inline_context ? base.inline_context->size() + 1 : 0);
+  if (base.inline_context) out += *base.inline_context;
   return out;
 }
 
 absl::StatusOr<Base> DecodeBase(const std::string& bytes) {
   const absl::Status bad = absl::DataLossError("stored record does not decode");
   absl::string_view in(bytes);
-  if (in.size() < 2 || in[0] != kFormatBaseV2) {
+  if (in.size() < 2 || (in[0] != kFormatBaseV2 && in[0] != kFormatBaseV3)) {
     return absl::DataLossError("stored record has an unknown format byte");
   }
+  const bool v3 = in[0] == kFormatBaseV3;
   const uint8_t mask = static_cast<uint8_t>(in[1]);
   in.remove_prefix(2);
   Base base;
@@ -168,6 +201,18 @@ absl::StatusOr<Base> DecodeBase(const std::string& bytes) {
     std::string v;
     if (!read_string(v)) return bad;
     s.*kBaseFields[i].member = std::move(v);
+  }
+  if (v3) {
+    uint64_t inline_size = 0;
+    if (!GetVarint(in, inline_size) || inline_size > in.size() + 1) return bad;
+    if (inline_size > 0) {
+      base.inline_context.emplace(in.data(), inline_size - 1);
+      in.remove_prefix(inline_size - 1);
+      if (base.inline_context->size() < 2 || base.inline_context->front() != '{' ||
+          base.inline_context->back() != '}') {
+        return bad;  // not an object's text
+      }
+    }
   }
   if (!in.empty() || mask >= (1u << 6)) return bad;
   return base;

@@ -1,7 +1,9 @@
 // How the rocksdb: backend lays a session out in RocksDB. Internal to the backend.
 //
 // Column family "default":
-//   "<tenant>/<sessionId>\x00"        -> 0x02 + compact binary base record
+//   "<tenant>/<sessionId>\x00"        -> 0x03 + compact binary base record, with the
+//                                        context's JSON text inline when it is small
+//                                        (0x02: older records, context never inline)
 //   "<tenant>/<sessionId>\x01<name>"  -> 0x01 + MessagePack of one context attribute
 // Column family "expiry" (anonymous sessions only):
 //   8-byte big-endian expiry (ms since epoch) + "<tenant>/<sessionId>" -> ""
@@ -22,7 +24,8 @@
 namespace sessionctx::rocksdb_internal {
 
 inline constexpr char kFormatMsgpackV1 = 0x01;  // attribute values
-inline constexpr char kFormatBaseV2 = 0x02;     // base records
+inline constexpr char kFormatBaseV2 = 0x02;     // base records, read only
+inline constexpr char kFormatBaseV3 = 0x03;     // base records, context maybe inline
 inline constexpr char kBaseMarker = 0x00;
 inline constexpr char kAttributeMarker = 0x01;
 
@@ -30,6 +33,9 @@ inline constexpr char kAttributeMarker = 0x01;
 struct Base {
   SessionContext fields;  // context left empty
   int64_t json_bytes = 0; // RecordBytes of the whole record, tracked by difference
+  // The context's compact JSON text when it is kept in the base record (a typical
+  // session: one point read); nullopt when its attributes are keys of their own.
+  std::optional<std::string> inline_context;
 };
 
 std::string SessionPrefix(const SessionKey& key);  // "<tenant>/<sessionId>"

@@ -16,7 +16,9 @@
 #include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
+#include "src/json_text.h"
 
 namespace sessionctx {
 namespace {
@@ -24,6 +26,19 @@ namespace {
 using namespace rocksdb_internal;
 
 constexpr size_t kStripes = 1024;
+
+// By default a context up to this size (as JSON text) is kept inside the base record,
+// so that a typical session is one point read; a larger one is spilled into a key per
+// attribute, so that writing one attribute of a session with thousands does not
+// rewrite the others (bench/rocksdb_bench.cc BM_Store_AttributeAddAtSize measures
+// both sides; URI option inline_context_bytes).
+constexpr int64_t kDefaultInlineContextBytes = 4096;
+
+std::string QuotedKey(absl::string_view name) {
+  std::string out;
+  internal::AppendJsonString(out, name);
+  return out;
+}
 
 // Translate turns a RocksDB status into the library's codes.
 absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
@@ -50,6 +65,7 @@ struct UriOptions {
   std::string path;
   bool sync = false;
   int64_t cache_mb = 32;
+  int64_t inline_context_bytes = kDefaultInlineContextBytes;
 };
 
 absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
@@ -73,6 +89,12 @@ absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
       if (!absl::SimpleAtoi(kv.second, &out.cache_mb) || out.cache_mb < 0) {
         return absl::InvalidArgumentError("rocksdb: cache_mb must be a non-negative integer");
       }
+    } else if (kv.first == "inline_context_bytes") {
+      if (!absl::SimpleAtoi(kv.second, &out.inline_context_bytes) ||
+          out.inline_context_bytes < 0 || out.inline_context_bytes > (1 << 20)) {
+        return absl::InvalidArgumentError(
+            "rocksdb: inline_context_bytes must be an integer from 0 to 1048576");
+      }
     } else {
       return absl::InvalidArgumentError(absl::StrCat("rocksdb: unknown option ", kv.first));
     }
@@ -83,8 +105,14 @@ absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
 class RocksDbStore final : public SessionStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, rocksdb::ColumnFamilyHandle* records,
-               rocksdb::ColumnFamilyHandle* expiry, bool sync, const Clock* clock)
-      : db_(std::move(db)), records_(records), expiry_(expiry), clock_(clock), stripes_(kStripes) {
+               rocksdb::ColumnFamilyHandle* expiry, bool sync, size_t inline_context_bytes,
+               const Clock* clock)
+      : db_(std::move(db)),
+        records_(records),
+        expiry_(expiry),
+        clock_(clock),
+        inline_context_bytes_(inline_context_bytes),
+        stripes_(kStripes) {
     write_options_.sync = sync;
   }
 
@@ -128,6 +156,17 @@ class RocksDbStore final : public SessionStore {
     return ReadWhole(key, *std::move(base));
   }
 
+  // One point read for a session whose context is inline; the text goes out as
+  // stored, no DOM.
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
+    absl::StatusOr<Base> base = ReadLiveBase(key);
+    if (!base.ok()) return base.status();
+    if (base->inline_context) return SessionText::FromParts(base->fields, *base->inline_context);
+    absl::StatusOr<SessionContext> whole = ReadWhole(key, *std::move(base));
+    if (!whole.ok()) return whole.status();
+    return SessionText::FromRecord(*whole);
+  }
+
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<std::optional<Base>> old = ReadBase(key);
@@ -139,7 +178,7 @@ class RocksDbStore final : public SessionStore {
       }
       if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     }
-    WriteWholeInto(batch, key, record, Json::object());
+    (void)WriteWholeInto(batch, key, record, nullptr);
     return Translate(db_->Write(write_options_, &batch), "create");
   }
 
@@ -151,11 +190,15 @@ class RocksDbStore final : public SessionStore {
     if (old->fields.version != expected_version) {
       return VersionConflictError(expected_version, old->fields.version);
     }
-    absl::StatusOr<Json> old_context = ReadContext(key);
-    if (!old_context.ok()) return old_context.status();
+    std::optional<Json> old_attributes;  // what is spilled into keys of their own
+    if (!old->inline_context) {
+      absl::StatusOr<Json> read = ReadContext(key);
+      if (!read.ok()) return read.status();
+      old_attributes = *std::move(read);
+    }
     rocksdb::WriteBatch batch;
     if (old->fields.expires_at != record.expires_at) DropExpiryInto(batch, key, old->fields);
-    WriteWholeInto(batch, key, record, *old_context);
+    (void)WriteWholeInto(batch, key, record, old_attributes ? &*old_attributes : nullptr);
     return Translate(db_->Write(write_options_, &batch), "compare-and-set");
   }
 
@@ -233,6 +276,13 @@ class RocksDbStore final : public SessionStore {
         }
         record = std::move(base->fields);
         live = !record.IsExpiredAt(now);
+        if (base->inline_context) {
+          record.context = Json::parse(*base->inline_context, nullptr, /*allow_exceptions=*/false);
+          if (!record.context.is_object()) {
+            LogDataLoss(parsed->key, absl::DataLossError("inline context does not parse"));
+            live = false;
+          }
+        }
       } else if (current && live && parsed->key == *current) {
         absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
         if (value.ok()) record.context[parsed->attribute] = *std::move(value);
@@ -242,12 +292,46 @@ class RocksDbStore final : public SessionStore {
     return Translate(it->status(), "scan");
   }
 
+  // A session whose context is inline is patched in one step under its stripe: one
+  // read, the rule applied, one write. A spilled one takes the default read-CAS path.
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
+    {
+      std::lock_guard lock(StripeFor(key));
+      absl::StatusOr<Base> base = ReadLiveBase(key);
+      if (!base.ok()) return base.status();
+      if (base->inline_context) {
+        if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
+        if (base->fields.version != write.expected_version) {
+          return VersionConflictError(write.expected_version, base->fields.version);
+        }
+        const absl::Time old_expiry = base->fields.expires_at;
+        absl::StatusOr<SessionContext> current = ReadWhole(key, *std::move(base));
+        if (!current.ok()) return current.status();
+        absl::StatusOr<SessionContext> next = ApplyPatch(*current, write.body);
+        if (!next.ok()) return next.status();
+        StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+        rocksdb::WriteBatch batch;
+        if (old_expiry != next->expires_at) {
+          DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
+        }
+        absl::StatusOr<size_t> bytes = WriteWholeInto(batch, key, *next, nullptr, write.max_record_bytes);
+        if (!bytes.ok()) return bytes.status();
+        if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
+          return st;
+        }
+        return next->version;
+      }
+    }
+    return SessionStore::Patch(key, write);
+  }
+
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Base> base = ReadLiveBase(key);
     if (!base.ok()) return base.status();
     if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
+    if (base->inline_context) return UpdateInlineAttribute(key, *std::move(base), write);
     const std::string attr_key = AttributeKey(key, write.name);
     std::string old_bytes;
     rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
@@ -287,6 +371,51 @@ class RocksDbStore final : public SessionStore {
   }
 
  private:
+  // UpdateInlineAttribute: the context is text in the base record: one member is
+  // replaced in the text and the base written back (one read, one write). Past
+  // the inline limit the context is spilled into attribute keys.
+  // REQUIRES: the key's stripe is held; `base` is live and the guard allowed it.
+  absl::StatusOr<AttributeResult> UpdateInlineAttribute(const SessionKey& key, Base base,
+                                                        const AttributeWrite& write) {
+    const std::string quoted = QuotedKey(write.name);
+    const std::string& context = *base.inline_context;
+    std::string next;
+    if (!write.value) {
+      if (!internal::FindMember(context, quoted)) return AttributeResult{base.fields.version, false};
+      next = internal::RemoveMember(context, quoted);
+    } else {
+      next = internal::SetMember(context, quoted, write.value->dump());
+    }
+    const int64_t new_size = base.json_bytes - static_cast<int64_t>(context.size()) +
+                             static_cast<int64_t>(next.size());
+    if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
+      return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
+    }
+    rocksdb::WriteBatch batch;
+    const absl::Time old_expiry = base.fields.expires_at;
+    StampUpdate(base.fields, WriteStamp{write.now, write.anonymous_ttl});
+    base.json_bytes = new_size;
+    if (old_expiry != base.fields.expires_at) {
+      DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
+    }
+    AddExpiryInto(batch, key, base.fields);
+    if (next.size() <= inline_context_bytes_) {
+      base.inline_context = std::move(next);
+    } else {  // spill: every attribute becomes a key of its own
+      base.inline_context.reset();
+      Json members = Json::parse(next, nullptr, /*allow_exceptions=*/false);
+      for (auto it = members.begin(); it != members.end(); ++it) {
+        batch.Put(records_, AttributeKey(key, it.key()), EncodeValue(*it));
+      }
+    }
+    batch.Put(records_, BaseKey(key), EncodeBase(base));
+    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "attribute write");
+        !st.ok()) {
+      return st;
+    }
+    return AttributeResult{base.fields.version, true};
+  }
+
   std::mutex& StripeFor(const SessionKey& key) {
     return stripes_[absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size()];
   }
@@ -336,6 +465,15 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::StatusOr<SessionContext> ReadWhole(const SessionKey& key, Base base) {
+    if (base.inline_context) {
+      base.fields.context = Json::parse(*base.inline_context, nullptr, /*allow_exceptions=*/false);
+      if (!base.fields.context.is_object()) {
+        const absl::Status bad = absl::DataLossError("stored context does not parse");
+        LogDataLoss(key, bad);
+        return bad;
+      }
+      return std::move(base.fields);
+    }
     absl::StatusOr<Json> context = ReadContext(key);
     if (!context.ok()) return context.status();
     base.fields.context = *std::move(context);
@@ -352,31 +490,49 @@ class RocksDbStore final : public SessionStore {
     DropExpiryInto(batch, key, b.fields);
   }
 
-  // WriteWholeInto writes `record` over a session whose current context is `old`:
-  // only attributes that changed are written, vanished ones deleted.
-  void WriteWholeInto(rocksdb::WriteBatch& batch, const SessionKey& key,
-                      const SessionContext& record, const Json& old) {
+  // WriteWholeInto writes `record` over a session. `old_attributes`: the attributes
+  // the session has in keys of their own (null when none: new, or inline). A small
+  // context goes inline (and spilled keys are deleted); a large one is written as
+  // attribute keys, only those that changed.
+  // With `max_bytes`, a record larger than that is refused (ResourceExhausted) and
+  // nothing is added to `batch`. Returns the record's JSON size.
+  absl::StatusOr<size_t> WriteWholeInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                                        const SessionContext& record, const Json* old_attributes,
+                                        size_t max_bytes = SIZE_MAX) {
+    static const Json kNone = Json::object();
+    const Json& old = old_attributes ? *old_attributes : kNone;
+    const Json& context = record.context.is_object() ? record.context : kNone;
     Base base;
     base.fields = record;
     base.fields.context = Json::object();
-    base.json_bytes = static_cast<int64_t>(RecordBytes(record));
+    std::string text = context.dump();
+    const size_t json_bytes = SessionText::FromParts(record, text)->json().size();
+    if (json_bytes > max_bytes) return RecordTooLarge(json_bytes, max_bytes);
+    base.json_bytes = static_cast<int64_t>(json_bytes);
+    const bool inline_context = text.size() <= inline_context_bytes_;
+    if (inline_context) base.inline_context = std::move(text);
     batch.Put(records_, BaseKey(key), EncodeBase(base));
     AddExpiryInto(batch, key, record);
     for (auto it = old.begin(); it != old.end(); ++it) {
-      if (!record.context.contains(it.key())) batch.Delete(records_, AttributeKey(key, it.key()));
+      if (inline_context || !context.contains(it.key())) {
+        batch.Delete(records_, AttributeKey(key, it.key()));
+      }
     }
-    for (auto it = record.context.begin(); it != record.context.end(); ++it) {
+    if (inline_context) return json_bytes;
+    for (auto it = context.begin(); it != context.end(); ++it) {
       auto prev = old.find(it.key());
       if (prev == old.end() || *prev != *it) {
         batch.Put(records_, AttributeKey(key, it.key()), EncodeValue(*it));
       }
     }
+    return json_bytes;
   }
 
   // EraseInto removes the base, every attribute and the expiry entry.
   absl::Status EraseInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Base& base) {
     batch.Delete(records_, BaseKey(key));
     DropExpiryInto(batch, key, base.fields);
+    if (base.inline_context) return absl::OkStatus();  // no attribute keys
     const std::string prefix = AttributePrefix(key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -389,6 +545,7 @@ class RocksDbStore final : public SessionStore {
   rocksdb::ColumnFamilyHandle* const records_;
   rocksdb::ColumnFamilyHandle* const expiry_;
   const Clock* const clock_;
+  const size_t inline_context_bytes_;
   rocksdb::WriteOptions write_options_;
   // Every read-check-write of one session holds its stripe; RocksDB is single-process
   // (its LOCK file), so in-process locks make compare-and-set atomic.
@@ -428,7 +585,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
                                         &handles, &raw);
   if (!s.ok()) return Translate(s, absl::StrCat("rocksdb: cannot open ", parsed->path));
   return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1],
-                                        parsed->sync, options.clock);
+                                        parsed->sync,
+                                        static_cast<size_t>(parsed->inline_context_bytes),
+                                        options.clock);
 }
 
 }  // namespace sessionctx

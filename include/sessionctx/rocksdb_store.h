@@ -1,11 +1,15 @@
 // The `rocksdb:` backend: embedded and durable.
 //
-//   rocksdb:PATH[?sync=true&cache_mb=N]
+//   rocksdb:PATH[?sync=true&cache_mb=N&inline_context_bytes=N]
 //
 // sync=false (default): every acknowledged write is in RocksDB's write-ahead log in the
 // OS before the call returns, so a crash of the process (kill -9) loses nothing; a
 // power loss may lose the last writes. sync=true fsyncs the log per write: not even
 // a power loss loses an acknowledged write. cache_mb sizes the block cache (default 32).
+// inline_context_bytes (default 4096): a context up to this size, as JSON text, is kept
+// in the session's one record (a read is one point lookup); a larger one is kept as a
+// key per attribute (writing one attribute never rewrites the others). Existing
+// sessions keep their layout until their next write.
 //
 // One process at a time: a second process opening the same PATH fails at once with
 // FailedPrecondition (RocksDB's LOCK file), it does not wait.
