@@ -31,18 +31,24 @@ using testing::TempDir;
 
 class ServerE2E : public ::testing::TestWithParam<std::string> {};
 
+// StoreUri: the --store URI for a test parameter ("memory:", "rocksdb", "postgres"),
+// with RocksDB under `dir` and PostgreSQL in a fresh schema; "" when no PostgreSQL
+// server was given.
+std::string StoreUri(const std::string& param, const TempDir& dir) {
+  if (param == "rocksdb") return "rocksdb:" + (dir.path() / "db").string();
+  if (param != "postgres") return param;
+  if (testing::PostgresTestUri().empty()) return "";
+  return testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
+}
+
 TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   TempDir dir;
   const std::string secret_file = (dir.path() / "secret").string();
   std::ofstream(secret_file) << "e2e-secret\n";
-  std::string store = GetParam();
-  if (store == "rocksdb") store = "rocksdb:" + (dir.path() / "db").string();
-  if (store == "postgres") {
-    if (testing::PostgresTestUri().empty()) {
-      if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
-      GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
-    }
-    store = testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
+  std::string store = StoreUri(GetParam(), dir);
+  if (store.empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
   }
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(),
@@ -133,14 +139,10 @@ TEST_P(ServerE2E, ConcurrentClientsLoseNoAcknowledgedWrite) {
   TempDir dir;
   const std::string secret_file = (dir.path() / "secret").string();
   std::ofstream(secret_file) << "e2e-secret-e2e-secret-e2e-secret\n";
-  std::string store = GetParam();
-  if (store == "rocksdb") store = "rocksdb:" + (dir.path() / "db").string();
-  if (store == "postgres") {
-    if (testing::PostgresTestUri().empty()) {
-      if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
-      GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
-    }
-    store = testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
+  std::string store = StoreUri(GetParam(), dir);
+  if (store.empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
   }
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(),
