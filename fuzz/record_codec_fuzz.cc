@@ -1,5 +1,5 @@
-// The RocksDB record decoder on arbitrary bytes (what is read back from disk): base
-// records, attribute values and keys. A failed decode is DataLoss; a successful one
+// The RocksDB record decoder on arbitrary bytes (what is read back from disk): session
+// texts, base records, attribute values and keys. A failed decode is DataLoss; a successful one
 // encodes again to bytes that decode to the same thing.
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<Json> back = DecodeValue(again);
     if (!back.ok() || EncodeValue(*back) != again) std::abort();
   } else if (!absl::IsDataLoss(value.status())) {
+    std::abort();
+  }
+  if (absl::StatusOr<std::shared_ptr<const SessionText>> text = DecodeText(bytes); text.ok()) {
+    if (EncodeText(**text) != bytes) std::abort();  // the layout is exact
+    (void)(*text)->Fields();
+    (void)(*text)->Record();
+  } else if (!absl::IsDataLoss(text.status())) {
     std::abort();
   }
   if (std::optional<ParsedKey> key = ParseRecordKey(bytes)) {

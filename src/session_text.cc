@@ -76,6 +76,51 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
   return t;
 }
 
+std::shared_ptr<const SessionText> SessionText::FromStored(
+    std::string json, size_t context_begin, size_t context_end, int64_t version,
+    std::optional<std::string> customer_id, absl::Time created_at, absl::Time modified_at,
+    absl::Time expires_at) {
+  constexpr absl::string_view kContextKey = ",\"context\":";
+  if (context_begin < kContextKey.size() || context_begin >= context_end ||
+      context_end > json.size() || json.size() > UINT32_MAX || json.front() != '{' ||
+      json.back() != '}' || json[context_begin] != '{' || json[context_end - 1] != '}' ||
+      absl::string_view(json).substr(context_begin - kContextKey.size(), kContextKey.size()) !=
+          kContextKey) {
+    return nullptr;
+  }
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
+  t->json_ = std::move(json);
+  t->context_begin_ = static_cast<uint32_t>(context_begin);
+  t->context_end_ = static_cast<uint32_t>(context_end);
+  t->version_ = version;
+  t->customer_id_ = std::move(customer_id);
+  t->created_at_ = created_at;
+  t->modified_at_ = modified_at;
+  t->expires_at_ = expires_at;
+  return t;
+}
+
+absl::StatusOr<SessionContext> SessionText::Fields() const {
+  constexpr size_t kContextKey = sizeof(",\"context\":") - 1;
+  std::string head = json_.substr(0, context_begin_ - kContextKey);
+  head.push_back('}');
+  Json j = Json::parse(head, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::DataLossError("stored session text does not parse");
+  SessionContext s;
+  if (auto id = j.find("sessionId"); id != j.end() && id->is_string()) {
+    s.session_id = id->get<std::string>();
+  }
+  for (const BaseField& f : kBaseFields) {
+    auto it = j.find(f.name);
+    if (it != j.end() && it->is_string()) s.*f.member = it->get<std::string>();
+  }
+  s.version = version_;
+  s.created_at = created_at_;
+  s.modified_at = modified_at_;
+  s.expires_at = expires_at_;
+  return s;
+}
+
 Json SessionText::Context() const {
   Json context = Json::parse(context_json(), nullptr, /*allow_exceptions=*/false);
   return context.is_object() ? context : Json::object();

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sessionctx/base_fields.h"
+#include "src/json_text.h"
 
 namespace sessionctx {
 namespace {
@@ -72,6 +73,29 @@ void MergePatch(Json& target, const Json& patch) {
       MergePatch(target[it.key()], *it);
     }
   }
+}
+
+std::string MergePatchText(absl::string_view object_json, const Json& patch) {
+  std::string text(object_json);
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    std::string quoted;
+    internal::AppendJsonString(quoted, it.key());
+    if (it->is_null()) {
+      text = internal::RemoveMember(text, quoted);
+    } else if (it->is_object()) {
+      Json merged;
+      if (std::optional<internal::MemberSpan> m = internal::FindMember(text, quoted)) {
+        merged = Json::parse(absl::string_view(text).substr(m->value_begin, m->end - m->value_begin),
+                             nullptr, /*allow_exceptions=*/false);
+        if (merged.is_discarded()) merged = Json();
+      }
+      MergePatch(merged, *it);
+      text = internal::SetMember(text, quoted, merged.dump());
+    } else {
+      text = internal::SetMember(text, quoted, it->dump());
+    }
+  }
+  return text;
 }
 
 absl::StatusOr<SessionContext> ApplyPatch(const SessionContext& current, const Json& body) {

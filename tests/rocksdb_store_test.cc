@@ -119,6 +119,13 @@ class RawDb {
     }
     return keys;
   }
+  // Entries of the expiry index.
+  std::vector<std::string> ExpiryEntries() {
+    std::vector<std::string> keys;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[1]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+    return keys;
+  }
   std::string Value(const std::string& key) {
     std::string v;
     db_->Get(rocksdb::ReadOptions(), records(), key, &v);
@@ -147,11 +154,14 @@ TEST(RocksDbLayout, ATypicalSessionIsOneKeyWithItsContextInline) {
     RawDb raw(dir);
     ASSERT_TRUE(raw.ok());
     EXPECT_EQ(raw.KeysOf({"acme", "s1"}), std::vector<std::string>{rocksdb_internal::BaseKey({"acme", "s1"})});
-    absl::StatusOr<rocksdb_internal::Base> base =
-        rocksdb_internal::DecodeBase(raw.Value(rocksdb_internal::BaseKey({"acme", "s1"})));
-    ASSERT_OK(base);
-    ASSERT_TRUE(base->inline_context.has_value());
-    EXPECT_EQ(Json::parse(*base->inline_context), Json::parse(R"({"cart":{"items":3},"giftWrap":true})"));
+    // The one value is the session's wire text (and a trailer): what a GET sends.
+    const std::string stored = raw.Value(rocksdb_internal::BaseKey({"acme", "s1"}));
+    ASSERT_TRUE(rocksdb_internal::IsTextRecord(stored));
+    absl::StatusOr<std::shared_ptr<const SessionText>> text = rocksdb_internal::DecodeText(stored);
+    ASSERT_OK(text);
+    EXPECT_EQ((*text)->Context(), Json::parse(R"({"cart":{"items":3},"giftWrap":true})"));
+    EXPECT_EQ(Json::parse((*text)->json())["currency"], "EUR");
+    EXPECT_EQ(absl::string_view(stored).substr(0, (*text)->json().size()), (*text)->json());
   }
   auto store = OpenSessionStore(Uri(dir), StoreOptions{});
   ASSERT_OK(store);
@@ -188,9 +198,8 @@ TEST(RocksDbLayout, SixteenThousandAttributesAreKeysOfTheirOwn) {
   ASSERT_TRUE(raw.ok());
   EXPECT_EQ(raw.KeysOf({"acme", "big"}).size(), static_cast<size_t>(kAttributes + 1));
   const std::string base_bytes = raw.Value(rocksdb_internal::BaseKey({"acme", "big"}));
-  absl::StatusOr<rocksdb_internal::Base> base = rocksdb_internal::DecodeBase(base_bytes);
-  ASSERT_OK(base);
-  EXPECT_FALSE(base->inline_context.has_value());
+  EXPECT_FALSE(rocksdb_internal::IsTextRecord(base_bytes));  // fields only, binary
+  ASSERT_OK(rocksdb_internal::DecodeBase(base_bytes));
   EXPECT_LT(base_bytes.size(), 100u);
 }
 
@@ -217,8 +226,8 @@ TEST(RocksDbLayout, ASpilledContextReplacedByASmallOneLeavesNoAttributeKeys) {
   EXPECT_EQ(raw.KeysOf({"acme", "s"}).size(), 1u);
 }
 
-// Records written before contexts went inline (format 0x02, attributes as keys) still
-// read, and take writes.
+// Records written before small sessions were kept as text (format 0x02 for every
+// session, attributes as keys) still read, and take writes.
 TEST(RocksDbLayout, OlderRecordsWithoutInlineContextStillRead) {
   TempDir dir;
   {
@@ -235,10 +244,8 @@ TEST(RocksDbLayout, OlderRecordsWithoutInlineContextStillRead) {
     base.fields.created_at = absl::FromUnixMillis(1'700'000'000'000);
     base.fields.modified_at = base.fields.created_at;
     base.json_bytes = 200;
-    std::string v2 = rocksdb_internal::EncodeBase(base);  // no inline context: ends in 0
-    ASSERT_EQ(v2.back(), '\0');
-    v2.pop_back();
-    v2[0] = rocksdb_internal::kFormatBaseV2;
+    const std::string v2 = rocksdb_internal::EncodeBase(base);
+    ASSERT_EQ(v2[0], rocksdb_internal::kFormatBaseV2);
     ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
                               rocksdb_internal::BaseKey({"acme", "old"}), v2).ok());
     ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
@@ -269,6 +276,131 @@ TEST(RocksDbCodec, DeeplyNestedStoredValueIsDataLossNotACrash) {
   absl::StatusOr<Json> back = rocksdb_internal::DecodeValue(rocksdb_internal::EncodeValue(nested));
   ASSERT_OK(back);
   EXPECT_EQ(*back, nested);
+}
+
+TEST(RocksDbCodec, SessionTextRoundTripsAndDamageIsDataLoss) {
+  SessionContext s{.session_id = "s\"1", .customer_id = "c1", .currency = "EUR", .version = 5};
+  s.context = Json{{"a", {1, 2}}, {"b", "x"}};
+  s.created_at = absl::FromUnixMillis(1'700'000'000'000);
+  s.modified_at = absl::FromUnixMillis(1'700'000'100'000);
+  std::shared_ptr<const SessionText> t = SessionText::FromRecord(s);
+  const std::string bytes = rocksdb_internal::EncodeText(*t);
+  absl::StatusOr<std::shared_ptr<const SessionText>> back = rocksdb_internal::DecodeText(bytes);
+  ASSERT_OK(back);
+  EXPECT_EQ((*back)->json(), t->json());
+  EXPECT_EQ(*(*back)->Record(), *t->Record());
+  EXPECT_EQ((*back)->customer_id(), "c1");
+  EXPECT_EQ((*back)->expires_at(), absl::InfiniteFuture());
+  std::string cut = bytes;
+  cut.erase(10, 1);
+  EXPECT_STATUS(rocksdb_internal::DecodeText(cut), kDataLoss);
+  std::string offsets = bytes;
+  offsets[offsets.size() - 49] = 3;  // context_begin no longer at the context
+  EXPECT_STATUS(rocksdb_internal::DecodeText(offsets), kDataLoss);
+}
+
+// The expiry index keeps one entry per anonymous session, at the minute of its
+// expiry: writes that keep the expiry within that minute do not touch it, a purge
+// never removes a session before its time, and entries left by older versions (at
+// the exact millisecond) are replaced rather than lost.
+TEST(RocksDbExpiryIndex, OneEntryPerSessionMovedOnlyAcrossMinutes) {
+  TempDir dir;
+  ManualClock clock(absl::FromUnixSeconds(1'800'000'000));  // on a minute boundary
+  StoreOptions options;
+  options.clock = &clock;
+  ServiceOptions service_options;
+  service_options.clock = &clock;
+  service_options.anonymous_ttl = absl::Seconds(90);
+  {
+    auto store = OpenSessionStore(Uri(dir), options);
+    ASSERT_OK(store);
+    SessionService service(store->get(), service_options);
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = "s"}));
+    for (int i = 0; i < 20; ++i) {  // within one minute
+      clock.Advance(absl::Seconds(1));
+      ASSERT_OK(service.SetAttribute({"acme", "s"}, "n", i));
+    }
+    clock.Advance(absl::Seconds(45));  // the expiry moves to the next minute
+    ASSERT_OK(service.SetAttribute({"acme", "s"}, "n", 99));
+  }
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw.ExpiryEntries().size(), 1u);
+  }
+  auto store = OpenSessionStore(Uri(dir), options);
+  ASSERT_OK(store);
+  // Expires at +65 s + 90 s = 155 s from the start; its entry is at 120 s.
+  clock.Set(absl::FromUnixSeconds(1'800'000'000 + 130));
+  ASSERT_OK((*store)->PurgeExpired());
+  EXPECT_OK((*store)->Get({"acme", "s"}));  // not purged before its expiry
+  clock.Set(absl::FromUnixSeconds(1'800'000'000 + 155));
+  absl::StatusOr<int64_t> purged = (*store)->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 1);
+  EXPECT_STATUS((*store)->Get({"acme", "s"}), kNotFound);
+}
+
+TEST(RocksDbExpiryIndex, AnEntryAtTheExactMillisecondIsReplacedNotLost) {
+  TempDir dir;
+  ManualClock clock(absl::FromUnixMillis(1'800'000'000'123));
+  StoreOptions options;
+  options.clock = &clock;
+  ServiceOptions service_options;
+  service_options.clock = &clock;
+  service_options.anonymous_ttl = absl::Seconds(600);
+  absl::Time expires;
+  {
+    auto store = OpenSessionStore(Uri(dir), options);
+    ASSERT_OK(store);
+    SessionService service(store->get(), service_options);
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = "old"}));
+    expires = (*store)->Get({"acme", "old"})->expires_at;
+  }
+  {  // index it as an older version did: at the exact expiry
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,
+                                  &handles, &db).ok());
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    const std::string bucket_entry = it->key().ToString();
+    it.reset();
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[1], bucket_entry).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1],
+                        rocksdb_internal::ExpiryKey(expires, {"acme", "old"}), "").ok());
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  absl::Time later;
+  {
+    auto store = OpenSessionStore(Uri(dir), options);
+    ASSERT_OK(store);
+    // A write moves the expiry 5 minutes on: the old exact entry stays behind, stale.
+    clock.Advance(absl::Minutes(5));
+    SessionService service(store->get(), service_options);
+    ASSERT_OK(service.SetAttribute({"acme", "old"}, "n", 1));
+    later = (*store)->Get({"acme", "old"})->expires_at;
+    // At the old expiry the stale entry is due; the session is live and keeps an entry.
+    clock.Set(expires);
+    ASSERT_OK((*store)->PurgeExpired());
+    EXPECT_OK((*store)->Get({"acme", "old"}));
+  }
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw.ExpiryEntries().size(), 1u);
+  }
+  auto store = OpenSessionStore(Uri(dir), options);
+  ASSERT_OK(store);
+  clock.Set(later);
+  absl::StatusOr<int64_t> purged = (*store)->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 1);
+  EXPECT_STATUS((*store)->Get({"acme", "old"}), kNotFound);
 }
 
 TEST(RocksDbStore, SecondOpenOfSamePathFailsAtOnce) {

@@ -142,8 +142,8 @@ int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cas
 std::string EncodeBase(const Base& base) {
   const SessionContext& s = base.fields;
   std::string out;
-  out.reserve(64 + s.session_id.size() + (base.inline_context ? base.inline_context->size() : 0));
-  out += kFormatBaseV3;
+  out.reserve(64 + s.session_id.size());
+  out += kFormatBaseV2;
   uint8_t mask = 0;
   for (int i = 0; i < kBaseFieldCount; ++i) {
     mask |= (s.*kBaseFields[i].member).has_value() ? (1u << i) : 0;
@@ -162,19 +162,15 @@ std::string EncodeBase(const Base& base) {
     PutVarint(out, value->size());
     out += *value;
   }
-  // 0: attributes are separate keys; n + 1: n bytes of inline context text follow.
-  PutVarint(out, base.inline_context ? base.inline_context->size() + 1 : 0);
-  if (base.inline_context) out += *base.inline_context;
   return out;
 }
 
 absl::StatusOr<Base> DecodeBase(const std::string& bytes) {
   const absl::Status bad = absl::DataLossError("stored record does not decode");
   absl::string_view in(bytes);
-  if (in.size() < 2 || (in[0] != kFormatBaseV2 && in[0] != kFormatBaseV3)) {
+  if (in.size() < 2 || in[0] != kFormatBaseV2) {
     return absl::DataLossError("stored record has an unknown format byte");
   }
-  const bool v3 = in[0] == kFormatBaseV3;
   const uint8_t mask = static_cast<uint8_t>(in[1]);
   in.remove_prefix(2);
   Base base;
@@ -202,20 +198,69 @@ absl::StatusOr<Base> DecodeBase(const std::string& bytes) {
     if (!read_string(v)) return bad;
     s.*kBaseFields[i].member = std::move(v);
   }
-  if (v3) {
-    uint64_t inline_size = 0;
-    if (!GetVarint(in, inline_size) || inline_size > in.size() + 1) return bad;
-    if (inline_size > 0) {
-      base.inline_context.emplace(in.data(), inline_size - 1);
-      in.remove_prefix(inline_size - 1);
-      if (base.inline_context->size() < 2 || base.inline_context->front() != '{' ||
-          base.inline_context->back() != '}') {
-        return bad;  // not an object's text
-      }
-    }
-  }
   if (!in.empty() || mask >= (1u << 6)) return bad;
   return base;
+}
+
+namespace {
+
+constexpr size_t kTrailerBytes = 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 1;
+constexpr uint32_t kNoCustomer = UINT32_MAX;
+
+void PutFixed(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint64_t GetFixed(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+}  // namespace
+
+bool IsTextRecord(absl::string_view bytes) { return !bytes.empty() && bytes[0] == '{'; }
+
+std::string EncodeText(const SessionText& t) {
+  const absl::string_view json = t.json();
+  const std::optional<std::string>& customer = t.customer_id();
+  std::string out;
+  out.reserve(json.size() + (customer ? customer->size() : 0) + kTrailerBytes);
+  out.append(json.data(), json.size());
+  if (customer) out += *customer;
+  PutFixed(out, t.context_begin(), 4);
+  PutFixed(out, t.context_end(), 4);
+  PutFixed(out, static_cast<uint64_t>(t.version()), 8);
+  PutFixed(out, static_cast<uint64_t>(ToMs(t.created_at())), 8);
+  PutFixed(out, static_cast<uint64_t>(ToMs(t.modified_at())), 8);
+  PutFixed(out, static_cast<uint64_t>(ToMs(t.expires_at())), 8);
+  PutFixed(out, customer ? customer->size() : kNoCustomer, 4);
+  PutFixed(out, json.size(), 4);
+  out += kFormatTextV4;
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes) {
+  const absl::Status bad = absl::DataLossError("stored session text does not decode");
+  if (bytes.size() < kTrailerBytes + 2 || bytes.back() != kFormatTextV4) return bad;
+  const char* trailer = bytes.data() + bytes.size() - kTrailerBytes;
+  const uint64_t context_begin = GetFixed(trailer, 4);
+  const uint64_t context_end = GetFixed(trailer + 4, 4);
+  const int64_t version = static_cast<int64_t>(GetFixed(trailer + 8, 8));
+  const int64_t created = static_cast<int64_t>(GetFixed(trailer + 16, 8));
+  const int64_t modified = static_cast<int64_t>(GetFixed(trailer + 24, 8));
+  const int64_t expires = static_cast<int64_t>(GetFixed(trailer + 32, 8));
+  const uint64_t customer_size = GetFixed(trailer + 40, 4);
+  const uint64_t json_size = GetFixed(trailer + 44, 4);
+  const uint64_t customer_bytes = customer_size == kNoCustomer ? 0 : customer_size;
+  if (json_size + customer_bytes + kTrailerBytes != bytes.size()) return bad;
+  std::optional<std::string> customer;
+  if (customer_size != kNoCustomer) customer = bytes.substr(json_size, customer_size);
+  bytes.resize(json_size);
+  std::shared_ptr<const SessionText> text = SessionText::FromStored(
+      std::move(bytes), context_begin, context_end, version, std::move(customer),
+      FromMs(created), FromMs(modified), FromMs(expires));
+  if (text == nullptr) return bad;
+  return text;
 }
 
 std::string EncodeValue(const Json& value) { return WithFormatByte(Json::to_msgpack(value)); }

@@ -1,9 +1,10 @@
 // How the rocksdb: backend lays a session out in RocksDB. Internal to the backend.
 //
 // Column family "default":
-//   "<tenant>/<sessionId>\x00"        -> 0x03 + compact binary base record, with the
-//                                        context's JSON text inline when it is small
-//                                        (0x02: older records, context never inline)
+//   "<tenant>/<sessionId>\x00"        -> a small session: its wire JSON text (it starts
+//                                        with '{') + a trailer ending in 0x04 (EncodeText)
+//                                     or a session with a large context: 0x02 + compact
+//                                        binary base record, attributes under their keys
 //   "<tenant>/<sessionId>\x01<name>"  -> 0x01 + MessagePack of one context attribute
 // Column family "expiry" (anonymous sessions only):
 //   8-byte big-endian expiry (ms since epoch) + "<tenant>/<sessionId>" -> ""
@@ -20,12 +21,13 @@
 
 #include "absl/status/statusor.h"
 #include "sessionctx/session_context.h"
+#include "sessionctx/session_text.h"
 
 namespace sessionctx::rocksdb_internal {
 
 inline constexpr char kFormatMsgpackV1 = 0x01;  // attribute values
-inline constexpr char kFormatBaseV2 = 0x02;     // base records, read only
-inline constexpr char kFormatBaseV3 = 0x03;     // base records, context maybe inline
+inline constexpr char kFormatBaseV2 = 0x02;     // base records of spilled sessions
+inline constexpr char kFormatTextV4 = 0x04;     // last byte of a whole-session text record
 inline constexpr char kBaseMarker = 0x00;
 inline constexpr char kAttributeMarker = 0x01;
 
@@ -33,9 +35,6 @@ inline constexpr char kAttributeMarker = 0x01;
 struct Base {
   SessionContext fields;  // context left empty
   int64_t json_bytes = 0; // RecordBytes of the whole record, tracked by difference
-  // The context's compact JSON text when it is kept in the base record (a typical
-  // session: one point read); nullopt when its attributes are keys of their own.
-  std::optional<std::string> inline_context;
 };
 
 std::string SessionPrefix(const SessionKey& key);  // "<tenant>/<sessionId>"
@@ -61,6 +60,15 @@ std::optional<ParsedExpiry> ParseExpiryKey(const std::string& raw);
 
 std::string EncodeBase(const Base& base);
 absl::StatusOr<Base> DecodeBase(const std::string& bytes);  // DataLoss when it fails
+
+// A whole session kept as its wire text (SessionText) in its base key: the text, then
+// the customer id, then a fixed trailer (context offsets, version, times, lengths,
+// kFormatTextV4). A read is the text as stored; no field is re-rendered.
+bool IsTextRecord(absl::string_view bytes);  // starts with '{'
+std::string EncodeText(const SessionText& text);
+// DecodeText takes the stored bytes (moved into the text). DataLoss when they do not
+// frame a session text.
+absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes);
 
 std::string EncodeValue(const Json& value);
 absl::StatusOr<Json> DecodeValue(const std::string& bytes);  // DataLoss when it fails

@@ -34,11 +34,13 @@ constexpr size_t kStripes = 1024;
 // both sides; URI option inline_context_bytes).
 constexpr int64_t kDefaultInlineContextBytes = 4096;
 
-std::string QuotedKey(absl::string_view name) {
-  std::string out;
-  internal::AppendJsonString(out, name);
-  return out;
+// ExpiryBucket: `t` rounded down to the minute (the expiry index's granularity).
+absl::Time ExpiryBucket(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return t;
+  return absl::FromUnixSeconds(absl::ToUnixSeconds(t) / 60 * 60 - (absl::ToUnixSeconds(t) % 60 < 0 ? 60 : 0));
 }
+
+
 
 // Translate turns a RocksDB status into the library's codes.
 absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
@@ -151,63 +153,66 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
-    absl::StatusOr<Base> base = ReadLiveBase(key);
-    if (!base.ok()) return base.status();
-    return ReadWhole(key, *std::move(base));
+    absl::StatusOr<Stored> live = ReadLive(key);
+    if (!live.ok()) return live.status();
+    if (live->text) return live->text->Record();
+    return ReadWhole(key, *std::move(live->base));
   }
 
-  // One point read for a session whose context is inline; the text goes out as
-  // stored, no DOM.
+  // A small session is one point read, and its stored text is what goes out: no
+  // field is decoded or rendered again.
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
-    absl::StatusOr<Base> base = ReadLiveBase(key);
-    if (!base.ok()) return base.status();
-    if (base->inline_context) return SessionText::FromParts(base->fields, *base->inline_context);
-    absl::StatusOr<SessionContext> whole = ReadWhole(key, *std::move(base));
+    absl::StatusOr<Stored> live = ReadLive(key);
+    if (!live.ok()) return live.status();
+    if (live->text) return std::move(live->text);
+    absl::StatusOr<SessionContext> whole = ReadWhole(key, *std::move(live->base));
     if (!whole.ok()) return whole.status();
     return SessionText::FromRecord(*whole);
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     std::lock_guard lock(StripeFor(key));
-    absl::StatusOr<std::optional<Base>> old = ReadBase(key);
+    absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     rocksdb::WriteBatch batch;
     if (*old) {
-      if (!(*old)->fields.IsExpiredAt(clock_->Now())) {
-        return SessionExistsError(key);
-      }
+      if (!(*old)->IsExpiredAt(clock_->Now())) return SessionExistsError(key);
       if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     }
-    (void)WriteWholeInto(batch, key, record, nullptr);
+    absl::StatusOr<size_t> written = WriteRecordInto(batch, key, record, nullptr);
+    if (!written.ok()) return written.status();
+    MoveExpiryInto(batch, key, std::nullopt, record.expires_at);
     return Translate(db_->Write(write_options_, &batch), "create");
   }
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override {
     std::lock_guard lock(StripeFor(key));
-    absl::StatusOr<Base> old = ReadLiveBase(key);
+    absl::StatusOr<Stored> old = ReadLive(key);
     if (!old.ok()) return old.status();
-    if (old->fields.version != expected_version) {
-      return VersionConflictError(expected_version, old->fields.version);
+    if (old->version() != expected_version) {
+      return VersionConflictError(expected_version, old->version());
     }
     std::optional<Json> old_attributes;  // what is spilled into keys of their own
-    if (!old->inline_context) {
+    if (old->base) {
       absl::StatusOr<Json> read = ReadContext(key);
       if (!read.ok()) return read.status();
       old_attributes = *std::move(read);
     }
     rocksdb::WriteBatch batch;
-    if (old->fields.expires_at != record.expires_at) DropExpiryInto(batch, key, old->fields);
-    (void)WriteWholeInto(batch, key, record, old_attributes ? &*old_attributes : nullptr);
+    absl::StatusOr<size_t> written =
+        WriteRecordInto(batch, key, record, old_attributes ? &*old_attributes : nullptr);
+    if (!written.ok()) return written.status();
+    MoveExpiryInto(batch, key, old->expires_at(), record.expires_at);
     return Translate(db_->Write(write_options_, &batch), "compare-and-set");
   }
 
   absl::Status Delete(const SessionKey& key) override {
     std::lock_guard lock(StripeFor(key));
-    absl::StatusOr<std::optional<Base>> old = ReadBase(key);
+    absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     if (!*old) return SessionNotFoundError(key);
-    const bool live = !(*old)->fields.IsExpiredAt(clock_->Now());
+    const bool live = !(*old)->IsExpiredAt(clock_->Now());
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     if (absl::Status st = Translate(db_->Write(write_options_, &batch), "delete"); !st.ok()) {
@@ -234,15 +239,18 @@ class RocksDbStore final : public SessionStore {
       std::optional<ParsedExpiry> parsed = ParseExpiryKey(entry);
       if (!parsed) continue;
       std::lock_guard lock(StripeFor(parsed->key));
-      absl::StatusOr<std::optional<Base>> base = ReadBase(parsed->key);
+      absl::StatusOr<std::optional<Stored>> stored = ReadStored(parsed->key);
+      if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
       rocksdb::WriteBatch batch;
-      batch.Delete(expiry_, entry);
-      if (base.ok() && *base && (*base)->fields.IsExpiredAt(now)) {
-        if (absl::Status st = EraseInto(batch, parsed->key, **base); !st.ok()) return st;
+      if (stored.ok() && *stored && (*stored)->IsExpiredAt(now)) {
+        if (absl::Status st = EraseInto(batch, parsed->key, **stored); !st.ok()) return st;
         ++removed;
-      } else if (!base.ok() && !absl::IsDataLoss(base.status())) {
-        return base.status();
+      } else if (stored.ok() && *stored && (*stored)->expires_at() != absl::InfiniteFuture()) {
+        const std::string own = ExpiryKey(ExpiryBucket((*stored)->expires_at()), parsed->key);
+        if (own == entry) continue;  // its own entry, due within the minute: not expired yet
+        batch.Put(expiry_, own, "");  // a stale entry goes; the session keeps its own
       }
+      batch.Delete(expiry_, entry);  // done with, or stale (an older expiry, a login)
       if (absl::Status st = Translate(db_->Write(write_options_, &batch), "purge"); !st.ok()) {
         return st;
       }
@@ -257,7 +265,7 @@ class RocksDbStore final : public SessionStore {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
     std::optional<SessionKey> current;
     SessionContext record;
-    bool live = false;
+    bool live = false, spilled = false;
     auto flush = [&]() -> bool {
       if (current && live) return visit(*current, record);
       return true;
@@ -268,22 +276,17 @@ class RocksDbStore final : public SessionStore {
       if (parsed->is_base) {
         if (!flush()) return absl::OkStatus();
         current = parsed->key;
-        absl::StatusOr<Base> base = DecodeBase(it->value().ToString());
-        if (!base.ok()) {
-          LogDataLoss(parsed->key, base.status());
-          live = false;
+        live = false;
+        std::string bytes = it->value().ToString();
+        spilled = !IsTextRecord(bytes);
+        absl::StatusOr<SessionContext> decoded = DecodeRecord(std::move(bytes));
+        if (!decoded.ok()) {
+          LogDataLoss(parsed->key, decoded.status());
           continue;
         }
-        record = std::move(base->fields);
+        record = *std::move(decoded);
         live = !record.IsExpiredAt(now);
-        if (base->inline_context) {
-          record.context = Json::parse(*base->inline_context, nullptr, /*allow_exceptions=*/false);
-          if (!record.context.is_object()) {
-            LogDataLoss(parsed->key, absl::DataLossError("inline context does not parse"));
-            live = false;
-          }
-        }
-      } else if (current && live && parsed->key == *current) {
+      } else if (current && live && spilled && parsed->key == *current) {
         absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
         if (value.ok()) record.context[parsed->attribute] = *std::move(value);
       }
@@ -292,30 +295,37 @@ class RocksDbStore final : public SessionStore {
     return Translate(it->status(), "scan");
   }
 
-  // A session whose context is inline is patched in one step under its stripe: one
-  // read, the rule applied, one write. A spilled one takes the default read-CAS path.
+  // A small session is patched in one step under its stripe: one read, the fields
+  // patched, only the context members the body names replaced in the text, one
+  // write. A spilled one takes the default read-CAS path.
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     {
       std::lock_guard lock(StripeFor(key));
-      absl::StatusOr<Base> base = ReadLiveBase(key);
-      if (!base.ok()) return base.status();
-      if (base->inline_context) {
-        if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
-        if (base->fields.version != write.expected_version) {
-          return VersionConflictError(write.expected_version, base->fields.version);
+      absl::StatusOr<Stored> live = ReadLive(key);
+      if (!live.ok()) return live.status();
+      if (live->text) {
+        const SessionText& text = *live->text;
+        if (!GuardAllows(write.guard, SessionContext{.customer_id = text.customer_id()})) {
+          return GuardRefusedError();
         }
-        const absl::Time old_expiry = base->fields.expires_at;
-        absl::StatusOr<SessionContext> current = ReadWhole(key, *std::move(base));
-        if (!current.ok()) return current.status();
-        absl::StatusOr<SessionContext> next = ApplyPatch(*current, write.body);
+        if (text.version() != write.expected_version) {
+          return VersionConflictError(write.expected_version, text.version());
+        }
+        absl::StatusOr<SessionContext> fields = text.Fields();
+        if (!fields.ok()) return fields.status();
+        absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
         if (!next.ok()) return next.status();
+        next->context = Json::object();
+        std::string context(text.context_json());
+        if (auto c = write.body.find("context"); c != write.body.end()) {
+          context = c->is_null() ? std::string("{}") : MergePatchText(context, *c);
+        }
         StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
         rocksdb::WriteBatch batch;
-        if (old_expiry != next->expires_at) {
-          DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
-        }
-        absl::StatusOr<size_t> bytes = WriteWholeInto(batch, key, *next, nullptr, write.max_record_bytes);
-        if (!bytes.ok()) return bytes.status();
+        absl::StatusOr<size_t> written =
+            WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
+        if (!written.ok()) return written.status();
+        MoveExpiryInto(batch, key, text.expires_at(), next->expires_at);
         if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
           return st;
         }
@@ -328,10 +338,13 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     std::lock_guard lock(StripeFor(key));
-    absl::StatusOr<Base> base = ReadLiveBase(key);
-    if (!base.ok()) return base.status();
-    if (!GuardAllows(write.guard, base->fields)) return GuardRefusedError();
-    if (base->inline_context) return UpdateInlineAttribute(key, *std::move(base), write);
+    absl::StatusOr<Stored> live = ReadLive(key);
+    if (!live.ok()) return live.status();
+    if (!GuardAllows(write.guard, SessionContext{.customer_id = live->customer_id()})) {
+      return GuardRefusedError();
+    }
+    if (live->text) return UpdateTextAttribute(key, *live->text, write);
+    Base& base = *live->base;
     const std::string attr_key = AttributeKey(key, write.name);
     std::string old_bytes;
     rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
@@ -345,19 +358,18 @@ class RocksDbStore final : public SessionStore {
       }
       old_size = AttributeBytes(write.name, *old);
     }
-    if (!write.value && !got.ok()) return AttributeResult{base->fields.version, false};
-    const int64_t new_size = base->json_bytes - static_cast<int64_t>(old_size) +
+    if (!write.value && !got.ok()) return AttributeResult{base.fields.version, false};
+    const int64_t new_size = base.json_bytes - static_cast<int64_t>(old_size) +
                              (write.value ? static_cast<int64_t>(AttributeBytes(write.name, *write.value)) : 0);
     if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
       return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
     }
     rocksdb::WriteBatch batch;
-    const absl::Time old_expiry = base->fields.expires_at;
-    StampUpdate(base->fields, WriteStamp{write.now, write.anonymous_ttl});
-    base->json_bytes = new_size;
-    if (old_expiry != base->fields.expires_at) DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
-    AddExpiryInto(batch, key, base->fields);
-    batch.Put(records_, BaseKey(key), EncodeBase(*base));
+    const absl::Time old_expiry = base.fields.expires_at;
+    StampUpdate(base.fields, WriteStamp{write.now, write.anonymous_ttl});
+    base.json_bytes = new_size;
+    MoveExpiryInto(batch, key, old_expiry, base.fields.expires_at);
+    batch.Put(records_, BaseKey(key), EncodeBase(base));
     if (write.value) {
       batch.Put(records_, attr_key, EncodeValue(*write.value));
     } else {
@@ -367,81 +379,117 @@ class RocksDbStore final : public SessionStore {
         !st.ok()) {
       return st;
     }
-    return AttributeResult{base->fields.version, true};
+    return AttributeResult{base.fields.version, true};
   }
 
  private:
-  // UpdateInlineAttribute: the context is text in the base record: one member is
-  // replaced in the text and the base written back (one read, one write). Past
-  // the inline limit the context is spilled into attribute keys.
-  // REQUIRES: the key's stripe is held; `base` is live and the guard allowed it.
-  absl::StatusOr<AttributeResult> UpdateInlineAttribute(const SessionKey& key, Base base,
-                                                        const AttributeWrite& write) {
-    const std::string quoted = QuotedKey(write.name);
-    const std::string& context = *base.inline_context;
+  // Stored: what a session's base key holds, in one of two forms.
+  struct Stored {
+    std::shared_ptr<const SessionText> text;  // a small session, all of it
+    std::optional<Base> base;                 // a spilled one: fields; attributes apart
+
+    int64_t version() const { return text ? text->version() : base->fields.version; }
+    absl::Time expires_at() const { return text ? text->expires_at() : base->fields.expires_at; }
+    const std::optional<std::string>& customer_id() const {
+      return text ? text->customer_id() : base->fields.customer_id;
+    }
+    bool IsExpiredAt(absl::Time now) const { return expires_at() <= now; }
+  };
+
+  // DecodeRecord: a base key's bytes as a record (for a spilled session, without its
+  // attributes).
+  static absl::StatusOr<SessionContext> DecodeRecord(std::string bytes) {
+    if (IsTextRecord(bytes)) {
+      absl::StatusOr<std::shared_ptr<const SessionText>> text = DecodeText(std::move(bytes));
+      if (!text.ok()) return text.status();
+      return (*text)->Record();
+    }
+    absl::StatusOr<Base> base = DecodeBase(bytes);
+    if (!base.ok()) return base.status();
+    return std::move(base->fields);
+  }
+
+  // UpdateTextAttribute: one member replaced in a small session's text, the text
+  // written back (one read, one write). Past the inline limit the context is spilled.
+  // REQUIRES: the key's stripe is held; `text` is live and the guard allowed it.
+  absl::StatusOr<AttributeResult> UpdateTextAttribute(const SessionKey& key,
+                                                      const SessionText& text,
+                                                      const AttributeWrite& write) {
+    std::string quoted;
+    internal::AppendJsonString(quoted, write.name);
+    const absl::string_view context = text.context_json();
     std::string next;
     if (!write.value) {
-      if (!internal::FindMember(context, quoted)) return AttributeResult{base.fields.version, false};
+      if (!internal::FindMember(context, quoted)) return AttributeResult{text.version(), false};
       next = internal::RemoveMember(context, quoted);
     } else {
       next = internal::SetMember(context, quoted, write.value->dump());
+      const size_t bytes = text.json().size() - context.size() + next.size();
+      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
     }
-    const int64_t new_size = base.json_bytes - static_cast<int64_t>(context.size()) +
-                             static_cast<int64_t>(next.size());
-    if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
-      return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
-    }
+    const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(write.now));
+    const int64_t version = text.version() + 1;
+    const absl::Time expires =
+        text.customer_id() ? absl::InfiniteFuture() : now + write.anonymous_ttl;
     rocksdb::WriteBatch batch;
-    const absl::Time old_expiry = base.fields.expires_at;
-    StampUpdate(base.fields, WriteStamp{write.now, write.anonymous_ttl});
-    base.json_bytes = new_size;
-    if (old_expiry != base.fields.expires_at) {
-      DropExpiryInto(batch, key, Base{.fields = {.expires_at = old_expiry}});
-    }
-    AddExpiryInto(batch, key, base.fields);
+    MoveExpiryInto(batch, key, text.expires_at(), expires);
     if (next.size() <= inline_context_bytes_) {
-      base.inline_context = std::move(next);
-    } else {  // spill: every attribute becomes a key of its own
-      base.inline_context.reset();
-      Json members = Json::parse(next, nullptr, /*allow_exceptions=*/false);
-      for (auto it = members.begin(); it != members.end(); ++it) {
-        batch.Put(records_, AttributeKey(key, it.key()), EncodeValue(*it));
-      }
+      batch.Put(records_, BaseKey(key),
+                EncodeText(*SessionText::WithContext(text, next, version, now, expires)));
+    } else {
+      absl::StatusOr<SessionContext> fields = text.Fields();
+      if (!fields.ok()) return fields.status();
+      fields->version = version;
+      fields->modified_at = now;
+      fields->expires_at = expires;
+      absl::StatusOr<size_t> written = WriteInto(batch, key, *fields, next, nullptr, nullptr);
+      if (!written.ok()) return written.status();
     }
-    batch.Put(records_, BaseKey(key), EncodeBase(base));
     if (absl::Status st = Translate(db_->Write(write_options_, &batch), "attribute write");
         !st.ok()) {
       return st;
     }
-    return AttributeResult{base.fields.version, true};
+    return AttributeResult{version, true};
   }
 
   std::mutex& StripeFor(const SessionKey& key) {
     return stripes_[absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size()];
   }
 
-  // ReadBase: the base record if present (expired or not); DataLoss when it does not
-  // decode (logged).
-  absl::StatusOr<std::optional<Base>> ReadBase(const SessionKey& key) {
+  // ReadStored: what the base key holds, if anything (expired or not); DataLoss when
+  // it does not decode (logged).
+  absl::StatusOr<std::optional<Stored>> ReadStored(const SessionKey& key) {
     std::string bytes;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), records_, BaseKey(key), &bytes);
-    if (s.IsNotFound()) return std::optional<Base>();
+    if (s.IsNotFound()) return std::optional<Stored>();
     if (!s.ok()) return Translate(s, "read");
-    absl::StatusOr<Base> base = DecodeBase(bytes);
-    if (!base.ok()) {
-      LogDataLoss(key, base.status());
-      return base.status();
+    Stored stored;
+    if (IsTextRecord(bytes)) {
+      absl::StatusOr<std::shared_ptr<const SessionText>> text = DecodeText(std::move(bytes));
+      if (!text.ok()) {
+        LogDataLoss(key, text.status());
+        return text.status();
+      }
+      stored.text = *std::move(text);
+    } else {
+      absl::StatusOr<Base> base = DecodeBase(bytes);
+      if (!base.ok()) {
+        LogDataLoss(key, base.status());
+        return base.status();
+      }
+      stored.base = *std::move(base);
     }
-    return std::optional<Base>(*std::move(base));
+    return std::optional<Stored>(std::move(stored));
   }
 
-  absl::StatusOr<Base> ReadLiveBase(const SessionKey& key) {
-    absl::StatusOr<std::optional<Base>> base = ReadBase(key);
-    if (!base.ok()) return base.status();
-    if (!*base || (*base)->fields.IsExpiredAt(clock_->Now())) return SessionNotFoundError(key);
-    return **std::move(base);
+  absl::StatusOr<Stored> ReadLive(const SessionKey& key) {
+    absl::StatusOr<std::optional<Stored>> stored = ReadStored(key);
+    if (!stored.ok()) return stored.status();
+    if (!*stored || (*stored)->IsExpiredAt(clock_->Now())) return SessionNotFoundError(key);
+    return **std::move(stored);
   }
 
+  // ReadContext: a spilled session's attributes.
   absl::StatusOr<Json> ReadContext(const SessionKey& key) {
     Json context = Json::object();
     const std::string prefix = AttributePrefix(key);
@@ -465,61 +513,76 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::StatusOr<SessionContext> ReadWhole(const SessionKey& key, Base base) {
-    if (base.inline_context) {
-      base.fields.context = Json::parse(*base.inline_context, nullptr, /*allow_exceptions=*/false);
-      if (!base.fields.context.is_object()) {
-        const absl::Status bad = absl::DataLossError("stored context does not parse");
-        LogDataLoss(key, bad);
-        return bad;
-      }
-      return std::move(base.fields);
-    }
     absl::StatusOr<Json> context = ReadContext(key);
     if (!context.ok()) return context.status();
     base.fields.context = *std::move(context);
     return std::move(base.fields);
   }
 
-  void AddExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const SessionContext& s) {
-    if (s.expires_at != absl::InfiniteFuture()) batch.Put(expiry_, ExpiryKey(s.expires_at, key), "");
+  // The expiry index holds one entry per anonymous session at its expiry rounded down
+  // to the minute (ExpiryBucket). A write that moves the expiry within the same minute
+  // (every write of an active shopper, in practice) leaves the index alone: one Put
+  // instead of three. A purge visits a session up to a minute early, sees it is not
+  // expired yet and leaves its entry in place.
+  void MoveExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                      std::optional<absl::Time> old_expiry, absl::Time expiry) {
+    if (old_expiry && ExpiryBucket(*old_expiry) == ExpiryBucket(expiry)) return;
+    if (old_expiry) DropExpiryInto(batch, key, *old_expiry);
+    if (expiry != absl::InfiniteFuture()) {
+      batch.Put(expiry_, ExpiryKey(ExpiryBucket(expiry), key), "");
+    }
   }
-  void DropExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const SessionContext& s) {
-    if (s.expires_at != absl::InfiniteFuture()) batch.Delete(expiry_, ExpiryKey(s.expires_at, key));
-  }
-  void DropExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Base& b) {
-    DropExpiryInto(batch, key, b.fields);
+  void DropExpiryInto(rocksdb::WriteBatch& batch, const SessionKey& key, absl::Time expires_at) {
+    if (expires_at != absl::InfiniteFuture()) {
+      batch.Delete(expiry_, ExpiryKey(ExpiryBucket(expires_at), key));
+    }
   }
 
-  // WriteWholeInto writes `record` over a session. `old_attributes`: the attributes
-  // the session has in keys of their own (null when none: new, or inline). A small
-  // context goes inline (and spilled keys are deleted); a large one is written as
-  // attribute keys, only those that changed.
-  // With `max_bytes`, a record larger than that is refused (ResourceExhausted) and
-  // nothing is added to `batch`. Returns the record's JSON size.
-  absl::StatusOr<size_t> WriteWholeInto(rocksdb::WriteBatch& batch, const SessionKey& key,
-                                        const SessionContext& record, const Json* old_attributes,
-                                        size_t max_bytes = SIZE_MAX) {
+  absl::StatusOr<size_t> WriteRecordInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                                         const SessionContext& record,
+                                         const Json* old_attributes) {
     static const Json kNone = Json::object();
-    const Json& old = old_attributes ? *old_attributes : kNone;
     const Json& context = record.context.is_object() ? record.context : kNone;
-    Base base;
-    base.fields = record;
-    base.fields.context = Json::object();
-    std::string text = context.dump();
-    const size_t json_bytes = SessionText::FromParts(record, text)->json().size();
+    return WriteInto(batch, key, record, context.dump(), &context, old_attributes);
+  }
+
+  // WriteInto writes a session given as its fields (`fields.context` ignored) and its
+  // context's JSON text. A small context: one text record. A large one: a binary base
+  // and a key per attribute, only those that differ from `old_attributes` (the
+  // attributes the session has in keys of their own now; null: none), whose stale keys
+  // go in both cases. `context` is the parsed context when the caller has it. Over
+  // `max_bytes` the record is refused (ResourceExhausted) and nothing is added to
+  // `batch`. Returns the record's JSON size.
+  absl::StatusOr<size_t> WriteInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                                   const SessionContext& fields, absl::string_view context_json,
+                                   const Json* context, const Json* old_attributes,
+                                   size_t max_bytes = SIZE_MAX) {
+    static const Json kNone = Json::object();
+    std::shared_ptr<const SessionText> text = SessionText::FromParts(fields, context_json);
+    const size_t json_bytes = text->json().size();
     if (json_bytes > max_bytes) return RecordTooLarge(json_bytes, max_bytes);
-    base.json_bytes = static_cast<int64_t>(json_bytes);
-    const bool inline_context = text.size() <= inline_context_bytes_;
-    if (inline_context) base.inline_context = std::move(text);
-    batch.Put(records_, BaseKey(key), EncodeBase(base));
-    AddExpiryInto(batch, key, record);
-    for (auto it = old.begin(); it != old.end(); ++it) {
-      if (inline_context || !context.contains(it.key())) {
+    const Json& old = old_attributes ? *old_attributes : kNone;
+    if (context_json.size() <= inline_context_bytes_) {
+      batch.Put(records_, BaseKey(key), EncodeText(*text));
+      for (auto it = old.begin(); it != old.end(); ++it) {
         batch.Delete(records_, AttributeKey(key, it.key()));
       }
+      return json_bytes;
     }
-    if (inline_context) return json_bytes;
-    for (auto it = context.begin(); it != context.end(); ++it) {
+    Json parsed;
+    if (context == nullptr) {
+      parsed = Json::parse(context_json, nullptr, /*allow_exceptions=*/false);
+      context = &parsed;
+    }
+    Base base;
+    base.fields = fields;
+    base.fields.context = Json::object();
+    base.json_bytes = static_cast<int64_t>(json_bytes);
+    batch.Put(records_, BaseKey(key), EncodeBase(base));
+    for (auto it = old.begin(); it != old.end(); ++it) {
+      if (!context->contains(it.key())) batch.Delete(records_, AttributeKey(key, it.key()));
+    }
+    for (auto it = context->begin(); it != context->end(); ++it) {
       auto prev = old.find(it.key());
       if (prev == old.end() || *prev != *it) {
         batch.Put(records_, AttributeKey(key, it.key()), EncodeValue(*it));
@@ -529,10 +592,10 @@ class RocksDbStore final : public SessionStore {
   }
 
   // EraseInto removes the base, every attribute and the expiry entry.
-  absl::Status EraseInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Base& base) {
+  absl::Status EraseInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Stored& stored) {
     batch.Delete(records_, BaseKey(key));
-    DropExpiryInto(batch, key, base.fields);
-    if (base.inline_context) return absl::OkStatus();  // no attribute keys
+    DropExpiryInto(batch, key, stored.expires_at());
+    if (stored.text) return absl::OkStatus();  // a small session has no attribute keys
     const std::string prefix = AttributePrefix(key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {

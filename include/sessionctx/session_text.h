@@ -45,12 +45,26 @@ class SessionText {
                                                         int64_t version, absl::Time modified_at,
                                                         absl::Time expires_at);
 
+  // FromStored rebuilds a text from what a store kept of one (json() and the other
+  // accessors below). REQUIRES: the parts come from a SessionText (e.g. read back from
+  // disk under a checksum); nothing is re-validated. Nullptr when the offsets do not
+  // fit `json` or do not frame an object.
+  static std::shared_ptr<const SessionText> FromStored(std::string json, size_t context_begin,
+                                                       size_t context_end, int64_t version,
+                                                       std::optional<std::string> customer_id,
+                                                       absl::Time created_at,
+                                                       absl::Time modified_at,
+                                                       absl::Time expires_at);
+
   // json: the record's wire shape, e.g. {"sessionId":"s1",…,"context":{…},"metadata":{…}}.
   absl::string_view json() const { return json_; }
   // context_json: the text of the context object, a part of json().
   absl::string_view context_json() const {
     return absl::string_view(json_).substr(context_begin_, context_end_ - context_begin_);
   }
+
+  size_t context_begin() const { return context_begin_; }
+  size_t context_end() const { return context_end_; }
 
   const std::optional<std::string>& customer_id() const { return customer_id_; }
   int64_t version() const { return version_; }
@@ -61,6 +75,10 @@ class SessionText {
 
   // Context parses the context object (a DOM, built on each call).
   Json Context() const;
+
+  // Fields: the record's fields with an empty context, parsing only the text before
+  // the context (a small object). DataLoss if it does not parse.
+  absl::StatusOr<SessionContext> Fields() const;
 
   // Record parses the whole record back into a value. DataLoss if the text does not
   // parse (never for text made by FromRecord/FromParts).

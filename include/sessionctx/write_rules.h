@@ -43,6 +43,13 @@ absl::StatusOr<int64_t> ExpectedVersion(std::optional<int64_t> body_version,
 // MergePatch applies an RFC 7386 JSON Merge Patch to `target` in place.
 void MergePatch(Json& target, const Json& patch);
 
+// MergePatchText applies the merge patch `patch` (an object) to `object_json`, the
+// compact text of a JSON object this library wrote, and returns the new text. Only
+// the members `patch` names are touched: null removes one, a non-object value
+// replaces it, an object is merged into it (that member alone is parsed). The result
+// is the text of MergePatch's result, members possibly in another order.
+std::string MergePatchText(absl::string_view object_json, const Json& patch);
+
 // ApplyPatch applies a PATCH body: only siteCode, currency, targetLocation, language
 // and context are read; other members are ignored. A base field set to null is
 // removed; `context` is merge-patched, `"context": null` empties it. Version and
