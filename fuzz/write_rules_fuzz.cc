@@ -1,7 +1,8 @@
 // Request bodies through the write rules: the JSON body parser, PATCH and PUT onto a
 // stored record, the attribute body. A record the rules accept must be one the store
 // can hold: its wire form reads back strictly (SessionContextFromJson) as the same
-// record, and its context stays an object.
+// record, and its context stays an object; merging a patch into the context's text
+// gives what merging it into the DOM gives.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,6 +42,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (absl::StatusOr<SessionContext> put = ApplyPut(current, *body); put.ok()) {
     CheckStorable(*put, current);
+  }
+  // The text merge (what stores use on their stored text) agrees with the DOM merge.
+  if (auto c = body->find("context"); c != body->end() && c->is_object()) {
+    Json expected = current.context;
+    MergePatch(expected, *c);
+    const Json got = Json::parse(MergePatchText(current.context.dump(), *c), nullptr,
+                                 /*allow_exceptions=*/false);
+    if (got != expected) std::abort();
   }
   if (absl::StatusOr<AttributeRequest> attr = ParseAttributeRequest(*body); attr.ok()) {
     SessionContext with = current;
