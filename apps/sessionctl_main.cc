@@ -2,11 +2,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "apps/flags.h"
@@ -106,7 +111,8 @@ Json ExportLine(const SessionKey& key, const SessionContext& s) {
   return line;
 }
 
-absl::Status ImportLine(SessionStore& store, const std::string& text) {
+// ParseImportLine reads one export line into the record to put in place.
+absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
   Json line = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!line.is_object()) return absl::InvalidArgumentError("not a JSON object");
   auto tenant = line.find("tenant");
@@ -127,16 +133,145 @@ absl::Status ImportLine(SessionStore& store, const std::string& text) {
   } else {
     return absl::InvalidArgumentError("expiresAt is required for an anonymous session");
   }
-  const SessionKey key{tenant->get<std::string>(), record->session_id};
-  absl::Status st = store.Create(key, *record);
-  if (absl::IsAlreadyExists(st)) {
-    // Replace what is there: an import restores the exported state.
-    absl::StatusOr<SessionContext> current = store.Get(key);
-    if (!current.ok()) return current.status();
-    st = store.CompareAndSet(key, current->version, *record);
-  }
-  return st;
+  SessionKey key{tenant->get<std::string>(), record->session_id};
+  return ImportRecord{std::move(key), *std::move(record)};
 }
+
+// Importer writes parsed lines in batches (one store call each: a WriteBatch, one SQL
+// statement), keeps per-line error reports, and shows progress on a terminal. A batch
+// is written on a second thread while the next one is parsed; batches land in order.
+class Importer {
+ public:
+  static constexpr size_t kBatch = 2000;
+
+  Importer(SessionStore& store, int64_t total_bytes)
+      : store_(store), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO)),
+        start_(absl::Now()), last_report_(start_) {}
+
+  ~Importer() {
+    if (writing_.valid()) writing_.wait();
+  }
+
+  // Add takes one input line; lines are parsed a chunk at a time, on two threads.
+  void Add(int64_t line_no, std::string text) {
+    read_bytes_ += static_cast<int64_t>(text.size()) + 1;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) return;
+    raw_.push_back(std::move(text));
+    raw_lines_.push_back(line_no);
+    if (raw_.size() >= kBatch) ParseChunk();
+  }
+
+  // ParseChunk parses the buffered lines (the second half on a helper thread), then
+  // queues the records in input order.
+  void ParseChunk() {
+    std::vector<absl::StatusOr<ImportRecord>> parsed(raw_.size(), absl::UnknownError(""));
+    const size_t half = raw_.size() / 2;
+    auto parse = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i) parsed[i] = ParseImportLine(raw_[i]);
+    };
+    std::future<void> helper = std::async(std::launch::async, parse, half, raw_.size());
+    parse(0, half);
+    helper.wait();
+    for (size_t i = 0; i < parsed.size(); ++i) Queue(raw_lines_[i], std::move(parsed[i]));
+    raw_.clear();
+    raw_lines_.clear();
+  }
+
+  void Queue(int64_t line_no, absl::StatusOr<ImportRecord> record) {
+    if (!record.ok()) return Fail(line_no, record.status());
+    // A session twice in one batch: the earlier line must land first.
+    std::string key = absl::StrCat(record->key.tenant, "/", record->key.session_id);
+    if (keys_.contains(key)) Flush();
+    keys_.insert(std::move(key));
+    batch_.push_back(*std::move(record));
+    lines_.push_back(line_no);
+    if (batch_.size() >= kBatch) Flush();
+  }
+
+  // Flush hands the batch to the writer (after the previous batch landed).
+  void Flush() {
+    if (writing_.valid()) writing_.wait();
+    if (!batch_.empty()) {
+      writing_ = std::async(std::launch::async,
+                            [this, batch = std::move(batch_), lines = std::move(lines_)] {
+                              Write(batch, lines);
+                            });
+      batch_.clear();
+      lines_.clear();
+      keys_.clear();
+    }
+    Progress();
+  }
+
+  // Finish writes what is left and prints the summary line; returns the exit code.
+  int Finish() {
+    ParseChunk();
+    Flush();
+    if (writing_.valid()) writing_.wait();
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
+    std::fprintf(stderr, "%simported %lld sessions, %lld lines failed, in %.1f s (%.0f sessions/s)\n",
+                 tty_ ? "\r\033[K" : "", static_cast<long long>(imported_.load()),
+                 static_cast<long long>(failed_.load()), seconds,
+                 seconds > 0 ? static_cast<double>(imported_.load()) / seconds : 0.0);
+    return failed_.load() == 0 ? 0 : 1;
+  }
+
+ private:
+  void Write(const std::vector<ImportRecord>& batch, const std::vector<int64_t>& lines) {
+    if (store_.Import(batch).ok()) {
+      imported_ += static_cast<int64_t>(batch.size());
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {  // tell which lines: each on its own
+      absl::Status st = store_.Import({batch[i]});
+      if (st.ok()) {
+        ++imported_;
+      } else {
+        Fail(lines[i], st);
+      }
+    }
+  }
+
+  void Fail(int64_t line_no, const absl::Status& st) {
+    ++failed_;
+    std::fprintf(stderr, "%sline %lld: %s\n", tty_ ? "\r\033[K" : "",
+                 static_cast<long long>(line_no), std::string(st.message()).c_str());
+  }
+
+  // Progress: count, rate and (reading a file) the share done and the time left.
+  void Progress() {
+    if (!tty_) return;
+    const absl::Time now = absl::Now();
+    if (now - last_report_ < absl::Milliseconds(500)) return;
+    last_report_ = now;
+    const double seconds = absl::ToDoubleSeconds(now - start_);
+    const int64_t imported = imported_.load();
+    const double rate = seconds > 0 ? static_cast<double>(imported) / seconds : 0;
+    std::string eta;
+    if (total_bytes_ > 0 && read_bytes_ > 0) {
+      const double done = std::min(1.0, static_cast<double>(read_bytes_) / total_bytes_);
+      const double left = done > 0 ? seconds * (1 - done) / done : 0;
+      eta = absl::StrFormat(", %.0f%%, about %.0f s left", done * 100, left);
+    }
+    std::fprintf(stderr, "\r\033[Kimported %lld (%.0f/s), failed %lld%s",
+                 static_cast<long long>(imported), rate, static_cast<long long>(failed_.load()),
+                 eta.c_str());
+  }
+
+  SessionStore& store_;
+  const int64_t total_bytes_;  // 0 when unknown (standard input)
+  const bool tty_;
+  const absl::Time start_;
+  absl::Time last_report_;
+  std::vector<std::string> raw_;  // lines read, not parsed yet
+  std::vector<int64_t> raw_lines_;
+  std::vector<ImportRecord> batch_;
+  std::vector<int64_t> lines_;
+  absl::flat_hash_set<std::string> keys_;
+  std::future<void> writing_;  // the batch being written, if any
+  std::atomic<int64_t> imported_{0}, failed_{0};
+  int64_t read_bytes_ = 0;
+};
 
 int StoreCommand(const std::string& command, Flags& flags) {
   // Positional words stand in for the flags, in order: URI [TENANT SESSION].
@@ -223,33 +358,24 @@ int StoreCommand(const std::string& command, Flags& flags) {
   }
   if (command == "import") {
     std::ifstream file;
+    int64_t total_bytes = 0;
     if (in_file) {
       file.open(*in_file);
       if (!file) return Fail("cannot read " + *in_file);
+      std::error_code ec;
+      total_bytes = static_cast<int64_t>(std::filesystem::file_size(*in_file, ec));
+      if (ec) total_bytes = 0;
     }
     std::istream& in = in_file ? file : std::cin;
-    const bool tty = isatty(STDERR_FILENO);
-    int64_t line_no = 0, imported = 0, bad = 0;
+    Importer importer(**store, total_bytes);
+    int64_t line_no = 0;
     std::string line;
     while (std::getline(in, line)) {
       ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      absl::Status st = ImportLine(**store, line);
-      if (st.ok()) {
-        ++imported;
-      } else {
-        ++bad;
-        std::fprintf(stderr, "%sline %lld: %s\n", tty ? "\r" : "", static_cast<long long>(line_no),
-                     std::string(st.message()).c_str());
-      }
-      if (tty && line_no % 1000 == 0) {
-        std::fprintf(stderr, "\rimported %lld, failed %lld …", static_cast<long long>(imported),
-                     static_cast<long long>(bad));
-      }
+      importer.Add(line_no, std::move(line));
+      line.clear();
     }
-    std::fprintf(stderr, "%simported %lld sessions, %lld lines failed\n", tty ? "\r" : "",
-                 static_cast<long long>(imported), static_cast<long long>(bad));
-    return bad == 0 ? 0 : 1;
+    return importer.Finish();
   }
   return Fail("unknown command " + command);
 }

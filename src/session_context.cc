@@ -91,7 +91,48 @@ std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
+namespace {
+
+// ParseOwnTimestamp reads exactly what FormatTimestamp writes, "YYYY-MM-DDTHH:MM:SS.mmmZ",
+// without a time zone lookup; nullopt for anything else (then the general parser runs).
+std::optional<absl::Time> ParseOwnTimestamp(absl::string_view t) {
+  if (t.size() != 24 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+      t[16] != ':' || t[19] != '.' || t[23] != 'Z') {
+    return std::nullopt;
+  }
+  auto num = [&](int at, int digits, int64_t& out) {
+    out = 0;
+    for (int i = at; i < at + digits; ++i) {
+      if (!IsDigit(t[i])) return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int64_t y, mo, d, h, mi, s, ms;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+      !num(17, 2, s) || !num(20, 3, ms)) {
+    return std::nullopt;
+  }
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+      h > 23 || mi > 59 || s > 59) {
+    return std::nullopt;  // the general parser decides (leap seconds, errors)
+  }
+  // Days from civil (proleptic Gregorian), the inverse of FormatTimestamp's.
+  const int64_t yy = y - (mo <= 2);
+  const int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+  const int64_t yoe = yy - era * 400;
+  const int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = era * 146'097 + doe - 719'468;
+  return absl::FromUnixMillis(((days * 24 + h) * 60 + mi) * 60'000 + s * 1000 + ms);
+}
+
+}  // namespace
+
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
+  if (std::optional<absl::Time> own = ParseOwnTimestamp(text)) return *own;
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, absl::UTCTimeZone(), &t, &err)) {

@@ -1,5 +1,8 @@
 #include "sessionctx/session_store.h"
 
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,6 +45,42 @@ absl::Status SessionNotFoundError(const SessionKey& key) {
 
 absl::Status SessionExistsError(const SessionKey& key) {
   return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
+}
+
+absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
+  absl::flat_hash_set<std::pair<std::string, std::string>> seen;
+  seen.reserve(records.size());
+  for (const ImportRecord& r : records) {
+    if (r.record.session_id != r.key.session_id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("import: session ", r.key.session_id, " holds a record of another id"));
+    }
+    if (!seen.emplace(r.key.tenant, r.key.session_id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("import: session ", r.key.session_id, " appears twice in one batch"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionStore::Import(const std::vector<ImportRecord>& records) {
+  if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+  for (const ImportRecord& r : records) {
+    while (true) {  // a concurrent writer can only make the compare-and-set retry
+      absl::Status st = Create(r.key, r.record);
+      if (!absl::IsAlreadyExists(st)) {
+        if (!st.ok()) return st;
+        break;
+      }
+      absl::StatusOr<SessionContext> current = Get(r.key);
+      if (absl::IsNotFound(current.status())) continue;  // gone or expired meanwhile
+      if (!current.ok()) return current.status();
+      st = CompareAndSet(r.key, current->version, r.record);
+      if (st.ok()) break;
+      if (!absl::IsAborted(st) && !absl::IsNotFound(st)) return st;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {

@@ -270,6 +270,59 @@ TEST(Sessionctl, PutGetExportImportDeletePurge) {
   EXPECT_NE(RunCommand(ctl + " frobnicate 2>&1; echo exit=$?").find("exit=2"), std::string::npos);
 }
 
+// Imports go in batches (one WriteBatch each here); a session that appears twice ends
+// as its later line says, a re-run changes nothing, and a bad line costs only itself.
+TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
+  TempDir dir;
+  const std::string ctl = SESSIONCTL_BIN;
+  const std::string store = "rocksdb:" + (dir.path() / "db").string();
+  const std::string file = (dir.path() / "in.jsonl").string();
+  constexpr int kSessions = 4500;  // more than two batches
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < kSessions; ++i) {
+      Json session = {{"sessionId", absl::StrCat("s", i)},
+                      {"currency", "EUR"},
+                      {"context", {{"i", i}}},
+                      {"metadata",
+                       {{"version", 3}, {"createdAt", "2026-11-01T10:00:00.000Z"},
+                        {"modifiedAt", "2026-11-01T10:05:00.000Z"}}}};
+      out << Json{{"tenant", "acme"}, {"expiresAt", "2099-01-01T00:00:00.000Z"}, {"session", session}}
+                 .dump()
+          << "\n";
+      if (i == 2100) out << "{\"tenant\":\"acme\"}\n";  // no session: line 2102 fails
+    }
+    Json again = {{"sessionId", "s7"}, {"currency", "CHF"}, {"context", Json::object()},
+                  {"metadata", {{"version", 9}, {"createdAt", "2026-11-01T10:00:00.000Z"},
+                                {"modifiedAt", "2026-11-02T10:00:00.000Z"}}}};
+    out << Json{{"tenant", "acme"}, {"expiresAt", "2099-01-01T00:00:00.000Z"}, {"session", again}}
+               .dump()
+        << "\n";
+  }
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(run);
+    const std::string report =
+        RunCommand(ctl + " import --store " + store + " --in " + file + " 2>&1; echo exit=$?");
+    EXPECT_NE(report.find("line 2102: session is missing"), std::string::npos) << report;
+    EXPECT_NE(report.find(absl::StrCat("imported ", kSessions + 1, " sessions, 1 lines failed")),
+              std::string::npos)
+        << report;
+    EXPECT_NE(report.find("exit=1"), std::string::npos) << report;
+    Json s7 = Json::parse(RunCommand(ctl + " get " + store + " acme s7"), nullptr, false);
+    EXPECT_EQ(s7["currency"], "CHF");
+    EXPECT_EQ(s7["metadata"]["version"], 9);
+    Json s4000 = Json::parse(RunCommand(ctl + " get " + store + " acme s4000"), nullptr, false);
+    EXPECT_EQ(s4000["context"]["i"], 4000);
+    EXPECT_EQ(s4000["metadata"]["version"], 3);
+  }
+  const std::string exported = (dir.path() / "out.jsonl").string();
+  RunCommand(ctl + " export --store " + store + " --out " + exported + " 2>/dev/null");
+  std::ifstream in(exported);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, kSessions);
+}
+
 TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   TempDir dir;
   const std::string secret_file = (dir.path() / "secret").string();

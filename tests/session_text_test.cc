@@ -79,6 +79,20 @@ TEST(JsonText, TimestampsMatchFormatTimestamp) {
   EXPECT_EQ(out, "1969-12-31T23:59:59.999Z");
 }
 
+TEST(JsonText, TimestampsParseBackExactly) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    const absl::Time t = absl::FromUnixMillis(static_cast<int64_t>(rng() % 253'402'300'799'000ULL));
+    absl::StatusOr<absl::Time> back = ParseTimestamp(FormatTimestamp(t));
+    ASSERT_OK(back);
+    ASSERT_EQ(*back, t) << FormatTimestamp(t);
+  }
+  EXPECT_EQ(*ParseTimestamp("2024-02-29T12:00:00.000Z"), absl::FromUnixSeconds(1'709'208'000));
+  EXPECT_FALSE(ParseTimestamp("2023-02-29T12:00:00.000Z").ok());  // not a leap year
+  EXPECT_FALSE(ParseTimestamp("2023-13-01T12:00:00.000Z").ok());
+  EXPECT_OK(ParseTimestamp("2023-01-01T12:00:00+02:00"));  // any RFC 3339 time still reads
+}
+
 TEST(JsonText, StringsAreEscapedAsJsonReadsThem) {
   for (std::string s : {std::string("plain"), std::string("q\"b\\s/"), std::string("\x01\x1f\n\t\r\b\f"),
                         std::string("ü€😀"), std::string()}) {

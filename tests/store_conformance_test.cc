@@ -495,6 +495,63 @@ TEST_P(StoreConformance, DeleteAttributeOfAbsentKeyDoesNotBumpVersion) {
   EXPECT_EQ(store_->Get({"acme", "s1"})->version, 1);
 }
 
+// --- Import (sessionctl import: restoring an export) --------------------------------
+
+TEST_P(StoreConformance, ImportCreatesAndReplacesKeepingVersionTimesAndExpiry) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1",
+                                                    .context = Json{{"a", 1}, {"b", 1}}}));
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "z", true));
+  SessionContext replaced = Record("s1", 7);
+  replaced.context = Json{{"b", 2}, {"c", {{"deep", {1, 2}}}}};
+  replaced.modified_at = kStart + absl::Minutes(3);
+  replaced.expires_at = kStart + absl::Minutes(63);
+  SessionContext created = Record("s2", 4);
+  created.customer_id = "cust";
+  created.expires_at = absl::InfiniteFuture();
+  const std::vector<ImportRecord> batch = {{{"acme", "s1"}, replaced}, {{"acme", "s2"}, created}};
+  ASSERT_OK(store_->Import(batch));
+  for (int round = 0; round < 2; ++round) {  // a second import of the same changes nothing
+    SCOPED_TRACE(round);
+    absl::StatusOr<SessionContext> s1 = store_->Get({"acme", "s1"});
+    ASSERT_OK(s1);
+    EXPECT_EQ(*s1, replaced);
+    absl::StatusOr<SessionContext> s2 = store_->Get({"acme", "s2"});
+    ASSERT_OK(s2);
+    EXPECT_EQ(*s2, created);
+    EXPECT_EQ(Json::parse((*store_->GetText({"acme", "s1"}))->json()), ToJson(replaced));
+    ASSERT_OK(store_->Import(batch));
+  }
+  // Imported records behave as any other: the next write bumps the version.
+  ASSERT_OK(service_->SetAttribute({"acme", "s1"}, "n", 1));
+  EXPECT_EQ(store_->Get({"acme", "s1"})->version, 8);
+  clock_.Advance(absl::Minutes(64));
+  EXPECT_STATUS(store_->Get({"acme", "s1"}), kNotFound);  // its imported expiry holds
+  EXPECT_OK(store_->Get({"acme", "s2"}));
+}
+
+TEST_P(StoreConformance, ImportReplacesAnExpiredSessionAndALargeContext) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "old"}));
+  for (int i = 0; i < 400; ++i) {  // past every backend's inline limit
+    ASSERT_OK(service_->SetAttribute({"acme", "old"}, absl::StrCat("attribute-", i), i));
+  }
+  clock_.Advance(absl::Hours(2));  // expired
+  SessionContext small = Record("old", 2);
+  small.context = Json{{"only", true}};
+  ASSERT_OK(store_->Import({{{"acme", "old"}, small}}));
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "old"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->context, Json::parse(R"({"only":true})"));
+  EXPECT_EQ(got->version, 2);
+}
+
+TEST_P(StoreConformance, ImportRefusesAKeyTwiceAndWritesNothing) {
+  SessionContext a = Record("dup", 1);
+  SessionContext b = Record("dup", 2);
+  EXPECT_STATUS(store_->Import({{{"acme", "dup"}, a}, {{"acme", "dup"}, b}}), kInvalidArgument);
+  EXPECT_STATUS(store_->Get({"acme", "dup"}), kNotFound);
+  EXPECT_OK(store_->Import({}));
+}
+
 TEST_P(StoreConformance, ConcurrentAttributeAddsLoseNothing) {
   constexpr int kThreads = 8;
   constexpr int per_thread = 2000;

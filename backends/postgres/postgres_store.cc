@@ -238,6 +238,29 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       {"delete", absl::StrCat("DELETE FROM ", t, " WHERE ", key, " RETURNING ", live)},
       {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
                              "expires_at <= to_timestamp($1::bigint / 1000.0)")},
+      // Import: $1 is a JSON array of whole records (ImportJson); each replaces what is
+      // stored under its key. One statement: one round trip, all or nothing.
+      {"import",
+       absl::StrCat(
+           "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, ",
+           "session_id text, customer_id text, site_code text, currency text, cart_id text, ",
+           "target_location text, language text, version bigint, created bigint, modified ",
+           "bigint, expires bigint, record_bytes bigint, context jsonb, bytes jsonb)), ",
+           "up AS (INSERT INTO ", t, " SELECT tenant, session_id, customer_id, site_code, ",
+           "currency, cart_id, target_location, language, version, to_timestamp(created / ",
+           "1000.0), to_timestamp(modified / 1000.0), CASE WHEN expires IS NULL THEN NULL ELSE ",
+           "to_timestamp(expires / 1000.0) END, record_bytes FROM r ON CONFLICT (tenant, ",
+           "session_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, site_code = ",
+           "EXCLUDED.site_code, currency = EXCLUDED.currency, cart_id = EXCLUDED.cart_id, ",
+           "target_location = EXCLUDED.target_location, language = EXCLUDED.language, ",
+           "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
+           "EXCLUDED.modified_at, expires_at = EXCLUDED.expires_at, record_bytes = ",
+           "EXCLUDED.record_bytes RETURNING 1), ",
+           "del AS (DELETE FROM ", a, " x USING r WHERE x.tenant = r.tenant AND x.session_id = ",
+           "r.session_id AND NOT (r.context ? x.name)) ",
+           "INSERT INTO ", a, " SELECT r.tenant, r.session_id, e.key, e.value, (r.bytes ->> ",
+           "e.key)::bigint FROM r, jsonb_each(r.context) e ON CONFLICT (tenant, session_id, ",
+           "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes")},
       {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
                             " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
                             "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
@@ -481,6 +504,32 @@ class PostgresStore final : public SessionStore {
         .status();
   }
 
+  // The whole batch in one prepared statement (one round trip, one transaction).
+  absl::Status Import(const std::vector<ImportRecord>& records) override {
+    if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+    if (records.empty()) return absl::OkStatus();
+    Json rows = Json::array();
+    for (const ImportRecord& r : records) {
+      const SessionContext& s = r.record;
+      auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(); };
+      rows.push_back(
+          {{"tenant", r.key.tenant}, {"session_id", r.key.session_id},
+           {"customer_id", opt(s.customer_id)}, {"site_code", opt(s.site_code)},
+           {"currency", opt(s.currency)}, {"cart_id", opt(s.cart_id)},
+           {"target_location", opt(s.target_location)}, {"language", opt(s.language)},
+           {"version", s.version}, {"created", Ms(s.created_at)}, {"modified", Ms(s.modified_at)},
+           {"expires", s.expires_at == absl::InfiniteFuture() ? Json() : Json(Ms(s.expires_at))},
+           {"record_bytes", RecordBytes(s)},
+           {"context", s.context.is_object() ? s.context : Json::object()},
+           {"bytes", ByteMapJson(s)}});
+    }
+    return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+             tx.exec_prepared("import", rows.dump());
+             return true;
+           })
+        .status();
+  }
+
   absl::StatusOr<int64_t> PurgeExpired() override {
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
       pqxx::result r = tx.exec_prepared("purge", Now());
@@ -627,13 +676,14 @@ class PostgresStore final : public SessionStore {
 
   // ByteMap: {name: AttributeBytes} for every attribute, so the database keeps the
   // record size the core would compute.
-  static std::string ByteMap(const SessionContext& s) {
+  static Json ByteMapJson(const SessionContext& s) {
     Json map = Json::object();
     for (auto it = s.context.begin(); it != s.context.end(); ++it) {
       map[it.key()] = AttributeBytes(it.key(), *it);
     }
-    return map.dump();
+    return map;
   }
+  static std::string ByteMap(const SessionContext& s) { return ByteMapJson(s).dump(); }
 
   // Run executes `body` on a pooled connection in autocommit mode (one round trip per
   // statement) and turns exceptions into statuses. A connection that broke is dropped.

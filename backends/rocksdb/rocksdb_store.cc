@@ -1,5 +1,6 @@
 #include "sessionctx/rocksdb_store.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -295,6 +296,32 @@ class RocksDbStore final : public SessionStore {
     return Translate(it->status(), "scan");
   }
 
+  // One WriteBatch for the whole import, under the stripes of every key (taken in
+  // order, so two imports cannot deadlock): all of it lands, or none.
+  absl::Status Import(const std::vector<ImportRecord>& records) override {
+    if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+    std::vector<size_t> stripes;
+    stripes.reserve(records.size());
+    for (const ImportRecord& r : records) stripes.push_back(StripeIndex(r.key));
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(stripes.size());
+    for (size_t i : stripes) locks.emplace_back(stripes_[i]);
+    rocksdb::WriteBatch batch;
+    for (const ImportRecord& r : records) {
+      absl::StatusOr<std::optional<Stored>> old = ReadStored(r.key);
+      if (!old.ok() && !absl::IsDataLoss(old.status())) return old.status();
+      if (old.ok() && *old) {
+        if (absl::Status st = EraseInto(batch, r.key, **old); !st.ok()) return st;
+      }
+      absl::StatusOr<size_t> written = WriteRecordInto(batch, r.key, r.record, nullptr);
+      if (!written.ok()) return written.status();
+      MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
+    }
+    return Translate(db_->Write(write_options_, &batch), "import");
+  }
+
   // A small session is patched in one step under its stripe: one read, the fields
   // patched, only the context members the body names replaced in the text, one
   // write. A spilled one takes the default read-CAS path.
@@ -452,9 +479,10 @@ class RocksDbStore final : public SessionStore {
     return AttributeResult{version, true};
   }
 
-  std::mutex& StripeFor(const SessionKey& key) {
-    return stripes_[absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size()];
+  size_t StripeIndex(const SessionKey& key) const {
+    return absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size();
   }
+  std::mutex& StripeFor(const SessionKey& key) { return stripes_[StripeIndex(key)]; }
 
   // ReadStored: what the base key holds, if anything (expired or not); DataLoss when
   // it does not decode (logged).

@@ -76,6 +76,17 @@ struct PatchWrite {
   std::optional<CustomerGuard> guard;  // checked atomically with the write
 };
 
+// ImportRecord: a record put in place as it is, e.g. read back from an export: its
+// version, times and expiry are kept.
+struct ImportRecord {
+  SessionKey key;
+  SessionContext record;  // REQUIRES: record.session_id == key.session_id
+};
+
+// CheckImportKeys: InvalidArgument when a key appears twice in `records`, or a record
+// is filed under another session id.
+absl::Status CheckImportKeys(const std::vector<ImportRecord>& records);
+
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
 // its connection pool's use. Read by metrics decorators at scrape time.
 struct StoreStat {
@@ -156,6 +167,14 @@ class SessionStore {
   // the core and compares-and-sets; a backend that can do it in one step overrides it.
   virtual absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write);
 
+  // Import puts `records` in place, each created or replacing whatever is stored
+  // under its key (live or expired, any version): what restoring an export needs; a
+  // second import of the same records changes nothing. Atomic as a whole where the
+  // backend can (rocksdb: one WriteBatch; postgresql: one statement), else per record.
+  // InvalidArgument if a key appears twice. The default creates each record, or
+  // compares-and-sets it over the stored one.
+  virtual absl::Status Import(const std::vector<ImportRecord>& records);
+
   // Stats returns the backend's own gauges (none by default). Cheap enough to call
   // on every metrics scrape; never blocks on the store's remote end.
   virtual std::vector<StoreStat> Stats() { return {}; }
@@ -193,6 +212,9 @@ class SessionStoreWrapper : public SessionStore {
   }
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     return target_->Patch(key, write);
+  }
+  absl::Status Import(const std::vector<ImportRecord>& records) override {
+    return target_->Import(records);
   }
   std::vector<StoreStat> Stats() override { return target_->Stats(); }
 
