@@ -100,12 +100,9 @@ std::shared_ptr<const SessionText> SessionText::FromStored(
   return t;
 }
 
-absl::StatusOr<SessionContext> SessionText::Fields() const {
-  constexpr size_t kContextKey = sizeof(",\"context\":") - 1;
-  std::string head = json_.substr(0, context_begin_ - kContextKey);
-  head.push_back('}');
-  Json j = Json::parse(head, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::DataLossError("stored session text does not parse");
+// FieldsFrom: a record's fields read from (part of) its parsed text, with the
+// metadata kept beside the text; the context is left empty.
+SessionContext SessionText::FieldsFrom(const Json& j) const {
   SessionContext s;
   if (auto id = j.find("sessionId"); id != j.end() && id->is_string()) {
     s.session_id = id->get<std::string>();
@@ -121,6 +118,15 @@ absl::StatusOr<SessionContext> SessionText::Fields() const {
   return s;
 }
 
+absl::StatusOr<SessionContext> SessionText::Fields() const {
+  constexpr size_t kContextKey = sizeof(",\"context\":") - 1;
+  std::string head = json_.substr(0, context_begin_ - kContextKey);
+  head.push_back('}');
+  Json j = Json::parse(head, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::DataLossError("stored session text does not parse");
+  return FieldsFrom(j);
+}
+
 Json SessionText::Context() const {
   Json context = Json::parse(context_json(), nullptr, /*allow_exceptions=*/false);
   return context.is_object() ? context : Json::object();
@@ -129,19 +135,8 @@ Json SessionText::Context() const {
 absl::StatusOr<SessionContext> SessionText::Record() const {
   Json j = Json::parse(json_, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return absl::DataLossError("stored session text does not parse");
-  SessionContext s;
-  if (auto id = j.find("sessionId"); id != j.end() && id->is_string()) {
-    s.session_id = id->get<std::string>();
-  }
-  for (const BaseField& f : kBaseFields) {
-    auto it = j.find(f.name);
-    if (it != j.end() && it->is_string()) s.*f.member = it->get<std::string>();
-  }
+  SessionContext s = FieldsFrom(j);
   if (auto c = j.find("context"); c != j.end() && c->is_object()) s.context = std::move(*c);
-  s.version = version_;
-  s.created_at = created_at_;
-  s.modified_at = modified_at_;
-  s.expires_at = expires_at_;
   return s;
 }
 

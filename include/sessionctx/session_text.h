@@ -96,6 +96,7 @@ class SessionText {
   explicit SessionText(Key) {}
 
  private:
+  SessionContext FieldsFrom(const Json& parsed) const;
 
   std::string json_;
   uint32_t context_begin_ = 0;
