@@ -31,8 +31,9 @@ for preset in "${presets[@]}"; do
   echo "=== ${preset}: test"
   if [ "$preset" = tsan ]; then
     # Everything but the kill -9 test, whose forked writer starts threads after a
-    # fork (which ThreadSanitizer does not support), and the Prism contract test
-    # (the same requests as the e2e tests, one at a time).
+    # fork (which ThreadSanitizer does not support), and the Prism contract test (the
+    # same requests as the e2e tests, one at a time). tests/tsan.supp says why each of
+    # its entries (all inside RocksDB) is there.
     ctest --preset tsan -j2 -E 'KillNine|^Contract\.'
   else
     ctest --preset "$preset" -j2

@@ -169,8 +169,9 @@ class SessionStore {
 
   // Import puts `records` in place, each created or replacing whatever is stored
   // under its key (live or expired, any version): what restoring an export needs; a
-  // second import of the same records changes nothing. Atomic as a whole where the
-  // backend can (rocksdb: one WriteBatch; postgresql: one statement), else per record.
+  // second import of the same records changes nothing. Each session lands whole;
+  // postgresql writes the whole call in one statement (all or nothing), rocksdb in
+  // WriteBatches of up to 48 sessions, the default one record at a time.
   // InvalidArgument if a key appears twice. The default creates each record, or
   // compares-and-sets it over the stored one.
   virtual absl::Status Import(const std::vector<ImportRecord>& records);
