@@ -376,7 +376,7 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
       if (call.req.method == "GET") {
         absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
         if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
-        if (!GuardAllows(OwnGuard(call), SessionContext{.customer_id = (*current)->customer_id()})) {
+        if (!GuardAllows(OwnGuard(call), (*current)->customer_id())) {
           return FromStatus(GuardRefusedError(), call.key.session_id);
         }
         return RecordResponse(**current);

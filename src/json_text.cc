@@ -2,6 +2,7 @@
 
 
 #include "sessionctx/session_context.h"
+#include "sessionctx/write_rules.h"
 
 namespace sessionctx::internal {
 
@@ -72,6 +73,12 @@ void AppendJsonString(std::string& out, absl::string_view s) {
   }
   out.append(s.data() + run, s.size() - run);
   out.push_back('"');
+}
+
+std::string QuotedJsonString(absl::string_view s) {
+  std::string out;
+  AppendJsonString(out, s);
+  return out;
 }
 
 void AppendTimestamp(std::string& out, absl::Time t) {
@@ -166,6 +173,26 @@ std::string RemoveMember(absl::string_view t, absl::string_view quoted_key) {
   std::string out(t.substr(0, begin));
   out.append(t.data() + end, t.size() - end);
   return out;
+}
+
+TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl) {
+  now = absl::FromUnixMillis(absl::ToUnixMillis(now));
+  return TextStamp{text.version() + 1, now,
+                   text.customer_id() ? absl::InfiniteFuture() : now + anonymous_ttl};
+}
+
+absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
+                                                       const AttributeWrite& write) {
+  const std::string quoted = QuotedJsonString(write.name);
+  const absl::string_view context = text.context_json();
+  if (!write.value) {
+    if (!FindMember(context, quoted)) return std::optional<std::string>();
+    return std::optional<std::string>(RemoveMember(context, quoted));
+  }
+  std::string next = SetMember(context, quoted, write.value->dump());
+  const size_t bytes = text.json().size() - context.size() + next.size();
+  if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
+  return std::optional<std::string>(std::move(next));
 }
 
 }  // namespace sessionctx::internal

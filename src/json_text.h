@@ -1,20 +1,27 @@
 // Small tools on JSON text the library wrote itself (compact, valid): escaping a
 // string, fast timestamps, finding and replacing one member of an object without
-// parsing the rest. Internal to the library.
+// parsing the rest, and one attribute written into a session's text (what the
+// memory: and rocksdb: stores do on an attribute write). Internal to the library.
 #ifndef SESSIONCTX_SRC_JSON_TEXT_H_
 #define SESSIONCTX_SRC_JSON_TEXT_H_
 
 #include <optional>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "sessionctx/session_store.h"
+#include "sessionctx/session_text.h"
 
 namespace sessionctx::internal {
 
 // AppendJsonString appends `s` as a quoted JSON string ('"', '\' and control bytes
 // escaped; other bytes, UTF-8 included, as they are).
 void AppendJsonString(std::string& out, absl::string_view s);
+
+// QuotedJsonString: `s` as a quoted JSON string, the form member keys are compared in.
+std::string QuotedJsonString(absl::string_view s);
 
 // AppendTimestamp appends `t` as FormatTimestamp does ("2026-02-04T17:06:50.134Z"),
 // without a time zone lookup.
@@ -57,6 +64,22 @@ void ForEachMember(absl::string_view t, Visit&& visit) {
     if (i < t.size() && t[i] == ',') ++i;
   }
 }
+
+// --- one attribute written into a session's text (memory: and rocksdb: share it) --
+
+// TextStamp: a session's metadata after a write, as StampUpdate sets it.
+struct TextStamp {
+  int64_t version = 0;
+  absl::Time modified_at;
+  absl::Time expires_at;
+};
+TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl);
+
+// EditContext: `text`'s context with the attribute of `write` set (or removed), one
+// member replaced in the text. nullopt when nothing changes (removing an absent
+// attribute); ResourceExhausted when the record would pass write.max_record_bytes.
+absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
+                                                       const AttributeWrite& write);
 
 }  // namespace sessionctx::internal
 

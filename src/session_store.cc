@@ -31,8 +31,13 @@ std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
   return v;
 }
 
+bool GuardAllows(const std::optional<CustomerGuard>& guard,
+                 const std::optional<std::string>& customer_id) {
+  return !guard || !customer_id || customer_id == guard->customer_id;
+}
+
 bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session) {
-  return !guard || !session.customer_id || session.customer_id == guard->customer_id;
+  return GuardAllows(guard, session.customer_id);
 }
 
 absl::Status GuardRefusedError() {

@@ -78,8 +78,7 @@ void MergePatch(Json& target, const Json& patch) {
 std::string MergePatchText(absl::string_view object_json, const Json& patch) {
   std::string text(object_json);
   for (auto it = patch.begin(); it != patch.end(); ++it) {
-    std::string quoted;
-    internal::AppendJsonString(quoted, it.key());
+    const std::string quoted = internal::QuotedJsonString(it.key());
     if (it->is_null()) {
       text = internal::RemoveMember(text, quoted);
     } else if (it->is_object()) {

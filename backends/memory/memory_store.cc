@@ -21,12 +21,6 @@ std::string FlatKey(const SessionKey& key) { return absl::StrCat(key.tenant, "/"
 // writing one attribute of a session with thousands does not copy all of them.
 constexpr size_t kLargeContextBytes = 16 * 1024;
 
-std::string QuotedKey(absl::string_view name) {
-  std::string out;
-  internal::AppendJsonString(out, name);
-  return out;
-}
-
 // LargeContext: the members of a large context, by quoted key.
 struct LargeContext {
   absl::flat_hash_map<std::string, std::string> members;  // quoted key -> value JSON
@@ -34,6 +28,16 @@ struct LargeContext {
 
   static size_t MemberBytes(const std::string& key, const std::string& value) {
     return key.size() + value.size() + 2;  // ':' and ','
+  }
+  // FromText splits a context's JSON text into its members.
+  static std::unique_ptr<LargeContext> FromText(absl::string_view context) {
+    auto large = std::make_unique<LargeContext>();
+    internal::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
+      auto [it, inserted] = large->members.emplace(std::string(k), std::string(v));
+      large->bytes += MemberBytes(it->first, it->second);
+    });
+    large->bytes -= 1;  // n members have n - 1 commas
+    return large;
   }
   std::string Text() const {
     std::string out;
@@ -55,19 +59,20 @@ struct Entry {
   std::unique_ptr<LargeContext> large;
 
   size_t Bytes() const { return text->json().size() + (large ? large->bytes - 2 : 0); }
+
+  // Snapshot: the whole session as text (assembled for a large context).
+  std::shared_ptr<const SessionText> Snapshot() const {
+    if (large == nullptr) return text;
+    return SessionText::WithContext(*text, large->Text(), text->version(), text->modified_at(),
+                                    text->expires_at());
+  }
 };
 
 // MakeEntry renders a record, outside any lock.
 Entry MakeEntry(const SessionContext& record) {
   std::string context = record.context.is_object() ? record.context.dump() : "{}";
   if (context.size() <= kLargeContextBytes) return Entry{SessionText::FromParts(record, context), nullptr};
-  auto large = std::make_unique<LargeContext>();
-  internal::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
-    auto [it, inserted] = large->members.emplace(std::string(k), std::string(v));
-    large->bytes += LargeContext::MemberBytes(it->first, it->second);
-  });
-  large->bytes -= 1;  // n members have n-1 commas
-  return Entry{SessionText::FromParts(record, "{}"), std::move(large)};
+  return Entry{SessionText::FromParts(record, "{}"), LargeContext::FromText(context)};
 }
 
 class MemoryStore final : public SessionStore {
@@ -89,10 +94,7 @@ class MemoryStore final : public SessionStore {
     std::shared_lock lock(shard.mu);
     const Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
-    if (live->large == nullptr) return live->text;
-    const SessionText& t = *live->text;
-    return SessionText::WithContext(t, live->large->Text(), t.version(), t.modified_at(),
-                                    t.expires_at());
+    return live->Snapshot();
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
@@ -156,14 +158,7 @@ class MemoryStore final : public SessionStore {
       {
         std::shared_lock lock(shard.mu);
         for (const auto& [k, entry] : shard.records) {
-          if (entry.text->IsExpiredAt(now)) continue;
-          if (entry.large == nullptr) {
-            batch.emplace_back(k, entry.text);
-          } else {
-            const SessionText& t = *entry.text;
-            batch.emplace_back(k, SessionText::WithContext(t, entry.large->Text(), t.version(),
-                                                           t.modified_at(), t.expires_at()));
-          }
+          if (!entry.text->IsExpiredAt(now)) batch.emplace_back(k, entry.Snapshot());
         }
       }
       for (const auto& [k, text] : batch) {
@@ -183,22 +178,17 @@ class MemoryStore final : public SessionStore {
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     const std::string k = FlatKey(key);
-    const std::string quoted = QuotedKey(write.name);
-    const std::string value = write.value ? write.value->dump() : std::string();
     Shard& shard = ShardFor(k);
     std::shared_ptr<const SessionText> replaced;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
     const SessionText& t = *live->text;
-    if (!GuardAllows(write.guard, SessionContext{.customer_id = t.customer_id()})) {
-      return GuardRefusedError();
-    }
-    const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(write.now));
-    const int64_t version = t.version() + 1;
-    const absl::Time expires = t.customer_id() ? absl::InfiniteFuture() : now + write.anonymous_ttl;
+    if (!GuardAllows(write.guard, t.customer_id())) return GuardRefusedError();
+    const internal::TextStamp stamp = internal::NextStamp(t, write.now, write.anonymous_ttl);
     if (live->large != nullptr) {
       LargeContext& large = *live->large;
+      const std::string quoted = internal::QuotedJsonString(write.name);
       auto old = large.members.find(quoted);
       const size_t old_bytes = old == large.members.end() ? 0 : LargeContext::MemberBytes(quoted, old->second);
       if (!write.value) {
@@ -206,37 +196,30 @@ class MemoryStore final : public SessionStore {
         large.members.erase(old);
         large.bytes -= old_bytes;
       } else {
-        const size_t bytes = live->Bytes() - old_bytes + LargeContext::MemberBytes(quoted, value);
+        std::string value = write.value->dump();
+        const size_t added = LargeContext::MemberBytes(quoted, value);
+        const size_t bytes = live->Bytes() - old_bytes + added;
         if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
-        large.members.insert_or_assign(quoted, value);
-        large.bytes += LargeContext::MemberBytes(quoted, value) - old_bytes;
+        large.members.insert_or_assign(quoted, std::move(value));
+        large.bytes += added - old_bytes;
       }
-      replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", version, now, expires));
-      return AttributeResult{version, true};
+      replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", stamp.version,
+                                                                    stamp.modified_at,
+                                                                    stamp.expires_at));
+      return AttributeResult{stamp.version, true};
     }
-    const absl::string_view context = t.context_json();
-    std::string next;
-    if (!write.value) {
-      if (!internal::FindMember(context, quoted)) return AttributeResult{t.version(), false};
-      next = internal::RemoveMember(context, quoted);
+    absl::StatusOr<std::optional<std::string>> next = internal::EditContext(t, write);
+    if (!next.ok()) return next.status();
+    if (!*next) return AttributeResult{t.version(), false};
+    std::shared_ptr<const SessionText> text;
+    if ((*next)->size() <= kLargeContextBytes) {
+      text = SessionText::WithContext(t, **next, stamp.version, stamp.modified_at, stamp.expires_at);
     } else {
-      next = internal::SetMember(context, quoted, value);
-      const size_t bytes = t.json().size() - context.size() + next.size();
-      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
-    }
-    std::shared_ptr<const SessionText> text = SessionText::WithContext(t, next, version, now, expires);
-    if (next.size() > kLargeContextBytes) {
-      auto large = std::make_unique<LargeContext>();
-      internal::ForEachMember(next, [&](absl::string_view mk, absl::string_view mv) {
-        auto [it, inserted] = large->members.emplace(std::string(mk), std::string(mv));
-        large->bytes += LargeContext::MemberBytes(it->first, it->second);
-      });
-      large->bytes -= 1;
-      text = SessionText::WithContext(*text, "{}", version, now, expires);
-      live->large = std::move(large);
+      live->large = LargeContext::FromText(**next);
+      text = SessionText::WithContext(t, "{}", stamp.version, stamp.modified_at, stamp.expires_at);
     }
     replaced = std::exchange(live->text, std::move(text));
-    return AttributeResult{version, true};
+    return AttributeResult{stamp.version, true};
   }
 
   std::vector<StoreStat> Stats() override {

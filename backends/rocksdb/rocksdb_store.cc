@@ -341,7 +341,7 @@ class RocksDbStore final : public SessionStore {
       if (!live.ok()) return live.status();
       if (live->text) {
         const SessionText& text = *live->text;
-        if (!GuardAllows(write.guard, SessionContext{.customer_id = text.customer_id()})) {
+        if (!GuardAllows(write.guard, text.customer_id())) {
           return GuardRefusedError();
         }
         if (text.version() != write.expected_version) {
@@ -376,7 +376,7 @@ class RocksDbStore final : public SessionStore {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
-    if (!GuardAllows(write.guard, SessionContext{.customer_id = live->customer_id()})) {
+    if (!GuardAllows(write.guard, live->customer_id())) {
       return GuardRefusedError();
     }
     if (live->text) return UpdateTextAttribute(key, *live->text, write);
@@ -451,33 +451,23 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<AttributeResult> UpdateTextAttribute(const SessionKey& key,
                                                       const SessionText& text,
                                                       const AttributeWrite& write) {
-    std::string quoted;
-    internal::AppendJsonString(quoted, write.name);
-    const absl::string_view context = text.context_json();
-    std::string next;
-    if (!write.value) {
-      if (!internal::FindMember(context, quoted)) return AttributeResult{text.version(), false};
-      next = internal::RemoveMember(context, quoted);
-    } else {
-      next = internal::SetMember(context, quoted, write.value->dump());
-      const size_t bytes = text.json().size() - context.size() + next.size();
-      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
-    }
-    const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(write.now));
-    const int64_t version = text.version() + 1;
-    const absl::Time expires =
-        text.customer_id() ? absl::InfiniteFuture() : now + write.anonymous_ttl;
+    absl::StatusOr<std::optional<std::string>> edited = internal::EditContext(text, write);
+    if (!edited.ok()) return edited.status();
+    if (!*edited) return AttributeResult{text.version(), false};
+    const std::string& next = **edited;
+    const internal::TextStamp stamp = internal::NextStamp(text, write.now, write.anonymous_ttl);
     rocksdb::WriteBatch batch;
-    MoveExpiryInto(batch, key, text.expires_at(), expires);
+    MoveExpiryInto(batch, key, text.expires_at(), stamp.expires_at);
     if (next.size() <= inline_context_bytes_) {
       batch.Put(records_, BaseKey(key),
-                EncodeText(*SessionText::WithContext(text, next, version, now, expires)));
+                EncodeText(*SessionText::WithContext(text, next, stamp.version, stamp.modified_at,
+                                                     stamp.expires_at)));
     } else {
       absl::StatusOr<SessionContext> fields = text.Fields();
       if (!fields.ok()) return fields.status();
-      fields->version = version;
-      fields->modified_at = now;
-      fields->expires_at = expires;
+      fields->version = stamp.version;
+      fields->modified_at = stamp.modified_at;
+      fields->expires_at = stamp.expires_at;
       absl::StatusOr<size_t> written = WriteInto(batch, key, *fields, next, nullptr, nullptr);
       if (!written.ok()) return written.status();
     }
@@ -485,7 +475,7 @@ class RocksDbStore final : public SessionStore {
         !st.ok()) {
       return st;
     }
-    return AttributeResult{version, true};
+    return AttributeResult{stamp.version, true};
   }
 
   size_t StripeIndex(const SessionKey& key) const {

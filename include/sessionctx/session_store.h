@@ -42,6 +42,9 @@ struct CustomerGuard {
 
 // GuardAllows: whether `guard` (if any) lets a write touch `session`.
 bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session);
+// The same, given the session's customer id alone (e.g. SessionText::customer_id()).
+bool GuardAllows(const std::optional<CustomerGuard>& guard,
+                 const std::optional<std::string>& customer_id);
 
 // GuardRefusedError: the PermissionDenied status of a write the guard refused.
 absl::Status GuardRefusedError();
