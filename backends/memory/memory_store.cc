@@ -4,6 +4,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -102,8 +103,15 @@ class MemoryStore final : public SessionStore {
     Entry entry = MakeEntry(record);
     Shard& shard = ShardFor(k);
     std::unique_lock lock(shard.mu);
-    if (FindLive(shard, k) != nullptr) return SessionExistsError(key);
-    shard.records.insert_or_assign(k, std::move(entry));
+    auto it = shard.records.find(k);
+    if (it != shard.records.end()) {
+      if (!it->second.text->IsExpiredAt(clock_->Now())) return SessionExistsError(key);
+      Reindex(shard, k, it->second.text->expires_at(), entry.text->expires_at());
+      it->second = std::move(entry);
+      return absl::OkStatus();
+    }
+    Reindex(shard, k, absl::InfiniteFuture(), entry.text->expires_at());
+    shard.records.emplace(k, std::move(entry));
     return absl::OkStatus();
   }
 
@@ -118,6 +126,7 @@ class MemoryStore final : public SessionStore {
     if (live->text->version() != expected_version) {
       return VersionConflictError(expected_version, live->text->version());
     }
+    Reindex(shard, k, live->text->expires_at(), entry.text->expires_at());
     *live = std::move(entry);
     return absl::OkStatus();
   }
@@ -130,21 +139,32 @@ class MemoryStore final : public SessionStore {
     auto it = shard.records.find(k);
     if (it == shard.records.end()) return SessionNotFoundError(key);
     const bool live = !it->second.text->IsExpiredAt(clock_->Now());
+    Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
     gone = std::move(it->second);
     shard.records.erase(it);  // an expired record goes too
     return live ? absl::OkStatus() : SessionNotFoundError(key);
   }
 
+  // Walks each shard's expiry index up to now: the cost grows with what expired (and
+  // the sessions of the current minute), not with what is stored.
   absl::StatusOr<int64_t> PurgeExpired() override {
     const absl::Time now = clock_->Now();
+    const int64_t now_minute = ExpiryMinute(now);
     int64_t removed = 0;
     for (Shard& shard : shards_) {
+      std::vector<Entry> gone;  // freed after the lock is released
       std::unique_lock lock(shard.mu);
-      absl::erase_if(shard.records, [&](const auto& kv) {
-        const bool expired = kv.second.text->IsExpiredAt(now);
-        removed += expired;
-        return expired;
-      });
+      for (auto it = shard.expiry.begin(); it != shard.expiry.end() && it->first <= now_minute;) {
+        auto record = shard.records.find(it->second);
+        if (record == shard.records.end() || !record->second.text->IsExpiredAt(now)) {
+          ++it;  // expires later in the current minute
+          continue;
+        }
+        gone.push_back(std::move(record->second));
+        shard.records.erase(record);
+        it = shard.expiry.erase(it);
+        ++removed;
+      }
     }
     return removed;
   }
@@ -171,6 +191,54 @@ class MemoryStore final : public SessionStore {
       }
     }
     return absl::OkStatus();
+  }
+
+  // One step under the shard lock, on the stored text: the base fields are parsed
+  // (not the context), the body applied to them, and only the context members the
+  // body names are merged into the context's text; a body without `context` keeps
+  // the context as it is (a large one is not even copied).
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
+    const std::string k = FlatKey(key);
+    Shard& shard = ShardFor(k);
+    Entry replaced;  // freed after the lock is released
+    std::unique_lock lock(shard.mu);
+    Entry* live = FindLive(shard, k);
+    if (live == nullptr) return SessionNotFoundError(key);
+    const SessionText& text = *live->text;
+    if (!GuardAllows(write.guard, text.customer_id())) return GuardRefusedError();
+    if (text.version() != write.expected_version) {
+      return VersionConflictError(write.expected_version, text.version());
+    }
+    absl::StatusOr<SessionContext> fields = text.Fields();
+    if (!fields.ok()) return fields.status();
+    absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
+    if (!next.ok()) return next.status();
+    next->context = Json::object();
+    StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+    Entry entry;
+    const auto c = write.body.find("context");
+    if (c == write.body.end()) {
+      entry.text = SessionText::FromParts(*next, text.context_json());
+      if (entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0) > write.max_record_bytes) {
+        return RecordTooLarge(entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0),
+                              write.max_record_bytes);
+      }
+      entry.large = std::move(live->large);
+    } else {
+      std::string context = c->is_null() ? std::string("{}")
+                            : live->large ? MergePatchText(live->large->Text(), *c)
+                                          : MergePatchText(text.context_json(), *c);
+      if (context.size() <= kLargeContextBytes) {
+        entry.text = SessionText::FromParts(*next, context);
+      } else {
+        entry.text = SessionText::FromParts(*next, "{}");
+        entry.large = LargeContext::FromText(context);
+      }
+      if (entry.Bytes() > write.max_record_bytes) return RecordTooLarge(entry.Bytes(), write.max_record_bytes);
+    }
+    Reindex(shard, k, text.expires_at(), entry.text->expires_at());
+    replaced = std::exchange(*live, std::move(entry));
+    return next->version;
   }
 
   // One step under the shard lock. A small context is rewritten as text (one member
@@ -203,6 +271,7 @@ class MemoryStore final : public SessionStore {
         large.members.insert_or_assign(quoted, std::move(value));
         large.bytes += added - old_bytes;
       }
+      Reindex(shard, k, t.expires_at(), stamp.expires_at);
       replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", stamp.version,
                                                                     stamp.modified_at,
                                                                     stamp.expires_at));
@@ -218,6 +287,7 @@ class MemoryStore final : public SessionStore {
       live->large = LargeContext::FromText(**next);
       text = SessionText::WithContext(t, "{}", stamp.version, stamp.modified_at, stamp.expires_at);
     }
+    Reindex(shard, k, t.expires_at(), stamp.expires_at);
     replaced = std::exchange(live->text, std::move(text));
     return AttributeResult{stamp.version, true};
   }
@@ -239,7 +309,22 @@ class MemoryStore final : public SessionStore {
     // pthread), not those of an Abseil built without it.
     std::shared_mutex mu;
     absl::flat_hash_map<std::string, Entry> records;  // guarded by mu
+    // The expiry index: (minute of expiry, key) of every record that expires; one
+    // entry per record, moved only when a write changes its expiry's minute (so
+    // sliding expiry costs nothing on most writes). Guarded by mu.
+    absl::btree_set<std::pair<int64_t, std::string>> expiry;
   };
+
+  static int64_t ExpiryMinute(absl::Time t) { return absl::ToUnixSeconds(t) / 60; }
+
+  // Reindex moves `k`'s expiry index entry from `before` to `after` (InfiniteFuture:
+  // none). REQUIRES: shard.mu held exclusively.
+  static void Reindex(Shard& shard, const std::string& k, absl::Time before, absl::Time after) {
+    const bool had = before != absl::InfiniteFuture(), has = after != absl::InfiniteFuture();
+    if (had && has && ExpiryMinute(before) == ExpiryMinute(after)) return;
+    if (had) shard.expiry.erase(std::pair<int64_t, std::string>(ExpiryMinute(before), k));
+    if (has) shard.expiry.emplace(ExpiryMinute(after), k);
+  }
 
   Shard& ShardFor(const std::string& k) { return shards_[absl::Hash<std::string>{}(k) % shards_.size()]; }
 
