@@ -173,6 +173,38 @@ TEST_P(StoreConformance, PurgeRemovesOnlyExpiredAnonymousSessions) {
   EXPECT_EQ(*again, 0);
 }
 
+// A purge follows every way a session's expiry moves: an attribute write and a
+// compare-and-set push it later, a delete and a re-create over an expired id replace
+// it; a session expiring later in the current minute stays.
+TEST_P(StoreConformance, PurgeFollowsExpiryMovedByWrites) {
+  for (const char* id : {"touched", "cas", "deleted", "recreated", "idle"}) {
+    ASSERT_OK(store_->Create({"acme", id}, Record(id)));
+  }
+  clock_.Advance(absl::Minutes(40));
+  ASSERT_OK(service_->SetAttribute({"acme", "touched"}, "a", 1));  // expiry now +1h
+  SessionContext later = Record("cas", 2);
+  later.expires_at = clock_.Now() + absl::Hours(1);
+  ASSERT_OK(store_->CompareAndSet({"acme", "cas"}, 1, later));
+  ASSERT_OK(store_->Delete({"acme", "deleted"}));
+  clock_.Advance(absl::Minutes(21));  // the first three sessions' expiry has passed
+  ASSERT_OK(store_->Create({"acme", "recreated"}, Record("recreated")));  // over an expired one
+  SessionContext soon = Record("soon");
+  soon.expires_at = clock_.Now() + absl::Seconds(1);
+  ASSERT_OK(store_->Create({"acme", "soon"}, soon));
+  absl::StatusOr<int64_t> purged = store_->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 1);  // "idle"
+  for (const char* id : {"touched", "cas", "recreated", "soon"}) {
+    SCOPED_TRACE(id);
+    EXPECT_OK(store_->Get({"acme", id}));
+  }
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(*store_->PurgeExpired(), 1);  // "soon"
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(*store_->PurgeExpired(), 3);
+  EXPECT_EQ(*store_->PurgeExpired(), 0);
+}
+
 TEST_P(StoreConformance, ForEachVisitsEveryLiveRecord) {
   ASSERT_OK(store_->Create({"acme", "a"}, Record("a")));
   ASSERT_OK(store_->Create({"other", "b"}, Record("b")));
@@ -600,6 +632,54 @@ TEST_P(StoreConformance, ConcurrentReadPatchRetryIncrementsEndOnExactTotal) {
   ASSERT_OK(got);
   EXPECT_EQ(got->context["n"], kThreads * per_thread);
   EXPECT_EQ(got->version, 1 + kThreads * per_thread);
+}
+
+// Under contention every refused PATCH or compare-and-set is a version conflict that
+// names a newer version than the one sent: a client can retry from it (the HTTP 409
+// says "the current version is N"). A write racing another inside the database must
+// not answer with the version it was based on.
+TEST_P(StoreConformance, EveryConcurrentConflictNamesANewerVersion) {
+  constexpr int kThreads = 6;
+  constexpr int per_thread = 150;
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "hot", .context = Json{{"n", 0}}}));
+  std::vector<std::thread> threads;
+  std::atomic<int> landed{0}, stale{0}, other{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        absl::StatusOr<SessionContext> s = service_->Get({"acme", "hot"});
+        if (!s.ok()) {
+          ++other;
+          continue;
+        }
+        absl::Status st;
+        if (t % 2 == 0) {
+          st = service_->Patch({"acme", "hot"}, Json{{"currency", i % 2 ? "CHF" : "EUR"},
+                                                     {"metadata", {{"version", s->version}}}})
+                   .status();
+        } else {
+          SessionContext next = *s;
+          next.currency = i % 2 ? "CHF" : "EUR";
+          next.version = s->version + 1;
+          st = store_->CompareAndSet({"acme", "hot"}, s->version, next);
+        }
+        if (st.ok()) {
+          ++landed;
+        } else if (std::optional<int64_t> current = CurrentVersionOf(st);
+                   absl::IsAborted(st) && current && *current > s->version) {
+          continue;
+        } else if (absl::IsAborted(st)) {
+          ++stale;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(store_->Get({"acme", "hot"})->version, 1 + landed.load());
 }
 
 TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {

@@ -236,6 +236,7 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                            replace_attributes("upd"),
                            "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
       {"delete", absl::StrCat("DELETE FROM ", t, " WHERE ", key, " RETURNING ", live)},
+      {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
       {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
                              "expires_at <= to_timestamp($1::bigint / 1000.0)")},
       // Import: $1 is a JSON array of whole records (ImportJson); each replaces what is
@@ -490,6 +491,7 @@ class PostgresStore final : public SessionStore {
              pqxx::row r = WriteWhole(tx, "cas", key, record, expected_version);
              if (r[1].as<bool>()) return true;
              if (r[0].is_null()) return SessionNotFoundError(key);
+             if (r[0].as<int64_t>() == expected_version) return RacedConflict(tx, key, expected_version);
              return VersionConflictError(expected_version, r[0].as<int64_t>());
            })
         .status();
@@ -603,9 +605,7 @@ class PostgresStore final : public SessionStore {
         return absl::ResourceExhaustedError(absl::StrCat(
             "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
       }
-      // The version matched when the statement began and not when it wrote: another
-      // write came in between.
-      return absl::AbortedError("the session changed concurrently; read it again");
+      return RacedConflict(tx, key, write.expected_version);
     });
   }
 
@@ -661,6 +661,17 @@ class PostgresStore final : public SessionStore {
     buf = std::to_string(Ms(s.expires_at));
     return buf.c_str();
   }
+  // RacedConflict: the outcome of a conditional write that saw the expected version
+  // when its statement began but not when it wrote (another write came in between):
+  // a conflict naming the version now stored, read again, or NotFound if it is gone.
+  absl::Status RacedConflict(pqxx::nontransaction& tx, const SessionKey& key, int64_t expected) {
+    pqxx::result r = tx.exec_prepared("version", key.tenant, key.session_id, Now());
+    if (r.empty()) return SessionNotFoundError(key);
+    const int64_t current = r[0][0].as<int64_t>();
+    if (current == expected) return absl::AbortedError("the session changed concurrently; read it again");
+    return VersionConflictError(expected, current);
+  }
+
   // WriteWhole runs "create" or "cas", the statements that take a whole record.
   pqxx::row WriteWhole(pqxx::nontransaction& tx, const char* statement, const SessionKey& key,
                        const SessionContext& record, std::optional<int64_t> expected) {
