@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -143,14 +144,15 @@ absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
 class Importer {
  public:
   static constexpr size_t kBatch = 2000;
+  // Batches written at once (a connection each on postgresql:): the database works
+  // on one while the next is sent. Batches in flight never share a session.
+  static constexpr size_t kWriters = 2;
 
   Importer(SessionStore& store, int64_t total_bytes)
       : store_(store), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO)),
         start_(absl::Now()), last_report_(start_) {}
 
-  ~Importer() {
-    if (writing_.valid()) writing_.wait();
-  }
+  ~Importer() { WaitWrites(0); }
 
   // Add takes one input line; lines are parsed a chunk at a time, on two threads.
   void Add(int64_t line_no, std::string text) {
@@ -179,23 +181,27 @@ class Importer {
 
   void Queue(int64_t line_no, absl::StatusOr<ImportRecord> record) {
     if (!record.ok()) return Fail(line_no, record.status());
-    // A session twice in one batch: the earlier line must land first.
+    // A session twice in one batch: the earlier line must land first, so its batch
+    // is written, and every batch in flight waited for, before the later one is sent.
     std::string key = absl::StrCat(record->key.tenant, "/", record->key.session_id);
-    if (keys_.contains(key)) Flush();
+    if (keys_.contains(key)) {
+      Flush();
+      WaitWrites(0);
+    }
     keys_.insert(std::move(key));
     batch_.push_back(*std::move(record));
     lines_.push_back(line_no);
     if (batch_.size() >= kBatch) Flush();
   }
 
-  // Flush hands the batch to the writer (after the previous batch landed).
+  // Flush hands the batch to a writer (once fewer than kWriters are busy).
   void Flush() {
-    if (writing_.valid()) writing_.wait();
+    WaitWrites(kWriters - 1);
     if (!batch_.empty()) {
-      writing_ = std::async(std::launch::async,
-                            [this, batch = std::move(batch_), lines = std::move(lines_)] {
-                              Write(batch, lines);
-                            });
+      writing_.push_back(std::async(std::launch::async,
+                                    [this, batch = std::move(batch_), lines = std::move(lines_)] {
+                                      Write(batch, lines);
+                                    }));
       batch_.clear();
       lines_.clear();
       keys_.clear();
@@ -207,7 +213,7 @@ class Importer {
   int Finish() {
     ParseChunk();
     Flush();
-    if (writing_.valid()) writing_.wait();
+    WaitWrites(0);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
     std::fprintf(stderr, "%simported %lld sessions, %lld lines failed, in %.1f s (%.0f sessions/s)\n",
                  tty_ ? "\r\033[K" : "", static_cast<long long>(imported_.load()),
@@ -217,6 +223,14 @@ class Importer {
   }
 
  private:
+  // WaitWrites waits until at most `most` batches are being written, oldest first.
+  void WaitWrites(size_t most) {
+    while (writing_.size() > most) {
+      writing_.front().wait();
+      writing_.pop_front();
+    }
+  }
+
   void Write(const std::vector<ImportRecord>& batch, const std::vector<int64_t>& lines) {
     if (store_.Import(batch).ok()) {
       imported_ += static_cast<int64_t>(batch.size());
@@ -268,7 +282,7 @@ class Importer {
   std::vector<ImportRecord> batch_;
   std::vector<int64_t> lines_;
   absl::flat_hash_set<std::string> keys_;
-  std::future<void> writing_;  // the batch being written, if any
+  std::deque<std::future<void>> writing_;  // the batches being written, oldest first
   std::atomic<int64_t> imported_{0}, failed_{0};
   int64_t read_bytes_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "sessionctx/postgres_store.h"
 #include "sessionctx/store_factory.h"
 #include "gtest/gtest.h"
@@ -100,6 +101,40 @@ TEST_F(PostgresTest, MigrationUpgradesAnOlderSchema) {
   EXPECT_OK(service.Get({"acme", "m1"}));
   // Opening again is a no-op at the current version.
   EXPECT_OK(OpenSessionStore(uri, StoreOptions{}));
+}
+
+// An import writes the sizes a create of the same record would (the record's and
+// each attribute's share, which the size limit of later writes is checked against).
+TEST_F(PostgresTest, ImportKeepsTheSizesACreateWrites) {
+  const std::string uri = factory_.Uri();
+  const std::string schema = SchemaOf(uri);
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(store);
+  auto record = [](const std::string& id) {
+    SessionContext s;
+    s.session_id = id;
+    s.currency = "EUR";
+    s.customer_id = "c-\"7\"";
+    s.context = Json{{"plain", 1}, {"quote\"d \u00e9", {{"x", "a\nb"}}}, {"list", {1, 2.5, "\u0001"}}};
+    s.version = 3;
+    s.created_at = s.modified_at = absl::FromUnixMillis(1890000000123);
+    s.expires_at = absl::FromUnixMillis(1890003600123);
+    return s;
+  };
+  ASSERT_OK((*store)->Create({"acme", "made"}, record("made")));
+  ASSERT_OK((*store)->Import({ImportRecord{{"acme", "came"}, record("came")}}));
+  for (const std::string& query :
+       {"SELECT record_bytes FROM " + schema + ".sessions WHERE session_id = '%s'",
+        "SELECT string_agg(name || '=' || bytes, ',' ORDER BY name) FROM " + schema +
+            ".attributes WHERE session_id = '%s'"}) {
+    const std::string made = Psql(absl::StrReplaceAll(query, {{"%s", "made"}}));
+    EXPECT_FALSE(made.empty()) << query;
+    EXPECT_EQ(Psql(absl::StrReplaceAll(query, {{"%s", "came"}})), made) << query;
+  }
+  absl::StatusOr<SessionContext> came = (*store)->Get({"acme", "came"});
+  ASSERT_OK(came);
+  EXPECT_EQ(came->context, record("came").context);
+  EXPECT_EQ(came->customer_id, "c-\"7\"");
 }
 
 TEST_F(PostgresTest, NewerSchemaIsRefusedClearly) {

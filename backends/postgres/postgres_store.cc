@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
+#include "src/json_text.h"
 
 namespace sessionctx {
 namespace {
@@ -510,23 +511,49 @@ class PostgresStore final : public SessionStore {
   absl::Status Import(const std::vector<ImportRecord>& records) override {
     if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
     if (records.empty()) return absl::OkStatus();
-    Json rows = Json::array();
+    // The rows as JSON text, written directly: each record is rendered once (its size
+    // is the text's), and its context and attribute sizes are read off that text.
+    std::string rows = "[";
     for (const ImportRecord& r : records) {
       const SessionContext& s = r.record;
-      auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(); };
-      rows.push_back(
-          {{"tenant", r.key.tenant}, {"session_id", r.key.session_id},
-           {"customer_id", opt(s.customer_id)}, {"site_code", opt(s.site_code)},
-           {"currency", opt(s.currency)}, {"cart_id", opt(s.cart_id)},
-           {"target_location", opt(s.target_location)}, {"language", opt(s.language)},
-           {"version", s.version}, {"created", Ms(s.created_at)}, {"modified", Ms(s.modified_at)},
-           {"expires", s.expires_at == absl::InfiniteFuture() ? Json() : Json(Ms(s.expires_at))},
-           {"record_bytes", RecordBytes(s)},
-           {"context", s.context.is_object() ? s.context : Json::object()},
-           {"bytes", ByteMapJson(s)}});
+      const std::string wire = ToJson(s).dump();
+      absl::string_view context = "{}";
+      if (std::optional<internal::MemberSpan> c = internal::FindMember(wire, "\"context\"")) {
+        context = absl::string_view(wire).substr(c->value_begin, c->end - c->value_begin);
+      }
+      if (rows.size() > 1) rows.push_back(',');
+      auto field = [&rows](absl::string_view name, const std::optional<std::string>& v) {
+        absl::StrAppend(&rows, ",\"", name, "\":");
+        if (v) {
+          internal::AppendJsonString(rows, *v);
+        } else {
+          rows += "null";
+        }
+      };
+      rows += "{\"tenant\":";
+      internal::AppendJsonString(rows, r.key.tenant);
+      field("session_id", r.key.session_id);
+      field("customer_id", s.customer_id);
+      field("site_code", s.site_code);
+      field("currency", s.currency);
+      field("cart_id", s.cart_id);
+      field("target_location", s.target_location);
+      field("language", s.language);
+      absl::StrAppend(&rows, ",\"version\":", s.version, ",\"created\":", Ms(s.created_at),
+                      ",\"modified\":", Ms(s.modified_at), ",\"expires\":",
+                      s.expires_at == absl::InfiniteFuture() ? std::string("null")
+                                                             : std::to_string(Ms(s.expires_at)),
+                      ",\"record_bytes\":", wire.size(), ",\"context\":", context, ",\"bytes\":{");
+      bool first = true;
+      internal::ForEachMember(context, [&](absl::string_view key, absl::string_view value) {
+        absl::StrAppend(&rows, first ? "" : ",", key, ":", key.size() + value.size() + 2);  // AttributeBytes
+        first = false;
+      });
+      rows += "}}";
     }
+    rows += "]";
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-             tx.exec_prepared("import", rows.dump());
+             tx.exec_prepared("import", rows);
              return true;
            })
         .status();
