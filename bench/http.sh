@@ -8,6 +8,15 @@
 #   bench/http.sh                       # defaults below
 #   DURATION=10 ROUNDS=5 bench/http.sh
 #
+# PATCH /me/context is measured too: wrk with one connection per thread (CONNECTIONS
+# threads), each thread patching its own session with the version it holds (+1 on 204,
+# the current one from a 409's message), so nothing conflicts by construction; nginx
+# has no write to compare with, so PATCH gets no ratio.
+#
+# POSTGRES_URI=postgresql://… adds a postgresql: server (schema http_bench).
+# RESULTS_FILE=FILE also writes the results as tab-separated lines:
+#   target, request, requests/s, ratio to nginx (or -), p99 at 256 connections (or -).
+#
 # Installs wrk and nginx-light from Debian when missing. Access logs are off on both
 # sides (nginx: access_log off; ours: --access-log off) unless LOG=text.
 set -euo pipefail
@@ -81,6 +90,14 @@ start_server memory memory:
 MEM_PORT=$PORT
 start_server rocksdb "rocksdb:$WORK/db"
 ROCKS_PORT=$PORT
+TARGETS=(nginx memory rocksdb)
+if [ -n "${POSTGRES_URI:-}" ]; then
+  sep='?'
+  case $POSTGRES_URI in *\?*) sep='&' ;; esac
+  start_server postgres "$POSTGRES_URI${sep}schema=http_bench_$$"
+  PG_PORT=$PORT
+  TARGETS+=(postgres)
+fi
 
 # nginx serves the same bytes: the server's own answers, saved to files.
 mkdir -p "$WORK/www/session-context/acme/me"
@@ -117,8 +134,13 @@ rps() {
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RESULTS
-TARGETS=(nginx memory rocksdb)
-port_of() { case $1 in nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;; esac; }
+port_of() {
+  case $1 in
+    nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;;
+    postgres) echo "$PG_PORT" ;;
+  esac
+}
+: >"$WORK/results.tsv"
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds alternating, medians; access logs: $LOG" >&2
 for path in /healthz "$CONTEXT"; do
@@ -136,8 +158,71 @@ for path in /healthz "$CONTEXT"; do
   base=$(echo "${RESULTS["nginx $path"]}" | tr ' ' '\n' | grep . | median)
   for t in "${TARGETS[@]}"; do
     m=$(echo "${RESULTS["$t $path"]}" | tr ' ' '\n' | grep . | median)
-    printf '%-8s %-40s %12.0f %8.2f\n' "$t" "GET $path" "$m" "$(echo "$m / $base" | bc -l)"
+    ratio=$(echo "$m / $base" | bc -l)
+    printf '%-8s %-40s %12.0f %8.2f\n' "$t" "GET $path" "$m" "$ratio"
+    printf '%s\tGET %s\t%.0f\t%.2f\t-\n' "$t" "$path" "$m" "$ratio" >>"$WORK/results.tsv"
   done
+done
+
+# PATCH: sessions p1…pN, one per wrk thread, each with its own shopper token.
+cat >"$WORK/patch.lua" <<'LUA'
+local tokens = {}
+for line in io.lines(os.getenv("PATCH_TOKENS")) do tokens[#tokens + 1] = line end
+local next_thread = 0
+function setup(thread)
+  next_thread = next_thread + 1
+  thread:set("token", tokens[next_thread])
+end
+local version = 1
+local flip = 0
+function request()
+  flip = 1 - flip
+  local currency = flip == 1 and "CHF" or "EUR"
+  return wrk.format("PATCH", nil, {["Authorization"] = "Bearer " .. token,
+                                   ["Content-Type"] = "application/json"},
+                    '{"currency":"' .. currency .. '","metadata":{"version":' .. version .. '}}')
+end
+function response(status, headers, body)
+  if status == 204 then
+    version = version + 1
+  elseif status == 409 then
+    version = tonumber(string.match(body, "current version is (%d+)")) or version
+  end
+end
+LUA
+: >"$WORK/patch-tokens"
+for i in $(seq "$CONNECTIONS"); do
+  "$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --session "p$i" --ttl 86400 >>"$WORK/patch-tokens"
+done
+export PATCH_TOKENS=$WORK/patch-tokens
+for t in "${TARGETS[@]}"; do
+  [ "$t" = nginx ] && continue
+  for i in $(seq "$CONNECTIONS"); do
+    curl -sf -X PUT "http://127.0.0.1:$(port_of "$t")/session-context/acme/context/p$i?upsert=true" \
+      -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
+      -d '{"siteCode":"main","currency":"EUR","context":{"giftWrap":true}}'
+  done
+done
+for round in $(seq "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do
+    [ "$t" = nginx ] && continue
+    out=$(wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/patch.lua" \
+            "http://127.0.0.1:$(port_of "$t")$CONTEXT")
+    r=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    if echo "$out" | grep -q 'Non-2xx'; then
+      echo "$out" >&2
+      echo "PATCH on $t: some answers were not 204" >&2
+      exit 1
+    fi
+    RESULTS["$t PATCH"]+="$r "
+    echo "  round $round $t PATCH $CONTEXT: $r req/s" >&2
+  done
+done
+for t in "${TARGETS[@]}"; do
+  [ "$t" = nginx ] && continue
+  m=$(echo "${RESULTS["$t PATCH"]}" | tr ' ' '\n' | grep . | median)
+  printf '%-8s %-40s %12.0f %8s\n' "$t" "PATCH $CONTEXT" "$m" -
+  printf '%s\tPATCH %s\t%.0f\t-\t-\n' "$t" "$CONTEXT" "$m" >>"$WORK/results.tsv"
 done
 
 # Latency under 256 keep-alive connections.
@@ -146,4 +231,6 @@ for t in "${TARGETS[@]}"; do
   p99=$(wrk -t"$THREADS" -c256 -d"${DURATION}s" --latency -H "Authorization: Bearer $SHOPPER" \
           "http://127.0.0.1:$(port_of "$t")$CONTEXT" | awk '$1 == "99%" {print $2}')
   printf '%-8s %-40s %12s\n' "$t" "GET $CONTEXT" "$p99"
+  printf '%s\tGET %s (256 connections)\t-\t-\t%s\n' "$t" "$CONTEXT" "$p99" >>"$WORK/results.tsv"
 done
+if [ -n "${RESULTS_FILE:-}" ]; then cp "$WORK/results.tsv" "$RESULTS_FILE"; fi

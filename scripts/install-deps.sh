@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libabsl-dev nlohmann-json3-dev libssl-dev
   librocksdb-dev libpqxx-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-server gnuplot-nox
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev
   postgresql curl python3 python3-yaml
   clang-14 libclang-rt-14-dev

@@ -1,0 +1,1011 @@
+// matrix_bench: the storage-choice matrix behind docs/benchmarks.md (bench/compare
+// runs it). Every operation a session store does, on each backend, beside the bare
+// engine underneath doing the same work on the same bytes, in the same run:
+//
+//   store/<backend>/<size>/<op>   through SessionService over the backend's store
+//                                 (redis: a session store on Redis, see RedisLua)
+//   bare/<backend>/<size>/<op>    the engine alone: a locked hash map (memory),
+//                                 RocksDB Get/Put, one prepared SQL statement
+//                                 (postgres), plain GET/SET/DEL (redis)
+//   scale/<backend>/<n>/<op>      get and patch with n sessions stored, the bytes
+//                                 each takes (RAM or disk), and a purge with 1 % of
+//                                 them expired
+//
+// Sizes: "typical" (a session of about 400 bytes) and "large" (a context of about
+// 16 KiB in 64 attributes). Operations: get_hit, get_miss, create, patch (with the
+// version the caller holds), patch_contended (every thread on one session: read the
+// version, write, retry on a conflict; counter `conflicts` per write), attribute_add,
+// delete. Each case runs at 1, 2 and 4 threads; counters p50_us and p99_us are the
+// latency percentiles of single operations (averaged over threads).
+//
+//   matrix_bench --backends=memory,rocksdb,postgres,redis --postgres=URI
+//                --redis=HOST:PORT [--sessions=N] [--delete_pool=N] [--threads=1,2,4]
+//                [--scale=10000,1000000] [--scale_postgres=10000,200000]
+//                [google benchmark flags…]
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
+#include "rocksdb/db.h"
+#include "sessionctx/session_service.h"
+#include "sessionctx/session_store.h"
+#include "sessionctx/session_text.h"
+#include "sessionctx/store_factory.h"
+
+#ifdef SESSIONCTX_BENCH_WITH_REDIS
+#include <hiredis.h>
+#endif
+
+namespace sessionctx::bench {
+namespace {
+
+struct Flags {
+  std::vector<std::string> backends = {"memory", "rocksdb"};
+  std::string postgres;  // base URI
+  std::string redis;     // host:port
+  int sessions = 10000;
+  int delete_pool = 20000;  // deletes per thread (postgres: a tenth)
+  std::vector<int> threads = {1, 2, 4};
+  std::vector<int> scale;
+  std::vector<int> scale_postgres;
+};
+Flags flags;
+
+// ---------------------------------------------------------------------------------
+// Sessions
+
+// A large session: the typical one with a context of 64 attributes, about 16 KiB.
+SessionContext LargeSession(const std::string& id) {
+  SessionContext s = TypicalSession(id);
+  for (int i = 0; i < 64; ++i) {
+    s.context[absl::StrCat("attr-", i)] =
+        Json{{"sku", absl::StrCat("sku-", 100000 + i)}, {"qty", i % 5 + 1},
+             {"note", std::string(215, static_cast<char>('a' + i % 26))}};
+  }
+  return s;
+}
+
+SessionContext MakeSession(bool large, const std::string& id) {
+  return large ? LargeSession(id) : TypicalSession(id);
+}
+
+// The record as a store would hold it: version 1, times set, expiring in a day
+// (`expired`: a minute ago).
+SessionContext Stamped(bool large, const std::string& id, bool expired = false) {
+  SessionContext s = MakeSession(large, id);
+  const absl::Time now = absl::Now();
+  s.version = 1;
+  s.created_at = s.modified_at = now - (expired ? absl::Hours(25) : absl::ZeroDuration());
+  s.expires_at = expired ? now - absl::Minutes(1) : now + absl::Hours(24);
+  return s;
+}
+
+std::string Id(int i) { return absl::StrCat("session-", i); }
+
+// ---------------------------------------------------------------------------------
+// Latency of single operations
+
+class Latencies {
+ public:
+  Latencies() { ns_.reserve(1 << 16); }
+  template <typename F>
+  auto Time(F&& f) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = f();
+    ns_.push_back(static_cast<uint32_t>(std::min<int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+            .count(),
+        UINT32_MAX)));
+    return result;
+  }
+  void Report(benchmark::State& state) {
+    if (ns_.empty()) return;
+    std::sort(ns_.begin(), ns_.end());
+    auto at = [&](double q) { return ns_[std::min(ns_.size() - 1, static_cast<size_t>(q * ns_.size()))] / 1000.0; };
+    state.counters["p50_us"] = benchmark::Counter(at(0.50), benchmark::Counter::kAvgThreads);
+    state.counters["p99_us"] = benchmark::Counter(at(0.99), benchmark::Counter::kAvgThreads);
+  }
+
+ private:
+  std::vector<uint32_t> ns_;
+};
+
+// ---------------------------------------------------------------------------------
+// Targets: one backend (or its bare engine), one session size
+
+// Worker: one thread's handle on a target (its own connection where there is one).
+// Every call is one operation; a failure is returned, not hidden.
+class Worker {
+ public:
+  virtual ~Worker() = default;
+  virtual absl::Status Get(const std::string& id) = 0;  // NotFound for a miss
+  virtual absl::Status Create(const std::string& id) = 0;
+  // Patch with the version the caller holds (`*version`, updated); `reread`: read the
+  // current version first (what a client does under contention). Adds the conflicts
+  // met to `*conflicts`, retrying until the write lands.
+  virtual absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) = 0;
+  virtual absl::Status AttributeAdd(const std::string& id, int n, int64_t* version) = 0;
+  virtual absl::Status Delete(const std::string& id) = 0;
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual std::unique_ptr<Worker> NewWorker() = 0;
+  // Load makes `ids` exist as fresh sessions (version 1); `expired[i]`: already
+  // expired.
+  virtual void Load(const std::vector<std::string>& ids, const std::vector<bool>& expired) = 0;
+  // Purge removes what expired; returns how many (or -1 where the engine has none).
+  virtual int64_t Purge() { return -1; }
+  // Bytes stored per session, as the backend counts them (0: not measured).
+  virtual double BytesPerSession(int64_t) { return 0; }
+
+  bool large = false;
+  std::string value;  // the session's bytes, what bare targets store
+};
+
+// --- sessionctx stores ---
+
+class StoreWorker : public Worker {
+ public:
+  StoreWorker(SessionService* service, bool large) : service_(service), large_(large) {}
+  absl::Status Get(const std::string& id) override {
+    absl::StatusOr<std::shared_ptr<const SessionText>> s = service_->GetText({"acme", id});
+    if (!s.ok()) return s.status();
+    benchmark::DoNotOptimize((*s)->json().data());
+    return absl::OkStatus();
+  }
+  absl::Status Create(const std::string& id) override {
+    return service_->Create("acme", MakeSession(large_, id)).status();
+  }
+  absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
+    for (int flip = 0;; ++flip) {
+      if (reread || flip > 0 && *version < 0) {
+        absl::StatusOr<std::shared_ptr<const SessionText>> s = service_->GetText({"acme", id});
+        if (!s.ok()) return s.status();
+        *version = (*s)->version();
+      }
+      absl::StatusOr<int64_t> r = service_->Patch(
+          {"acme", id}, Json{{"currency", (*version + flip) % 2 ? "CHF" : "EUR"}, {"metadata", {{"version", *version}}}});
+      if (r.ok()) {
+        *version = *r;
+        return absl::OkStatus();
+      }
+      if (!absl::IsAborted(r.status())) return r.status();
+      ++*conflicts;
+      *version = CurrentVersionOf(r.status()).value_or(-1);  // -1: read it again
+    }
+  }
+  absl::Status AttributeAdd(const std::string& id, int n, int64_t* version) override {
+    absl::StatusOr<int64_t> r = service_->SetAttribute(
+        {"acme", id}, absl::StrCat("pick-", n % 8), Json{{"sku", absl::StrCat("sku-", n)}, {"qty", n % 3 + 1}});
+    if (!r.ok()) return r.status();
+    *version = *r;
+    return absl::OkStatus();
+  }
+  absl::Status Delete(const std::string& id) override { return service_->Delete({"acme", id}); }
+
+ private:
+  SessionService* service_;
+  bool large_;
+};
+
+class StoreTarget : public Target {
+ public:
+  StoreTarget(std::unique_ptr<SessionStore> store, std::string disk_path = "")
+      : store_(std::move(store)), disk_path_(std::move(disk_path)) {
+    ServiceOptions options;
+    options.anonymous_ttl = absl::Hours(24);
+    service_ = std::make_unique<SessionService>(store_.get(), options);
+  }
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<StoreWorker>(service_.get(), large); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>& expired) override {
+    for (size_t from = 0; from < ids.size(); from += 2000) {
+      std::vector<ImportRecord> batch;
+      for (size_t i = from; i < std::min(ids.size(), from + 2000); ++i) {
+        batch.push_back(ImportRecord{{"acme", ids[i]}, Stamped(large, ids[i], !expired.empty() && expired[i])});
+      }
+      absl::Status s = store_->Import(batch);
+      if (!s.ok()) {
+        std::cerr << "load failed: " << s << "\n";
+        std::exit(1);
+      }
+    }
+  }
+  int64_t Purge() override { return store_->PurgeExpired().value_or(-1); }
+  double BytesPerSession(int64_t n) override {
+    if (disk_path_.empty()) return 0;
+    uintmax_t bytes = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(disk_path_)) {
+      if (e.is_regular_file()) bytes += e.file_size();
+    }
+    return static_cast<double>(bytes) / static_cast<double>(n);
+  }
+  SessionStore* store() { return store_.get(); }
+
+ private:
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionService> service_;
+  std::string disk_path_;
+};
+
+// --- memory: a hash map under a reader/writer lock per shard, holding the bytes ---
+
+class BareMap : public Target {
+ public:
+  struct Shard {
+    std::shared_mutex mu;
+    absl::flat_hash_map<std::string, std::string> map;
+  };
+  class W : public Worker {
+   public:
+    explicit W(BareMap* m) : m_(m) {}
+    absl::Status Get(const std::string& id) override {
+      Shard& s = m_->For(id);
+      std::string copy;
+      {
+        std::shared_lock lock(s.mu);
+        auto it = s.map.find(id);
+        if (it == s.map.end()) return absl::NotFoundError(id);
+        copy = it->second;
+      }
+      benchmark::DoNotOptimize(copy.data());
+      return absl::OkStatus();
+    }
+    absl::Status Create(const std::string& id) override {
+      std::string bytes = m_->value;
+      Shard& s = m_->For(id);
+      std::unique_lock lock(s.mu);
+      s.map.emplace(id, std::move(bytes));
+      return absl::OkStatus();
+    }
+    // Read the bytes, change them, write them back: a copy out and a copy in.
+    absl::Status Patch(const std::string& id, int64_t*, bool, int64_t*) override {
+      Shard& s = m_->For(id);
+      std::string copy;
+      {
+        std::shared_lock lock(s.mu);
+        copy = s.map[id];
+      }
+      copy[0] = '{';
+      std::unique_lock lock(s.mu);
+      s.map[id] = std::move(copy);
+      return absl::OkStatus();
+    }
+    absl::Status AttributeAdd(const std::string& id, int, int64_t*) override {
+      std::string bytes = m_->value;
+      Shard& s = m_->For(id);
+      std::unique_lock lock(s.mu);
+      s.map[id] = std::move(bytes);
+      return absl::OkStatus();
+    }
+    absl::Status Delete(const std::string& id) override {
+      Shard& s = m_->For(id);
+      std::unique_lock lock(s.mu);
+      return s.map.erase(id) ? absl::OkStatus() : absl::NotFoundError(id);
+    }
+
+   private:
+    BareMap* m_;
+  };
+  BareMap() : shards_(16) {}
+  Shard& For(const std::string& id) { return shards_[absl::Hash<std::string>{}(id) % shards_.size()]; }
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(this); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
+    for (const std::string& id : ids) For(id).map[id] = value;
+  }
+
+ private:
+  std::vector<Shard> shards_;
+};
+
+// --- rocksdb: Get / Put / Delete of the same bytes ---
+
+class BareRocks : public Target {
+ public:
+  class W : public Worker {
+   public:
+    explicit W(rocksdb::DB* db, const std::string* value) : db_(db), value_(value) {}
+    absl::Status Get(const std::string& id) override {
+      std::string out;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "acme/" + id, &out);
+      if (s.IsNotFound()) return absl::NotFoundError(id);
+      return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+    }
+    absl::Status Create(const std::string& id) override { return Put(id); }
+    absl::Status Patch(const std::string& id, int64_t*, bool, int64_t*) override {
+      std::string out;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "acme/" + id, &out);
+      if (!s.ok()) return absl::InternalError(s.ToString());
+      s = db_->Put(rocksdb::WriteOptions(), "acme/" + id, out);
+      return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+    }
+    absl::Status AttributeAdd(const std::string& id, int, int64_t*) override { return Put(id); }
+    absl::Status Delete(const std::string& id) override {
+      rocksdb::Status s = db_->Delete(rocksdb::WriteOptions(), "acme/" + id);
+      return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+    }
+
+   private:
+    absl::Status Put(const std::string& id) {
+      rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), "acme/" + id, *value_);
+      return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+    }
+    rocksdb::DB* db_;
+    const std::string* value_;
+  };
+  explicit BareRocks(const std::string& path) {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(o, path, &db);
+    if (!s.ok()) {
+      std::cerr << s.ToString() << "\n";
+      std::exit(1);
+    }
+    db_.reset(db);
+  }
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(db_.get(), &value); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
+    for (const std::string& id : ids) db_->Put(rocksdb::WriteOptions(), "acme/" + id, value);
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+// --- postgres: one prepared statement per operation on a table of (id, body, version) ---
+
+class BarePostgres : public Target {
+ public:
+  class W : public Worker {
+   public:
+    W(const std::string& uri, const std::string& table, const std::string* value) : c_(uri), value_(value) {
+      c_.prepare("get", "SELECT body FROM " + table + " WHERE id = $1");
+      c_.prepare("version", "SELECT version FROM " + table + " WHERE id = $1");
+      c_.prepare("create", "INSERT INTO " + table + " VALUES ($1, $2, 1)");
+      c_.prepare("cas", "UPDATE " + table + " SET body = $2, version = version + 1 WHERE id = $1 AND version = $3");
+      c_.prepare("put", "UPDATE " + table + " SET body = $2, version = version + 1 WHERE id = $1 RETURNING version");
+      c_.prepare("delete", "DELETE FROM " + table + " WHERE id = $1");
+    }
+    absl::Status Get(const std::string& id) override {
+      pqxx::nontransaction t(c_);
+      pqxx::result r = t.exec_prepared("get", id);
+      return r.empty() ? absl::NotFoundError(id) : absl::OkStatus();
+    }
+    absl::Status Create(const std::string& id) override {
+      pqxx::nontransaction t(c_);
+      t.exec_prepared("create", id, *value_);
+      return absl::OkStatus();
+    }
+    absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
+      pqxx::nontransaction t(c_);
+      for (;;) {
+        if (reread) *version = t.exec_prepared1("version", id)[0].as<int64_t>();
+        if (t.exec_prepared("cas", id, *value_, *version).affected_rows() == 1) {
+          ++*version;
+          return absl::OkStatus();
+        }
+        ++*conflicts;
+        *version = t.exec_prepared1("version", id)[0].as<int64_t>();
+      }
+    }
+    absl::Status AttributeAdd(const std::string& id, int, int64_t* version) override {
+      pqxx::nontransaction t(c_);
+      *version = t.exec_prepared1("put", id, *value_)[0].as<int64_t>();
+      return absl::OkStatus();
+    }
+    absl::Status Delete(const std::string& id) override {
+      pqxx::nontransaction t(c_);
+      return t.exec_prepared("delete", id).affected_rows() == 1 ? absl::OkStatus() : absl::NotFoundError(id);
+    }
+
+   private:
+    pqxx::connection c_;
+    const std::string* value_;
+  };
+  BarePostgres(std::string uri, std::string table) : uri_(std::move(uri)), table_(std::move(table)) {
+    pqxx::connection c(uri_);
+    pqxx::work w(c);
+    w.exec("DROP TABLE IF EXISTS " + table_);
+    w.exec("CREATE TABLE " + table_ + " (id text PRIMARY KEY, body text NOT NULL, version bigint NOT NULL)");
+    w.commit();
+  }
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(uri_, table_, &value); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
+    pqxx::connection c(uri_);
+    pqxx::work w(c);
+    pqxx::stream_to copy(w, table_, std::vector<std::string>{"id", "body", "version"});
+    for (const std::string& id : ids) copy << std::make_tuple(id, value, 1);
+    copy.complete();
+    w.commit();
+  }
+
+ private:
+  std::string uri_, table_;
+};
+
+#ifdef SESSIONCTX_BENCH_WITH_REDIS
+// --- redis ---
+
+struct RedisReply {
+  redisReply* r = nullptr;
+  ~RedisReply() {
+    if (r) freeReplyObject(r);
+  }
+};
+
+class RedisConn {
+ public:
+  explicit RedisConn(const std::string& address) {
+    const std::vector<std::string> parts = absl::StrSplit(address, ':');
+    int port = 6379;
+    if (parts.size() > 1) (void)absl::SimpleAtoi(parts[1], &port);
+    c_ = redisConnect(parts[0].c_str(), port);
+    if (c_ == nullptr || c_->err) {
+      std::cerr << "redis: cannot connect to " << address << "\n";
+      std::exit(1);
+    }
+  }
+  ~RedisConn() { redisFree(c_); }
+  // Command runs one command of binary-safe arguments.
+  absl::StatusOr<std::unique_ptr<RedisReply>> Command(std::initializer_list<absl::string_view> args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (absl::string_view a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto reply = std::make_unique<RedisReply>();
+    reply->r = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (reply->r == nullptr) return absl::UnavailableError(c_->errstr);
+    if (reply->r->type == REDIS_REPLY_ERROR) return absl::InternalError(std::string(reply->r->str, reply->r->len));
+    return reply;
+  }
+
+ private:
+  redisContext* c_ = nullptr;
+};
+
+// Plain Redis: GET / SET / DEL of the same bytes (no version, no atomic read-write).
+class BareRedis : public Target {
+ public:
+  class W : public Worker {
+   public:
+    W(const std::string& address, const std::string* value) : c_(address), value_(value) {}
+    absl::Status Get(const std::string& id) override {
+      auto r = c_.Command({"GET", "bare/" + id});
+      if (!r.ok()) return r.status();
+      return (*r)->r->type == REDIS_REPLY_NIL ? absl::NotFoundError(id) : absl::OkStatus();
+    }
+    absl::Status Create(const std::string& id) override { return Set(id); }
+    absl::Status Patch(const std::string& id, int64_t*, bool, int64_t*) override {
+      auto r = c_.Command({"GET", "bare/" + id});
+      if (!r.ok()) return r.status();
+      std::string bytes((*r)->r->str, (*r)->r->len);
+      return c_.Command({"SET", "bare/" + id, bytes}).status();
+    }
+    absl::Status AttributeAdd(const std::string& id, int, int64_t*) override { return Set(id); }
+    absl::Status Delete(const std::string& id) override { return c_.Command({"DEL", "bare/" + id}).status(); }
+
+   private:
+    absl::Status Set(const std::string& id) { return c_.Command({"SET", "bare/" + id, *value_}).status(); }
+    RedisConn c_;
+    const std::string* value_;
+  };
+  explicit BareRedis(std::string address) : address_(std::move(address)) {}
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(address_, &value); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
+    RedisConn c(address_);
+    for (const std::string& id : ids) (void)c.Command({"SET", "bare/" + id, value});
+  }
+
+ private:
+  std::string address_;
+};
+
+// A session store on Redis as one would write it: a hash {v: version, b: bytes} per
+// session with a sliding expiry; create, compare-and-set and attribute writes as Lua
+// scripts (atomic on the server). The client sends the whole new record on a patch;
+// an attribute write decodes, changes and encodes the record inside Redis (cjson).
+class RedisLua : public Target {
+ public:
+  static constexpr const char* kCreate =
+      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+      "redis.call('HSET', KEYS[1], 'v', 1, 'b', ARGV[1]) redis.call('PEXPIRE', KEYS[1], 86400000) return 1";
+  static constexpr const char* kCas =
+      "local v = redis.call('HGET', KEYS[1], 'v') if not v then return -1 end "
+      "if v ~= ARGV[1] then return -2 - tonumber(v) end "
+      "redis.call('HSET', KEYS[1], 'v', v + 1, 'b', ARGV[2]) redis.call('PEXPIRE', KEYS[1], 86400000) "
+      "return v + 1";
+  static constexpr const char* kAttribute =
+      "local b = redis.call('HGET', KEYS[1], 'b') if not b then return -1 end "
+      "local s = cjson.decode(b) s['context'][ARGV[1]] = cjson.decode(ARGV[2]) "
+      "local v = redis.call('HINCRBY', KEYS[1], 'v', 1) redis.call('HSET', KEYS[1], 'b', cjson.encode(s)) "
+      "redis.call('PEXPIRE', KEYS[1], 86400000) return v";
+
+  class W : public Worker {
+   public:
+    W(const std::string& address, RedisLua* t) : c_(address), t_(t) {}
+    absl::Status Get(const std::string& id) override {
+      auto r = c_.Command({"HGET", "s/" + id, "b"});
+      if (!r.ok()) return r.status();
+      return (*r)->r->type == REDIS_REPLY_NIL ? absl::NotFoundError(id) : absl::OkStatus();
+    }
+    absl::Status Create(const std::string& id) override {
+      auto r = c_.Command({"EVALSHA", t_->create_, "1", "s/" + id, t_->value});
+      if (!r.ok()) return r.status();
+      return (*r)->r->integer == 1 ? absl::OkStatus() : absl::AlreadyExistsError(id);
+    }
+    absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
+      for (;;) {
+        if (reread) {
+          auto v = c_.Command({"HGET", "s/" + id, "v"});
+          if (!v.ok()) return v.status();
+          (void)absl::SimpleAtoi(absl::string_view((*v)->r->str, (*v)->r->len), version);
+        }
+        auto r = c_.Command({"EVALSHA", t_->cas_, "1", "s/" + id, std::to_string(*version), t_->value});
+        if (!r.ok()) return r.status();
+        const int64_t got = (*r)->r->integer;
+        if (got > 0) {
+          *version = got;
+          return absl::OkStatus();
+        }
+        if (got == -1) return absl::NotFoundError(id);
+        ++*conflicts;
+        *version = -2 - got;
+      }
+    }
+    absl::Status AttributeAdd(const std::string& id, int n, int64_t* version) override {
+      auto r = c_.Command({"EVALSHA", t_->attribute_, "1", "s/" + id, absl::StrCat("pick-", n % 8),
+                           absl::StrCat("{\"sku\":\"sku-", n, "\",\"qty\":", n % 3 + 1, "}")});
+      if (!r.ok()) return r.status();
+      if ((*r)->r->integer < 0) return absl::NotFoundError(id);
+      *version = (*r)->r->integer;
+      return absl::OkStatus();
+    }
+    absl::Status Delete(const std::string& id) override {
+      auto r = c_.Command({"DEL", "s/" + id});
+      if (!r.ok()) return r.status();
+      return (*r)->r->integer == 1 ? absl::OkStatus() : absl::NotFoundError(id);
+    }
+
+   private:
+    RedisConn c_;
+    RedisLua* t_;
+  };
+
+  explicit RedisLua(std::string address) : address_(std::move(address)) {
+    RedisConn c(address_);
+    create_ = Load(c, kCreate);
+    cas_ = Load(c, kCas);
+    attribute_ = Load(c, kAttribute);
+  }
+  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(address_, this); }
+  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
+    RedisConn c(address_);
+    for (const std::string& id : ids) {
+      (void)c.Command({"HSET", "s/" + id, "v", "1", "b", value});
+      (void)c.Command({"PEXPIRE", "s/" + id, "86400000"});
+    }
+  }
+  // RAM per session: used_memory over the keys held (the whole server is ours).
+  double BytesPerSession(int64_t) override {
+    RedisConn c(address_);
+    auto keys = c.Command({"DBSIZE"});
+    auto info = c.Command({"MEMORY", "STATS"});
+    if (!keys.ok() || !info.ok() || (*keys)->r->integer == 0) return 0;
+    const redisReply* r = (*info)->r;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+      if (absl::string_view(r->element[i]->str, r->element[i]->len) == "keys.bytes-per-key") {
+        return static_cast<double>(r->element[i + 1]->integer);
+      }
+    }
+    return 0;
+  }
+
+ private:
+  static std::string Load(RedisConn& c, const char* script) {
+    auto r = c.Command({"SCRIPT", "LOAD", script});
+    if (!r.ok()) {
+      std::cerr << "redis: " << r.status() << "\n";
+      std::exit(1);
+    }
+    return std::string((*r)->r->str, (*r)->r->len);
+  }
+  std::string address_;
+  std::string create_, cas_, attribute_;
+};
+#endif
+
+// ---------------------------------------------------------------------------------
+// Opening targets
+
+std::string PostgresUri(const std::string& schema, int pool) {
+  const std::string& base = flags.postgres;
+  return absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&", "schema=", schema,
+                      "&pool_size=", pool);
+}
+
+void DropPostgresSchema(const std::string& schema) {
+  pqxx::connection c(flags.postgres);
+  pqxx::work w(c);
+  w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+  w.commit();
+}
+
+TempDir& Dir() {
+  static TempDir* dir = new TempDir();
+  return *dir;
+}
+
+std::unique_ptr<Target> Open(const std::string& kind, const std::string& backend, const std::string& tag) {
+  const std::string name = absl::StrCat(kind, "_", backend, "_", tag);
+  std::unique_ptr<Target> t;
+  if (kind == "store") {
+    if (backend == "memory") {
+      t = std::make_unique<StoreTarget>(*OpenSessionStore("memory:", StoreOptions{}));
+    } else if (backend == "rocksdb") {
+      t = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + Dir().Sub(name), StoreOptions{}),
+                                        Dir().Sub(name));
+    } else if (backend == "postgres") {
+      DropPostgresSchema(name);
+      absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(PostgresUri(name, 4), StoreOptions{});
+      if (!store.ok()) {
+        std::cerr << store.status() << "\n";
+        std::exit(1);
+      }
+      t = std::make_unique<StoreTarget>(*std::move(store));
+#ifdef SESSIONCTX_BENCH_WITH_REDIS
+    } else if (backend == "redis") {
+      t = std::make_unique<RedisLua>(flags.redis);
+#endif
+    }
+  } else {
+    if (backend == "memory") t = std::make_unique<BareMap>();
+    if (backend == "rocksdb") t = std::make_unique<BareRocks>(Dir().Sub(name));
+    if (backend == "postgres") t = std::make_unique<BarePostgres>(flags.postgres, name);
+#ifdef SESSIONCTX_BENCH_WITH_REDIS
+    if (backend == "redis") t = std::make_unique<BareRedis>(flags.redis);
+#endif
+  }
+  if (t == nullptr) {
+    std::cerr << "unknown backend " << backend << "\n";
+    std::exit(2);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------
+// The matrix
+
+// A case's target with its sessions loaded, shared by the thread counts of a case.
+struct Loaded {
+  std::unique_ptr<Target> target;
+  int sessions = 0;
+  std::vector<int64_t> versions;  // by session index; each thread writes its own range
+};
+
+Loaded& Get(const std::string& kind, const std::string& backend, bool large) {
+  static std::mutex mu;
+  // Never destroyed: the process ends with the data in place.
+  static auto* loaded = new std::map<std::string, std::unique_ptr<Loaded>>();
+  std::lock_guard lock(mu);
+  const std::string key = absl::StrCat(kind, "/", backend, "/", large);
+  std::unique_ptr<Loaded>& l = (*loaded)[key];
+  if (l == nullptr) {
+    l = std::make_unique<Loaded>();
+    l->target = Open(kind, backend, large ? "large" : "typical");
+    l->target->large = large;
+    l->target->value = ToJson(Stamped(large, Id(0))).dump();
+    l->sessions = flags.sessions;
+    std::vector<std::string> ids;
+    for (int i = 0; i < l->sessions; ++i) ids.push_back(Id(i));
+    ids.push_back("hot");
+    l->target->Load(ids, {});
+    l->versions.assign(l->sessions, 1);
+  }
+  return *l;
+}
+
+uint64_t Seed() {
+  static std::atomic<uint64_t> n{std::random_device{}()};
+  return n.fetch_add(0x9E3779B97F4A7C15ull);
+}
+
+void Run(benchmark::State& state, const std::string& kind, const std::string& backend, bool large,
+         const std::string& op) {
+  Loaded& l = Get(kind, backend, large);
+  std::unique_ptr<Worker> w = l.target->NewWorker();
+  Latencies lat;
+  std::mt19937_64 rng(Seed());
+  // Each thread's own range of sessions, so that the versions it holds stay its own.
+  const int per = l.sessions / state.threads();
+  const int first = per * state.thread_index();
+  int64_t conflicts = 0, n = 0;
+  absl::Status failed;
+  const std::string tag = absl::StrCat(rng());
+  std::vector<std::string> pool;
+  if (op == "delete") {
+    for (int64_t i = 0; i < state.max_iterations; ++i) pool.push_back(absl::StrCat("del-", tag, "-", i));
+    l.target->Load(pool, {});
+  }
+  int64_t hot_version = 1;
+  (void)w->Get(Id(first));  // untimed: opens the thread's connection where there is one
+  for (auto _ : state) {
+    const int i = first + static_cast<int>(rng() % per);
+    absl::Status s;
+    if (op == "get_hit") {
+      s = lat.Time([&] { return w->Get(Id(i)); });
+    } else if (op == "get_miss") {
+      s = lat.Time([&] { return w->Get(absl::StrCat("absent-", i)); });
+      s = s.code() == absl::StatusCode::kNotFound ? absl::OkStatus() : absl::InternalError("a miss was found");
+    } else if (op == "create") {
+      s = lat.Time([&] { return w->Create(absl::StrCat("new-", tag, "-", n)); });
+    } else if (op == "patch") {
+      s = lat.Time([&] { return w->Patch(Id(i), &l.versions[i], false, &conflicts); });
+    } else if (op == "patch_contended") {
+      s = lat.Time([&] { return w->Patch("hot", &hot_version, true, &conflicts); });
+    } else if (op == "attribute_add") {
+      s = lat.Time([&] { return w->AttributeAdd(Id(i), static_cast<int>(n), &l.versions[i]); });
+    } else if (op == "delete") {
+      s = lat.Time([&] { return w->Delete(pool[n]); });
+    }
+    ++n;
+    if (!s.ok()) {
+      failed = s;
+      break;
+    }
+  }
+  if (!failed.ok()) {
+    state.SkipWithError(failed.ToString().c_str());
+    return;
+  }
+  state.SetItemsProcessed(n);
+  lat.Report(state);
+  state.counters["session_bytes"] =
+      benchmark::Counter(static_cast<double>(l.target->value.size()), benchmark::Counter::kAvgThreads);
+  if (op == "patch_contended") {
+    state.counters["conflicts"] = benchmark::Counter(static_cast<double>(conflicts) / static_cast<double>(n),
+                                                     benchmark::Counter::kAvgThreads);
+  }
+}
+
+void RegisterMatrix() {
+  const std::vector<std::string> ops = {"get_hit", "get_miss", "create", "patch", "patch_contended",
+                                        "attribute_add", "delete"};
+  for (const std::string& backend : flags.backends) {
+    for (bool large : {false, true}) {
+      for (const std::string& op : ops) {
+        for (const char* kind : {"store", "bare"}) {
+          const std::string name = absl::StrCat(kind, "/", backend, "/", large ? "large" : "typical", "/", op);
+          for (int threads : flags.threads) {
+            benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
+                name.c_str(), [=](benchmark::State& st) { Run(st, kind, backend, large, op); });
+            b->Threads(threads)->UseRealTime();
+            if (op == "delete") {
+              b->Iterations(backend == "postgres" ? std::max(1, flags.delete_pool / 10) : flags.delete_pool);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Scale: n sessions stored, 1 % of them expired
+
+struct Scaled {
+  std::unique_ptr<StoreTarget> target;
+  int n = 0;
+  double bytes_per_session = 0;
+  std::vector<int64_t> versions;
+};
+
+size_t HeapInUse() { return mallinfo2().uordblks; }
+
+Scaled& GetScaled(const std::string& backend, int n) {
+  static auto* scaled = new std::map<std::string, std::unique_ptr<Scaled>>();
+  const std::string key = absl::StrCat(backend, "/", n);
+  std::unique_ptr<Scaled>& s = (*scaled)[key];
+  if (s == nullptr) {
+    for (auto& [k, other] : *scaled) other.reset();  // one scale's data at a time
+    s = std::make_unique<Scaled>();
+    s->n = n;
+    const std::string name = absl::StrCat("scale_", backend, "_", n);
+    std::string path;
+    std::unique_ptr<SessionStore> store;
+    if (backend == "memory") {
+      store = *OpenSessionStore("memory:", StoreOptions{});
+    } else if (backend == "rocksdb") {
+      path = Dir().Sub(name);
+      store = *OpenSessionStore("rocksdb:" + path, StoreOptions{});
+    } else {
+      DropPostgresSchema(name);
+      store = *OpenSessionStore(PostgresUri(name, 2), StoreOptions{});
+    }
+    s->target = std::make_unique<StoreTarget>(std::move(store), path);
+    std::vector<std::string> ids;
+    std::vector<bool> expired;
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(Id(i));
+      expired.push_back(i % 100 == 99);
+    }
+    const size_t heap_before = HeapInUse();
+    for (int from = 0; from < n; from += 100000) {
+      const int to = std::min(n, from + 100000);
+      s->target->Load(std::vector<std::string>(ids.begin() + from, ids.begin() + to),
+                      std::vector<bool>(expired.begin() + from, expired.begin() + to));
+    }
+    if (backend == "memory") {
+      s->bytes_per_session = static_cast<double>(HeapInUse() - heap_before) / n;
+    } else if (backend == "rocksdb") {
+      // Reopened, so that the write-ahead log is flushed into tables.
+      s->target.reset();
+      s->target = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + path, StoreOptions{}), path);
+      s->bytes_per_session = s->target->BytesPerSession(n);
+    } else {
+      pqxx::connection c(flags.postgres);
+      pqxx::nontransaction t(c);
+      t.exec("VACUUM ANALYZE " + name + ".sessions");
+      t.exec("VACUUM ANALYZE " + name + ".attributes");
+      pqxx::row r = t.exec1("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON "
+                            "n.oid = c.relnamespace WHERE n.nspname = '" + name + "' AND c.relkind = 'r'");
+      s->bytes_per_session = r[0].as<double>() / n;
+    }
+    s->versions.assign(n, 1);
+  }
+  return *s;
+}
+
+void RunScale(benchmark::State& state, const std::string& backend, int n, const std::string& op) {
+  Scaled& s = GetScaled(backend, n);
+  std::unique_ptr<Worker> w = s.target->NewWorker();
+  Latencies lat;
+  std::mt19937_64 rng(Seed());
+  if (op == "purge") {
+    for (auto _ : state) {
+      const auto start = std::chrono::steady_clock::now();
+      const int64_t removed = s.target->Purge();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      state.SetIterationTime(seconds);
+      state.counters["expired"] = static_cast<double>(removed);
+      state.counters["us_per_expired"] = removed > 0 ? seconds * 1e6 / static_cast<double>(removed) : 0;
+      if (removed != n / 100) state.SkipWithError(absl::StrCat("purged ", removed, ", expected ", n / 100).c_str());
+    }
+    return;
+  }
+  int64_t conflicts = 0, done = 0;
+  (void)w->Get(Id(0));  // untimed: opens a connection where there is one
+  for (auto _ : state) {
+    int i = static_cast<int>(rng() % n);
+    if (i % 100 == 99) --i;  // an expired one
+    absl::Status st = op == "get" ? lat.Time([&] { return w->Get(Id(i)); })
+                                  : lat.Time([&] { return w->Patch(Id(i), &s.versions[i], false, &conflicts); });
+    if (!st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      return;
+    }
+    ++done;
+  }
+  state.SetItemsProcessed(done);
+  lat.Report(state);
+  state.counters["bytes_per_session"] = s.bytes_per_session;
+}
+
+void RegisterScale() {
+  for (const std::string& backend : flags.backends) {
+    if (backend == "redis") continue;
+    const std::vector<int>& sizes = backend == "postgres" ? flags.scale_postgres : flags.scale;
+    for (int n : sizes) {
+      for (const char* op : {"get", "patch", "purge"}) {
+        const std::string name = absl::StrCat("scale/", backend, "/", n, "/", op);
+        benchmark::internal::Benchmark* b =
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { RunScale(st, backend, n, op); });
+        if (std::string(op) == "purge") {
+          b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+        } else {
+          b->UseRealTime();
+        }
+      }
+    }
+  }
+}
+
+std::vector<int> Ints(absl::string_view list) {
+  std::vector<int> out;
+  for (absl::string_view v : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    int n = 0;
+    if (!absl::SimpleAtoi(v, &n)) {
+      std::cerr << "not a number: " << v << "\n";
+      std::exit(2);
+    }
+    out.push_back(n);
+  }
+  return out;
+}
+
+// ParseFlags takes this program's flags out of argv, leaving Google Benchmark's.
+void ParseFlags(int* argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < *argc; ++i) {
+    absl::string_view a = argv[i];
+    auto value = [&](absl::string_view name) -> std::optional<std::string> {
+      const std::string prefix = absl::StrCat("--", name, "=");
+      if (a.substr(0, prefix.size()) != prefix) return std::nullopt;
+      return std::string(a.substr(prefix.size()));
+    };
+    if (auto v = value("backends")) {
+      flags.backends = absl::StrSplit(*v, ',', absl::SkipEmpty());
+    } else if (auto v = value("postgres")) {
+      flags.postgres = *v;
+    } else if (auto v = value("redis")) {
+      flags.redis = *v;
+    } else if (auto v = value("sessions")) {
+      flags.sessions = Ints(*v).at(0);
+    } else if (auto v = value("delete_pool")) {
+      flags.delete_pool = Ints(*v).at(0);
+    } else if (auto v = value("threads")) {
+      flags.threads = Ints(*v);
+    } else if (auto v = value("scale")) {
+      flags.scale = Ints(*v);
+    } else if (auto v = value("scale_postgres")) {
+      flags.scale_postgres = Ints(*v);
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  *argc = kept;
+  for (const std::string& b : flags.backends) {
+    if (b == "postgres" && flags.postgres.empty()) {
+      std::cerr << "--backends=postgres needs --postgres=URI\n";
+      std::exit(2);
+    }
+    if (b == "redis") {
+#ifndef SESSIONCTX_BENCH_WITH_REDIS
+      std::cerr << "built without hiredis (libhiredis-dev)\n";
+      std::exit(2);
+#endif
+      if (flags.redis.empty()) {
+        std::cerr << "--backends=redis needs --redis=HOST:PORT\n";
+        std::exit(2);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sessionctx::bench
+
+int main(int argc, char** argv) {
+  sessionctx::bench::ParseFlags(&argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  sessionctx::bench::RegisterMatrix();
+  sessionctx::bench::RegisterScale();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md and docs/benchmarks.svg from what bench/compare measured:
+matrix_bench's JSON (the operation matrix and the scale runs), the import timings and
+bench/http.sh's results. Fails when a benchmark case reported an error, or a part is
+missing, so that a broken run never becomes a report.
+
+    bench/report.py --matrix m.json --scale s.json --imports i.tsv --http h.tsv \
+        --out docs [--smoke]
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections import defaultdict
+
+OPS = ["get_hit", "get_miss", "create", "patch", "patch_contended", "attribute_add", "delete"]
+BACKENDS = ["memory", "rocksdb", "postgres", "redis"]
+BARE = {
+    "memory": "a hash map of the same bytes under a reader/writer lock per shard",
+    "rocksdb": "RocksDB Get/Put/Delete of the same bytes (a patch: Get + Put, no lock)",
+    "postgres": "one prepared statement on a table (id, body, version) holding the same bytes; "
+                "a patch is a conditional UPDATE",
+    "redis": "plain GET/SET/DEL of the same bytes (a patch: GET + SET, not atomic)",
+}
+STORE = {
+    "memory": "`memory:`",
+    "rocksdb": "`rocksdb:` (on the local disk)",
+    "postgres": "`postgresql://` (a local server, fsync off as in the tests)",
+    "redis": "a session store on Redis as one would write it: a hash {version, bytes} per "
+             "session with a sliding expiry; create, compare-and-set (patch) and attribute "
+             "writes as Lua scripts; the client sends the whole new record on a patch",
+}
+
+
+def fail(msg):
+    print("report: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001 - a missing tool leaves the field empty
+        return ""
+
+
+def machine():
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    os_name = ""
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            m = re.search(r'^PRETTY_NAME="?([^"\n]*)', f.read(), re.M)
+            os_name = m.group(1) if m else ""
+
+    def pkg(name):
+        return sh("dpkg-query -W -f='${Version}' " + name + " 2>/dev/null")
+
+    return {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram": "%.0f GiB" % (mem_kb / 1024 / 1024),
+        "os": os_name,
+        "kernel": platform.release(),
+        "rocksdb": pkg("librocksdb-dev"),
+        "postgresql": sh("ls /usr/lib/postgresql | sort -V | tail -n 1"),
+        "redis": pkg("redis-server"),
+        "nginx": pkg("nginx-light") or pkg("nginx-core") or pkg("nginx"),
+        "compiler": sh("c++ --version | head -n 1"),
+    }
+
+
+def load_runs(path):
+    with open(path) as f:
+        runs = json.load(f)["benchmarks"]
+    errors = [r for r in runs if r.get("error_occurred")]
+    if errors:
+        fail("; ".join("%s: %s" % (r["name"], r.get("error_message", "")) for r in errors[:5]))
+    return runs
+
+
+def parse_matrix(runs):
+    """{(kind, backend, size, op, threads): run}"""
+    out = {}
+    for r in runs:
+        parts = r["name"].split("/")
+        if parts[0] not in ("store", "bare"):
+            continue
+        m = re.search(r"threads:(\d+)", r["name"])
+        out[(parts[0], parts[1], parts[2], parts[3], int(m.group(1)) if m else 1)] = r
+    return out
+
+
+def fmt_rate(x):
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return "%.2f M" % (x / 1e6)
+    if x >= 1e3:
+        return "%.1f k" % (x / 1e3)
+    return "%.0f" % x
+
+
+def fmt_us(x):
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return "%.1f ms" % (x / 1000)
+    if x >= 10:
+        return "%.0f" % x
+    return "%.2g" % x
+
+
+def matrix_section(mx, threads, backends):
+    lines = []
+    for size, title in (("typical", "typical session (about 400 bytes)"),
+                        ("large", "large session (a context of about 16 KiB in 64 attributes)")):
+        lines.append("### %s\n" % (title[0].upper() + title[1:]))
+        for b in backends:
+            if not any(k[1] == b and k[2] == size for k in mx):
+                continue
+            sample = next(r for k, r in mx.items() if k[1] == b and k[2] == size)
+            lines.append("**%s** (%s bytes per session) — beside: %s.\n" % (
+                b, int(sample.get("session_bytes", 0)), BARE[b]))
+            head = "| operation |"
+            rule = "|---|"
+            for t in threads:
+                head += " %d thr ops/s | ratio | p50 / p99 µs |" % t
+                rule += "---:|---:|---:|"
+            lines += [head, rule]
+            for op in OPS:
+                row = "| %s |" % op
+                conflicts = []
+                for t in threads:
+                    s = mx.get(("store", b, size, op, t))
+                    bare = mx.get(("bare", b, size, op, t))
+                    if s is None:
+                        row += " – | – | – |"
+                        continue
+                    rate = s.get("items_per_second")
+                    ratio = rate / bare["items_per_second"] if bare and bare.get("items_per_second") else None
+                    row += " %s | %s | %s / %s |" % (fmt_rate(rate), "%.2f" % ratio if ratio else "–",
+                                                     fmt_us(s.get("p50_us")), fmt_us(s.get("p99_us")))
+                    if op == "patch_contended":
+                        conflicts.append("%.2f" % s.get("conflicts", 0))
+                if conflicts:
+                    row = row.replace("| patch_contended |",
+                                      "| patch_contended (conflicts per write: %s) |" % " / ".join(conflicts), 1)
+                lines.append(row)
+            lines.append("")
+    return lines
+
+
+def head_to_head(mx, threads, backends):
+    t = max(threads)
+    lines = ["| operation (typical session, %d threads) | %s | redis ÷ memory | redis ÷ rocksdb |" % (
+        t, " | ".join(backends)), "|---|" + "---:|" * (len(backends) + 2)]
+    for op in OPS:
+        rates = {b: (mx.get(("store", b, "typical", op, t)) or {}).get("items_per_second") for b in backends}
+        row = "| %s | %s |" % (op, " | ".join(fmt_rate(rates[b]) for b in backends))
+        for other in ("memory", "rocksdb"):
+            if rates.get("redis") and rates.get(other):
+                row += " %.2f |" % (rates["redis"] / rates[other])
+            else:
+                row += " – |"
+        lines.append(row)
+    return lines
+
+
+def scale_section(runs):
+    by = defaultdict(dict)
+    for r in runs:
+        parts = r["name"].split("/")
+        if parts[0] != "scale":
+            continue
+        by[(parts[1], int(parts[2]))][parts[3]] = r
+    lines = ["| backend | sessions stored | get ops/s | get p99 µs | patch ops/s | patch p99 µs | "
+             "bytes per session | purge (1 % expired) | expired removed | µs per expired session |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (b, n) in sorted(by, key=lambda k: (BACKENDS.index(k[0]), k[1])):
+        g, p, pu = by[(b, n)].get("get", {}), by[(b, n)].get("patch", {}), by[(b, n)].get("purge", {})
+        purge_ms = pu.get("real_time")
+        unit = pu.get("time_unit", "ms")
+        if purge_ms is not None and unit == "us":
+            purge_ms /= 1000
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            b, "{:,}".format(n), fmt_rate(g.get("items_per_second")), fmt_us(g.get("p99_us")),
+            fmt_rate(p.get("items_per_second")), fmt_us(p.get("p99_us")),
+            "%.0f" % g["bytes_per_session"] + (" (RAM)" if b == "memory" else " (disk)")
+            if g.get("bytes_per_session") else "–",
+            "%.1f ms" % purge_ms if purge_ms is not None else "–",
+            "{:,}".format(int(pu.get("expired", 0))) if pu else "–",
+            "%.2f" % pu["us_per_expired"] if pu.get("us_per_expired") else "–"))
+    return lines
+
+
+def import_section(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    lines = ["| target | sessions | seconds | sessions/s | goal | bare COPY sessions/s | ratio to bare COPY |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    copy = {r[0]: r for r in rows if r[0].startswith("copy")}
+    for r in rows:
+        name, n, secs = r[0], int(r[1]), float(r[2])
+        if name.startswith("copy"):
+            continue
+        rate = n / secs
+        goal = {"rocksdb": "150,000", "postgres": "25,000"}.get(name, "–")
+        c = copy.get("copy-" + name)
+        crate = int(c[1]) / float(c[2]) if c else None
+        lines.append("| sessionctl import → %s | %s | %.1f | %s | %s | %s | %s |" % (
+            name, "{:,}".format(n), secs, "{:,.0f}".format(rate), goal,
+            "{:,.0f}".format(crate) if crate else "–", "%.2f" % (rate / crate) if crate else "–"))
+    return lines
+
+
+def http_section(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    lines = ["| server | request | requests/s | ratio to nginx | p99 |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append("| %s | %s | %s | %s | %s |" % (r[0], r[1], r[2], r[3], r[4]))
+    return lines
+
+
+def chart(mx, threads, backends, out_dir):
+    t = max(threads)
+    dat = os.path.join(out_dir, "benchmarks.dat")
+    with open(dat, "w") as f:
+        f.write("op " + " ".join(backends) + "\n")
+        for size in ("typical", "large"):
+            for op in OPS:
+                vals = []
+                for b in backends:
+                    r = mx.get(("store", b, size, op, t))
+                    vals.append("%.0f" % r["items_per_second"] if r and r.get("items_per_second") else "NaN")
+                f.write("%s/%s %s\n" % (size[0], op.replace("_", "-"), " ".join(vals)))
+    svg = os.path.join(out_dir, "benchmarks.svg")
+    cols = " , ".join("'%s' using %d%s title '%s'" % (dat if i == 0 else "", i + 2,
+                                                      ":xtic(1)" if i == 0 else "", b)
+                      for i, b in enumerate(backends))
+    script = """
+set terminal svg size 1100,560 dynamic font 'sans,11' background '#ffffff'
+set output '%s'
+set title 'sessionctx: operations per second by backend, %d threads (t/ = typical session, l/ = 16 KiB context; log scale)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [100:*]
+set ylabel 'operations/s'
+set xtics rotate by -35 scale 0
+set key top right
+set grid ytics
+plot %s
+""" % (svg, t, cols)
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    os.remove(dat)
+    if r.returncode != 0 or not os.path.exists(svg):
+        fail("gnuplot failed: " + r.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--matrix", required=True)
+    ap.add_argument("--scale", required=True)
+    ap.add_argument("--imports", required=True)
+    ap.add_argument("--http", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--command", default="bench/compare")
+    ap.add_argument("--minutes", default="")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+
+    mx = parse_matrix(load_runs(a.matrix))
+    if not mx:
+        fail("no matrix results in " + a.matrix)
+    scale_runs = load_runs(a.scale)
+    backends = [b for b in BACKENDS if any(k[1] == b for k in mx)]
+    threads = sorted({k[4] for k in mx})
+    m = machine()
+
+    doc = ["# Benchmarks: which backend for which load", ""]
+    doc.append("Written by `%s`%s on **%s** (%s, %s cores, %s RAM; %s; kernel %s) with RocksDB %s, "
+               "PostgreSQL %s, Redis %s, nginx %s; %s.%s Every number below comes from that one "
+               "run: a backend and its bare engine were measured one after the other, so the ratios "
+               "hold on a noisy machine where absolute times drift. Do not edit by hand: run the "
+               "command again." % (
+                   a.command, " in %s minutes" % a.minutes if a.minutes else "", m["host"], m["cpu"],
+                   m["cores"], m["ram"], m["os"], m["kernel"], m["rocksdb"], m["postgresql"], m["redis"],
+                   m["nginx"], m["compiler"],
+                   " **Smoke run: a few milliseconds per case, numbers meaningless.**" if a.smoke else ""))
+    doc += ["", "![operations per second by backend](benchmarks.svg)", ""]
+    doc += ["## How to read it", "",
+            "- **ops/s**: operations completed per second, all threads together (wall clock).",
+            "- **ratio**: ops/s through sessionctx ÷ ops/s of the bare engine doing the same "
+            "work on the same bytes at the same thread count (1.0 = no overhead). The bare "
+            "engines keep no version, no expiry and no per-attribute layout, and (except "
+            "postgres) do no atomic read-modify-write: the ratio is the price of those.",
+            "- **p50 / p99 µs**: latency of single operations (each timed alone, averaged over "
+            "threads), in microseconds unless marked ms.",
+            "- **patch**: one PATCH with the version the caller holds (the HTTP API's "
+            "`metadata.version`); **patch_contended**: every thread on one session, each "
+            "reading the version then writing, retrying on a conflict; the counter is the "
+            "conflicts met per successful write. Bare engines without compare-and-set "
+            "(memory, rocksdb, redis) just overwrite: they lose updates where sessionctx "
+            "retries.",
+            "- **get_miss** asks for an absent session; **delete** removes sessions created "
+            "before the timing.",
+            "- Backends: " + "; ".join("**%s**: %s" % (b, STORE[b]) for b in backends) + ".", ""]
+    doc += ["## Head to head: sessionctx backends and Redis", ""] + head_to_head(mx, threads, backends) + [""]
+    doc += ["## Every operation, beside its bare engine", ""] + matrix_section(mx, threads, backends)
+    doc += ["## Scale: sessions stored, bytes per session, purge", "",
+            "Get and patch with few and with many sessions stored (1 thread), the bytes each "
+            "session takes (`memory:` heap in use; `rocksdb:` files on disk after reopening; "
+            "PostgreSQL tables and indexes), and one purge when 1 % of the sessions have "
+            "expired. A purge's cost follows what expired, not what is stored: compare the "
+            "µs per expired session across sizes.", ""] + scale_section(scale_runs) + [""]
+    doc += ["## Import (`sessionctl import`)", "",
+            "Typical sessions from `bench/make_export.py` into an empty store. The bare "
+            "baseline is PostgreSQL's `COPY` of the same rows (one per session, one per "
+            "attribute) into tables shaped like the backend's (same keys, index and foreign "
+            "key), from CSV files prepared beforehand (`bench/export_to_copy.py`).", ""]
+    doc += import_section(a.imports) + [""]
+    doc += ["## HTTP (`bench/http.sh`)", "",
+            "sessionctx-server on each backend beside nginx serving the same bytes, over "
+            "loopback with wrk keep-alive (2 threads, 32 connections; medians of alternating "
+            "rounds). PATCH runs one connection per wrk thread, each on its own session with "
+            "the version it holds; nginx has no write to compare.", ""] + http_section(a.http) + [""]
+    os.makedirs(a.out, exist_ok=True)
+    chart(mx, threads, backends, a.out)
+    with open(os.path.join(a.out, "benchmarks.md"), "w") as f:
+        f.write("\n".join(doc))
+    print("report: wrote %s and %s" % (os.path.join(a.out, "benchmarks.md"), os.path.join(a.out, "benchmarks.svg")))
+
+
+if __name__ == "__main__":
+    main()
