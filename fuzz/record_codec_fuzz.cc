@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backends/rocksdb/record_codec.h"
+#include "src/json_text.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sessionctx;
@@ -25,6 +26,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!back.ok() || EncodeValue(*back) != again) std::abort();
   } else if (!absl::IsDataLoss(value.status())) {
     std::abort();
+  }
+  // A value's stored text: ValueText joins it into answers as it is, so it must be
+  // exactly what a strict parser accepts (within the depth limit).
+  if (absl::StatusOr<std::string> text = ValueText(bytes); text.ok()) {
+    if (!Json::accept(*text)) std::abort();
+  } else if (!absl::IsDataLoss(text.status())) {
+    std::abort();
+  }
+  // Our scanner against nlohmann's (which stops at a NUL byte, so such inputs are
+  // left out; ours refuses them).
+  if (bytes.find('\0') == std::string::npos) {
+    const bool strict = Json::accept(bytes);
+    const bool ours = internal::IsJsonValue(bytes, 1'000'000);
+    if (strict != ours) std::abort();
   }
   if (absl::StatusOr<std::shared_ptr<const SessionText>> text = DecodeText(bytes); text.ok()) {
     if (EncodeText(**text) != bytes) std::abort();  // the layout is exact

@@ -1,6 +1,9 @@
 #include "src/json_text.h"
 
+#include <cmath>
+#include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "sessionctx/session_context.h"
 #include "sessionctx/write_rules.h"
 
@@ -46,6 +49,190 @@ size_t SkipValue(absl::string_view t, size_t i) {
   size_t j = i;
   while (j < t.size() && t[j] != ',' && t[j] != '}' && t[j] != ']') ++j;
   return j;
+}
+
+namespace {
+
+bool IsWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// HexUnit: the code unit of the "\\uXXXX" escape at `j`, if there is one.
+std::optional<uint32_t> HexUnit(absl::string_view t, size_t j) {
+  if (j + 6 > t.size() || t[j] != '\\' || t[j + 1] != 'u') return std::nullopt;
+  uint32_t unit = 0;
+  for (size_t k = j + 2; k < j + 6; ++k) {
+    const char c = t[k];
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    unit = unit * 16 + static_cast<uint32_t>(IsDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return unit;
+}
+
+// ScanString: `i` at the opening quote; the index past the closing one, or npos.
+size_t ScanString(absl::string_view t, size_t i) {
+  for (size_t j = i + 1; j < t.size();) {
+    const auto c = static_cast<unsigned char>(t[j]);
+    if (c == '"') return j + 1;
+    if (c < 0x20) return absl::string_view::npos;
+    if (c == '\\') {
+      if (j + 1 >= t.size()) return absl::string_view::npos;
+      const char e = t[j + 1];
+      if (e == 'u') {
+        // \uXXXX; a UTF-16 surrogate only as a high-low pair.
+        const std::optional<uint32_t> unit = HexUnit(t, j);
+        if (!unit) return absl::string_view::npos;
+        j += 6;
+        if (*unit >= 0xDC00 && *unit <= 0xDFFF) return absl::string_view::npos;
+        if (*unit >= 0xD800 && *unit <= 0xDBFF) {
+          const std::optional<uint32_t> low = HexUnit(t, j);
+          if (!low || *low < 0xDC00 || *low > 0xDFFF) return absl::string_view::npos;
+          j += 6;
+        }
+      } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        j += 2;
+      } else {
+        return absl::string_view::npos;
+      }
+      continue;
+    }
+    if (c < 0x80) {
+      ++j;
+      continue;
+    }
+    // UTF-8: a lead byte and its continuation bytes, no overlong or surrogate forms.
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return absl::string_view::npos;
+    }
+    if (j + n >= t.size()) return absl::string_view::npos;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(t[j + k]);
+      if ((cc & 0xC0) != 0x80) return absl::string_view::npos;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return absl::string_view::npos;
+    }
+    j += n + 1;
+  }
+  return absl::string_view::npos;
+}
+
+// ScanNumber: `i` at a number's first byte; the index past it, or npos.
+size_t ScanNumber(absl::string_view t, size_t i) {
+  size_t j = i;
+  if (j < t.size() && t[j] == '-') ++j;
+  if (j >= t.size()) return absl::string_view::npos;
+  if (t[j] == '0') {
+    ++j;
+  } else if (IsDigit(t[j])) {
+    while (j < t.size() && IsDigit(t[j])) ++j;
+  } else {
+    return absl::string_view::npos;
+  }
+  if (j < t.size() && t[j] == '.') {
+    ++j;
+    if (j >= t.size() || !IsDigit(t[j])) return absl::string_view::npos;
+    while (j < t.size() && IsDigit(t[j])) ++j;
+  }
+  if (j < t.size() && (t[j] == 'e' || t[j] == 'E')) {
+    ++j;
+    if (j < t.size() && (t[j] == '+' || t[j] == '-')) ++j;
+    if (j >= t.size() || !IsDigit(t[j])) return absl::string_view::npos;
+    while (j < t.size() && IsDigit(t[j])) ++j;
+  }
+  // Beyond a double (a JSON reader would refuse it, as the write path does).
+  if (j - i > 15 || t.substr(i, j - i).find_first_of("eE") != absl::string_view::npos) {
+    const std::string number(t.substr(i, j - i));
+    if (std::isinf(std::strtod(number.c_str(), nullptr))) return absl::string_view::npos;
+  }
+  return j;
+}
+
+}  // namespace
+
+bool IsJsonValue(absl::string_view t, int max_depth) {
+  // Containers open at this point, innermost last ('{' or '['); what comes next is
+  // tracked by `want_value` (a value must follow) and, in objects, `want_key`.
+  std::string open;
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < t.size() && IsWhitespace(t[i])) ++i;
+  };
+  bool want_value = true;  // at the top, or after '[' / ',' / ':'
+  bool first = false;      // just after '{' or '[' (a closing bracket may come)
+  while (true) {
+    if (want_value) {
+      skip_ws();
+      if (i >= t.size()) return false;
+      const char c = t[i];
+      if (first && c == (open.back() == '{' ? '}' : ']')) {
+        open.pop_back();
+        ++i;
+      } else if (first && open.back() == '{') {
+        // An object's first member: a key.
+        if (c != '"') return false;
+        i = ScanString(t, i);
+        if (i == absl::string_view::npos) return false;
+        skip_ws();
+        if (i >= t.size() || t[i] != ':') return false;
+        ++i;
+        first = false;
+        continue;
+      } else if (c == '{' || c == '[') {
+        if (static_cast<int>(open.size()) >= max_depth) return false;
+        open.push_back(c);
+        ++i;
+        first = true;
+        continue;
+      } else {
+        if (c == '"') {
+          i = ScanString(t, i);
+        } else if (c == '-' || IsDigit(c)) {
+          i = ScanNumber(t, i);
+        } else if (t.substr(i, 4) == "true" || t.substr(i, 4) == "null") {
+          i += 4;
+        } else if (t.substr(i, 5) == "false") {
+          i += 5;
+        } else {
+          return false;
+        }
+        if (i == absl::string_view::npos) return false;
+      }
+      first = false;
+    }
+    // After a value: the end, a comma or the container's closing bracket.
+    want_value = false;
+    skip_ws();
+    if (open.empty()) return i == t.size();
+    if (i >= t.size()) return false;
+    const char close = open.back() == '{' ? '}' : ']';
+    if (t[i] == close) {
+      open.pop_back();
+      ++i;
+      continue;
+    }
+    if (t[i] != ',') return false;
+    ++i;
+    want_value = true;
+    if (open.back() == '{') {
+      skip_ws();
+      if (i >= t.size() || t[i] != '"') return false;
+      i = ScanString(t, i);
+      if (i == absl::string_view::npos) return false;
+      skip_ws();
+      if (i >= t.size() || t[i] != ':') return false;
+      ++i;
+    }
+  }
 }
 
 void AppendJsonString(std::string& out, absl::string_view s) {

@@ -48,6 +48,12 @@ std::string SetMember(absl::string_view object, absl::string_view quoted_key,
                       absl::string_view value_json);
 std::string RemoveMember(absl::string_view object, absl::string_view quoted_key);
 
+// IsJsonValue: whether `text` is exactly one JSON value (RFC 8259, strict: no
+// comments, no trailing commas, strings in valid UTF-8 without raw control bytes;
+// whitespace around it allowed) nested at most `max_depth` deep. One pass, no DOM:
+// for checking stored text before it is copied into an answer.
+bool IsJsonValue(absl::string_view text, int max_depth);
+
 // SkipString / SkipValue: the index just past the string (at `i`, a quote) or value
 // starting at `i`.
 size_t SkipString(absl::string_view text, size_t i);

@@ -194,13 +194,23 @@ TEST(RocksDbLayout, SixteenThousandAttributesAreKeysOfTheirOwn) {
     ASSERT_OK(text);
     EXPECT_EQ((*text)->Context(), got->context);
   }
-  RawDb raw(dir);
-  ASSERT_TRUE(raw.ok());
-  EXPECT_EQ(raw.KeysOf({"acme", "big"}).size(), static_cast<size_t>(kAttributes + 1));
-  const std::string base_bytes = raw.Value(rocksdb_internal::BaseKey({"acme", "big"}));
-  EXPECT_FALSE(rocksdb_internal::IsTextRecord(base_bytes));  // fields only, binary
-  ASSERT_OK(rocksdb_internal::DecodeBase(base_bytes));
-  EXPECT_LT(base_bytes.size(), 100u);
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw.KeysOf({"acme", "big"}).size(), static_cast<size_t>(kAttributes + 1));
+    const std::string base_bytes = raw.Value(rocksdb_internal::BaseKey({"acme", "big"}));
+    EXPECT_FALSE(rocksdb_internal::IsTextRecord(base_bytes));  // fields only, binary
+    ASSERT_OK(rocksdb_internal::DecodeBase(base_bytes));
+    EXPECT_LT(base_bytes.size(), 100u);
+    // One attribute's stored text damaged behind the store's back.
+    ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
+                              rocksdb_internal::AttributeKey({"acme", "big"}, "a5"),
+                              std::string("\x03{\"broken")).ok());
+  }
+  auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+  ASSERT_OK(store);
+  EXPECT_STATUS((*store)->GetText({"acme", "big"}), kDataLoss);
+  EXPECT_STATUS((*store)->Get({"acme", "big"}), kDataLoss);
 }
 
 // A small context written over a spilled one goes back inline, and the attribute keys
@@ -250,18 +260,22 @@ TEST(RocksDbLayout, OlderRecordsWithoutInlineContextStillRead) {
                               rocksdb_internal::BaseKey({"acme", "old"}), v2).ok());
     ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
                               rocksdb_internal::AttributeKey({"acme", "old"}, "n"),
-                              rocksdb_internal::EncodeValue(7)).ok());
+                              std::string("\x01\x07")).ok());  // MessagePack 7
+    std::string packed(1, rocksdb_internal::kFormatMsgpackV1);
+    for (uint8_t b : Json::to_msgpack(Json{{"a", {1, "x"}}})) packed.push_back(static_cast<char>(b));
+    ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.records(),
+                              rocksdb_internal::AttributeKey({"acme", "old"}, "o"), packed).ok());
   }
   auto store = OpenSessionStore(Uri(dir), StoreOptions{});
   ASSERT_OK(store);
   absl::StatusOr<SessionContext> got = (*store)->Get({"acme", "old"});
   ASSERT_OK(got);
   EXPECT_EQ(got->currency, "EUR");
-  EXPECT_EQ(got->context, Json::parse(R"({"n":7})"));
-  EXPECT_EQ((*(*store)->GetText({"acme", "old"}))->Context(), Json::parse(R"({"n":7})"));
+  EXPECT_EQ(got->context, Json::parse(R"({"n":7,"o":{"a":[1,"x"]}})"));
+  EXPECT_EQ((*(*store)->GetText({"acme", "old"}))->Context(), Json::parse(R"({"n":7,"o":{"a":[1,"x"]}})"));
   SessionService service(store->get(), ServiceOptions{});
   ASSERT_OK(service.SetAttribute({"acme", "old"}, "m", 8));
-  EXPECT_EQ(service.Get({"acme", "old"})->context, Json::parse(R"({"n":7,"m":8})"));
+  EXPECT_EQ(service.Get({"acme", "old"})->context, Json::parse(R"({"n":7,"o":{"a":[1,"x"]},"m":8})"));
 }
 
 // Found by fuzz/record_codec_fuzz.cc: a stored value nested deeper than the stack
@@ -276,6 +290,34 @@ TEST(RocksDbCodec, DeeplyNestedStoredValueIsDataLossNotACrash) {
   absl::StatusOr<Json> back = rocksdb_internal::DecodeValue(rocksdb_internal::EncodeValue(nested));
   ASSERT_OK(back);
   EXPECT_EQ(*back, nested);
+  // A MessagePack string that is not UTF-8 (damage) cannot be written back as JSON
+  // text: DataLoss, not an exception (fuzz/regressions/record_codec/msgpack-invalid-utf8).
+  EXPECT_STATUS(rocksdb_internal::DecodeValue(std::string("\x01\xa1\xae")), kDataLoss);
+  EXPECT_STATUS(rocksdb_internal::ValueText(std::string("\x01\xa1\xae")), kDataLoss);
+  // The same for values stored as JSON text.
+  std::string deep_text(1, rocksdb_internal::kFormatValueTextV3);
+  deep_text.append(200'000, '[');
+  EXPECT_STATUS(rocksdb_internal::DecodeValue(deep_text), kDataLoss);
+  EXPECT_STATUS(rocksdb_internal::ValueText(deep_text), kDataLoss);
+}
+
+// Attribute values are stored as their JSON text, which a read of a spilled session
+// joins as it is; what does not parse as exactly one value is DataLoss, never copied
+// into an answer.
+TEST(RocksDbCodec, ValuesAreStoredAsJsonTextAndCheckedOnRead) {
+  const Json value = {{"sku", "p-1"}, {"qty", 2}, {"tags", {"a", "\u00e9\n"}}};
+  const std::string stored = rocksdb_internal::EncodeValue(value);
+  EXPECT_EQ(stored[0], rocksdb_internal::kFormatValueTextV3);
+  EXPECT_EQ(stored.substr(1), value.dump());
+  absl::StatusOr<std::string> text = rocksdb_internal::ValueText(stored);
+  ASSERT_OK(text);
+  EXPECT_EQ(*text, value.dump());
+  for (std::string bad : {std::string("{\"a\":"), std::string("1 2"), std::string("[1]x"), std::string("")}) {
+    SCOPED_TRACE(bad);
+    const std::string damaged = std::string(1, rocksdb_internal::kFormatValueTextV3) + bad;
+    EXPECT_STATUS(rocksdb_internal::ValueText(damaged), kDataLoss);
+    EXPECT_STATUS(rocksdb_internal::DecodeValue(damaged), kDataLoss);
+  }
 }
 
 TEST(RocksDbCodec, SessionTextRoundTripsAndDamageIsDataLoss) {

@@ -128,5 +128,32 @@ TEST(JsonText, MembersAreFoundSetAndRemovedByTheirKeyAlone) {
   EXPECT_EQ(n, 4);
 }
 
+// IsJsonValue agrees with a strict JSON parser, including on the edges where a
+// hand-written scanner could go wrong.
+TEST(JsonText, IsJsonValueAcceptsExactlyOneStrictJsonValue) {
+  const std::vector<std::string> good = {
+      "0", "-0", "1.5e-3", "-12E+4", "true", "false", "null", "\"\"", " [ ] ", "{}",
+      "{\"a\":[1,{\"b\":null}],\"c\":\"\\u00e9\\n\\\"\"}", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",
+      "[[[[1]]]]", "\"\\ud83d\\ude00\"", "{\"k\" : 1 , \"l\":2}"};
+  const std::vector<std::string> bad = {
+      "", " ", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "True", "[1,]", "{\"a\":1,}",
+      "[1 2]", "{\"a\" 1}", "{1:2}", "{\"a\"}", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"",
+      "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xe2\x82\"",
+      "1 2", "1e999", "-2e400", "[1]x", "{}{}", "[", "]", "{\"a\":[}", "[1,{]"};
+  for (const std::string& g : good) {
+    SCOPED_TRACE(g);
+    EXPECT_TRUE(Json::accept(g));
+    EXPECT_TRUE(internal::IsJsonValue(g, 64));
+  }
+  for (const std::string& b : bad) {
+    SCOPED_TRACE(b);
+    EXPECT_FALSE(Json::accept(b));
+    EXPECT_FALSE(internal::IsJsonValue(b, 64));
+  }
+  EXPECT_TRUE(internal::IsJsonValue("[[[1]]]", 3));
+  EXPECT_FALSE(internal::IsJsonValue("[[[1]]]", 2));
+  EXPECT_FALSE(internal::IsJsonValue(std::string(100'000, '['), 128));
+}
+
 }  // namespace
 }  // namespace sessionctx

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sessionctx/base_fields.h"
+#include "src/json_text.h"
 
 namespace sessionctx::rocksdb_internal {
 namespace {
@@ -10,14 +11,6 @@ constexpr int64_t kNever = INT64_MAX;
 
 int64_t ToMs(absl::Time t) { return t == absl::InfiniteFuture() ? kNever : absl::ToUnixMillis(t); }
 absl::Time FromMs(int64_t ms) { return ms == kNever ? absl::InfiniteFuture() : absl::FromUnixMillis(ms); }
-
-std::string WithFormatByte(const std::vector<uint8_t>& packed) {
-  std::string out;
-  out.reserve(packed.size() + 1);
-  out += kFormatMsgpackV1;
-  out.append(reinterpret_cast<const char*>(packed.data()), packed.size());
-  return out;
-}
 
 // DepthLimit: a SAX handler that only counts nesting and stops the parse past a
 // limit. nlohmann's MessagePack reader recurses once per level, so bytes nested
@@ -43,7 +36,18 @@ struct DepthLimit : nlohmann::json_sax<Json> {
   }
 };
 
+// CheckText: whether `text` is exactly one JSON value nested no deeper than
+// DepthLimit allows (one pass, no DOM).
+bool CheckText(absl::string_view text) { return internal::IsJsonValue(text, DepthLimit::kMaxDepth); }
+
 absl::StatusOr<Json> Unpack(const std::string& bytes) {
+  if (!bytes.empty() && bytes[0] == kFormatValueTextV3) {
+    const absl::string_view text = absl::string_view(bytes).substr(1);
+    if (!CheckText(text)) return absl::DataLossError("stored value is not valid JSON or nests too deep");
+    Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return absl::DataLossError("stored value is not valid JSON");
+    return j;
+  }
   if (bytes.empty() || bytes[0] != kFormatMsgpackV1) {
     return absl::DataLossError("stored value has an unknown format byte");
   }
@@ -55,6 +59,13 @@ absl::StatusOr<Json> Unpack(const std::string& bytes) {
   Json j = Json::from_msgpack(bytes.begin() + 1, bytes.end(), /*strict=*/true,
                               /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::DataLossError("stored value is not valid MessagePack");
+  // MessagePack strings are bytes; a value is only good if it is valid JSON text too
+  // (what it is written back as). Found by fuzz/record_codec_fuzz.cc.
+  try {
+    (void)j.dump();
+  } catch (const Json::exception&) {
+    return absl::DataLossError("stored value holds a string that is not UTF-8");
+  }
   return j;
 }
 
@@ -263,8 +274,23 @@ absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes)
   return text;
 }
 
-std::string EncodeValue(const Json& value) { return WithFormatByte(Json::to_msgpack(value)); }
+std::string EncodeValue(const Json& value) {
+  std::string out(1, kFormatValueTextV3);
+  out += value.dump();
+  return out;
+}
 
 absl::StatusOr<Json> DecodeValue(const std::string& bytes) { return Unpack(bytes); }
+
+absl::StatusOr<std::string> ValueText(const rocksdb::Slice& bytes) {
+  if (!bytes.empty() && bytes[0] == kFormatValueTextV3) {
+    const absl::string_view text(bytes.data() + 1, bytes.size() - 1);
+    if (!CheckText(text)) return absl::DataLossError("stored value is not valid JSON or nests too deep");
+    return std::string(text);
+  }
+  absl::StatusOr<Json> value = Unpack(bytes.ToString());
+  if (!value.ok()) return value.status();
+  return value->dump();
+}
 
 }  // namespace sessionctx::rocksdb_internal

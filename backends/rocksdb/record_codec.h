@@ -20,12 +20,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "rocksdb/slice.h"
 #include "sessionctx/session_context.h"
 #include "sessionctx/session_text.h"
 
 namespace sessionctx::rocksdb_internal {
 
-inline constexpr char kFormatMsgpackV1 = 0x01;  // attribute values
+inline constexpr char kFormatMsgpackV1 = 0x01;  // attribute values (older databases)
+inline constexpr char kFormatValueTextV3 = 0x03;  // attribute values as compact JSON text
 inline constexpr char kFormatBaseV2 = 0x02;     // base records of spilled sessions
 inline constexpr char kFormatTextV4 = 0x04;     // last byte of a whole-session text record
 inline constexpr char kBaseMarker = 0x00;
@@ -70,8 +72,14 @@ std::string EncodeText(const SessionText& text);
 // frame a session text.
 absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes);
 
+// An attribute value: its compact JSON text behind kFormatValueTextV3, so a spilled
+// session is read by joining texts, without a DOM. Values written as MessagePack
+// (kFormatMsgpackV1) by older versions still decode.
 std::string EncodeValue(const Json& value);
 absl::StatusOr<Json> DecodeValue(const std::string& bytes);  // DataLoss when it fails
+// ValueText: the value's JSON text (checked to be one JSON value of bounded depth,
+// without building a DOM; MessagePack values are converted). DataLoss when it fails.
+absl::StatusOr<std::string> ValueText(const rocksdb::Slice& bytes);
 
 }  // namespace sessionctx::rocksdb_internal
 

@@ -166,9 +166,10 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
     if (live->text) return std::move(live->text);
-    absl::StatusOr<SessionContext> whole = ReadWhole(key, *std::move(live->base));
-    if (!whole.ok()) return whole.status();
-    return SessionText::FromRecord(*whole);
+    // A spilled session: its attributes' texts joined (no DOM), beside the base.
+    absl::StatusOr<std::string> context = ReadContextText(key);
+    if (!context.ok()) return context.status();
+    return SessionText::FromParts(live->base->fields, *context);
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
@@ -536,6 +537,34 @@ class RocksDbStore final : public SessionStore {
       context[it->key().ToString().substr(prefix.size())] = *std::move(value);
     }
     if (absl::Status st = Translate(it->status(), "read attributes"); !st.ok()) return st;
+    return context;
+  }
+
+  // ReadContextText: a spilled session's context as JSON text, its attributes' stored
+  // texts joined in key order (the order a DOM of the context would have).
+  absl::StatusOr<std::string> ReadContextText(const SessionKey& key) {
+    std::string context = "{";
+    const std::string prefix = AttributePrefix(key);
+    std::string bound = SessionPrefix(key);
+    bound += static_cast<char>(kAttributeMarker + 1);
+    const rocksdb::Slice upper(bound);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      absl::StatusOr<std::string> value = ValueText(it->value());
+      if (!value.ok()) {
+        LogDataLoss(key, value.status());
+        return value.status();
+      }
+      if (context.size() > 1) context.push_back(',');
+      const rocksdb::Slice name = it->key();
+      internal::AppendJsonString(context, absl::string_view(name.data() + prefix.size(), name.size() - prefix.size()));
+      context.push_back(':');
+      context += *value;
+    }
+    if (absl::Status st = Translate(it->status(), "read attributes"); !st.ok()) return st;
+    context.push_back('}');
     return context;
   }
 
