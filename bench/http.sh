@@ -190,24 +190,30 @@ function response(status, headers, body)
   end
 end
 LUA
-: >"$WORK/patch-tokens"
-for i in $(seq "$CONNECTIONS"); do
-  "$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --session "p$i" --ttl 86400 >>"$WORK/patch-tokens"
+# Each round patches fresh sessions (r<round>p<n>), so every thread's first version is
+# 1 and every answer must be 204.
+for round in $(seq "$ROUNDS"); do
+  : >"$WORK/patch-tokens-$round"
+  for i in $(seq "$CONNECTIONS"); do
+    "$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --session "r${round}p$i" \
+      --ttl 86400 >>"$WORK/patch-tokens-$round"
+  done
 done
-export PATCH_TOKENS=$WORK/patch-tokens
 for t in "${TARGETS[@]}"; do
   [ "$t" = nginx ] && continue
-  for i in $(seq "$CONNECTIONS"); do
-    curl -sf -X PUT "http://127.0.0.1:$(port_of "$t")/session-context/acme/context/p$i?upsert=true" \
-      -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
-      -d '{"siteCode":"main","currency":"EUR","context":{"giftWrap":true}}'
+  for round in $(seq "$ROUNDS"); do
+    for i in $(seq "$CONNECTIONS"); do
+      curl -sf -X PUT "http://127.0.0.1:$(port_of "$t")/session-context/acme/context/r${round}p$i?upsert=true" \
+        -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
+        -d '{"siteCode":"main","currency":"EUR","context":{"giftWrap":true}}'
+    done
   done
 done
 for round in $(seq "$ROUNDS"); do
   for t in "${TARGETS[@]}"; do
     [ "$t" = nginx ] && continue
-    out=$(wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/patch.lua" \
-            "http://127.0.0.1:$(port_of "$t")$CONTEXT")
+    out=$(PATCH_TOKENS=$WORK/patch-tokens-$round wrk -t"$CONNECTIONS" -c"$CONNECTIONS" \
+            -d"${DURATION}s" -s "$WORK/patch.lua" "http://127.0.0.1:$(port_of "$t")$CONTEXT")
     r=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
     if echo "$out" | grep -q 'Non-2xx'; then
       echo "$out" >&2

@@ -15,8 +15,9 @@
 // 16 KiB in 64 attributes). Operations: get_hit, get_miss, create, patch (with the
 // version the caller holds), patch_contended (every thread on one session: read the
 // version, write, retry on a conflict; counter `conflicts` per write), attribute_add,
-// delete. Each case runs at 1, 2 and 4 threads; counters p50_us and p99_us are the
-// latency percentiles of single operations (averaged over threads).
+// delete (creates and deletes: a fixed count per thread, --delete_pool). Each case
+// runs at 1, 2 and 4 threads; counters p50_us and p99_us are the latency percentiles
+// of single operations (averaged over threads).
 //
 //   matrix_bench --backends=memory,rocksdb,postgres,redis --postgres=URI
 //                --redis=HOST:PORT [--sessions=N] [--delete_pool=N] [--threads=1,2,4]
@@ -65,7 +66,7 @@ struct Flags {
   std::string postgres;  // base URI
   std::string redis;     // host:port
   int sessions = 10000;
-  int delete_pool = 20000;  // deletes per thread (postgres: a tenth)
+  int delete_pool = 20000;  // creates and deletes per thread (postgres: a tenth)
   std::vector<int> threads = {1, 2, 4};
   std::vector<int> scale;
   std::vector<int> scale_postgres;
@@ -313,7 +314,11 @@ class BareMap : public Target {
   Shard& For(const std::string& id) { return shards_[absl::Hash<std::string>{}(id) % shards_.size()]; }
   std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(this); }
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
-    for (const std::string& id : ids) For(id).map[id] = value;
+    for (const std::string& id : ids) {
+      Shard& s = For(id);
+      std::unique_lock lock(s.mu);
+      s.map[id] = value;
+    }
   }
 
  private:
@@ -778,6 +783,9 @@ void Run(benchmark::State& state, const std::string& kind, const std::string& ba
       break;
     }
   }
+  if (op == "create") {  // untimed: the sessions made go again, so memory stays bounded
+    for (int64_t i = 0; i < n; ++i) (void)w->Delete(absl::StrCat("new-", tag, "-", i));
+  }
   if (!failed.ok()) {
     state.SkipWithError(failed.ToString().c_str());
     return;
@@ -804,7 +812,9 @@ void RegisterMatrix() {
             benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
                 name.c_str(), [=](benchmark::State& st) { Run(st, kind, backend, large, op); });
             b->Threads(threads)->UseRealTime();
-            if (op == "delete") {
+            // A fixed count per thread: deletes need that many sessions made
+            // beforehand, and creates are removed afterwards.
+            if (op == "delete" || op == "create") {
               b->Iterations(backend == "postgres" ? std::max(1, flags.delete_pool / 10) : flags.delete_pool);
             }
           }

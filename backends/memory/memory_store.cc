@@ -40,6 +40,12 @@ struct LargeContext {
     large->bytes -= 1;  // n members have n - 1 commas
     return large;
   }
+  // The whole session as last assembled for a read, and the fields' text it was
+  // assembled with (kept, so that a new text cannot reuse its address): reads of an
+  // unchanged large session share one assembly. Every write replaces the fields' text.
+  mutable std::mutex cache_mu;
+  mutable std::shared_ptr<const SessionText> cache_for, cache;  // guarded by cache_mu
+
   std::string Text() const {
     std::string out;
     out.reserve(bytes);
@@ -62,10 +68,17 @@ struct Entry {
   size_t Bytes() const { return text->json().size() + (large ? large->bytes - 2 : 0); }
 
   // Snapshot: the whole session as text (assembled for a large context).
+  // REQUIRES: the shard lock held (shared is enough: a large context's assembly is
+  // cached under its own lock).
   std::shared_ptr<const SessionText> Snapshot() const {
     if (large == nullptr) return text;
-    return SessionText::WithContext(*text, large->Text(), text->version(), text->modified_at(),
-                                    text->expires_at());
+    std::lock_guard lock(large->cache_mu);
+    if (large->cache_for != text) {
+      large->cache = SessionText::WithContext(*text, large->Text(), text->version(), text->modified_at(),
+                                              text->expires_at());
+      large->cache_for = text;
+    }
+    return large->cache;
   }
 };
 
