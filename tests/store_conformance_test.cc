@@ -421,6 +421,30 @@ TEST_P(StoreConformance, PatchMergesContextPerRfc7386) {
   EXPECT_EQ(got->version, 2);
 }
 
+// A PATCH that would take the record over the size limit changes nothing; one that
+// shrinks it, or stays under, lands. Sizes are counted alike on every layout.
+TEST_P(StoreConformance, PatchRefusesOversizedRecordAndChangesNothing) {
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1", .context = Json{{"a", "x"}}}));
+  PatchWrite w{Json{{"context", {{"big", std::string(5000, 'x')}}}}, 1, clock_.Now(), absl::Hours(1), 4096};
+  EXPECT_STATUS(store_->Patch({"acme", "s1"}, w), kResourceExhausted);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->context, Json::parse(R"({"a":"x"})"));
+  w.body = Json{{"context", {{"big", std::string(3000, 'x')}}}};
+  ASSERT_OK(store_->Patch({"acme", "s1"}, w));
+  w.body = Json{{"context", {{"more", std::string(1500, 'y')}}}};
+  w.expected_version = 2;
+  EXPECT_STATUS(store_->Patch({"acme", "s1"}, w), kResourceExhausted);
+  w.body = Json{{"currency", "CHF"}, {"context", {{"big", nullptr}, {"more", std::string(1500, 'y')}}}};
+  ASSERT_OK(store_->Patch({"acme", "s1"}, w));
+  got = store_->Get({"acme", "s1"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 3);
+  EXPECT_EQ(got->currency, "CHF");
+  EXPECT_EQ(got->context, (Json{{"a", "x"}, {"more", std::string(1500, 'y')}}));
+}
+
 TEST_P(StoreConformance, PatchBaseFieldsSetAndRemove) {
   ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "s1", .site_code = "main",
                                                     .currency = "EUR", .cart_id = "c1"}));
@@ -698,7 +722,13 @@ TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::ValuesIn(testing::CompiledBackends()),
+                         ::testing::ValuesIn([] {
+                           std::vector<std::string> backends = testing::CompiledBackends();
+#ifdef SESSIONCTX_HAVE_ROCKSDB
+                           backends.push_back("rocksdb_spilled");
+#endif
+                           return backends;
+                         }()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

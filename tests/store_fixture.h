@@ -51,6 +51,11 @@ class StoreFactory {
     } else if (backend_ == "rocksdb") {
       dir_ = std::make_unique<TempDir>();
       uri_ = "rocksdb:" + (dir_->path() / "db").string();
+    } else if (backend_ == "rocksdb_spilled") {
+      // Every context spilled into a key per attribute, however small: the layout
+      // of large sessions, put through every test.
+      dir_ = std::make_unique<TempDir>();
+      uri_ = "rocksdb:" + (dir_->path() / "db").string() + "?inline_context_bytes=0";
     } else if (backend_ == "postgres") {
       const std::string base = PostgresTestUri();
       if (base.empty()) return "";

@@ -332,44 +332,106 @@ class RocksDbStore final : public SessionStore {
     return absl::OkStatus();
   }
 
-  // A small session is patched in one step under its stripe: one read, the fields
-  // patched, only the context members the body names replaced in the text, one
-  // write. A spilled one takes the default read-CAS path.
+  // A session is patched in one step under its stripe. A small one: one read, the
+  // fields patched, only the context members the body names replaced in the text,
+  // one write. A spilled one: PatchSpilled.
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
-    {
-      std::lock_guard lock(StripeFor(key));
-      absl::StatusOr<Stored> live = ReadLive(key);
-      if (!live.ok()) return live.status();
-      if (live->text) {
-        const SessionText& text = *live->text;
-        if (!GuardAllows(write.guard, text.customer_id())) {
-          return GuardRefusedError();
+    std::lock_guard lock(StripeFor(key));
+    absl::StatusOr<Stored> live = ReadLive(key);
+    if (!live.ok()) return live.status();
+    if (live->text) {
+      const SessionText& text = *live->text;
+      if (!GuardAllows(write.guard, text.customer_id())) {
+        return GuardRefusedError();
+      }
+      if (text.version() != write.expected_version) {
+        return VersionConflictError(write.expected_version, text.version());
+      }
+      absl::StatusOr<SessionContext> fields = text.Fields();
+      if (!fields.ok()) return fields.status();
+      absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
+      if (!next.ok()) return next.status();
+      next->context = Json::object();
+      std::string context(text.context_json());
+      if (auto c = write.body.find("context"); c != write.body.end()) {
+        context = c->is_null() ? std::string("{}") : MergePatchText(context, *c);
+      }
+      StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+      rocksdb::WriteBatch batch;
+      absl::StatusOr<size_t> written =
+          WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
+      if (!written.ok()) return written.status();
+      MoveExpiryInto(batch, key, text.expires_at(), next->expires_at);
+      if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
+        return st;
+      }
+      return next->version;
+    }
+    return PatchSpilled(key, *std::move(live->base), write);
+  }
+
+  // PatchSpilled: a spilled session patched under its stripe (held by the caller):
+  // the base fields, and only the attributes the body's context names, each read,
+  // merged and written as its own key; "context": null removes every attribute key.
+  absl::StatusOr<int64_t> PatchSpilled(const SessionKey& key, Base base, const PatchWrite& write) {
+    if (!GuardAllows(write.guard, base.fields.customer_id)) return GuardRefusedError();
+    if (base.fields.version != write.expected_version) {
+      return VersionConflictError(write.expected_version, base.fields.version);
+    }
+    base.fields.context = Json::object();
+    absl::StatusOr<SessionContext> next = ApplyPatch(base.fields, write.body);  // validates
+    if (!next.ok()) return next.status();
+    next->context = Json::object();
+    StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+    // The record's size, tracked by difference: the fields' share, then each attribute's.
+    int64_t bytes = base.json_bytes + static_cast<int64_t>(RecordBytes(*next)) -
+                    static_cast<int64_t>(RecordBytes(base.fields));
+    rocksdb::WriteBatch batch;
+    if (auto c = write.body.find("context"); c != write.body.end()) {
+      if (c->is_null()) {
+        absl::StatusOr<Json> all = ReadContext(key);
+        if (!all.ok()) return all.status();
+        for (auto it = all->begin(); it != all->end(); ++it) {
+          batch.Delete(records_, AttributeKey(key, it.key()));
+          bytes -= static_cast<int64_t>(AttributeBytes(it.key(), *it));
         }
-        if (text.version() != write.expected_version) {
-          return VersionConflictError(write.expected_version, text.version());
+      } else {
+        for (auto it = c->begin(); it != c->end(); ++it) {
+          const std::string attr_key = AttributeKey(key, it.key());
+          std::string old_bytes;
+          rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
+          if (!got.ok() && !got.IsNotFound()) return Translate(got, "read attribute");
+          std::optional<Json> old;
+          if (got.ok()) {
+            absl::StatusOr<Json> decoded = DecodeValue(old_bytes);
+            if (!decoded.ok()) {
+              LogDataLoss(key, decoded.status());
+              return decoded.status();
+            }
+            old = *std::move(decoded);
+            bytes -= static_cast<int64_t>(AttributeBytes(it.key(), *old));
+          }
+          if (it->is_null()) {
+            if (old) batch.Delete(records_, attr_key);
+            continue;
+          }
+          Json value = old ? *std::move(old) : Json();
+          MergePatch(value, *it);
+          bytes += static_cast<int64_t>(AttributeBytes(it.key(), value));
+          batch.Put(records_, attr_key, EncodeValue(value));
         }
-        absl::StatusOr<SessionContext> fields = text.Fields();
-        if (!fields.ok()) return fields.status();
-        absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
-        if (!next.ok()) return next.status();
-        next->context = Json::object();
-        std::string context(text.context_json());
-        if (auto c = write.body.find("context"); c != write.body.end()) {
-          context = c->is_null() ? std::string("{}") : MergePatchText(context, *c);
-        }
-        StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
-        rocksdb::WriteBatch batch;
-        absl::StatusOr<size_t> written =
-            WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
-        if (!written.ok()) return written.status();
-        MoveExpiryInto(batch, key, text.expires_at(), next->expires_at);
-        if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
-          return st;
-        }
-        return next->version;
       }
     }
-    return SessionStore::Patch(key, write);
+    if (bytes > static_cast<int64_t>(write.max_record_bytes)) {
+      return RecordTooLarge(static_cast<size_t>(bytes), write.max_record_bytes);
+    }
+    MoveExpiryInto(batch, key, base.fields.expires_at, next->expires_at);
+    Base written{*std::move(next), bytes};
+    batch.Put(records_, BaseKey(key), EncodeBase(written));
+    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
+      return st;
+    }
+    return written.fields.version;
   }
 
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
