@@ -706,6 +706,49 @@ TEST_P(StoreConformance, EveryConcurrentConflictNamesANewerVersion) {
   EXPECT_EQ(store_->Get({"acme", "hot"})->version, 1 + landed.load());
 }
 
+// Readers of a large session (a context past every backend's inline limit) while
+// writers change it: every read is a whole, valid session at some version, versions
+// never go back, and the last read sees every write.
+TEST_P(StoreConformance, ReadsOfALargeSessionWhileItChangesAreWhole) {
+  Json context = Json::object();
+  for (int i = 0; i < 80; ++i) context[absl::StrCat("a", i)] = std::string(250, 'x');
+  ASSERT_OK(service_->Create("acme", SessionContext{.session_id = "big", .context = context}));
+  constexpr int kWrites = 60;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kWrites; ++i) {
+        if (!service_->SetAttribute({"acme", "big"}, absl::StrCat("w", w, "-", i), i).ok()) ++bad;
+      }
+    });
+  }
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&] {
+      int64_t last = 0;
+      for (int i = 0; i < kWrites; ++i) {
+        absl::StatusOr<std::shared_ptr<const SessionText>> t = service_->GetText({"acme", "big"});
+        if (!t.ok()) {
+          ++bad;
+          continue;
+        }
+        absl::StatusOr<SessionContext> whole = (*t)->Record();
+        if (!whole.ok() || whole->version < last || whole->version != (*t)->version() ||
+            whole->context.size() != 80 + static_cast<size_t>(whole->version - 1)) {
+          ++bad;
+        }
+        last = (*t)->version();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  absl::StatusOr<SessionContext> got = store_->Get({"acme", "big"});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->version, 1 + 2 * kWrites);
+  EXPECT_EQ(got->context.size(), 80u + 2 * kWrites);
+}
+
 TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
   for (int round = 0; round < 50; ++round) {
     const std::string id = absl::StrCat("r", round);

@@ -14,6 +14,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/snapshot.h"
 #include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -157,7 +158,13 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
     if (live->text) return live->text->Record();
-    return ReadWhole(key, *std::move(live->base));
+    // A spilled session is several keys: read them again from one snapshot, so that
+    // a write committed between two reads is seen whole or not at all.
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    live = ReadLive(key, snapshot.snapshot());
+    if (!live.ok()) return live.status();
+    if (live->text) return live->text->Record();
+    return ReadWhole(key, *std::move(live->base), snapshot.snapshot());
   }
 
   // A small session is one point read, and its stored text is what goes out: no
@@ -166,8 +173,13 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
     if (live->text) return std::move(live->text);
-    // A spilled session: its attributes' texts joined (no DOM), beside the base.
-    absl::StatusOr<std::string> context = ReadContextText(key);
+    // A spilled session: its attributes' texts joined (no DOM), beside the base, all
+    // read from one snapshot (as in Get).
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    live = ReadLive(key, snapshot.snapshot());
+    if (!live.ok()) return live.status();
+    if (live->text) return std::move(live->text);
+    absl::StatusOr<std::string> context = ReadContextText(key, snapshot.snapshot());
     if (!context.ok()) return context.status();
     return SessionText::FromParts(live->base->fields, *context);
   }
@@ -548,9 +560,13 @@ class RocksDbStore final : public SessionStore {
 
   // ReadStored: what the base key holds, if anything (expired or not); DataLoss when
   // it does not decode (logged).
-  absl::StatusOr<std::optional<Stored>> ReadStored(const SessionKey& key) {
+  // The Read* functions read the latest state, or `snapshot`'s when given.
+  absl::StatusOr<std::optional<Stored>> ReadStored(const SessionKey& key,
+                                                   const rocksdb::Snapshot* snapshot = nullptr) {
     std::string bytes;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), records_, BaseKey(key), &bytes);
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot;
+    rocksdb::Status s = db_->Get(read, records_, BaseKey(key), &bytes);
     if (s.IsNotFound()) return std::optional<Stored>();
     if (!s.ok()) return Translate(s, "read");
     Stored stored;
@@ -572,15 +588,15 @@ class RocksDbStore final : public SessionStore {
     return std::optional<Stored>(std::move(stored));
   }
 
-  absl::StatusOr<Stored> ReadLive(const SessionKey& key) {
-    absl::StatusOr<std::optional<Stored>> stored = ReadStored(key);
+  absl::StatusOr<Stored> ReadLive(const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr) {
+    absl::StatusOr<std::optional<Stored>> stored = ReadStored(key, snapshot);
     if (!stored.ok()) return stored.status();
     if (!*stored || (*stored)->IsExpiredAt(clock_->Now())) return SessionNotFoundError(key);
     return **std::move(stored);
   }
 
   // ReadContext: a spilled session's attributes.
-  absl::StatusOr<Json> ReadContext(const SessionKey& key) {
+  absl::StatusOr<Json> ReadContext(const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr) {
     Json context = Json::object();
     const std::string prefix = AttributePrefix(key);
     // The bound keeps the iterator from reading past this session's attributes.
@@ -589,6 +605,7 @@ class RocksDbStore final : public SessionStore {
     const rocksdb::Slice upper(bound);
     rocksdb::ReadOptions read;
     read.iterate_upper_bound = &upper;
+    read.snapshot = snapshot;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
@@ -604,7 +621,7 @@ class RocksDbStore final : public SessionStore {
 
   // ReadContextText: a spilled session's context as JSON text, its attributes' stored
   // texts joined in key order (the order a DOM of the context would have).
-  absl::StatusOr<std::string> ReadContextText(const SessionKey& key) {
+  absl::StatusOr<std::string> ReadContextText(const SessionKey& key, const rocksdb::Snapshot* snapshot) {
     std::string context = "{";
     const std::string prefix = AttributePrefix(key);
     std::string bound = SessionPrefix(key);
@@ -612,6 +629,7 @@ class RocksDbStore final : public SessionStore {
     const rocksdb::Slice upper(bound);
     rocksdb::ReadOptions read;
     read.iterate_upper_bound = &upper;
+    read.snapshot = snapshot;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       absl::StatusOr<std::string> value = ValueText(it->value());
@@ -630,8 +648,9 @@ class RocksDbStore final : public SessionStore {
     return context;
   }
 
-  absl::StatusOr<SessionContext> ReadWhole(const SessionKey& key, Base base) {
-    absl::StatusOr<Json> context = ReadContext(key);
+  absl::StatusOr<SessionContext> ReadWhole(const SessionKey& key, Base base,
+                                           const rocksdb::Snapshot* snapshot = nullptr) {
+    absl::StatusOr<Json> context = ReadContext(key, snapshot);
     if (!context.ok()) return context.status();
     base.fields.context = *std::move(context);
     return std::move(base.fields);
