@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sessionctx needs to build, test and run. Idempotent:
+# Installs the Debian packages sessionctx needs to build, test, run and benchmark
+# (bench/compare: Redis, hiredis, gnuplot, wrk, nginx). Idempotent:
 # does nothing when every package is already there.
 set -euo pipefail
 
@@ -7,7 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   libabsl-dev nlohmann-json3-dev libssl-dev
   librocksdb-dev libpqxx-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-server gnuplot-nox
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+  redis-server gnuplot-nox wrk nginx-light
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev
   postgresql curl python3 python3-yaml
   clang-14 libclang-rt-14-dev

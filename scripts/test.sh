@@ -6,7 +6,8 @@
 # docs/openapi.yaml. A throwaway PostgreSQL server
 # is started for the PostgreSQL backend's tests and stopped at the end. The first
 # failing build or test run ends it with a non-zero status. Last, the libFuzzer
-# targets (scripts/fuzz.sh) run over their saved regressions and fuzz briefly.
+# targets (scripts/fuzz.sh) run over their saved regressions and fuzz briefly, and
+# bench/compare runs in its smoke mode.
 #
 #   scripts/test.sh              # release, then asan, then tsan
 #   scripts/test.sh debug        # just one preset
@@ -60,4 +61,11 @@ if [ "$#" -eq 0 ]; then
   # The fuzz targets: their saved regressions, then a short run of each.
   echo "=== fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
   scripts/fuzz.sh "${SESSIONCTX_FUZZ_SECONDS:-20}"
+  # The storage-choice report in its smoke mode: every part runs (its own PostgreSQL
+  # and Redis, the matrix, scale, import, HTTP, the report and chart), in seconds.
+  echo "=== bench/compare --smoke"
+  smoke_out=$(mktemp -d)
+  bench/compare --smoke --out "$smoke_out"
+  test -s "$smoke_out/benchmarks.md" && test -s "$smoke_out/benchmarks.svg"
+  rm -rf "$smoke_out"
 fi
