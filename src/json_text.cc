@@ -368,6 +368,20 @@ TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anon
                    text.customer_id() ? absl::InfiniteFuture() : now + anonymous_ttl};
 }
 
+absl::StatusOr<SessionContext> PatchedFields(const SessionText& text, const PatchWrite& write) {
+  if (!GuardAllows(write.guard, text.customer_id())) return GuardRefusedError();
+  if (text.version() != write.expected_version) {
+    return VersionConflictError(write.expected_version, text.version());
+  }
+  absl::StatusOr<SessionContext> fields = text.Fields();
+  if (!fields.ok()) return fields.status();
+  absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
+  if (!next.ok()) return next.status();
+  next->context = Json::object();
+  StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
+  return next;
+}
+
 absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
                                                        const AttributeWrite& write) {
   const std::string quoted = QuotedJsonString(write.name);

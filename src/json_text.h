@@ -81,6 +81,12 @@ struct TextStamp {
 };
 TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl);
 
+// PatchedFields: the fields of a session stored as `text` after the PATCH `write`,
+// stamped (version, times, expiry), with an empty context (the caller merges the
+// context's text). PermissionDenied if the guard refuses the session, a version
+// conflict on another version, InvalidArgument for a bad body.
+absl::StatusOr<SessionContext> PatchedFields(const SessionText& text, const PatchWrite& write);
+
 // EditContext: `text`'s context with the attribute of `write` set (or removed), one
 // member replaced in the text. nullopt when nothing changes (removing an absent
 // attribute); ResourceExhausted when the record would pass write.max_record_bytes.

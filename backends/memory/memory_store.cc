@@ -218,16 +218,8 @@ class MemoryStore final : public SessionStore {
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
     const SessionText& text = *live->text;
-    if (!GuardAllows(write.guard, text.customer_id())) return GuardRefusedError();
-    if (text.version() != write.expected_version) {
-      return VersionConflictError(write.expected_version, text.version());
-    }
-    absl::StatusOr<SessionContext> fields = text.Fields();
-    if (!fields.ok()) return fields.status();
-    absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
+    absl::StatusOr<SessionContext> next = internal::PatchedFields(text, write);
     if (!next.ok()) return next.status();
-    next->context = Json::object();
-    StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
     Entry entry;
     const auto c = write.body.find("context");
     if (c == write.body.end()) {

@@ -353,22 +353,12 @@ class RocksDbStore final : public SessionStore {
     if (!live.ok()) return live.status();
     if (live->text) {
       const SessionText& text = *live->text;
-      if (!GuardAllows(write.guard, text.customer_id())) {
-        return GuardRefusedError();
-      }
-      if (text.version() != write.expected_version) {
-        return VersionConflictError(write.expected_version, text.version());
-      }
-      absl::StatusOr<SessionContext> fields = text.Fields();
-      if (!fields.ok()) return fields.status();
-      absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
+      absl::StatusOr<SessionContext> next = internal::PatchedFields(text, write);
       if (!next.ok()) return next.status();
-      next->context = Json::object();
       std::string context(text.context_json());
       if (auto c = write.body.find("context"); c != write.body.end()) {
         context = c->is_null() ? std::string("{}") : MergePatchText(context, *c);
       }
-      StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
       rocksdb::WriteBatch batch;
       absl::StatusOr<size_t> written =
           WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
@@ -595,9 +585,10 @@ class RocksDbStore final : public SessionStore {
     return **std::move(stored);
   }
 
-  // ReadContext: a spilled session's attributes.
-  absl::StatusOr<Json> ReadContext(const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr) {
-    Json context = Json::object();
+  // ForEachAttribute calls `visit(name, stored value)` for each attribute key of a
+  // spilled session, in key order, until it returns an error.
+  template <typename Visit>
+  absl::Status ForEachAttribute(const SessionKey& key, const rocksdb::Snapshot* snapshot, Visit&& visit) {
     const std::string prefix = AttributePrefix(key);
     // The bound keeps the iterator from reading past this session's attributes.
     std::string bound = SessionPrefix(key);
@@ -608,14 +599,26 @@ class RocksDbStore final : public SessionStore {
     read.snapshot = snapshot;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      absl::StatusOr<Json> value = DecodeValue(it->value().ToString());
-      if (!value.ok()) {
-        LogDataLoss(key, value.status());
-        return value.status();
+      const rocksdb::Slice k = it->key();
+      absl::Status st = visit(absl::string_view(k.data() + prefix.size(), k.size() - prefix.size()), it->value());
+      if (!st.ok()) {
+        LogDataLoss(key, st);
+        return st;
       }
-      context[it->key().ToString().substr(prefix.size())] = *std::move(value);
     }
-    if (absl::Status st = Translate(it->status(), "read attributes"); !st.ok()) return st;
+    return Translate(it->status(), "read attributes");
+  }
+
+  // ReadContext: a spilled session's attributes.
+  absl::StatusOr<Json> ReadContext(const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr) {
+    Json context = Json::object();
+    absl::Status st = ForEachAttribute(key, snapshot, [&](absl::string_view name, const rocksdb::Slice& bytes) {
+      absl::StatusOr<Json> value = DecodeValue(bytes.ToString());
+      if (!value.ok()) return value.status();
+      context[std::string(name)] = *std::move(value);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
     return context;
   }
 
@@ -623,27 +626,16 @@ class RocksDbStore final : public SessionStore {
   // texts joined in key order (the order a DOM of the context would have).
   absl::StatusOr<std::string> ReadContextText(const SessionKey& key, const rocksdb::Snapshot* snapshot) {
     std::string context = "{";
-    const std::string prefix = AttributePrefix(key);
-    std::string bound = SessionPrefix(key);
-    bound += static_cast<char>(kAttributeMarker + 1);
-    const rocksdb::Slice upper(bound);
-    rocksdb::ReadOptions read;
-    read.iterate_upper_bound = &upper;
-    read.snapshot = snapshot;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      absl::StatusOr<std::string> value = ValueText(it->value());
-      if (!value.ok()) {
-        LogDataLoss(key, value.status());
-        return value.status();
-      }
+    absl::Status st = ForEachAttribute(key, snapshot, [&](absl::string_view name, const rocksdb::Slice& bytes) {
+      absl::StatusOr<std::string> value = ValueText(bytes);
+      if (!value.ok()) return value.status();
       if (context.size() > 1) context.push_back(',');
-      const rocksdb::Slice name = it->key();
-      internal::AppendJsonString(context, absl::string_view(name.data() + prefix.size(), name.size() - prefix.size()));
+      internal::AppendJsonString(context, name);
       context.push_back(':');
       context += *value;
-    }
-    if (absl::Status st = Translate(it->status(), "read attributes"); !st.ok()) return st;
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
     context.push_back('}');
     return context;
   }
