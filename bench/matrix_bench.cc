@@ -187,7 +187,7 @@ class StoreWorker : public Worker {
   }
   absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
     for (int flip = 0;; ++flip) {
-      if (reread || flip > 0 && *version < 0) {
+      if (reread || *version < 0) {  // < 0: a conflict that named no version
         absl::StatusOr<std::shared_ptr<const SessionText>> s = service_->GetText({"acme", id});
         if (!s.ok()) return s.status();
         *version = (*s)->version();
@@ -294,7 +294,9 @@ class BareMap : public Target {
       std::string copy;
       {
         std::shared_lock lock(s.mu);
-        copy = s.map[id];
+        auto it = s.map.find(id);
+        if (it == s.map.end()) return absl::NotFoundError(id);
+        copy = it->second;
       }
       copy[0] = '{';
       std::unique_lock lock(s.mu);
@@ -719,7 +721,7 @@ struct Loaded {
   std::vector<int64_t> versions;  // by session index; each thread writes its own range
 };
 
-Loaded& Get(const std::string& kind, const std::string& backend, bool large) {
+Loaded& LoadedTarget(const std::string& kind, const std::string& backend, bool large) {
   static std::mutex mu;
   // Never destroyed: the process ends with the data in place.
   static auto* loaded = new std::map<std::string, std::unique_ptr<Loaded>>();
@@ -748,7 +750,7 @@ uint64_t Seed() {
 
 void Run(benchmark::State& state, const std::string& kind, const std::string& backend, bool large,
          const std::string& op) {
-  Loaded& l = Get(kind, backend, large);
+  Loaded& l = LoadedTarget(kind, backend, large);
   std::unique_ptr<Worker> w = l.target->NewWorker();
   Latencies lat;
   std::mt19937_64 rng(Seed());

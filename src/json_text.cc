@@ -167,6 +167,17 @@ bool IsJsonValue(absl::string_view t, int max_depth) {
   auto skip_ws = [&] {
     while (i < t.size() && IsWhitespace(t[i])) ++i;
   };
+  // A member's key and its colon, from `i` (whitespace first allowed).
+  auto scan_key = [&] {
+    skip_ws();
+    if (i >= t.size() || t[i] != '"') return false;
+    i = ScanString(t, i);
+    if (i == absl::string_view::npos) return false;
+    skip_ws();
+    if (i >= t.size() || t[i] != ':') return false;
+    ++i;
+    return true;
+  };
   bool want_value = true;  // at the top, or after '[' / ',' / ':'
   bool first = false;      // just after '{' or '[' (a closing bracket may come)
   while (true) {
@@ -179,12 +190,7 @@ bool IsJsonValue(absl::string_view t, int max_depth) {
         ++i;
       } else if (first && open.back() == '{') {
         // An object's first member: a key.
-        if (c != '"') return false;
-        i = ScanString(t, i);
-        if (i == absl::string_view::npos) return false;
-        skip_ws();
-        if (i >= t.size() || t[i] != ':') return false;
-        ++i;
+        if (!scan_key()) return false;
         first = false;
         continue;
       } else if (c == '{' || c == '[') {
@@ -223,15 +229,7 @@ bool IsJsonValue(absl::string_view t, int max_depth) {
     if (t[i] != ',') return false;
     ++i;
     want_value = true;
-    if (open.back() == '{') {
-      skip_ws();
-      if (i >= t.size() || t[i] != '"') return false;
-      i = ScanString(t, i);
-      if (i == absl::string_view::npos) return false;
-      skip_ws();
-      if (i >= t.size() || t[i] != ':') return false;
-      ++i;
-    }
+    if (open.back() == '{' && !scan_key()) return false;
   }
 }
 

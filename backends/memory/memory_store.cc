@@ -224,10 +224,8 @@ class MemoryStore final : public SessionStore {
     const auto c = write.body.find("context");
     if (c == write.body.end()) {
       entry.text = SessionText::FromParts(*next, text.context_json());
-      if (entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0) > write.max_record_bytes) {
-        return RecordTooLarge(entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0),
-                              write.max_record_bytes);
-      }
+      const size_t bytes = entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0);
+      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
       entry.large = std::move(live->large);
     } else {
       std::string context = c->is_null() ? std::string("{}")
