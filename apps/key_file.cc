@@ -41,14 +41,13 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> LoadVerifier(const KeyFile& file,
   return verifier;
 }
 
-KeyReloader::KeyReloader(KeyFile file, JwtOptions options, SwappableVerifier* verifier)
-    : file_(std::move(file)), options_(std::move(options)), verifier_(verifier) {
-  loaded_ = Stat();
-}
+KeyReloader::KeyReloader(KeyFile file, JwtOptions options, SwappableVerifier* verifier,
+                         std::optional<Version> loaded)
+    : file_(std::move(file)), options_(std::move(options)), verifier_(verifier), loaded_(loaded) {}
 
-std::optional<KeyReloader::Version> KeyReloader::Stat() const {
+std::optional<KeyReloader::Version> KeyReloader::StatFile(const std::string& path) {
   struct stat st;
-  if (::stat(file_.path.c_str(), &st) != 0) return std::nullopt;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return Version{st.st_dev, st.st_ino, st.st_size,
                  int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
 }

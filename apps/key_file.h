@@ -38,8 +38,22 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> LoadVerifier(const KeyFile& file,
 // KeyReloader keeps a SwappableVerifier on the keys of a KeyFile. Thread-safe.
 class KeyReloader {
  public:
-  // `verifier` (not owned) must hold the keys loaded from `file` at this moment.
-  KeyReloader(KeyFile file, JwtOptions options, SwappableVerifier* verifier);
+  // Version: what tells one state of the key file from another.
+  struct Version {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = -1;
+    int64_t mtime_ns = -1;
+    bool operator==(const Version&) const = default;
+  };
+  // StatFile: the file's version now (nullopt when it cannot be stat'ed).
+  static std::optional<Version> StatFile(const std::string& path);
+
+  // `verifier` (not owned) must hold the keys loaded from `file` when it was at
+  // `loaded`, which the caller stat'ed *before* reading the file: a change that
+  // lands between that stat and the read is then seen as a change, and loaded again.
+  KeyReloader(KeyFile file, JwtOptions options, SwappableVerifier* verifier,
+              std::optional<Version> loaded);
 
   // Reload reads the file now. On success later tokens are checked against its keys;
   // on error the keys in use stay and the error is returned.
@@ -54,14 +68,7 @@ class KeyReloader {
   const KeyFile& file() const { return file_; }
 
  private:
-  struct Version {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = -1;
-    int64_t mtime_ns = -1;
-    bool operator==(const Version&) const = default;
-  };
-  std::optional<Version> Stat() const;
+  std::optional<Version> Stat() const { return StatFile(file_.path); }
   absl::Status LoadLocked(const std::optional<Version>& version);
 
   const KeyFile file_;

@@ -152,6 +152,35 @@ void ReportReload(const std::string& path, const absl::Status& status) {
   std::fflush(stdout);
 }
 
+// StoreErrorLog writes store failures to stderr: a message is written once, and again
+// at most once a second while it repeats (with how many were not written).
+class StoreErrorLog {
+ public:
+  void Report(const absl::Status& st) {
+    const std::string text = st.ToString();
+    const absl::Time now = absl::Now();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (text == last_ && now - written_at_ < absl::Seconds(1)) {
+      ++suppressed_;
+      return;
+    }
+    if (suppressed_ > 0) {
+      std::fprintf(stderr, "sessionctx-server: store error (%lld more like the last)\n",
+                   static_cast<long long>(suppressed_));
+    }
+    std::fprintf(stderr, "sessionctx-server: store error: %s\n", text.c_str());
+    last_ = text;
+    written_at_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string last_;       // guarded by mu_
+  absl::Time written_at_;  // guarded by mu_
+  int64_t suppressed_ = 0; // guarded by mu_
+};
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "sessionctx-server: %s\n", message.c_str());
   return 2;
@@ -285,12 +314,14 @@ int Main(int argc, char** argv) {
         key_file.path.c_str(), key_file.path.c_str());
   }
   std::string key_warning;
+  // Stat'ed before the read, so that a rotation landing in between is reloaded.
+  const std::optional<KeyReloader::Version> key_version = KeyReloader::StatFile(key_file.path);
   absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded =
       LoadVerifier(key_file, jwt_options, &key_warning);
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   if (!key_warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", key_warning.c_str());
   SwappableVerifier verifier(*std::move(loaded));
-  KeyReloader key_reloader(key_file, jwt_options, &verifier);
+  KeyReloader key_reloader(key_file, jwt_options, &verifier, key_version);
 
 
   StoreOptions store_options;
@@ -305,6 +336,12 @@ int Main(int argc, char** argv) {
   SessionService service(&metered, service_options);
   HandlerOptions handler_options;
   handler_options.max_body_bytes = static_cast<size_t>(max_body);
+  // A store failure's detail goes to the log, never to the client: one line per
+  // distinct message a second at most, so a failing store cannot flood the log.
+  StoreErrorLog store_error_log;
+  handler_options.store_error_log = [&store_error_log](const absl::Status& st) {
+    store_error_log.Report(st);
+  };
   const HttpHandler handler(&service, &verifier, handler_options);
 
 

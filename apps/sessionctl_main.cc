@@ -40,7 +40,9 @@ constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
   delete         --store URI --tenant T --session ID
   purge-expired  --store URI                                  remove expired sessions
   export         --store URI [--out FILE]                     JSON Lines, one session a line
-  import         --store URI [--in FILE]                      JSON Lines as written by export
+  import         --store URI [--in FILE] [--overwrite]        JSON Lines as written by export;
+                   a session stored at a newer version is skipped (and counted) unless
+                   --overwrite
 
   Flags common to store commands: --anonymous-ttl SECONDS (default 3600).
 )";
@@ -148,8 +150,8 @@ class Importer {
   // on one while the next is sent. Batches in flight never share a session.
   static constexpr size_t kWriters = 2;
 
-  Importer(SessionStore& store, int64_t total_bytes)
-      : store_(store), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO)),
+  Importer(SessionStore& store, int64_t total_bytes, ImportOptions options)
+      : store_(store), options_(options), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO)),
         start_(absl::Now()), last_report_(start_) {}
 
   ~Importer() { WaitWrites(0); }
@@ -215,9 +217,11 @@ class Importer {
     Flush();
     WaitWrites(0);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
-    std::fprintf(stderr, "%simported %lld sessions, %lld lines failed, in %.1f s (%.0f sessions/s)\n",
+    std::fprintf(stderr,
+                 "%simported %lld sessions, %lld skipped (stored at a newer version), %lld lines "
+                 "failed, in %.1f s (%.0f sessions/s)\n",
                  tty_ ? "\r\033[K" : "", static_cast<long long>(imported_.load()),
-                 static_cast<long long>(failed_.load()), seconds,
+                 static_cast<long long>(skipped_.load()), static_cast<long long>(failed_.load()), seconds,
                  seconds > 0 ? static_cast<double>(imported_.load()) / seconds : 0.0);
     return failed_.load() == 0 ? 0 : 1;
   }
@@ -232,16 +236,18 @@ class Importer {
   }
 
   void Write(const std::vector<ImportRecord>& batch, const std::vector<int64_t>& lines) {
-    if (store_.Import(batch).ok()) {
-      imported_ += static_cast<int64_t>(batch.size());
+    if (absl::StatusOr<ImportResult> r = store_.Import(batch, options_); r.ok()) {
+      imported_ += r->written;
+      skipped_ += r->skipped;
       return;
     }
     for (size_t i = 0; i < batch.size(); ++i) {  // tell which lines: each on its own
-      absl::Status st = store_.Import({batch[i]});
-      if (st.ok()) {
-        ++imported_;
+      absl::StatusOr<ImportResult> r = store_.Import({batch[i]}, options_);
+      if (r.ok()) {
+        imported_ += r->written;
+        skipped_ += r->skipped;
       } else {
-        Fail(lines[i], st);
+        Fail(lines[i], r.status());
       }
     }
   }
@@ -273,6 +279,7 @@ class Importer {
   }
 
   SessionStore& store_;
+  const ImportOptions options_;
   const int64_t total_bytes_;  // 0 when unknown (standard input)
   const bool tty_;
   const absl::Time start_;
@@ -283,7 +290,7 @@ class Importer {
   std::vector<int64_t> lines_;
   absl::flat_hash_set<std::string> keys_;
   std::deque<std::future<void>> writing_;  // the batches being written, oldest first
-  std::atomic<int64_t> imported_{0}, failed_{0};
+  std::atomic<int64_t> imported_{0}, skipped_{0}, failed_{0};
   int64_t read_bytes_ = 0;
 };
 
@@ -307,6 +314,7 @@ int StoreCommand(const std::string& command, Flags& flags) {
   }
   out_file = flags.Get("out");
   in_file = flags.Get("in");
+  const bool overwrite = command == "import" && flags.Get("overwrite") == "true";
   if (auto u = flags.Unknown(); u && err.empty()) err = "unknown flag --" + *u;
   if (!err.empty()) return Fail(err);
 
@@ -381,7 +389,9 @@ int StoreCommand(const std::string& command, Flags& flags) {
       if (ec) total_bytes = 0;
     }
     std::istream& in = in_file ? file : std::cin;
-    Importer importer(**store, total_bytes);
+    ImportOptions import_options;
+    import_options.overwrite_newer = overwrite;
+    Importer importer(**store, total_bytes, import_options);
     int64_t line_no = 0;
     std::string line;
     while (std::getline(in, line)) {
@@ -401,7 +411,7 @@ int Main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   Flags flags;
-  if (std::string err = flags.Parse(argc, argv, 2); !err.empty()) return Fail(err);
+  if (std::string err = flags.Parse(argc, argv, 2, {"overwrite"}); !err.empty()) return Fail(err);
   if (command == "token") return Token(flags);
   for (const char* c : {"get", "put", "delete", "purge-expired", "export", "import"}) {
     if (command == c) return StoreCommand(command, flags);

@@ -234,7 +234,7 @@ class StoreTarget : public Target {
       for (size_t i = from; i < std::min(ids.size(), from + 2000); ++i) {
         batch.push_back(ImportRecord{{"acme", ids[i]}, Stamped(large, ids[i], !expired.empty() && expired[i])});
       }
-      absl::Status s = store_->Import(batch);
+      absl::Status s = store_->Import(batch).status();
       if (!s.ok()) {
         std::cerr << "load failed: " << s << "\n";
         std::exit(1);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds each preset with -j2 and runs the
+# The test command: installs what is missing, lints docs/openapi.yaml (Redocly),
+# builds each preset with -j2 and runs the
 # whole suite (release, then again under ASan+UBSan, then under ThreadSanitizer); after release, installs the
 # package and builds examples/ against it as an outside project would. The suite
 # includes the contract test: the server behind Stoplight Prism (npm), checked against
@@ -16,6 +17,8 @@ cd "$(dirname "$0")/.."
 
 if [ "${1:-}" != "--with-server" ]; then
   scripts/install-deps.sh
+  # The API description must stay valid (Redocly's recommended rules, npm).
+  scripts/lint-openapi.sh
   # Prism, for the contract test against docs/openapi.yaml.
   SESSIONCTX_PRISM=$(scripts/install-prism.sh)
   export SESSIONCTX_PRISM

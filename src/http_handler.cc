@@ -88,7 +88,8 @@ HttpResponse Unauthorized(absl::string_view why) {
   return res;
 }
 
-// FromStatus renders a library error; store failures say so without internals.
+// FromStatus renders a library error; store failures say so without internals (the
+// handler's Fail logs their detail).
 HttpResponse FromStatus(const absl::Status& st, const std::string& session_id) {
   const int code = HttpStatusFor(st);
   if (code == 401) return Unauthorized(st.message());
@@ -274,6 +275,13 @@ struct HttpHandler::Call {
   std::optional<int64_t> if_match;
 };
 
+// Fail: the answer to a failed call; a store failure's detail goes to the log.
+HttpResponse HttpHandler::Fail(const absl::Status& st, const std::string& session_id) const {
+  const int code = HttpStatusFor(st);
+  if ((code == 500 || code == 503) && options_.store_error_log) options_.store_error_log(st);
+  return FromStatus(st, session_id);
+}
+
 // OwnGuard: what an own call may touch: an anonymous session, or its own customer's.
 std::optional<CustomerGuard> HttpHandler::OwnGuard(const Call& call) {
   return CustomerGuard{call.who.customer_id};
@@ -375,9 +383,9 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
     case Route::kOwnContext:
       if (call.req.method == "GET") {
         absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
-        if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
+        if (!current.ok()) return Fail(current.status(), call.key.session_id);
         if (!GuardAllows(OwnGuard(call), (*current)->customer_id())) {
-          return FromStatus(GuardRefusedError(), call.key.session_id);
+          return Fail(GuardRefusedError(), call.key.session_id);
         }
         return RecordResponse(**current);
       }
@@ -393,9 +401,9 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
 // compares strongly); the 409 names the current version, as for a stale one.
 HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
   absl::StatusOr<SessionContext> current = service_->Get(call.key);
-  if (!current.ok()) return FromStatus(current.status(), call.key.session_id);
+  if (!current.ok()) return Fail(current.status(), call.key.session_id);
   if (IsOwn(call.match.route) && !GuardAllows(OwnGuard(call), *current)) {
-    return FromStatus(GuardRefusedError(), call.key.session_id);
+    return Fail(GuardRefusedError(), call.key.session_id);
   }
   return ErrorResponse(409,
                        absl::StrCat("If-Match holds a weak entity tag, which never matches; send "
@@ -405,18 +413,18 @@ HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
 
 HttpResponse HttpHandler::ServePatch(const Call& call) const {
   absl::StatusOr<int64_t> r = service_->Patch(call.key, call.body, call.if_match, OwnGuard(call));
-  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
+  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
 }
 
 // GET, PUT (with the saas-token rule) and DELETE of /context/{sessionId}.
 HttpResponse HttpHandler::ServeContext(const Call& call) const {
   if (call.req.method == "GET") {
     absl::StatusOr<std::shared_ptr<const SessionText>> r = service_->GetText(call.key);
-    return r.ok() ? RecordResponse(**r) : FromStatus(r.status(), call.key.session_id);
+    return r.ok() ? RecordResponse(**r) : Fail(r.status(), call.key.session_id);
   }
   if (call.req.method == "DELETE") {
-    absl::Status st = service_->Delete(call.key);
-    return st.ok() ? NoContent() : FromStatus(st, call.key.session_id);
+    absl::Status st = service_->Delete(call.key, call.if_match);
+    return st.ok() ? NoContent() : Fail(st, call.key.session_id);
   }
   PutOptions put;
   put.upsert = QueryFlag(call.query, "upsert");
@@ -425,7 +433,7 @@ HttpResponse HttpHandler::ServeContext(const Call& call) const {
     return CheckSaasToken(*verifier_, call.req, call.key.tenant, stored, next);
   };
   absl::StatusOr<PutResult> r = service_->Put(call.key, call.body, put);
-  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
+  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
 }
 
 // POST …/attributes: 201 with the key for own calls, 204 for management calls.
@@ -434,8 +442,8 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
   if (!attr.ok()) return ErrorResponse(400, attr.status().message());
   absl::StatusOr<int64_t> r = service_->SetAttribute(
       call.key, attr->key, attr->value,
-      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>());
-  if (!r.ok()) return FromStatus(r.status(), call.key.session_id);
+      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>(), call.if_match);
+  if (!r.ok()) return Fail(r.status(), call.key.session_id);
   if (!IsOwn(call.match.route)) return NoContent();
   HttpResponse res;
   res.status = 201;
@@ -447,8 +455,8 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
 HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
   absl::StatusOr<bool> r = service_->DeleteAttribute(
       call.key, call.match.attribute,
-      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>());
-  return r.ok() ? NoContent() : FromStatus(r.status(), call.key.session_id);
+      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>(), call.if_match);
+  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
 }
 
 }  // namespace sessionctx

@@ -53,7 +53,12 @@ absl::StatusOr<Json> ParseJsonBody(absl::string_view body, int max_depth) {
         absl::StrCat("JSON nesting is deeper than the limit of ", max_depth));
   }
   try {
-    return Json::parse(body.begin(), body.end());
+    Json parsed = Json::parse(body.begin(), body.end());
+    // A NUL can only arrive escaped (a raw one is malformed JSON): look closer only then.
+    if (body.find("u0000") != absl::string_view::npos) {
+      if (absl::Status st = RejectNul(parsed, "request body"); !st.ok()) return st;
+    }
+    return parsed;
   } catch (const Json::exception& e) {
     // nlohmann's message names the byte and the reason: syntax, ill-formed UTF-8
     // (parse_error), or a number too large for a double, e.g. 1e999 (out_of_range).
@@ -62,6 +67,34 @@ absl::StatusOr<Json> ParseJsonBody(absl::string_view body, int max_depth) {
     return absl::InvalidArgumentError(absl::StrCat(
         "malformed JSON: ", pos == std::string::npos ? what : what.substr(pos + 2)));
   }
+}
+
+absl::Status RejectNul(const Json& value, absl::string_view where) {
+  auto refused = [](absl::string_view at) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, " holds the NUL character (U+0000), which is not allowed"));
+  };
+  if (value.is_string()) {
+    if (value.get_ref<const std::string&>().find('\0') != std::string::npos) return refused(where);
+    return absl::OkStatus();
+  }
+  if (value.is_array()) {
+    size_t i = 0;
+    for (const Json& item : value) {
+      if (absl::Status st = RejectNul(item, absl::StrCat(where, "[", i++, "]")); !st.ok()) return st;
+    }
+  } else if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      // The name as JSON text, so that the message itself holds no NUL.
+      const std::string name = Json(it.key()).dump(-1, ' ', false, Json::error_handler_t::replace);
+      if (it.key().find('\0') != std::string::npos) return refused(absl::StrCat("member name ", name, " in ", where));
+      if (absl::Status st = RejectNul(*it, absl::StrCat(where, ".", it.key().empty() ? name : it.key()));
+          !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool JsonDepthExceeds(const Json& value, int max_depth) {

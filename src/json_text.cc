@@ -360,10 +360,25 @@ std::string RemoveMember(absl::string_view t, absl::string_view quoted_key) {
   return out;
 }
 
+size_t Digits(int64_t version) {
+  size_t n = 1;
+  for (; version >= 10; version /= 10) ++n;
+  return n;
+}
+
 TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl) {
   now = absl::FromUnixMillis(absl::ToUnixMillis(now));
   return TextStamp{text.version() + 1, now,
                    text.customer_id() ? absl::InfiniteFuture() : now + anonymous_ttl};
+}
+
+absl::Status CheckAttributeWrite(const std::optional<std::string>& customer_id, int64_t version,
+                                 const AttributeWrite& write) {
+  if (!GuardAllows(write.guard, customer_id)) return GuardRefusedError();
+  if (write.expected_version && *write.expected_version != version) {
+    return VersionConflictError(*write.expected_version, version);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SessionContext> PatchedFields(const SessionText& text, const PatchWrite& write) {
@@ -389,7 +404,7 @@ absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
     return std::optional<std::string>(RemoveMember(context, quoted));
   }
   std::string next = SetMember(context, quoted, write.value->dump());
-  const size_t bytes = text.json().size() - context.size() + next.size();
+  const size_t bytes = StampedBytes(text, text.version() + 1) - context.size() + next.size();
   if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
   return std::optional<std::string>(std::move(next));
 }

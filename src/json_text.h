@@ -81,6 +81,21 @@ struct TextStamp {
 };
 TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl);
 
+// Digits: how many decimal digits `version` (positive) has in a record's text.
+size_t Digits(int64_t version);
+
+// StampedBytes: the size of `text` once stamped with `version` (its context as it
+// is): the version's digits may change the size, the times' never do.
+inline size_t StampedBytes(const SessionText& text, int64_t version) {
+  return text.json().size() - Digits(text.version()) + Digits(version);
+}
+
+// CheckAttributeWrite: whether `write` may change a session of `customer_id` at
+// `version`: GuardRefusedError if its guard refuses the session, a version conflict
+// if it expects another version. Called inside the store's atomic step.
+absl::Status CheckAttributeWrite(const std::optional<std::string>& customer_id, int64_t version,
+                                 const AttributeWrite& write);
+
 // PatchedFields: the fields of a session stored as `text` after the PATCH `write`,
 // stamped (version, times, expiry), with an empty context (the caller merges the
 // context's text). PermissionDenied if the guard refuses the session, a version

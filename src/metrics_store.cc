@@ -84,8 +84,8 @@ absl::Status MetricsStore::CompareAndSet(const SessionKey& key, int64_t expected
   return Timed(kCompareAndSet,
                [&] { return SessionStoreWrapper::CompareAndSet(key, expected_version, record); });
 }
-absl::Status MetricsStore::Delete(const SessionKey& key) {
-  return Timed(kDelete, [&] { return SessionStoreWrapper::Delete(key); });
+absl::Status MetricsStore::Delete(const SessionKey& key, std::optional<int64_t> expected_version) {
+  return Timed(kDelete, [&] { return SessionStoreWrapper::Delete(key, expected_version); });
 }
 absl::StatusOr<int64_t> MetricsStore::PurgeExpired() {
   return Timed(kPurgeExpired, [&] { return SessionStoreWrapper::PurgeExpired(); });

@@ -214,14 +214,21 @@ absl::Status ValidateSessionId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateNoNul(absl::string_view text, absl::string_view what) {
+  if (text.find('\0') != absl::string_view::npos) {
+    return Invalid(what, "must not hold the NUL character (U+0000)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateCustomerId(absl::string_view id) {
   if (id.empty() || id.size() > 256) return Invalid("customerId", "must be 1 to 256 characters");
-  return absl::OkStatus();
+  return ValidateNoNul(id, "customerId");
 }
 
 absl::Status ValidateSiteCode(absl::string_view site) {
   if (site.empty() || site.size() > 256) return Invalid("siteCode", "must be 1 to 256 characters");
-  return absl::OkStatus();
+  return ValidateNoNul(site, "siteCode");
 }
 
 absl::Status ValidateCurrency(absl::string_view c) {
@@ -265,7 +272,7 @@ absl::Status ValidateLanguage(absl::string_view lang) {
 
 absl::Status ValidateCartId(absl::string_view cart) {
   if (cart.size() > 256) return Invalid("cartId", "must be at most 256 characters");
-  return absl::OkStatus();
+  return ValidateNoNul(cart, "cartId");
 }
 
 }  // namespace sessionctx

@@ -12,12 +12,14 @@ namespace {
 // Create and delete can race an upsert; a few rounds settle any such race.
 constexpr int kMaxUpsertRounds = 16;
 
-absl::Status CheckDepth(const Json& body, int max_depth) {
+// CheckJson: what ParseJsonBody checks of a body, for JSON a library caller built:
+// the depth limit and no U+0000.
+absl::Status CheckJson(const Json& body, int max_depth, absl::string_view what) {
   if (JsonDepthExceeds(body, max_depth)) {
     return absl::InvalidArgumentError(
         absl::StrCat("JSON nesting is deeper than the limit of ", max_depth));
   }
-  return absl::OkStatus();
+  return RejectNul(body, what);
 }
 
 }  // namespace
@@ -57,7 +59,7 @@ void SessionService::FillDefaults(SessionContext& session, const Json& body,
 absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
                                                       SessionContext given) {
   if (absl::Status st = ValidateTenant(tenant); !st.ok()) return st;
-  if (absl::Status st = CheckDepth(given.context, options_.limits.max_json_depth - 1);
+  if (absl::Status st = CheckJson(given.context, options_.limits.max_json_depth - 1, "context");
       !st.ok()) {
     return st;
   }
@@ -95,7 +97,10 @@ absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
 absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json& body,
                                               std::optional<int64_t> if_match,
                                               std::optional<CustomerGuard> guard) {
-  if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
+  if (absl::Status st = CheckJson(body, options_.limits.max_json_depth, "request body");
+      !st.ok()) {
+    return st;
+  }
   absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
   if (!body_version.ok()) return body_version.status();
   // Validate the body before touching the store, so a bad body is 400 even when the
@@ -120,7 +125,10 @@ absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json&
 
 absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json& body,
                                               const PutOptions& options) {
-  if (absl::Status st = CheckDepth(body, options_.limits.max_json_depth); !st.ok()) return st;
+  if (absl::Status st = CheckJson(body, options_.limits.max_json_depth, "request body");
+      !st.ok()) {
+    return st;
+  }
   absl::StatusOr<std::optional<int64_t>> body_version = ReadVersion(body);
   if (!body_version.ok()) return body_version.status();
   {
@@ -180,35 +188,40 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
 
 absl::StatusOr<int64_t> SessionService::SetAttribute(const SessionKey& key,
                                                      const std::string& name, const Json& value,
-                                                     std::optional<CustomerGuard> guard) {
+                                                     std::optional<CustomerGuard> guard,
+                                                     std::optional<int64_t> if_match) {
   if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
   if (value.is_null()) {
     return absl::InvalidArgumentError("attribute value is required and must not be null");
   }
-  if (absl::Status st = CheckDepth(value, options_.limits.max_json_depth - 1); !st.ok()) {
+  if (absl::Status st = CheckJson(value, options_.limits.max_json_depth - 1, "attribute value");
+      !st.ok()) {
     return st;
   }
   const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
       key, AttributeWrite{name, value, stamp.now, stamp.anonymous_ttl,
-                          options_.limits.max_record_bytes, std::move(guard)});
+                          options_.limits.max_record_bytes, std::move(guard), if_match});
   if (!r.ok()) return r.status();
   return r->version;
 }
 
 absl::StatusOr<bool> SessionService::DeleteAttribute(const SessionKey& key,
                                                      const std::string& name,
-                                                     std::optional<CustomerGuard> guard) {
+                                                     std::optional<CustomerGuard> guard,
+                                                     std::optional<int64_t> if_match) {
   if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
   const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
       key, AttributeWrite{name, std::nullopt, stamp.now, stamp.anonymous_ttl,
-                          options_.limits.max_record_bytes, std::move(guard)});
+                          options_.limits.max_record_bytes, std::move(guard), if_match});
   if (!r.ok()) return r.status();
   return r->changed;
 }
 
-absl::Status SessionService::Delete(const SessionKey& key) { return store_->Delete(key); }
+absl::Status SessionService::Delete(const SessionKey& key, std::optional<int64_t> if_match) {
+  return store_->Delete(key, if_match);
+}
 
 absl::StatusOr<SessionContext> SessionService::AttachCustomer(const SessionKey& key,
                                                               const std::string& customer_id) {

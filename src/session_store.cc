@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -64,28 +65,45 @@ absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
       return absl::InvalidArgumentError(
           absl::StrCat("import: session ", r.key.session_id, " appears twice in one batch"));
     }
+    // No store may be handed a NUL (see ValidateNoNul).
+    absl::Status st = ValidateNoNul(r.key.session_id, "sessionId");
+    for (const BaseField& f : kBaseFields) {
+      if (st.ok() && r.record.*f.member) st = ValidateNoNul(*(r.record.*f.member), f.name);
+    }
+    if (st.ok()) st = RejectNul(r.record.context, "context");
+    if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("import: session ", r.key.session_id, ": ", st.message()));
   }
   return absl::OkStatus();
 }
 
-absl::Status SessionStore::Import(const std::vector<ImportRecord>& records) {
+absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord>& records,
+                                                  const ImportOptions& options) {
   if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+  ImportResult result;
   for (const ImportRecord& r : records) {
     while (true) {  // a concurrent writer can only make the compare-and-set retry
       absl::Status st = Create(r.key, r.record);
       if (!absl::IsAlreadyExists(st)) {
         if (!st.ok()) return st;
+        ++result.written;
         break;
       }
       absl::StatusOr<SessionContext> current = Get(r.key);
       if (absl::IsNotFound(current.status())) continue;  // gone or expired meanwhile
       if (!current.ok()) return current.status();
+      if (!ImportReplaces(current->version, r.record.version, options)) {
+        ++result.skipped;
+        break;
+      }
       st = CompareAndSet(r.key, current->version, r.record);
-      if (st.ok()) break;
+      if (st.ok()) {
+        ++result.written;
+        break;
+      }
       if (!absl::IsAborted(st) && !absl::IsNotFound(st)) return st;
     }
   }
-  return absl::OkStatus();
+  return result;
 }
 
 absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {
@@ -120,6 +138,9 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
     SessionContext& record = *current;
     if (!GuardAllows(write.guard, record)) return GuardRefusedError();
     const int64_t expected = record.version;
+    if (write.expected_version && *write.expected_version != expected) {
+      return VersionConflictError(*write.expected_version, expected);
+    }
     if (write.value) {
       SetAttribute(record, write.name, *write.value);
     } else if (!RemoveAttribute(record, write.name)) {

@@ -151,6 +151,11 @@ bool IsP256(EVP_PKEY* key) {
 absl::StatusOr<JwtAlgorithm> AlgorithmForKey(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
+      // As for a key set's RSA keys: a shorter modulus is factorable in reach.
+      if (EVP_PKEY_get_bits(key) < 2048) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("RSA key has ", EVP_PKEY_get_bits(key), " bits; at least 2048 are required"));
+      }
       return JwtAlgorithm::kRS256;
     case EVP_PKEY_EC:
       if (IsP256(key)) return JwtAlgorithm::kES256;
@@ -237,6 +242,11 @@ class JwtVerifier final : public TokenVerifier {
     if (auto kid = header.find("kid"); kid != header.end()) {
       if (!kid->is_string()) return Unauthenticated("token header kid is not a string");
       fields.kid = kid->get<std::string>();
+    }
+    // RFC 7515 section 4.1.11: a header's `crit` names extensions the verifier must
+    // understand, or refuse the token. This verifier understands none.
+    if (header.contains("crit")) {
+      return Unauthenticated("token header has crit: critical extensions are not supported");
     }
     return fields;
   }

@@ -164,7 +164,7 @@ absl::Status ValidateAttributeName(absl::string_view name) {
     return absl::InvalidArgumentError("attribute key must be at most 1024 bytes");
   }
   if (!IsValidUtf8(name)) return absl::InvalidArgumentError("attribute key must be valid UTF-8");
-  return absl::OkStatus();
+  return ValidateNoNul(name, "attribute key");
 }
 
 absl::StatusOr<AttributeRequest> ParseAttributeRequest(const Json& body) {

@@ -115,6 +115,10 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"Authorization", "Bearer " + testing::MintToken(secret, "--tenant other --session s1")}};
   const Headers lost = {
       {"Authorization", "Bearer " + testing::MintToken(secret, "--tenant acme --session gone")}};
+  auto with = [](Headers headers, const std::string& name, const std::string& value) {
+    headers.emplace_back(name, value);
+    return headers;
+  };
   const std::string own = "/session-context/acme/me/context";
   const std::string managed = "/session-context/acme/context/s1";
   const std::vector<Exchange> exchanges = {
@@ -146,8 +150,13 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"GET", "/session-context/ab/context/s1", manage, "", 400},
       {"GET", "/session-context/acme/context/" + std::string(9000, 'x'), manage, "", 414},
       {"POST", managed + "/attributes", manage, R"({"key":"k","value":[1,2]})", 204},
+      {"POST", own + "/attributes", with(shopper, "If-Match", "\"1\""), R"({"key":"x","value":1})", 409},
+      {"DELETE", own + "/attributes/k", with(shopper, "If-Match", "\"1\""), "", 409},
+      {"DELETE", managed + "/attributes/k", with(manage, "If-Match", "\"1\""), "", 409},
       {"DELETE", managed + "/attributes/k", manage, "", 204},
-      {"DELETE", managed, manage, "", 204},
+      {"POST", managed + "/attributes", with(manage, "If-Match", "\"6\""), R"({"key":"k","value":"\u0000"})", 400},
+      {"DELETE", managed, with(manage, "If-Match", "\"2\""), "", 409},
+      {"DELETE", managed, with(manage, "If-Match", "\"7\""), "", 204},
       {"DELETE", managed, manage, "", 404},
       {"GET", "/metrics", {}, "", 200},
   };

@@ -30,7 +30,7 @@ class FailingStore : public SessionStoreWrapper {
   absl::Status CompareAndSet(const SessionKey&, int64_t, const SessionContext&) override {
     return failure_;
   }
-  absl::Status Delete(const SessionKey&) override { return failure_; }
+  absl::Status Delete(const SessionKey&, std::optional<int64_t>) override { return failure_; }
 
  private:
   absl::Status failure_;
@@ -605,6 +605,112 @@ TEST_F(HandlerTest, StoreFailureIs500WithoutInternals) {
       "DELETE", "/session-context/acme/context/s1", {{"Authorization", "Bearer " + ManageToken()}}, ""});
   ExpectError(r, 500, "store");
   EXPECT_EQ(r.body.find("sst"), std::string::npos);
+}
+
+// The store's own text never reaches the client, but it reaches the log callback.
+TEST_F(HandlerTest, StoreFailureDetailGoesToTheLogNotTheClient) {
+  FailingStore failing(store_.get(), absl::UnavailableError("rocksdb write: IO error: No space left on device: /data/000123.log"));
+  SessionService service(&failing, ServiceOptions{});
+  HandlerOptions options;
+  std::vector<std::string> logged;
+  options.store_error_log = [&logged](const absl::Status& st) { logged.emplace_back(st.message()); };
+  HttpHandler handler(&service, verifier_.get(), options);
+  HttpResponse r = handler.Handle(HttpRequest{
+      "DELETE", "/session-context/acme/context/s1", {{"Authorization", "Bearer " + ManageToken()}}, ""});
+  ExpectError(r, 503);
+  EXPECT_EQ(r.body.find("000123"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("No space"), std::string::npos) << r.body;
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("/data/000123.log"), std::string::npos);
+  // A caller's mistake is not a store failure: nothing logged.
+  ExpectError(handler.Handle(HttpRequest{"PUT", "/session-context/acme/context/s1",
+                                         {{"Authorization", "Bearer " + ManageToken()},
+                                          {"Content-Type", "application/json"}},
+                                         R"({"currency":"euro"})"}),
+              400, "currency");
+  EXPECT_EQ(logged.size(), 1u);
+}
+
+// --- If-Match on every write ---------------------------------------------------------
+
+// Each write route with a stale strong If-Match: 409 naming the current version, and
+// the session unchanged; with the current one: the write happens.
+TEST_F(HandlerTest, IfMatchMakesEveryWriteConditional) {
+  struct Route {
+    const char* method;
+    std::string target;
+    std::string body;
+    bool own;
+    int success;
+  };
+  const std::string mgmt = "/session-context/acme/context/s1";
+  const std::vector<Route> routes = {
+      {"POST", std::string(kOwn) + "/attributes", R"({"key":"k","value":1})", true, 201},
+      {"DELETE", std::string(kOwn) + "/attributes/a", "", true, 204},
+      {"POST", mgmt + "/attributes", R"({"key":"k","value":2})", false, 204},
+      {"DELETE", mgmt + "/attributes/k", "", false, 204},
+      {"PATCH", kOwn, R"({"currency":"CHF"})", true, 204},
+      {"PUT", mgmt, R"({"currency":"USD"})", false, 204},
+      {"DELETE", mgmt, "", false, 204},
+  };
+  Seed("s1");
+  for (const Route& route : routes) {
+    SCOPED_TRACE(absl::StrCat(route.method, " ", route.target));
+    const std::string token = route.own ? SessionToken("s1") : ManageToken();
+    absl::StatusOr<SessionContext> before = service_->Get({"acme", "s1"});
+    ASSERT_OK(before);
+    HttpResponse stale = Call(route.method, route.target, token, route.body,
+                              {{"If-Match", absl::StrCat("\"", before->version - 1 + (before->version == 1 ? 5 : 0), "\"")}});
+    ExpectError(stale, 409, absl::StrCat("the current version is ", before->version));
+    EXPECT_EQ(Body(stale)["currentVersion"], before->version);
+    absl::StatusOr<SessionContext> unchanged = service_->Get({"acme", "s1"});
+    ASSERT_OK(unchanged);
+    EXPECT_EQ(*unchanged, *before);
+    HttpResponse ok = Call(route.method, route.target, token, route.body,
+                           {{"If-Match", absl::StrCat("\"", before->version, "\"")}});
+    EXPECT_EQ(ok.status, route.success) << ok.body;
+  }
+  EXPECT_EQ(Call("GET", mgmt, ManageToken()).status, 404);  // the conditional DELETE went through
+}
+
+// Without If-Match, attribute writes and DELETE stay unconditional; `*` is "any".
+TEST_F(HandlerTest, WritesWithoutIfMatchOrWithStarAreUnconditional) {
+  Seed("s1");
+  EXPECT_EQ(Call("POST", std::string(kOwn) + "/attributes", SessionToken("s1"), R"({"key":"k","value":1})").status, 201);
+  EXPECT_EQ(Call("DELETE", std::string(kOwn) + "/attributes/k", SessionToken("s1"), "", {{"If-Match", "*"}}).status, 204);
+  EXPECT_EQ(Call("DELETE", "/session-context/acme/context/s1", ManageToken(), "", {{"If-Match", "*"}}).status, 204);
+}
+
+// A conditional delete of an attribute that is not there: at the current version it
+// succeeds and changes nothing; at another version it is a conflict.
+TEST_F(HandlerTest, ConditionalDeleteOfAnAbsentAttribute) {
+  Seed("s1");
+  const std::string target = std::string(kOwn) + "/attributes/nothere";
+  ExpectError(Call("DELETE", target, SessionToken("s1"), "", {{"If-Match", "\"7\""}}), 409);
+  EXPECT_EQ(Call("DELETE", target, SessionToken("s1"), "", {{"If-Match", "\"1\""}}).status, 204);
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);
+}
+
+// --- U+0000 ------------------------------------------------------------------------
+
+TEST_F(HandlerTest, NulAnywhereInABodyOrPathIs400) {
+  Seed("s1");
+  const std::string mgmt = "/session-context/acme/context/s1";
+  ExpectError(Call("PUT", mgmt, ManageToken(), R"({"cartId":"A\u0000B","metadata":{"version":1}})"), 400, "U+0000");
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"context":{"a":{"b":["x\u0000"]}},"metadata":{"version":1}})"), 400, "U+0000");
+  ExpectError(Call("PATCH", kOwn, SessionToken("s1"), R"({"siteCode":"m\u0000","metadata":{"version":1}})"), 400, "U+0000");
+  ExpectError(Call("POST", std::string(kOwn) + "/attributes", SessionToken("s1"), R"({"key":"a\u0000x","value":1})"), 400, "U+0000");
+  ExpectError(Call("POST", mgmt + "/attributes", ManageToken(), R"({"key":"a","value":{"\u0000":1}})"), 400, "U+0000");
+  ExpectError(Call("DELETE", mgmt + "/attributes/a%00x", ManageToken()), 400, "U+0000");
+  ExpectError(Call("GET", "/session-context/acme/context/s%001", ManageToken()), 400);
+  ExpectError(Call("PUT", "/session-context/acme/context/n1?upsert=true", ManageToken(), R"({"customerId":"c\u0000"})",
+                   {{"saas-token", CustomerToken("n1", std::string("c\0", 2))}}),
+              400, "U+0000");
+  absl::StatusOr<SessionContext> s = service_->Get({"acme", "s1"});
+  ASSERT_OK(s);
+  EXPECT_EQ(s->version, 1);
+  EXPECT_EQ(s->context, Json({{"a", 1}}));
+  EXPECT_FALSE(s->cart_id.has_value());
 }
 
 TEST_F(HandlerTest, InvalidUtf8InPathIs400) {

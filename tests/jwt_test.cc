@@ -1,4 +1,6 @@
 // JWT verification (docs/api.md, Tokens): HS256, RS256, ES256 and every way a token is refused.
+#include <openssl/hmac.h>
+
 #include <atomic>
 #include <thread>
 
@@ -214,6 +216,33 @@ TEST_F(JwtTest, BadKeysAreRefusedAtConstruction) {
   EXPECT_STATUS(NewPublicKeyVerifier("not a pem", options_), kInvalidArgument);
   EXPECT_STATUS(NewPublicKeyVerifier(Rsa().private_pem.substr(0, 50), options_),
                 kInvalidArgument);
+}
+
+// An RSA public key is held to the same minimum as a key set's: 2048 bits.
+TEST_F(JwtTest, RsaPemKeysUnder2048BitsAreRefused) {
+  absl::StatusOr<std::unique_ptr<TokenVerifier>> v =
+      NewPublicKeyVerifier(MakeTestKey(true, 1024).public_pem, options_);
+  EXPECT_STATUS(v, kInvalidArgument);
+  EXPECT_NE(v.status().message().find("2048"), std::string::npos) << v.status();
+}
+
+// RFC 7515 section 4.1.11: a token whose header names critical extensions (`crit`)
+// must be refused by a verifier that understands none of them.
+TEST_F(JwtTest, CritHeaderIsRefused) {
+  auto sign = [](const Json& header) {
+    const std::string input =
+        absl::StrCat(testing::Base64Url(header.dump()), ".", testing::Base64Url(Claims().dump()));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), "s3cret", 6, reinterpret_cast<const unsigned char*>(input.data()),
+         input.size(), mac, &n);
+    return absl::StrCat(input, ".", testing::Base64Url(std::string(reinterpret_cast<char*>(mac), n)));
+  };
+  ASSERT_OK(Hs()->Verify(sign(Json{{"alg", "HS256"}, {"typ", "JWT"}})));  // the signing is right
+  absl::StatusOr<Principal> p = Hs()->Verify(sign(Json{{"alg", "HS256"}, {"crit", {"b64"}}, {"b64", false}}));
+  EXPECT_STATUS(p, kUnauthenticated);
+  EXPECT_NE(p.status().message().find("crit"), std::string::npos) << p.status();
+  EXPECT_STATUS(Hs()->Verify(sign(Json{{"alg", "HS256"}, {"crit", Json::array()}})), kUnauthenticated);
 }
 
 // --- key sets (JWKS) ----------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "apps/key_file.h"
 #include "gtest/gtest.h"
 #include "sessionctx/token_verifier.h"
 #include "tests/http_client.h"
@@ -28,6 +29,30 @@ using testing::ServerProcess;
 using testing::TempDir;
 using testing::TestKey;
 using testing::WithKid;
+
+// The key file is stat'ed before it is read: a rotation that lands after the read
+// (here: before the reloader exists, where a stat would have hidden it) is reloaded.
+TEST(KeyReloader, ARotationJustAfterTheFirstReadIsReloaded) {
+  TempDir dir;
+  const std::string path = (dir.path() / "secret").string();
+  std::ofstream(path) << "first-secret-0123456789abcdef0123\n";
+  apps::KeyFile file{apps::KeyFile::Kind::kSecret, path};
+  const std::optional<apps::KeyReloader::Version> before = apps::KeyReloader::StatFile(path);
+  ASSERT_TRUE(before.has_value());
+  absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded = apps::LoadVerifier(file, JwtOptions{});
+  ASSERT_OK(loaded);
+  SwappableVerifier verifier(*std::move(loaded));
+  std::ofstream(path) << "second-secret-0123456789abcdef012345\n";
+  apps::KeyReloader reloader(file, JwtOptions{}, &verifier, before);
+  const Json claims = {{"tenant", "acme"}, {"sessionId", "s1"}, {"exp", absl::ToUnixSeconds(absl::Now()) + 600}};
+  const std::string second = *SignJwt(claims, JwtAlgorithm::kHS256, "second-secret-0123456789abcdef012345");
+  EXPECT_STATUS(verifier.Verify(second), kUnauthenticated);
+  EXPECT_FALSE(reloader.ReloadIfChanged().has_value());  // changed: looked at once
+  std::optional<absl::Status> reloaded = reloader.ReloadIfChanged();
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_OK(*reloaded);
+  EXPECT_OK(verifier.Verify(second));
+}
 
 const TestKey& KeyA() {
   static const TestKey* k = new TestKey(MakeTestKey(false));

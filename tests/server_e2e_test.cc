@@ -255,7 +255,7 @@ TEST(Sessionctl, PutGetExportImportDeletePurge) {
   const std::string report = RunCommand(ctl + " import --store " + b + " --in " + with_bad +
                                         " 2>&1; echo exit=$?");
   EXPECT_NE(report.find("line 2:"), std::string::npos) << report;
-  EXPECT_NE(report.find("imported 2 sessions, 1 lines failed"), std::string::npos) << report;
+  EXPECT_NE(report.find("imported 2 sessions, 0 skipped (stored at a newer version), 1 lines failed"), std::string::npos) << report;
   EXPECT_NE(report.find("exit=1"), std::string::npos) << report;
   Json imported = Json::parse(RunCommand(ctl + " get " + b + " acme s1"), nullptr, false);
   EXPECT_EQ(imported, got);
@@ -304,7 +304,13 @@ TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
     const std::string report =
         RunCommand(ctl + " import --store " + store + " --in " + file + " 2>&1; echo exit=$?");
     EXPECT_NE(report.find("line 2102: session is missing"), std::string::npos) << report;
-    EXPECT_NE(report.find(absl::StrCat("imported ", kSessions + 1, " sessions, 1 lines failed")),
+    // The second run finds s7 at version 9, and skips its earlier line (version 3).
+    EXPECT_NE(report.find(run == 0 ? absl::StrCat("imported ", kSessions + 1,
+                                                  " sessions, 0 skipped (stored at a newer "
+                                                  "version), 1 lines failed")
+                                   : absl::StrCat("imported ", kSessions,
+                                                  " sessions, 1 skipped (stored at a newer "
+                                                  "version), 1 lines failed")),
               std::string::npos)
         << report;
     EXPECT_NE(report.find("exit=1"), std::string::npos) << report;
@@ -315,6 +321,26 @@ TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
     EXPECT_EQ(s4000["context"]["i"], 4000);
     EXPECT_EQ(s4000["metadata"]["version"], 3);
   }
+  // An older state of s7 never moves it back, unless the operator says --overwrite.
+  const std::string older = (dir.path() / "older.jsonl").string();
+  {
+    Json s7 = {{"sessionId", "s7"}, {"currency", "USD"}, {"context", Json::object()},
+               {"metadata", {{"version", 2}, {"createdAt", "2026-11-01T10:00:00.000Z"},
+                             {"modifiedAt", "2026-11-01T11:00:00.000Z"}}}};
+    std::ofstream(older) << Json{{"tenant", "acme"}, {"expiresAt", "2099-01-01T00:00:00.000Z"},
+                                 {"session", s7}}.dump() << "\n";
+  }
+  std::string report =
+      RunCommand(ctl + " import --store " + store + " --in " + older + " 2>&1; echo exit=$?");
+  EXPECT_NE(report.find("imported 0 sessions, 1 skipped"), std::string::npos) << report;
+  EXPECT_NE(report.find("exit=0"), std::string::npos) << report;
+  EXPECT_EQ(Json::parse(RunCommand(ctl + " get " + store + " acme s7"), nullptr, false)["metadata"]["version"], 9);
+  report = RunCommand(ctl + " import --overwrite --store " + store + " --in " + older + " 2>&1; echo exit=$?");
+  EXPECT_NE(report.find("imported 1 sessions, 0 skipped"), std::string::npos) << report;
+  Json s7 = Json::parse(RunCommand(ctl + " get " + store + " acme s7"), nullptr, false);
+  EXPECT_EQ(s7["metadata"]["version"], 2);
+  EXPECT_EQ(s7["currency"], "USD");
+
   const std::string exported = (dir.path() / "out.jsonl").string();
   RunCommand(ctl + " export --store " + store + " --out " + exported + " 2>/dev/null");
   std::ifstream in(exported);

@@ -9,47 +9,11 @@
 #include "gtest/gtest.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/write_rules.h"
-#include "tests/store_fixture.h"
+#include "tests/store_conformance.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
 namespace {
-
-using testing::StoreFactory;
-
-const absl::Time kStart = absl::FromUnixMillis(1'770'000'000'000);
-
-class StoreConformance : public ::testing::TestWithParam<std::string> {
- protected:
-  StoreConformance() : factory_(GetParam()), clock_(kStart) {}
-
-  void SetUp() override {
-    SESSIONCTX_REQUIRE_BACKEND(factory_);
-    absl::StatusOr<std::unique_ptr<SessionStore>> store = factory_.Open(&clock_);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-    ServiceOptions options;
-    options.clock = &clock_;
-    options.anonymous_ttl = absl::Hours(1);
-    service_ = std::make_unique<SessionService>(store_.get(), options);
-  }
-
-  // A stamped record as the service would write it.
-  SessionContext Record(const std::string& id, int64_t version = 1) {
-    SessionContext s;
-    s.session_id = id;
-    s.currency = "EUR";
-    s.context = Json{{"k", "v"}};
-    StampCreate(s, WriteStamp{clock_.Now(), absl::Hours(1)});
-    s.version = version;
-    return s;
-  }
-
-  StoreFactory factory_;
-  ManualClock clock_;
-  std::unique_ptr<SessionStore> store_;
-  std::unique_ptr<SessionService> service_;
-};
 
 TEST_P(StoreConformance, CreateThenGetReturnsTheRecord) {
   SessionContext s = Record("s1");
@@ -765,16 +729,8 @@ TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::ValuesIn([] {
-                           std::vector<std::string> backends = testing::CompiledBackends();
-#ifdef SESSIONCTX_HAVE_ROCKSDB
-                           backends.push_back("rocksdb_spilled");
-#endif
-                           return backends;
-                         }()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+                         ::testing::ValuesIn(testing::ConformanceBackends()),
+                         testing::BackendName);
 
 }  // namespace
 }  // namespace sessionctx

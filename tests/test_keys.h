@@ -49,8 +49,8 @@ inline std::string BnParam(EVP_PKEY* key, const char* name, int pad = 0) {
 }
 
 // MakeTestKey: a new RSA 2048 (rsa) or P-256 key pair.
-inline TestKey MakeTestKey(bool rsa) {
-  EVP_PKEY* key = rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+inline TestKey MakeTestKey(bool rsa, size_t rsa_bits = 2048) {
+  EVP_PKEY* key = rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", rsa_bits)
                       : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   BIO* priv = BIO_new(BIO_s_mem());
   BIO* pub = BIO_new(BIO_s_mem());

@@ -25,7 +25,10 @@ constexpr size_t kLargeContextBytes = 16 * 1024;
 // LargeContext: the members of a large context, by quoted key.
 struct LargeContext {
   absl::flat_hash_map<std::string, std::string> members;  // quoted key -> value JSON
-  size_t bytes = 2;  // the context's JSON text size: "{}" plus "k:v" and commas
+  size_t member_bytes = 0;  // the members' MemberBytes, summed
+
+  // Bytes: the context's JSON text size: "{}", or the members and n - 1 commas.
+  size_t Bytes() const { return members.empty() ? 2 : 1 + member_bytes; }
 
   static size_t MemberBytes(const std::string& key, const std::string& value) {
     return key.size() + value.size() + 2;  // ':' and ','
@@ -35,9 +38,8 @@ struct LargeContext {
     auto large = std::make_unique<LargeContext>();
     internal::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
       auto [it, inserted] = large->members.emplace(std::string(k), std::string(v));
-      large->bytes += MemberBytes(it->first, it->second);
+      large->member_bytes += MemberBytes(it->first, it->second);
     });
-    large->bytes -= 1;  // n members have n - 1 commas
     return large;
   }
   // The whole session as last assembled for a read, and the fields' text it was
@@ -48,7 +50,7 @@ struct LargeContext {
 
   std::string Text() const {
     std::string out;
-    out.reserve(bytes);
+    out.reserve(Bytes());
     out.push_back('{');
     for (const auto& [k, v] : members) {
       if (out.size() > 1) out.push_back(',');
@@ -65,7 +67,7 @@ struct Entry {
   std::shared_ptr<const SessionText> text;
   std::unique_ptr<LargeContext> large;
 
-  size_t Bytes() const { return text->json().size() + (large ? large->bytes - 2 : 0); }
+  size_t Bytes() const { return text->json().size() + (large ? large->Bytes() - 2 : 0); }
 
   // Snapshot: the whole session as text (assembled for a large context).
   // REQUIRES: the shard lock held (shared is enough: a large context's assembly is
@@ -144,7 +146,7 @@ class MemoryStore final : public SessionStore {
     return absl::OkStatus();
   }
 
-  absl::Status Delete(const SessionKey& key) override {
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
     const std::string k = FlatKey(key);
     Shard& shard = ShardFor(k);
     Entry gone;  // freed after the lock is released
@@ -152,6 +154,9 @@ class MemoryStore final : public SessionStore {
     auto it = shard.records.find(k);
     if (it == shard.records.end()) return SessionNotFoundError(key);
     const bool live = !it->second.text->IsExpiredAt(clock_->Now());
+    if (live && expected_version && *expected_version != it->second.text->version()) {
+      return VersionConflictError(*expected_version, it->second.text->version());
+    }
     Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
     gone = std::move(it->second);
     shard.records.erase(it);  // an expired record goes too
@@ -224,7 +229,7 @@ class MemoryStore final : public SessionStore {
     const auto c = write.body.find("context");
     if (c == write.body.end()) {
       entry.text = SessionText::FromParts(*next, text.context_json());
-      const size_t bytes = entry.text->json().size() + (live->large ? live->large->bytes - 2 : 0);
+      const size_t bytes = entry.text->json().size() + (live->large ? live->large->Bytes() - 2 : 0);
       if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
       entry.large = std::move(live->large);
     } else {
@@ -255,24 +260,28 @@ class MemoryStore final : public SessionStore {
     Entry* live = FindLive(shard, k);
     if (live == nullptr) return SessionNotFoundError(key);
     const SessionText& t = *live->text;
-    if (!GuardAllows(write.guard, t.customer_id())) return GuardRefusedError();
+    if (absl::Status st = internal::CheckAttributeWrite(t.customer_id(), t.version(), write); !st.ok()) {
+      return st;
+    }
     const internal::TextStamp stamp = internal::NextStamp(t, write.now, write.anonymous_ttl);
     if (live->large != nullptr) {
       LargeContext& large = *live->large;
       const std::string quoted = internal::QuotedJsonString(write.name);
       auto old = large.members.find(quoted);
-      const size_t old_bytes = old == large.members.end() ? 0 : LargeContext::MemberBytes(quoted, old->second);
       if (!write.value) {
         if (old == large.members.end()) return AttributeResult{t.version(), false};
+        large.member_bytes -= LargeContext::MemberBytes(quoted, old->second);
         large.members.erase(old);
-        large.bytes -= old_bytes;
       } else {
         std::string value = write.value->dump();
+        const size_t old_bytes = old == large.members.end() ? 0 : LargeContext::MemberBytes(quoted, old->second);
         const size_t added = LargeContext::MemberBytes(quoted, value);
-        const size_t bytes = live->Bytes() - old_bytes + added;
+        // The record's size as it will be: the new version's digits, the member's change.
+        const size_t member_bytes = large.member_bytes - old_bytes + added;
+        const size_t bytes = internal::StampedBytes(t, stamp.version) - 2 + 1 + member_bytes;
         if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
         large.members.insert_or_assign(quoted, std::move(value));
-        large.bytes += added - old_bytes;
+        large.member_bytes = member_bytes;
       }
       Reindex(shard, k, t.expires_at(), stamp.expires_at);
       replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", stamp.version,

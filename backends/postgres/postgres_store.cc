@@ -93,6 +93,189 @@ absl::Status Translate(const std::exception& e) {
 
 // --- schema ---------------------------------------------------------------------
 
+// ColumnOf: the column of a base field ("siteCode" -> "site_code").
+std::string ColumnOf(absl::string_view field) {
+  std::string column;
+  for (char c : field) {
+    if (absl::ascii_isupper(c)) {
+      column += '_';
+      column += absl::ascii_tolower(c);
+    } else {
+      column += c;
+    }
+  }
+  return column;
+}
+
+std::string LockedRow(const std::string& s);
+std::string Stamp(const std::string& s, const std::string& size);
+std::string PatchedFieldBytes(const std::string& s);
+std::string PatchedFieldColumns();
+
+// SizeMigration: migration 4 (see Migrations). json_bytes(v) is the size of v's
+// compact JSON text (jsonb's own text is spaced); field_bytes is what a base field
+// adds to a record (`,"name":"value"`), record_bytes_of what a session row's fields
+// and metadata take ("context":{} included).
+std::string SizeMigration(const std::string& s) {
+  std::string fields;
+  for (const BaseField& f : kBaseFields) {
+    absl::StrAppend(&fields, " + ", s, ".field_bytes('", f.name, "', r.", ColumnOf(f.name), ")");
+  }
+  return absl::StrCat(
+      "CREATE FUNCTION ", s, ".json_bytes(v jsonb) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $f$ ",
+      "DECLARE n bigint := 0; c bigint := 0; k text; e jsonb; BEGIN ",
+      "IF jsonb_typeof(v) = 'object' THEN ",
+      "FOR k, e IN SELECT * FROM jsonb_each(v) LOOP ",
+      "n := n + octet_length(to_json(k)::text) + 1 + ", s, ".json_bytes(e); c := c + 1; END LOOP; ",
+      "RETURN 2 + n + greatest(c - 1, 0); ",
+      "ELSIF jsonb_typeof(v) = 'array' THEN ",
+      "FOR e IN SELECT * FROM jsonb_array_elements(v) LOOP n := n + ", s, ".json_bytes(e); ",
+      "c := c + 1; END LOOP; RETURN 2 + n + greatest(c - 1, 0); ",
+      "END IF; RETURN octet_length(v::text); END $f$; ",
+      "CREATE FUNCTION ", s, ".field_bytes(name text, v text) RETURNS bigint LANGUAGE sql ",
+      "IMMUTABLE AS $f$ SELECT CASE WHEN v IS NULL THEN 0 ELSE octet_length(name) + 4 + ",
+      "octet_length(to_json(v)::text) END $f$; ",
+      // {"sessionId":…,"context":…,"metadata":{"version":N,"createdAt":"…","modifiedAt":"…"}}
+      "CREATE FUNCTION ", s, ".record_bytes_of(r ", s, ".sessions) RETURNS bigint LANGUAGE sql ",
+      "IMMUTABLE AS $f$ SELECT 130 + octet_length(to_json(r.session_id)::text) + ",
+      "length(r.version::text)", fields, " $f$; ",
+      "UPDATE ", s, ".attributes SET bytes = octet_length(to_json(name)::text) + 2 + ",
+      s, ".json_bytes(value); ",
+      "UPDATE ", s, ".sessions r SET record_bytes = ", s, ".record_bytes_of(r) + ",
+      "COALESCE((SELECT sum(a.bytes) - 1 FROM ", s, ".attributes a WHERE a.tenant = r.tenant ",
+      "AND a.session_id = r.session_id), 0); ",
+      // The functions below share their first steps: the live row, locked; the guard
+      // (p_guarded: only an anonymous session or customer p_customer's); the version.
+      // They answer (outcome, version): 0 written (the new version), 1 nothing to
+      // change (the current one), 2 no live session, 3 the guard refuses, 4 version
+      // conflict (the current one), 5 over the size limit (the size it would have).
+      "CREATE FUNCTION ", s, ".set_attribute(p_tenant text, p_id text, p_now bigint, ",
+      "p_ttl bigint, p_name text, p_value jsonb, p_limit bigint, p_bytes bigint, ",
+      "p_guarded boolean, p_customer text, p_expected bigint, OUT outcome int, OUT version bigint) ",
+      "LANGUAGE plpgsql AS $f$ DECLARE r ", s, ".sessions; old bigint; had_any boolean; ",
+      "size bigint; BEGIN ", LockedRow(s),
+      "SELECT a.bytes INTO old FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND ",
+      "a.session_id = p_id AND a.name = p_name; ",
+      "had_any := old IS NOT NULL OR EXISTS (SELECT 1 FROM ", s, ".attributes a WHERE ",
+      "a.tenant = p_tenant AND a.session_id = p_id); ",
+      "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text) - ",
+      "COALESCE(old, 0) + p_bytes - CASE WHEN had_any THEN 0 ELSE 1 END; ",
+      "IF size > p_limit THEN outcome := 5; version := size; RETURN; END IF; ",
+      Stamp(s, "size"),
+      "INSERT INTO ", s, ".attributes VALUES (p_tenant, p_id, p_name, p_value, p_bytes) ",
+      "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
+      "bytes = EXCLUDED.bytes; outcome := 0; END $f$; ",
+      "CREATE FUNCTION ", s, ".delete_attribute(p_tenant text, p_id text, p_now bigint, ",
+      "p_ttl bigint, p_name text, p_guarded boolean, p_customer text, p_expected bigint, ",
+      "OUT outcome int, OUT version bigint) LANGUAGE plpgsql AS $f$ DECLARE r ", s,
+      ".sessions; old bigint; size bigint; BEGIN ", LockedRow(s),
+      "DELETE FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id ",
+      "AND a.name = p_name RETURNING a.bytes INTO old; ",
+      "IF old IS NULL THEN outcome := 1; version := r.version; RETURN; END IF; ",
+      "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text) - old + ",
+      "CASE WHEN EXISTS (SELECT 1 FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND ",
+      "a.session_id = p_id) THEN 0 ELSE 1 END; ",
+      Stamp(s, "size"), "outcome := 0; END $f$; ",
+      // PATCH: p_base {field: value|null} names only the fields the body names;
+      // p_context the context's merge patch (NULL: the body has no context), p_reset
+      // "context": null; p_sizes the AttributeBytes of members replaced whole (a
+      // non-object patch value), which the core measured. A member merged into an
+      // object is measured here. Everything is checked before anything is written.
+      "CREATE FUNCTION ", s, ".patch(p_tenant text, p_id text, p_now bigint, p_ttl bigint, ",
+      "p_expected bigint, p_base jsonb, p_context jsonb, p_reset boolean, p_sizes jsonb, ",
+      "p_limit bigint, p_guarded boolean, p_customer text, OUT outcome int, OUT version bigint) ",
+      "LANGUAGE plpgsql AS $f$ DECLARE r ", s, ".sessions; had_any boolean; any_after boolean; ",
+      "size bigint; k text; v jsonb; old jsonb; old_bytes bigint; merged jsonb; b bigint; ",
+      "names text[] := '{}'; vals jsonb[] := '{}'; sizes bigint[] := '{}'; gone text[] := '{}'; ",
+      "BEGIN ", LockedRow(s),
+      "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text)", PatchedFieldBytes(s), "; ",
+      "had_any := EXISTS (SELECT 1 FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id); ",
+      "IF p_reset THEN size := size - COALESCE((SELECT sum(a.bytes) FROM ", s, ".attributes a ",
+      "WHERE a.tenant = p_tenant AND a.session_id = p_id), 0); END IF; ",
+      "IF p_context IS NOT NULL THEN FOR k, v IN SELECT * FROM jsonb_each(p_context) LOOP ",
+      "old := NULL; old_bytes := NULL; ",
+      "IF NOT p_reset THEN SELECT a.value, a.bytes INTO old, old_bytes FROM ", s, ".attributes a ",
+      "WHERE a.tenant = p_tenant AND a.session_id = p_id AND a.name = k; END IF; ",
+      "size := size - COALESCE(old_bytes, 0); ",
+      "IF jsonb_typeof(v) = 'null' THEN IF old IS NOT NULL THEN gone := gone || k; END IF; ",
+      "ELSE IF jsonb_typeof(v) = 'object' THEN merged := ", s, ".merge_patch(old, v); ",
+      "b := octet_length(to_json(k)::text) + 2 + ", s, ".json_bytes(merged); ",
+      "ELSE merged := v; b := (p_sizes ->> k)::bigint; END IF; ",
+      "size := size + b; names := names || k; vals := vals || merged; sizes := sizes || b; ",
+      "END IF; END LOOP; END IF; ",
+      "any_after := cardinality(names) > 0 OR (NOT p_reset AND EXISTS (SELECT 1 FROM ", s,
+      ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id AND NOT (a.name = ANY (gone)))); ",
+      "size := size + CASE WHEN had_any AND NOT any_after THEN 1 WHEN any_after AND NOT had_any ",
+      "THEN -1 ELSE 0 END; ",
+      "IF size > p_limit THEN outcome := 5; version := size; RETURN; END IF; ",
+      "IF p_reset THEN DELETE FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id; ",
+      "ELSIF cardinality(gone) > 0 THEN DELETE FROM ", s, ".attributes a WHERE a.tenant = p_tenant ",
+      "AND a.session_id = p_id AND a.name = ANY (gone); END IF; ",
+      "INSERT INTO ", s, ".attributes SELECT p_tenant, p_id, u.n, u.v, u.b FROM unnest(names, vals, sizes) ",
+      "AS u(n, v, b) ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
+      "bytes = EXCLUDED.bytes; ",
+      "UPDATE ", s, ".sessions SET ", PatchedFieldColumns(), "version = r.version + 1, ",
+      "modified_at = to_timestamp(p_now / 1000.0), expires_at = CASE WHEN r.customer_id IS NULL ",
+      "THEN to_timestamp((p_now + p_ttl) / 1000.0) END, record_bytes = size ",
+      "WHERE tenant = p_tenant AND session_id = p_id; ",
+      "outcome := 0; version := r.version + 1; END $f$; ",
+      // DELETE of a session: p_expected as above; an expired row goes, as not found.
+      "CREATE FUNCTION ", s, ".delete_session(p_tenant text, p_id text, p_now bigint, ",
+      "p_expected bigint, OUT outcome int, OUT version bigint) LANGUAGE plpgsql AS $f$ ",
+      "DECLARE r ", s, ".sessions; BEGIN SELECT * INTO r FROM ", s, ".sessions x WHERE ",
+      "x.tenant = p_tenant AND x.session_id = p_id FOR UPDATE; ",
+      "IF NOT FOUND THEN outcome := 2; RETURN; END IF; ",
+      "IF r.expires_at IS NOT NULL AND r.expires_at <= to_timestamp(p_now / 1000.0) THEN ",
+      "outcome := 2; ELSIF p_expected IS NOT NULL AND r.version <> p_expected THEN ",
+      "outcome := 4; version := r.version; RETURN; ELSE outcome := 0; END IF; ",
+      "DELETE FROM ", s, ".sessions x WHERE x.tenant = p_tenant AND x.session_id = p_id; END $f$");
+}
+
+// LockedRow: the first steps of migration 4's functions (see there).
+std::string LockedRow(const std::string& s) {
+  return absl::StrCat(
+      "SELECT * INTO r FROM ", s, ".sessions x WHERE x.tenant = p_tenant AND x.session_id = p_id ",
+      "AND (x.expires_at IS NULL OR x.expires_at > to_timestamp(p_now / 1000.0)) FOR UPDATE; ",
+      "IF NOT FOUND THEN outcome := 2; RETURN; END IF; ",
+      "IF p_guarded AND r.customer_id IS NOT NULL AND r.customer_id IS DISTINCT FROM p_customer ",
+      "THEN outcome := 3; version := r.version; RETURN; END IF; ",
+      "IF p_expected IS NOT NULL AND r.version <> p_expected THEN outcome := 4; ",
+      "version := r.version; RETURN; END IF; ");
+}
+
+// Stamp: the session row of an attribute write stamped (version, times, expiry) with
+// its new size; sets `version`.
+std::string Stamp(const std::string& s, const std::string& size) {
+  return absl::StrCat(
+      "UPDATE ", s, ".sessions x SET version = r.version + 1, modified_at = ",
+      "to_timestamp(p_now / 1000.0), expires_at = CASE WHEN r.customer_id IS NULL THEN ",
+      "to_timestamp((p_now + p_ttl) / 1000.0) END, record_bytes = ", size,
+      " WHERE x.tenant = p_tenant AND x.session_id = p_id; version := r.version + 1; ");
+}
+
+// PatchedFieldBytes / PatchedFieldColumns: a PATCH's base fields (kBaseFields'
+// patchable ones), as a change of the record's size and as SET clauses.
+std::string PatchedFieldBytes(const std::string& s) {
+  std::string out;
+  for (const BaseField& f : kBaseFields) {
+    if (!f.patchable) continue;
+    absl::StrAppend(&out, " + CASE WHEN p_base ? '", f.name, "' THEN ", s, ".field_bytes('", f.name,
+                    "', p_base ->> '", f.name, "') - ", s, ".field_bytes('", f.name, "', r.",
+                    ColumnOf(f.name), ") ELSE 0 END");
+  }
+  return out;
+}
+std::string PatchedFieldColumns() {
+  std::string out;
+  for (const BaseField& f : kBaseFields) {
+    if (!f.patchable) continue;
+    const std::string column = ColumnOf(f.name);
+    absl::StrAppend(&out, column, " = CASE WHEN p_base ? '", f.name, "' THEN p_base ->> '", f.name,
+                    "' ELSE r.", column, " END, ");
+  }
+  return out;
+}
+
 // Migrations, in order; migration N brings the schema from version N-1 to N.
 //
 // Custom attributes are rows of their own (jsonb values) rather than one jsonb column:
@@ -127,6 +310,13 @@ std::vector<std::string> Migrations(const std::string& s) {
           "IF jsonb_typeof(v) = 'null' THEN result := result - k; ",
           "ELSE result := jsonb_set(result, ARRAY[k], ", s, ".merge_patch(result -> k, v)); ",
           "END IF; END LOOP; RETURN result; END $f$"),
+      // 4: exact record sizes under concurrency. Every write that changes a
+      // session's attributes is a function that locks the session row first and only
+      // then reads what it changes (each statement of a VOLATILE function takes a new
+      // snapshot, so it sees what the writer before it committed): no size is ever
+      // computed from a stale row. Sizes are the compact JSON text's, as the core
+      // measures them (AttributeBytes, RecordBytes), recomputed once here.
+      SizeMigration(s),
   };
 }
 
@@ -198,26 +388,6 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
         "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
         "bytes = EXCLUDED.bytes WHERE ", a, ".value IS DISTINCT FROM EXCLUDED.value) ");
   };
-  const std::string stamp =
-      "version = version + 1, modified_at = " + Ts(3) +
-      ", expires_at = CASE WHEN customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint)"
-      " / 1000.0) ELSE NULL END";
-  // The customer guard of the shopper's own writes: $g true means "only a session
-  // that is anonymous or belongs to customer $g+1" (NULL: anonymous only). In an
-  // UPDATE's WHERE it is re-checked on the row's newest version once the row is
-  // locked, so a login committed meanwhile makes the write refuse.
-  auto guard = [](int g) {
-    return absl::StrCat("($", g, "::boolean IS NOT TRUE OR customer_id IS NULL OR ",
-                        "customer_id IS NOT DISTINCT FROM $", g + 1, "::text)");
-  };
-  // PATCH of the base fields: $6 is {field: value|null} with only the fields named.
-  const std::string patch_base_fields =
-      "site_code = CASE WHEN $6::jsonb ? 'siteCode' THEN $6::jsonb ->> 'siteCode' ELSE "
-      "site_code END, currency = CASE WHEN $6::jsonb ? 'currency' THEN $6::jsonb ->> "
-      "'currency' ELSE currency END, target_location = CASE WHEN $6::jsonb ? "
-      "'targetLocation' THEN $6::jsonb ->> 'targetLocation' ELSE target_location END, "
-      "language = CASE WHEN $6::jsonb ? 'language' THEN $6::jsonb ->> 'language' ELSE "
-      "language END, ";
   return {
       {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
                            "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
@@ -236,12 +406,13 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                            " AND version = $15 AND ", live, " RETURNING 1), ",
                            replace_attributes("upd"),
                            "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
-      {"delete", absl::StrCat("DELETE FROM ", t, " WHERE ", key, " RETURNING ", live)},
       {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
       {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
                              "expires_at <= to_timestamp($1::bigint / 1000.0)")},
       // Import: $1 is a JSON array of whole records (ImportJson); each replaces what is
-      // stored under its key. One statement: one round trip, all or nothing.
+      // stored under its key unless that is live at a newer version (and $2, overwrite,
+      // is false); $3 now. Answers how many it wrote. One statement: one round trip,
+      // all or nothing.
       {"import",
        absl::StrCat(
            "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, ",
@@ -257,78 +428,29 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
            "target_location = EXCLUDED.target_location, language = EXCLUDED.language, ",
            "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
            "EXCLUDED.modified_at, expires_at = EXCLUDED.expires_at, record_bytes = ",
-           "EXCLUDED.record_bytes RETURNING 1), ",
-           "del AS (DELETE FROM ", a, " x USING r WHERE x.tenant = r.tenant AND x.session_id = ",
-           "r.session_id AND NOT (r.context ? x.name)) ",
-           "INSERT INTO ", a, " SELECT r.tenant, r.session_id, e.key, e.value, (r.bytes ->> ",
-           "e.key)::bigint FROM r, jsonb_each(r.context) e ON CONFLICT (tenant, session_id, ",
-           "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes")},
+           "EXCLUDED.record_bytes WHERE $2::boolean OR ", t, ".version <= EXCLUDED.version OR (",
+           t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3), ") ",
+           "RETURNING tenant, session_id), ",
+           "w AS (SELECT r.* FROM r JOIN up USING (tenant, session_id)), ",
+           "del AS (DELETE FROM ", a, " x USING w WHERE x.tenant = w.tenant AND x.session_id = ",
+           "w.session_id AND NOT (w.context ? x.name)), ",
+           "ins AS (INSERT INTO ", a, " SELECT w.tenant, w.session_id, e.key, e.value, (w.bytes ->> ",
+           "e.key)::bigint FROM w, jsonb_each(w.context) e ON CONFLICT (tenant, session_id, ",
+           "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
+           "SELECT count(*) FROM up")},
       {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
                             " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
                             "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
                             "ORDER BY s.tenant, s.session_id LIMIT 500")},
-      // $4 ttl (ms), $5 name, $6 value (json), $7 byte limit, $8 the attribute's bytes,
-      // $9/$10 the guard.
-      {"set_attribute",
-       absl::StrCat("WITH cur AS (SELECT 1 FROM ", t, " WHERE ", key, " AND ", live, "), ",
-                    "old AS (SELECT bytes FROM ", a, " WHERE ", key, " AND name = $5), ",
-                    "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
-                    "COALESCE((SELECT bytes FROM old), 0) + $8::bigint WHERE ", key, " AND ", live,
-                    " AND ", guard(9),
-                    " AND record_bytes - COALESCE((SELECT bytes FROM old), 0) + $8::bigint <= ",
-                    "$7::bigint RETURNING version), ",
-                    "ins AS (INSERT INTO ", a, " SELECT $1, $2, $5, $6::jsonb, $8::bigint ",
-                    "WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (tenant, session_id, name) ",
-                    "DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
-                    "SELECT EXISTS (SELECT 1 FROM cur), (SELECT version FROM upd)")},
-      // The session row is locked first, as by every other write (no deadlock); then
-      // of two racing deletes only one finds the attribute, so only one bumps.
-      {"delete_attribute",
-       absl::StrCat("WITH cur AS (SELECT version, customer_id FROM ", t, " WHERE ", key, " AND ",
-                    live, " FOR UPDATE), ",
-                    "del AS (DELETE FROM ", a, " WHERE ", key, " AND name = $5 AND EXISTS ",
-                    "(SELECT 1 FROM cur WHERE ", guard(6), ") RETURNING bytes), ",
-                    "upd AS (UPDATE ", t, " SET ", stamp, ", record_bytes = record_bytes - ",
-                    "(SELECT bytes FROM del) WHERE ", key, " AND ", live,
-                    " AND EXISTS (SELECT 1 FROM del) RETURNING version) ",
-                    "SELECT (SELECT version FROM cur), (SELECT version FROM upd), ",
-                    "(SELECT ", guard(6), " FROM cur)")},
-      // PATCH of base fields only (no "context" member): no attribute rows to touch.
-      {"patch_base",
-       absl::StrCat(
-           "WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
-           "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, " WHERE ", key,
-           " AND version = $5 AND ", live, " AND ", guard(7), " RETURNING version) ",
-           "SELECT (SELECT version FROM cur), (SELECT version FROM upd), false")},
-      // PATCH in one statement. $5 expected version, $6 base changes {field: value|null}
-      // (only the fields the body names), $7 context merge patch (object), $8 whether
-      // the context is emptied first ("context": null), $9 byte limit, $10/$11 the
-      // guard. Attribute
-      // writes run only once the session row is updated (and locked), and a stale
-      // version updates nothing, so the snapshot they read is the current one.
-      {"patch",
-       absl::StrCat(
-           "WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live, "), ",
-           "touched AS (SELECT coalesce(sum(bytes), 0) AS b FROM ", a, " WHERE ", key,
-           " AND ($8::boolean OR $7::jsonb ? name)), ",
-           "merged AS (SELECT p.key AS name, ", schema, ".merge_patch(CASE WHEN $8::boolean THEN ",
-           "NULL ELSE o.value END, p.value) AS value FROM jsonb_each($7::jsonb) p LEFT JOIN ", a,
-           " o ON o.tenant = $1 AND o.session_id = $2 AND o.name = p.key ",
-           "WHERE jsonb_typeof(p.value) <> 'null'), ",
-           "sized AS (SELECT name, value, octet_length(name) + octet_length(value::text) + 4 ",
-           "AS bytes FROM merged), ",
-           "upd AS (UPDATE ", t, " SET ", patch_base_fields, stamp, ", record_bytes = record_bytes - (SELECT b FROM touched) + ",
-           "(SELECT coalesce(sum(bytes), 0) FROM sized) WHERE ", key, " AND version = $5 AND ", live,
-           " AND ", guard(10), " AND record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) FROM sized)",
-           " <= $9::bigint RETURNING version), ",
-           "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM upd) AND ",
-           "($8::boolean OR jsonb_typeof($7::jsonb -> name) = 'null')), ",
-           "ins AS (INSERT INTO ", a, " SELECT $1, $2, name, value, bytes FROM sized ",
-           "WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (tenant, session_id, name) DO UPDATE ",
-           "SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
-           "SELECT (SELECT version FROM cur), (SELECT version FROM upd), ",
-           "(SELECT record_bytes - (SELECT b FROM touched) + (SELECT coalesce(sum(bytes), 0) ",
-           "FROM sized) > $9::bigint FROM ", t, " WHERE ", key, ")")},
+      // The writes of migration 4's functions (outcomes there). Each is one prepared
+      // statement: one round trip.
+      {"set_attribute", absl::StrCat("SELECT * FROM ", schema, ".set_attribute($1, $2, $3, $4, $5, ",
+                                     "$6::jsonb, $7, $8, $9, $10, $11)")},
+      {"delete_attribute", absl::StrCat("SELECT * FROM ", schema, ".delete_attribute($1, $2, $3, ",
+                                        "$4, $5, $6, $7, $8)")},
+      {"patch", absl::StrCat("SELECT * FROM ", schema, ".patch($1, $2, $3, $4, $5, $6::jsonb, ",
+                             "$7::jsonb, $8, $9::jsonb, $10, $11, $12)")},
+      {"delete", absl::StrCat("SELECT * FROM ", schema, ".delete_session($1, $2, $3, $4)")},
   };
 }
 
@@ -498,19 +620,22 @@ class PostgresStore final : public SessionStore {
         .status();
   }
 
-  absl::Status Delete(const SessionKey& key) override {
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-             pqxx::result r = tx.exec_prepared("delete", key.tenant, key.session_id, Now());
-             if (r.empty() || !r[0][0].as<bool>()) return SessionNotFoundError(key);
+             std::string buf;
+             pqxx::row r = tx.exec_prepared1("delete", key.tenant, key.session_id, Now(),
+                                             VersionParam(expected_version, buf));
+             if (absl::Status st = OutcomeStatus(r, key, expected_version); !st.ok()) return st;
              return true;
            })
         .status();
   }
 
   // The whole batch in one prepared statement (one round trip, one transaction).
-  absl::Status Import(const std::vector<ImportRecord>& records) override {
+  absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
+                                      const ImportOptions& options) override {
     if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
-    if (records.empty()) return absl::OkStatus();
+    if (records.empty()) return ImportResult{};
     // The rows as JSON text, written directly: each record is rendered once (its size
     // is the text's), and its context and attribute sizes are read off that text.
     std::string rows = "[";
@@ -552,11 +677,10 @@ class PostgresStore final : public SessionStore {
       rows += "}}";
     }
     rows += "]";
-    return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-             tx.exec_prepared("import", rows);
-             return true;
-           })
-        .status();
+    return Run<ImportResult>([&](pqxx::nontransaction& tx) -> absl::StatusOr<ImportResult> {
+      const auto written = tx.exec_prepared1("import", rows, options.overwrite_newer, Now())[0].as<int64_t>();
+      return ImportResult{written, static_cast<int64_t>(records.size()) - written};
+    });
   }
 
   absl::StatusOr<int64_t> PurgeExpired() override {
@@ -591,52 +715,41 @@ class PostgresStore final : public SessionStore {
     }
   }
 
-  // One statement, one round trip: the database merges and checks the version.
+  // One statement, one round trip: the database merges, measures and checks (the
+  // patch function of migration 4).
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     Json base = Json::object();
     for (const BaseField& f : kBaseFields) {
       if (!f.patchable) continue;
       if (auto it = write.body.find(f.name); it != write.body.end()) base[f.name] = *it;
     }
-    Json context = Json::object();
-    bool reset = false;
     const auto ctx = write.body.find("context");
-    if (ctx != write.body.end()) {
-      if (ctx->is_null()) {
-        reset = true;
-      } else {
-        context = *ctx;
+    const bool reset = ctx != write.body.end() && ctx->is_null();
+    std::optional<std::string> context;  // the merge patch, when there is one
+    Json sizes = Json::object();          // members replaced whole, measured here
+    if (ctx != write.body.end() && ctx->is_object()) {
+      context = ctx->dump();
+      for (auto it = ctx->begin(); it != ctx->end(); ++it) {
+        if (!it->is_null() && !it->is_object()) sizes[it.key()] = AttributeBytes(it.key(), *it);
       }
     }
-    const int64_t now = Ms(write.now);
-    const int64_t ttl = absl::ToInt64Milliseconds(write.anonymous_ttl);
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
       const bool guarded = write.guard.has_value();
       const char* customer = guarded ? CStr(write.guard->customer_id) : nullptr;
-      pqxx::row r =
-          ctx == write.body.end()
-              ? tx.exec_prepared1("patch_base", key.tenant, key.session_id, now, ttl,
-                                  write.expected_version, base.dump(), guarded, customer)
-              : tx.exec_prepared1("patch", key.tenant, key.session_id, now, ttl,
-                                  write.expected_version, base.dump(), context.dump(), reset,
-                                  static_cast<int64_t>(write.max_record_bytes), guarded,
-                                  customer);
-      if (!r[1].is_null()) return r[1].as<int64_t>();
-      if (r[0].is_null()) return SessionNotFoundError(key);
-      if (guarded && GuardRefusesNow(tx, key, write.guard)) return GuardRefusedError();
-      const int64_t current = r[0].as<int64_t>();
-      if (current != write.expected_version) {
-        return VersionConflictError(write.expected_version, current);
+      pqxx::row r = tx.exec_prepared1(
+          "patch", key.tenant, key.session_id, Ms(write.now),
+          absl::ToInt64Milliseconds(write.anonymous_ttl), write.expected_version, base.dump(),
+          CStr(context), reset, sizes.dump(), static_cast<int64_t>(write.max_record_bytes),
+          guarded, customer);
+      if (absl::Status st = OutcomeStatus(r, key, write.expected_version, write.max_record_bytes); !st.ok()) {
+        return st;
       }
-      if (!r[2].is_null() && r[2].as<bool>()) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
-      }
-      return RacedConflict(tx, key, write.expected_version);
+      return r[1].as<int64_t>();
     });
   }
 
-  // One statement: the database applies the change and bumps the version atomically.
+  // One statement: the database locks the session, applies the change, measures it
+  // and bumps the version (migration 4's functions).
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
     const int64_t now = Ms(write.now);
@@ -644,42 +757,53 @@ class PostgresStore final : public SessionStore {
     return Run<AttributeResult>([&](pqxx::nontransaction& tx) -> absl::StatusOr<AttributeResult> {
       const bool guarded = write.guard.has_value();
       const char* customer = guarded ? CStr(write.guard->customer_id) : nullptr;
-      if (write.value) {
-        pqxx::row r = tx.exec_prepared1(
-            "set_attribute", key.tenant, key.session_id, now, ttl, write.name,
-            write.value->dump(), static_cast<int64_t>(write.max_record_bytes),
-            static_cast<int64_t>(AttributeBytes(write.name, *write.value)), guarded, customer);
-        if (!r[0].as<bool>()) return SessionNotFoundError(key);
-        if (r[1].is_null() && guarded && GuardRefusesNow(tx, key, write.guard)) {
-          return GuardRefusedError();
-        }
-        if (r[1].is_null()) {
-          return absl::ResourceExhaustedError(absl::StrCat(
-              "session record would exceed the limit of ", write.max_record_bytes, " bytes"));
-        }
-        return AttributeResult{r[1].as<int64_t>(), true};
+      std::string buf;
+      const char* expected = VersionParam(write.expected_version, buf);
+      pqxx::row r =
+          write.value
+              ? tx.exec_prepared1("set_attribute", key.tenant, key.session_id, now, ttl,
+                                  write.name, write.value->dump(),
+                                  static_cast<int64_t>(write.max_record_bytes),
+                                  static_cast<int64_t>(AttributeBytes(write.name, *write.value)),
+                                  guarded, customer, expected)
+              : tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
+                                  write.name, guarded, customer, expected);
+      if (absl::Status st = OutcomeStatus(r, key, write.expected_version, write.max_record_bytes); !st.ok()) {
+        return st;
       }
-      pqxx::row r = tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
-                                      write.name, guarded, customer);
-      if (r[0].is_null()) return SessionNotFoundError(key);
-      if (!r[2].as<bool>()) return GuardRefusedError();
-      if (r[1].is_null()) return AttributeResult{r[0].as<int64_t>(), false};
-      return AttributeResult{r[1].as<int64_t>(), true};
+      return AttributeResult{r[1].as<int64_t>(), r[0].as<int>() == 0};
     });
   }
 
  private:
   int64_t Now() const { return Ms(clock_->Now()); }
 
-  // GuardRefusesNow: after a guarded write that wrote nothing, whether the session as
-  // it is now (a fresh read) is one the guard refuses, e.g. after a login that
-  // committed while the write waited for the row.
-  bool GuardRefusesNow(pqxx::nontransaction& tx, const SessionKey& key,
-                       const std::optional<CustomerGuard>& guard) const {
-    pqxx::result now = tx.exec_prepared("get", key.tenant, key.session_id, Now());
-    if (now.empty()) return false;
-    absl::StatusOr<SessionContext> record = RecordFrom(now[0], 0, key.session_id);
-    return record.ok() && !GuardAllows(guard, *record);
+  // OutcomeStatus: the status of a migration-4 function's (outcome, version) row:
+  // OK for 0 (written) and 1 (nothing to change).
+  static absl::Status OutcomeStatus(const pqxx::row& r, const SessionKey& key,
+                                    std::optional<int64_t> expected, size_t max_bytes = 0) {
+    switch (r[0].as<int>()) {
+      case 0:
+      case 1:
+        return absl::OkStatus();
+      case 2:
+        return SessionNotFoundError(key);
+      case 3:
+        return GuardRefusedError();
+      case 4:
+        return VersionConflictError(expected.value_or(0), r[1].as<int64_t>());
+      case 5:
+        return RecordTooLarge(static_cast<size_t>(r[1].as<int64_t>()), max_bytes);
+      default:
+        return absl::InternalError("postgresql: a write function answered an unknown outcome");
+    }
+  }
+
+  // A version as a nullable parameter (NULL = none); `buf` keeps the text alive.
+  static const char* VersionParam(std::optional<int64_t> v, std::string& buf) {
+    if (!v) return nullptr;
+    buf = std::to_string(*v);
+    return buf.c_str();
   }
 
   // Expiry as a nullable parameter (NULL = never); `buf` keeps the text alive.

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -44,18 +45,17 @@ absl::Time ExpiryBucket(absl::Time t) {
 
 
 
-// Translate turns a RocksDB status into the library's codes.
+// Translate turns a RocksDB status into the library's codes, by the status's code
+// alone: an engine error is always a store failure (DataLoss, Unavailable or
+// Internal: 500/503 over HTTP, where the message, which may name files, is logged and
+// never sent), never one of the codes that stand for the caller's mistake.
 absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  const std::string msg = absl::StrCat("rocksdb ", what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return absl::UnavailableError(msg);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the store is in use by another process (", s.ToString(), ")"));
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut() || s.IsIOError()) {
+    return absl::UnavailableError(msg);
   }
-  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
   return absl::InternalError(msg);
 }
 
@@ -221,12 +221,15 @@ class RocksDbStore final : public SessionStore {
     return Translate(db_->Write(write_options_, &batch), "compare-and-set");
   }
 
-  absl::Status Delete(const SessionKey& key) override {
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     if (!*old) return SessionNotFoundError(key);
     const bool live = !(*old)->IsExpiredAt(clock_->Now());
+    if (live && expected_version && *expected_version != (*old)->version()) {
+      return VersionConflictError(*expected_version, (*old)->version());
+    }
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     if (absl::Status st = Translate(db_->Write(write_options_, &batch), "delete"); !st.ok()) {
@@ -313,8 +316,11 @@ class RocksDbStore final : public SessionStore {
   // stripes of its keys (taken in order, so two imports cannot deadlock). A bounded
   // group keeps the locks held at once few (ThreadSanitizer's deadlock detector, for
   // one, tracks at most 64 per thread) and writers of other keys unblocked.
-  absl::Status Import(const std::vector<ImportRecord>& records) override {
+  absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
+                                      const ImportOptions& options) override {
     if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+    ImportResult result;
+    const absl::Time now = clock_->Now();
     constexpr size_t kImportGroup = 48;
     for (size_t begin = 0; begin < records.size(); begin += kImportGroup) {
       const size_t end = std::min(records.size(), begin + kImportGroup);
@@ -331,8 +337,13 @@ class RocksDbStore final : public SessionStore {
         absl::StatusOr<std::optional<Stored>> old = ReadStored(r.key);
         if (!old.ok() && !absl::IsDataLoss(old.status())) return old.status();
         if (old.ok() && *old) {
+          if (!(*old)->IsExpiredAt(now) && !ImportReplaces((*old)->version(), r.record.version, options)) {
+            ++result.skipped;
+            continue;
+          }
           if (absl::Status st = EraseInto(batch, r.key, **old); !st.ok()) return st;
         }
+        ++result.written;
         absl::StatusOr<size_t> written = WriteRecordInto(batch, r.key, r.record, nullptr);
         if (!written.ok()) return written.status();
         MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
@@ -341,7 +352,7 @@ class RocksDbStore final : public SessionStore {
         return st;
       }
     }
-    return absl::OkStatus();
+    return result;
   }
 
   // A session is patched in one step under its stripe. A small one: one read, the
@@ -385,17 +396,24 @@ class RocksDbStore final : public SessionStore {
     if (!next.ok()) return next.status();
     next->context = Json::object();
     StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
-    // The record's size, tracked by difference: the fields' share, then each attribute's.
+    // The record's size, tracked by difference: the fields' share, then each
+    // attribute's (`change`), then the comma that comes or goes with an empty context.
     int64_t bytes = base.json_bytes + static_cast<int64_t>(RecordBytes(*next)) -
                     static_cast<int64_t>(RecordBytes(base.fields));
+    int64_t change = 0;
+    absl::flat_hash_set<std::string> removed;  // attributes the patch removes
+    bool written_any = false;
+    absl::StatusOr<bool> had_any = HasAttributeOtherThan(key, {});
+    if (!had_any.ok()) return had_any.status();
     rocksdb::WriteBatch batch;
-    if (auto c = write.body.find("context"); c != write.body.end()) {
+    const auto c = write.body.find("context");
+    if (c != write.body.end()) {
       if (c->is_null()) {
         absl::StatusOr<Json> all = ReadContext(key);
         if (!all.ok()) return all.status();
         for (auto it = all->begin(); it != all->end(); ++it) {
           batch.Delete(records_, AttributeKey(key, it.key()));
-          bytes -= static_cast<int64_t>(AttributeBytes(it.key(), *it));
+          change -= static_cast<int64_t>(AttributeBytes(it.key(), *it));
         }
       } else {
         for (auto it = c->begin(); it != c->end(); ++it) {
@@ -411,19 +429,30 @@ class RocksDbStore final : public SessionStore {
               return decoded.status();
             }
             old = *std::move(decoded);
-            bytes -= static_cast<int64_t>(AttributeBytes(it.key(), *old));
+            change -= static_cast<int64_t>(AttributeBytes(it.key(), *old));
           }
           if (it->is_null()) {
-            if (old) batch.Delete(records_, attr_key);
+            if (old) {
+              batch.Delete(records_, attr_key);
+              removed.insert(it.key());
+            }
             continue;
           }
           Json value = old ? *std::move(old) : Json();
           MergePatch(value, *it);
-          bytes += static_cast<int64_t>(AttributeBytes(it.key(), value));
+          change += static_cast<int64_t>(AttributeBytes(it.key(), value));
           batch.Put(records_, attr_key, EncodeValue(value));
+          written_any = true;
         }
       }
     }
+    bool becomes_empty = !written_any && (!*had_any || (c != write.body.end() && c->is_null()));
+    if (!written_any && *had_any && !becomes_empty && !removed.empty()) {
+      absl::StatusOr<bool> others = HasAttributeOtherThan(key, removed);
+      if (!others.ok()) return others.status();
+      becomes_empty = !*others;
+    }
+    bytes += ContextBytesChange(change, !*had_any, becomes_empty);
     if (bytes > static_cast<int64_t>(write.max_record_bytes)) {
       return RecordTooLarge(static_cast<size_t>(bytes), write.max_record_bytes);
     }
@@ -441,8 +470,9 @@ class RocksDbStore final : public SessionStore {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
-    if (!GuardAllows(write.guard, live->customer_id())) {
-      return GuardRefusedError();
+    if (absl::Status st = internal::CheckAttributeWrite(live->customer_id(), live->version(), write);
+        !st.ok()) {
+      return st;
     }
     if (live->text) return UpdateTextAttribute(key, *live->text, write);
     Base& base = *live->base;
@@ -460,8 +490,21 @@ class RocksDbStore final : public SessionStore {
       old_size = AttributeBytes(write.name, *old);
     }
     if (!write.value && !got.ok()) return AttributeResult{base.fields.version, false};
-    const int64_t new_size = base.json_bytes - static_cast<int64_t>(old_size) +
-                             (write.value ? static_cast<int64_t>(AttributeBytes(write.name, *write.value)) : 0);
+    // The record's size after the write, exact: the attribute's change, a comma that
+    // comes or goes when the context was or becomes empty, the new version's digits.
+    bool was_empty = false, becomes_empty = false;
+    if (!got.ok() || !write.value) {
+      absl::StatusOr<bool> others = HasAttributeOtherThan(key, {write.name});
+      if (!others.ok()) return others.status();
+      was_empty = !got.ok() && !*others;
+      becomes_empty = !write.value && !*others;
+    }
+    const int64_t new_size =
+        base.json_bytes + ContextBytesChange(
+                              static_cast<int64_t>((write.value ? AttributeBytes(write.name, *write.value) : 0)) -
+                                  static_cast<int64_t>(old_size),
+                              was_empty, becomes_empty) +
+        static_cast<int64_t>(internal::Digits(base.fields.version + 1) - internal::Digits(base.fields.version));
     if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
       return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
     }
@@ -586,7 +629,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   // ForEachAttribute calls `visit(name, stored value)` for each attribute key of a
-  // spilled session, in key order, until it returns an error.
+  // spilled session, in key order, until it returns an error (Cancelled: stop, OK).
   template <typename Visit>
   absl::Status ForEachAttribute(const SessionKey& key, const rocksdb::Snapshot* snapshot, Visit&& visit) {
     const std::string prefix = AttributePrefix(key);
@@ -601,12 +644,33 @@ class RocksDbStore final : public SessionStore {
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       const rocksdb::Slice k = it->key();
       absl::Status st = visit(absl::string_view(k.data() + prefix.size(), k.size() - prefix.size()), it->value());
+      if (absl::IsCancelled(st)) return absl::OkStatus();  // the visitor has seen enough
       if (!st.ok()) {
         LogDataLoss(key, st);
         return st;
       }
     }
     return Translate(it->status(), "read attributes");
+  }
+
+  // HasAttributeOtherThan: whether a spilled session has an attribute key whose name
+  // is not in `names` (reads at most |names| + 1 keys).
+  absl::StatusOr<bool> HasAttributeOtherThan(const SessionKey& key,
+                                             const absl::flat_hash_set<std::string>& names) {
+    bool found = false;
+    absl::Status st = ForEachAttribute(key, nullptr, [&](absl::string_view name, const rocksdb::Slice&) {
+      found = !names.contains(name);
+      return found ? absl::CancelledError() : absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    return found;
+  }
+
+  // ContextBytesChange: how much a context's JSON text grows when its members'
+  // AttributeBytes ("name":value,) grow by `change`: "{}" has no comma to drop, so a
+  // context that was or becomes empty differs by one byte.
+  static int64_t ContextBytesChange(int64_t change, bool was_empty, bool becomes_empty) {
+    return change + (was_empty && !becomes_empty ? -1 : 0) + (!was_empty && becomes_empty ? 1 : 0);
   }
 
   // ReadContext: a spilled session's attributes.
@@ -775,7 +839,16 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options), parsed->path, families,
                                         &handles, &raw);
-  if (!s.ok()) return Translate(s, absl::StrCat("rocksdb: cannot open ", parsed->path));
+  if (!s.ok()) {
+    // For the operator starting a program (never an HTTP answer): RocksDB's own text,
+    // e.g. that another process holds the store's LOCK file.
+    const std::string why = absl::StrCat("rocksdb: cannot open ", parsed->path, ": ", s.ToString());
+    if (s.IsIOError()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(why, " (is another process using the store, or the folder not writable?)"));
+    }
+    return s.IsCorruption() ? absl::DataLossError(why) : absl::InternalError(why);
+  }
   return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1],
                                         parsed->sync,
                                         static_cast<size_t>(parsed->inline_context_bytes),

@@ -11,6 +11,7 @@
 #define SESSIONCTX_HTTP_HANDLER_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,11 @@ struct HandlerOptions {
   size_t max_body_bytes = 64 * 1024;
   // The scope a token needs for the management routes.
   std::string management_scope = "session_context.context_manage";
+  // Called with the whole status of every failure answered 500 or 503. The answer
+  // itself says only that the store failed or is unavailable: a store's own text
+  // (file paths, SQL) never reaches a client, it goes here, e.g. to a server log.
+  // Unset: not reported. Must be thread-safe.
+  std::function<void(const absl::Status&)> store_error_log;
 };
 
 class HttpHandler {
@@ -68,6 +74,7 @@ class HttpHandler {
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
+  HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
   HttpResponse HandleUnchecked(const HttpRequest& request) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;

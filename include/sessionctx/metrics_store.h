@@ -43,7 +43,8 @@ class MetricsStore : public SessionStoreWrapper {
   absl::Status Create(const SessionKey& key, const SessionContext& record) override;
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override;
-  absl::Status Delete(const SessionKey& key) override;
+  using SessionStoreWrapper::Delete;
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override;
   absl::StatusOr<int64_t> PurgeExpired() override;
   absl::Status ForEach(
       const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override;

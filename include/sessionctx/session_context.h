@@ -80,15 +80,17 @@ std::string NewSessionId();
 bool IsValidUtf8(absl::string_view text);
 
 // Validation of single values. Each returns OK or InvalidArgument whose message
-// names the field and says what was expected.
+// names the field and says what was expected. No string of a record may hold U+0000
+// (NUL): some stores cannot keep it, so every backend refuses it alike.
+absl::Status ValidateNoNul(absl::string_view text, absl::string_view what);
 absl::Status ValidateTenant(absl::string_view tenant);          // ^[a-z][a-z0-9]+$, 3-16
 absl::Status ValidateSessionId(absl::string_view session_id);   // 1-256 chars, UTF-8, no controls
-absl::Status ValidateCustomerId(absl::string_view customer_id); // 1-256 chars
-absl::Status ValidateSiteCode(absl::string_view site_code);     // non-empty, <= 256
+absl::Status ValidateCustomerId(absl::string_view customer_id); // 1-256 chars, no NUL
+absl::Status ValidateSiteCode(absl::string_view site_code);     // non-empty, <= 256, no NUL
 absl::Status ValidateCurrency(absl::string_view currency);      // [A-Z]{3}
 absl::Status ValidateTargetLocation(absl::string_view country); // [A-Z]{2}
 absl::Status ValidateLanguage(absl::string_view language);      // BCP 47 form
-absl::Status ValidateCartId(absl::string_view cart_id);         // <= 256 chars
+absl::Status ValidateCartId(absl::string_view cart_id);         // <= 256 chars, no NUL
 
 }  // namespace sessionctx
 

@@ -84,19 +84,24 @@ class SessionService {
                                 const PutOptions& options);
 
   // SetAttribute adds or replaces one custom attribute; bumps the version and
-  // returns the new one. `guard` as for Patch.
+  // returns the new one. `guard` as for Patch. With `if_match` (an If-Match header),
+  // only while the session is at that version: Aborted with the current version
+  // attached otherwise, atomically, and nothing changes.
   absl::StatusOr<int64_t> SetAttribute(const SessionKey& key, const std::string& name,
                                        const Json& value,
-                                       std::optional<CustomerGuard> guard = std::nullopt);
+                                       std::optional<CustomerGuard> guard = std::nullopt,
+                                       std::optional<int64_t> if_match = std::nullopt);
 
   // DeleteAttribute removes one custom attribute. Returns whether it was there; an
   // absent attribute changes nothing (no version bump). NotFound for no session.
-  // `guard` as for Patch.
+  // `guard` and `if_match` as for SetAttribute.
   absl::StatusOr<bool> DeleteAttribute(const SessionKey& key, const std::string& name,
-                                       std::optional<CustomerGuard> guard = std::nullopt);
+                                       std::optional<CustomerGuard> guard = std::nullopt,
+                                       std::optional<int64_t> if_match = std::nullopt);
 
-  // Delete ends the session (logout). NotFound if there is none.
-  absl::Status Delete(const SessionKey& key);
+  // Delete ends the session (logout). NotFound if there is none. `if_match` as for
+  // SetAttribute.
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> if_match = std::nullopt);
 
   // AttachCustomer (login) sets customerId on an anonymous session, keeping its id
   // and context; from then on it never expires.

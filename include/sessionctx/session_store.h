@@ -57,6 +57,9 @@ struct AttributeWrite {
   absl::Duration anonymous_ttl;   // expiry policy for anonymous sessions
   size_t max_record_bytes = 1 << 20;
   std::optional<CustomerGuard> guard;  // checked atomically with the write
+  // When set, the write happens only while the session is at this version (an
+  // If-Match header), checked in the same atomic step: VersionConflictError otherwise.
+  std::optional<int64_t> expected_version;
 };
 
 // AttributeResult: the record's version after the write, and whether the write
@@ -86,9 +89,30 @@ struct ImportRecord {
   SessionContext record;  // REQUIRES: record.session_id == key.session_id
 };
 
-// CheckImportKeys: InvalidArgument when a key appears twice in `records`, or a record
-// is filed under another session id.
+// ImportOptions tune one Import call.
+struct ImportOptions {
+  // Replace a stored live session even when its version is newer than the imported
+  // record's (an operator restoring an older state on purpose). By default such a
+  // record is skipped, so that an import never moves a session backwards.
+  bool overwrite_newer = false;
+};
+
+// ImportResult: what an Import call did with its records.
+struct ImportResult {
+  int64_t written = 0;  // created, or put in place over an older or equal version
+  int64_t skipped = 0;  // left alone: the stored live session had a newer version
+};
+
+// CheckImportKeys: InvalidArgument when a key appears twice in `records`, a record
+// is filed under another session id, or a record holds U+0000 in a string.
 absl::Status CheckImportKeys(const std::vector<ImportRecord>& records);
+
+// ImportReplaces: whether an imported record of `imported_version` goes in place of
+// a stored live session at `stored_version` (see ImportOptions).
+inline bool ImportReplaces(int64_t stored_version, int64_t imported_version,
+                           const ImportOptions& options) {
+  return options.overwrite_newer || stored_version <= imported_version;
+}
 
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
 // its connection pool's use. Read by metrics decorators at scrape time.
@@ -141,8 +165,12 @@ class SessionStore {
   virtual absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                                      const SessionContext& record) = 0;
 
-  // Delete removes the record. NotFound if missing or expired.
-  virtual absl::Status Delete(const SessionKey& key) = 0;
+  // Delete removes the record. NotFound if missing or expired. With an
+  // `expected_version`, only while the session is at that version, checked in the
+  // same atomic step: VersionConflictError otherwise, and nothing changes.
+  virtual absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) = 0;
+  // Delete without a version: unconditional.
+  absl::Status Delete(const SessionKey& key) { return Delete(key, std::nullopt); }
 
   // PurgeExpired removes every record expired now and returns how many it removed.
   // Customer sessions (never expiring) are not visited where the backend can avoid it.
@@ -155,8 +183,10 @@ class SessionStore {
 
   // UpdateAttribute sets or deletes one custom attribute atomically, bumping the
   // version when something changed. NotFound if missing or expired;
-  // PermissionDenied (GuardRefusedError) if `write.guard` refuses the session, in the
-  // same atomic step; ResourceExhausted if the record would exceed `max_record_bytes`.
+  // PermissionDenied (GuardRefusedError) if `write.guard` refuses the session, and
+  // VersionConflictError if `write.expected_version` is set and differs, both in the
+  // same atomic step; ResourceExhausted if the record would exceed `max_record_bytes`
+  // (the record's JSON size, exact whatever runs concurrently).
   // The default reads and compares-and-sets until no concurrent write intervenes; a
   // backend that can do it in one step overrides it.
   virtual absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
@@ -170,14 +200,20 @@ class SessionStore {
   // the core and compares-and-sets; a backend that can do it in one step overrides it.
   virtual absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write);
 
-  // Import puts `records` in place, each created or replacing whatever is stored
-  // under its key (live or expired, any version): what restoring an export needs; a
-  // second import of the same records changes nothing. Each session lands whole;
-  // postgresql writes the whole call in one statement (all or nothing), rocksdb in
-  // WriteBatches of up to 48 sessions, the default one record at a time.
+  // Import puts `records` in place, each created or replacing what is stored under
+  // its key (expired, or live at the same or an older version; a newer live session
+  // is skipped and counted unless `options.overwrite_newer`): what restoring an
+  // export needs; a second import of the same records changes nothing. Each session
+  // lands whole; postgresql writes the whole call in one statement (all or nothing),
+  // rocksdb in WriteBatches of up to 48 sessions, the default one record at a time.
   // InvalidArgument if a key appears twice. The default creates each record, or
   // compares-and-sets it over the stored one.
-  virtual absl::Status Import(const std::vector<ImportRecord>& records);
+  virtual absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
+                                              const ImportOptions& options);
+  // Import with the default options.
+  absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records) {
+    return Import(records, ImportOptions{});
+  }
 
   // Stats returns the backend's own gauges (none by default). Cheap enough to call
   // on every metrics scrape; never blocks on the store's remote end.
@@ -204,7 +240,10 @@ class SessionStoreWrapper : public SessionStore {
                              const SessionContext& record) override {
     return target_->CompareAndSet(key, expected_version, record);
   }
-  absl::Status Delete(const SessionKey& key) override { return target_->Delete(key); }
+  using SessionStore::Delete;
+  absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
+    return target_->Delete(key, expected_version);
+  }
   absl::StatusOr<int64_t> PurgeExpired() override { return target_->PurgeExpired(); }
   absl::Status ForEach(
       const std::function<bool(const SessionKey&, const SessionContext&)>& visit) override {
@@ -217,8 +256,10 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
     return target_->Patch(key, write);
   }
-  absl::Status Import(const std::vector<ImportRecord>& records) override {
-    return target_->Import(records);
+  using SessionStore::Import;
+  absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
+                                      const ImportOptions& options) override {
+    return target_->Import(records, options);
   }
   std::vector<StoreStat> Stats() override { return target_->Stats(); }
 

@@ -22,8 +22,14 @@
 namespace sessionctx {
 
 // ParseJsonBody parses a request body. InvalidArgument when the body is empty,
-// malformed, not valid UTF-8, or nested deeper than `max_depth` (the root is 1).
+// malformed, not valid UTF-8, nested deeper than `max_depth` (the root is 1), or
+// holds U+0000 in a string or member name (RejectNul).
 absl::StatusOr<Json> ParseJsonBody(absl::string_view body, int max_depth);
+
+// RejectNul: InvalidArgument when a string or member name anywhere in `value` holds
+// U+0000 (NUL), naming where (`where` is the value's own name, e.g. "context").
+// Some stores cannot keep a NUL, so the core refuses it before any store sees it.
+absl::Status RejectNul(const Json& value, absl::string_view where);
 
 // JsonDepthExceeds tells whether `value` nests deeper than `max_depth` (a scalar has
 // depth 0, `{}` depth 1). Stops looking once the limit is passed.
@@ -71,7 +77,7 @@ struct AttributeRequest {
 // ParseAttributeRequest reads `{"key": string, "value": any JSON but null}`.
 absl::StatusOr<AttributeRequest> ParseAttributeRequest(const Json& body);
 
-// ValidateAttributeName: non-empty, at most 1024 bytes.
+// ValidateAttributeName: non-empty, at most 1024 bytes, valid UTF-8, no NUL.
 absl::Status ValidateAttributeName(absl::string_view name);
 
 // SetAttribute sets context[name] = value. Always a write (even with the same value):
