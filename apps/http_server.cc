@@ -108,6 +108,10 @@ class ReadinessProbe {
       res.status = 200;
       res.headers.emplace_back("Content-Type", "application/json");
       res.body = R"({"status":"ready"})";
+    } else if (IsStorageFull(st)) {
+      // Still 503 (not ready for traffic that writes), with the reason.
+      res = ErrorResponse(503, "session store is out of space: writes are refused, reads are "
+                               "served; not ready");
     } else {
       res = ErrorResponse(503, "session store does not answer; not ready");
     }

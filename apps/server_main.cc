@@ -75,14 +75,6 @@ request limits (checked while reading; over a limit the answer says which):
   --shutdown-grace SECONDS    on SIGTERM/SIGINT, time left to requests in flight; default 10
 )";
 
-// ReadinessOf: the store answers when a read of a session that does not exist comes
-// back as "not found" (or, by chance, found).
-absl::Status ReadinessOf(SessionStore& store) {
-  absl::StatusOr<SessionContext> probe = store.Get({"readyz", "readiness-probe"});
-  if (probe.ok() || absl::IsNotFound(probe.status())) return absl::OkStatus();
-  return probe.status();
-}
-
 // DefaultHandlerThreads: where requests that reach the store run, by backend.
 // memory: never blocks (a shard lock held for a copy), so its requests run on the
 // I/O threads: a hop to another thread would cost more than the call. rocksdb: calls
@@ -153,14 +145,14 @@ void ReportReload(const std::string& path, const absl::Status& status) {
 }
 
 // StoreErrorLog writes store failures to stderr: a message is written once, and again
-// at most once a second while it repeats (with how many were not written).
+// at most once a minute while it repeats (with how many were not written).
 class StoreErrorLog {
  public:
   void Report(const absl::Status& st) {
     const std::string text = st.ToString();
     const absl::Time now = absl::Now();
     std::lock_guard<std::mutex> lock(mu_);
-    if (text == last_ && now - written_at_ < absl::Seconds(1)) {
+    if (text == last_ && now - written_at_ < absl::Minutes(1)) {
       ++suppressed_;
       return;
     }
@@ -336,8 +328,8 @@ int Main(int argc, char** argv) {
   SessionService service(&metered, service_options);
   HandlerOptions handler_options;
   handler_options.max_body_bytes = static_cast<size_t>(max_body);
-  // A store failure's detail goes to the log, never to the client: one line per
-  // distinct message a second at most, so a failing store cannot flood the log.
+  // A store failure's detail goes to the log, never to the client: a message repeats
+  // at most once a minute, so a failing store cannot flood the log.
   StoreErrorLog store_error_log;
   handler_options.store_error_log = [&store_error_log](const absl::Status& st) {
     store_error_log.Report(st);
@@ -368,7 +360,7 @@ int Main(int argc, char** argv) {
   if (metrics_port < 0) server_options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
   AccessLog access_log(*log_format, stdout);
   SessionStore* const raw_store = store->get();
-  HttpServer server(&handler, [raw_store] { return ReadinessOf(*raw_store); }, &access_log,
+  HttpServer server(&handler, [raw_store] { return raw_store->Ready(); }, &access_log,
                     server_options);
   absl::StatusOr<int> bound = server.Bind();
   if (!bound.ok()) return Fail(std::string(bound.status().message()));

@@ -94,7 +94,10 @@ HttpResponse FromStatus(const absl::Status& st, const std::string& session_id) {
   const int code = HttpStatusFor(st);
   if (code == 401) return Unauthorized(st.message());
   std::string message(st.message());
-  if (code == 503) {
+  if (code == 507) {
+    message = "session store is out of space: writes are refused until space is freed (reads "
+              "are served); retry later";
+  } else if (code == 503) {
     message = "session store is unavailable; retry later";
   } else if (code == 500) {
     message = absl::IsDataLoss(st) ? "stored session could not be read"
@@ -278,7 +281,7 @@ struct HttpHandler::Call {
 // Fail: the answer to a failed call; a store failure's detail goes to the log.
 HttpResponse HttpHandler::Fail(const absl::Status& st, const std::string& session_id) const {
   const int code = HttpStatusFor(st);
-  if ((code == 500 || code == 503) && options_.store_error_log) options_.store_error_log(st);
+  if (code >= 500 && options_.store_error_log) options_.store_error_log(st);
   return FromStatus(st, session_id);
 }
 

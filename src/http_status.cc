@@ -1,5 +1,7 @@
 #include "sessionctx/http_status.h"
 
+#include "sessionctx/session_store.h"
+
 namespace sessionctx {
 
 int HttpStatusFor(const absl::Status& status) {
@@ -22,6 +24,7 @@ int HttpStatusFor(const absl::Status& status) {
     case absl::StatusCode::kResourceExhausted:
       return 413;
     case absl::StatusCode::kUnavailable:
+      return IsStorageFull(status) ? 507 : 503;
     case absl::StatusCode::kDeadlineExceeded:
       return 503;
     default:

@@ -45,6 +45,22 @@ absl::Status GuardRefusedError() {
   return absl::PermissionDeniedError("session belongs to another customer");
 }
 
+absl::Status StorageFullError(absl::string_view message) {
+  absl::Status st = absl::UnavailableError(message);
+  st.SetPayload(kStorageFullPayload, absl::Cord("1"));
+  return st;
+}
+
+bool IsStorageFull(const absl::Status& status) {
+  return absl::IsUnavailable(status) && status.GetPayload(kStorageFullPayload).has_value();
+}
+
+absl::Status SessionStore::Ready() {
+  absl::StatusOr<SessionContext> probe = Get({"readyz", "readiness-probe"});
+  if (probe.ok() || absl::IsNotFound(probe.status())) return absl::OkStatus();
+  return probe.status();
+}
+
 absl::Status SessionNotFoundError(const SessionKey& key) {
   return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
 }

@@ -13,7 +13,9 @@
 #include "sessionctx/postgres_store.h"
 #include "sessionctx/store_factory.h"
 #include "gtest/gtest.h"
+#include "sessionctx/http_status.h"
 #include "sessionctx/session_service.h"
+#include "tests/small_filesystem.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
@@ -135,6 +137,86 @@ TEST_F(PostgresTest, ImportKeepsTheSizesACreateWrites) {
   ASSERT_OK(came);
   EXPECT_EQ(came->context, record("came").context);
   EXPECT_EQ(came->customer_id, "c-\"7\"");
+}
+
+// The database server's disk fills (a tablespace on a small filesystem): writes are
+// refused as StorageFullError (HTTP 507) and change nothing, reads are served, the
+// pool's connections stay usable, and writes succeed again once there is space; a
+// fresh store (a restarted app) finds every acknowledged write.
+TEST_F(PostgresTest, DiskFullRefusesWritesAndTheyResumeWhenSpaceReturns) {
+  testing::SmallFilesystem fs(/*mib=*/8, /*ballast_mib=*/3);
+  SESSIONCTX_REQUIRE_SMALL_FILESYSTEM(fs);
+  const std::string location = fs.path() + "/ts";
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", location, " && chown postgres ", location,
+                                     " 2>/dev/null || true").c_str()),
+            0);
+  const std::string tablespace = absl::StrCat("small_", FreshSchemaName());
+  Psql(absl::StrCat("CREATE TABLESPACE ", tablespace, " LOCATION '", location, "'"));
+  // The store's tables go into the tablespace (libpq's options parameter).
+  const std::string uri = WithQuery(factory_.Uri(), "options=-c%20default_tablespace%3D" + tablespace);
+  {
+    auto store = OpenSessionStore(uri, StoreOptions{});
+    ASSERT_OK(store);
+    SessionService service(store->get(), ServiceOptions{});
+    constexpr int kSessions = 8;
+    for (int i = 0; i < kSessions; ++i) {
+      ASSERT_OK(service.Create("acme", SessionContext{.session_id = absl::StrCat("d", i)}));
+    }
+    std::mutex mu;
+    std::vector<std::pair<int, std::string>> acked;
+    std::atomic<int> full{0}, unexpected{0}, failed_reads{0};
+    std::string first_unexpected;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        uint64_t x = 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(t + 1);
+        for (int i = 0; i < 20000 && full < 40; ++i) {
+          std::string value;  // 4 KB that do not compress
+          for (int k = 0; k < 4096; ++k) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            value.push_back(static_cast<char>('a' + x % 26));
+          }
+          const int session = (t * 3 + i) % kSessions;
+          const std::string key = absl::StrCat("w", t, "-", i);
+          absl::StatusOr<int64_t> r = service.SetAttribute({"acme", absl::StrCat("d", session)}, key, value);
+          if (r.ok()) {
+            std::lock_guard lock(mu);
+            acked.emplace_back(session, key);
+          } else if (IsStorageFull(r.status()) && HttpStatusFor(r.status()) == 507) {
+            ++full;
+          } else if (unexpected++ == 0) {
+            std::lock_guard lock(mu);
+            first_unexpected = r.status().ToString();
+          }
+          if (!service.Get({"acme", absl::StrCat("d", session)}).ok()) ++failed_reads;
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(unexpected.load(), 0) << first_unexpected;
+    EXPECT_EQ(failed_reads.load(), 0);
+    ASSERT_GE(full.load(), 40) << "the tablespace never filled";
+    ASSERT_FALSE(acked.empty());
+    fs.FreeBallast();
+    absl::StatusOr<int64_t> after = service.SetAttribute({"acme", "d0"}, "after", true);
+    EXPECT_OK(after);
+    std::printf("postgresql disk full: %zu writes acknowledged, %d refused as storage full\n",
+                acked.size(), full.load());
+    // A fresh store, as after an app restart: every acknowledged write is there.
+    auto fresh = OpenSessionStore(uri, StoreOptions{});
+    ASSERT_OK(fresh);
+    size_t lost = 0;
+    for (int i = 0; i < kSessions; ++i) {
+      absl::StatusOr<SessionContext> s = (*fresh)->Get({"acme", absl::StrCat("d", i)});
+      ASSERT_OK(s);
+      for (const auto& [session, key] : acked) {
+        if (session == i && !s->context.contains(key)) ++lost;
+      }
+    }
+    EXPECT_EQ(lost, 0u);
+  }
+  Psql(absl::StrCat("SET client_min_messages TO warning; DROP SCHEMA ", SchemaOf(factory_.Uri()), " CASCADE"));
+  Psql(absl::StrCat("DROP TABLESPACE ", tablespace));
 }
 
 TEST_F(PostgresTest, NewerSchemaIsRefusedClearly) {

@@ -83,6 +83,11 @@ absl::Status Translate(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     const std::string& state = sql->sqlstate();
     if (state == "57014") return absl::DeadlineExceededError("postgresql: statement timeout");
+    // disk_full: the statement changed nothing; the connection is fine, and the next
+    // write succeeds once the server has space again.
+    if (state == "53100") {
+      return StorageFullError(absl::StrCat("postgresql: the server is out of disk space: ", e.what()));
+    }
     if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
       return absl::UnavailableError(absl::StrCat("postgresql unavailable: ", e.what()));
     }
@@ -860,7 +865,7 @@ class PostgresStore final : public SessionStore {
       return result;
     } catch (const std::exception& e) {
       absl::Status st = Translate(e);
-      if (absl::IsUnavailable(st) || !(**lease).is_open()) lease->MarkBroken();
+      if ((absl::IsUnavailable(st) && !IsStorageFull(st)) || !(**lease).is_open()) lease->MarkBroken();
       return st;
     }
   }

@@ -11,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "backends/rocksdb/info_log.h"
 #include "backends/rocksdb/record_codec.h"
+#include "backends/rocksdb/write_guard.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -43,21 +45,6 @@ absl::Time ExpiryBucket(absl::Time t) {
   return absl::FromUnixSeconds(absl::ToUnixSeconds(t) / 60 * 60 - (absl::ToUnixSeconds(t) % 60 < 0 ? 60 : 0));
 }
 
-
-
-// Translate turns a RocksDB status into the library's codes, by the status's code
-// alone: an engine error is always a store failure (DataLoss, Unavailable or
-// Internal: 500/503 over HTTP, where the message, which may name files, is logged and
-// never sent), never one of the codes that stand for the caller's mistake.
-absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat("rocksdb ", what, ": ", s.ToString());
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut() || s.IsIOError()) {
-    return absl::UnavailableError(msg);
-  }
-  return absl::InternalError(msg);
-}
 
 
 void LogDataLoss(const SessionKey& key, const absl::Status& st) {
@@ -110,25 +97,36 @@ class RocksDbStore final : public SessionStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, rocksdb::ColumnFamilyHandle* records,
                rocksdb::ColumnFamilyHandle* expiry, bool sync, size_t inline_context_bytes,
-               const Clock* clock)
+               const Clock* clock, std::shared_ptr<ErrorListener> errors)
       : db_(std::move(db)),
         records_(records),
         expiry_(expiry),
         clock_(clock),
         inline_context_bytes_(inline_context_bytes),
-        stripes_(kStripes) {
+        stripes_(kStripes),
+        guard_(std::make_unique<WriteGuard>(db_.get(), std::move(errors))) {
     write_options_.sync = sync;
   }
 
   ~RocksDbStore() override {
-    db_->FlushWAL(/*sync=*/true);
+    const bool refusing = guard_->Refusing();
+    guard_.reset();  // no recovery runs from here on
+    // A WAL whose writer failed is never written again (see write_guard.h); what it
+    // acknowledged is on disk already, the rest was refused.
+    if (!refusing) db_->FlushWAL(/*sync=*/true);
     db_->DestroyColumnFamilyHandle(records_);
     db_->DestroyColumnFamilyHandle(expiry_);
     db_->Close();
   }
 
+  // Not ready while writes are refused (a full disk, say), though reads are served.
+  absl::Status Ready() override {
+    if (absl::Status st = guard_->Ready(); !st.ok()) return st;
+    return SessionStore::Ready();
+  }
+
   std::vector<StoreStat> Stats() override {
-    std::vector<StoreStat> stats;
+    std::vector<StoreStat> stats = guard_->Stats();
     uint64_t value = 0;
     if (db_->GetIntProperty("rocksdb.live-sst-files-size", &value)) {
       stats.push_back({"sessionctx_rocksdb_live_sst_bytes", "Bytes of the live SST files",
@@ -196,7 +194,7 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<size_t> written = WriteRecordInto(batch, key, record, nullptr);
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, std::nullopt, record.expires_at);
-    return Translate(db_->Write(write_options_, &batch), "create");
+    return Commit(batch, "create");
   }
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
@@ -218,7 +216,7 @@ class RocksDbStore final : public SessionStore {
         WriteRecordInto(batch, key, record, old_attributes ? &*old_attributes : nullptr);
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, old->expires_at(), record.expires_at);
-    return Translate(db_->Write(write_options_, &batch), "compare-and-set");
+    return Commit(batch, "compare-and-set");
   }
 
   absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
@@ -232,7 +230,7 @@ class RocksDbStore final : public SessionStore {
     }
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
-    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "delete"); !st.ok()) {
+    if (absl::Status st = Commit(batch, "delete"); !st.ok()) {
       return st;
     }
     return live ? absl::OkStatus() : SessionNotFoundError(key);
@@ -268,7 +266,7 @@ class RocksDbStore final : public SessionStore {
         batch.Put(expiry_, own, "");  // a stale entry goes; the session keeps its own
       }
       batch.Delete(expiry_, entry);  // done with, or stale (an older expiry, a login)
-      if (absl::Status st = Translate(db_->Write(write_options_, &batch), "purge"); !st.ok()) {
+      if (absl::Status st = Commit(batch, "purge"); !st.ok()) {
         return st;
       }
     }
@@ -348,7 +346,7 @@ class RocksDbStore final : public SessionStore {
         if (!written.ok()) return written.status();
         MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
       }
-      if (absl::Status st = Translate(db_->Write(write_options_, &batch), "import"); !st.ok()) {
+      if (absl::Status st = Commit(batch, "import"); !st.ok()) {
         return st;
       }
     }
@@ -375,7 +373,7 @@ class RocksDbStore final : public SessionStore {
           WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
       if (!written.ok()) return written.status();
       MoveExpiryInto(batch, key, text.expires_at(), next->expires_at);
-      if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
+      if (absl::Status st = Commit(batch, "patch"); !st.ok()) {
         return st;
       }
       return next->version;
@@ -459,7 +457,7 @@ class RocksDbStore final : public SessionStore {
     MoveExpiryInto(batch, key, base.fields.expires_at, next->expires_at);
     Base written{*std::move(next), bytes};
     batch.Put(records_, BaseKey(key), EncodeBase(written));
-    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "patch"); !st.ok()) {
+    if (absl::Status st = Commit(batch, "patch"); !st.ok()) {
       return st;
     }
     return written.fields.version;
@@ -519,7 +517,7 @@ class RocksDbStore final : public SessionStore {
     } else {
       batch.Delete(records_, attr_key);
     }
-    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "attribute write");
+    if (absl::Status st = Commit(batch, "attribute write");
         !st.ok()) {
       return st;
     }
@@ -579,7 +577,7 @@ class RocksDbStore final : public SessionStore {
       absl::StatusOr<size_t> written = WriteInto(batch, key, *fields, next, nullptr, nullptr);
       if (!written.ok()) return written.status();
     }
-    if (absl::Status st = Translate(db_->Write(write_options_, &batch), "attribute write");
+    if (absl::Status st = Commit(batch, "attribute write");
         !st.ok()) {
       return st;
     }
@@ -803,10 +801,16 @@ class RocksDbStore final : public SessionStore {
   const Clock* const clock_;
   const size_t inline_context_bytes_;
   rocksdb::WriteOptions write_options_;
+  // Commit writes a batch through the guard (refused while RocksDB recovers).
+  absl::Status Commit(rocksdb::WriteBatch& batch, absl::string_view what) {
+    return guard_->Write(write_options_, batch, what);
+  }
+
   // Every read-check-write of one session holds its stripe; RocksDB is single-process
   // (its LOCK file), so in-process locks make compare-and-set atomic.
   // (std::mutex rather than absl::Mutex, so that ThreadSanitizer sees them.)
   std::vector<std::mutex> stripes_;
+  std::unique_ptr<WriteGuard> guard_;  // reset first when the store closes
 };
 
 }  // namespace
@@ -825,6 +829,10 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.IncreaseParallelism(2);
+  // RocksDB's LOG, written by a logger that survives a full disk (info_log.h).
+  db_options.info_log = InfoLog::Open((std::filesystem::path(parsed->path) / "LOG").string());
+  auto errors = std::make_shared<ErrorListener>();
+  db_options.listeners.push_back(errors);
   // Tickers only (no histograms, no timers): what the block-cache hit ratio needs.
   db_options.statistics = rocksdb::CreateDBStatistics();
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
@@ -852,7 +860,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1],
                                         parsed->sync,
                                         static_cast<size_t>(parsed->inline_context_bytes),
-                                        options.clock);
+                                        options.clock, std::move(errors));
 }
 
 }  // namespace sessionctx

@@ -54,7 +54,7 @@ struct HandlerOptions {
   size_t max_body_bytes = 64 * 1024;
   // The scope a token needs for the management routes.
   std::string management_scope = "session_context.context_manage";
-  // Called with the whole status of every failure answered 500 or 503. The answer
+  // Called with the whole status of every failure answered 500, 503 or 507. The answer
   // itself says only that the store failed or is unavailable: a store's own text
   // (file paths, SQL) never reaches a client, it goes here, e.g. to a server log.
   // Unset: not reported. Must be thread-safe.

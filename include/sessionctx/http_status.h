@@ -13,8 +13,8 @@ namespace sessionctx {
 
 // HttpStatusFor maps a library status to its HTTP status: InvalidArgument 400,
 // Unauthenticated 401, PermissionDenied 403, NotFound 404, Aborted / AlreadyExists /
-// FailedPrecondition 409, ResourceExhausted 413, Unavailable / DeadlineExceeded 503,
-// anything else 500 (OK is 200).
+// FailedPrecondition 409, ResourceExhausted 413, a StorageFullError (session_store.h)
+// 507, other Unavailable / DeadlineExceeded 503, anything else 500 (OK is 200).
 int HttpStatusFor(const absl::Status& status);
 
 }  // namespace sessionctx

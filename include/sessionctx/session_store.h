@@ -132,6 +132,17 @@ absl::Status VersionConflictError(int64_t expected, int64_t current);
 // CurrentVersionOf returns the current version carried by a version conflict, if any.
 std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
 
+// The payload URL that marks an Unavailable status as "out of storage".
+inline constexpr char kStorageFullPayload[] = "sessionctx/storage-full";
+
+// StorageFullError: the Unavailable status of a write the store refuses because its
+// storage is full (HTTP 507); reads may still be served. `message` says why and
+// since when (for logs: it is never sent to a client).
+absl::Status StorageFullError(absl::string_view message);
+
+// IsStorageFull: whether `status` is a StorageFullError.
+bool IsStorageFull(const absl::Status& status);
+
 // SessionNotFoundError: the NotFound status of a missing (or expired) session.
 absl::Status SessionNotFoundError(const SessionKey& key);
 
@@ -215,6 +226,12 @@ class SessionStore {
     return Import(records, ImportOptions{});
   }
 
+  // Ready: OK when the store serves reads and writes now; otherwise why not
+  // (Unavailable: unreachable; StorageFullError: writes refused, reads served). For
+  // readiness probes: cheap, changes nothing. The default reads a session that does
+  // not exist (NotFound is OK).
+  virtual absl::Status Ready();
+
   // Stats returns the backend's own gauges (none by default). Cheap enough to call
   // on every metrics scrape; never blocks on the store's remote end.
   virtual std::vector<StoreStat> Stats() { return {}; }
@@ -261,6 +278,7 @@ class SessionStoreWrapper : public SessionStore {
                                       const ImportOptions& options) override {
     return target_->Import(records, options);
   }
+  absl::Status Ready() override { return target_->Ready(); }
   std::vector<StoreStat> Stats() override { return target_->Stats(); }
 
  private:
