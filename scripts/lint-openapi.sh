@@ -6,22 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSION=1.34.5  # the 1.x line runs on Debian's Node.js 18 too
-DIR=build/tools/redocly
-BIN=$DIR/node_modules/.bin/redocly
-if [ ! -x "$BIN" ] || ! grep -q "\"version\": \"$VERSION\"" \
-    "$DIR/node_modules/@redocly/cli/package.json" 2>/dev/null; then
-  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  fi
-  mkdir -p "$DIR"
-  npm install --prefix "$DIR" --no-audit --no-fund --loglevel=error "@redocly/cli@$VERSION" >&2
-fi
+BIN=$(scripts/npm-tool.sh redocly @redocly/cli "$VERSION" redocly)
 out=$(cd docs && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
-  "../$BIN" lint openapi.yaml --config redocly.yaml --format=summary 2>&1) || {
+  "$BIN" lint openapi.yaml --config redocly.yaml --format=summary 2>&1) || {
   echo "$out"
   echo "lint-openapi: docs/openapi.yaml has errors"
   exit 1

@@ -99,6 +99,9 @@ class WriteGuard {
   absl::Time since_;        // guarded by mu_
   bool stopping_ = false;   // guarded by mu_
   std::thread recovery_;
+#if defined(__SANITIZE_THREAD__)
+  std::mutex tsan_write_mu_;  // see Write
+#endif
 };
 
 }  // namespace sessionctx::rocksdb_internal
