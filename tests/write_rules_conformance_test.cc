@@ -246,6 +246,8 @@ TEST_P(ExactSize, RacingPatchesAndAttributeWritesKeepTheSizeExact) {
       {{"language", "de-CH"}, {"context", {{"obj", {{"deep", {{"a", {true, false, nullptr}}}}}}, {"s", nullptr}}}},
       {{"context", nullptr}, {"targetLocation", "DE"}},
       {{"currency", nullptr}, {"context", {{"n", 12.5}, {"obj", "now a string"}}}},
+      {{"siteCode", "base \"fields\" only"}, {"language", nullptr}},  // no context member
+      {{"currency", "JPY"}, {"siteCode", nullptr}, {"targetLocation", nullptr}},
   };
   std::thread attributes([&] {
     for (int i = 0; i < 60; ++i) {
@@ -269,6 +271,18 @@ TEST_P(ExactSize, RacingPatchesAndAttributeWritesKeepTheSizeExact) {
   });
   attributes.join();
   patcher.join();
+  ExpectExactSize(key);
+}
+
+// A PATCH of base fields alone that moves the version from 9 to 10 (one more digit)
+// and changes the fields' sizes: the size stays exact.
+TEST_P(ExactSize, BaseFieldPatchesAcrossAVersionDigitKeepTheSizeExact) {
+  const SessionKey key{"acme", "digits"};
+  ASSERT_OK(limited_->Create("acme", SessionContext{.session_id = "digits", .site_code = "m"}));
+  for (int i = 0; i < 7; ++i) ASSERT_OK(limited_->SetAttribute(key, "a", i));  // version 8
+  ASSERT_OK(limited_->Patch(key, Json{{"siteCode", "longer site"}, {"metadata", {{"version", 8}}}}));
+  ASSERT_OK(limited_->Patch(key, Json{{"currency", "EUR"}, {"siteCode", nullptr}, {"metadata", {{"version", 9}}}}));
+  ASSERT_EQ(limited_->Get(key)->version, 10);
   ExpectExactSize(key);
 }
 

@@ -114,8 +114,8 @@ std::string ColumnOf(absl::string_view field) {
 
 std::string LockedRow(const std::string& s);
 std::string Stamp(const std::string& s, const std::string& size);
-std::string PatchedFieldBytes(const std::string& s);
-std::string PatchedFieldColumns();
+std::string PatchedFieldBytes(const std::string& s, const std::string& base, const std::string& row);
+std::string PatchedFieldColumns(const std::string& base, const std::string& row);
 
 // SizeMigration: migration 4 (see Migrations). json_bytes(v) is the size of v's
 // compact JSON text (jsonb's own text is spaced); field_bytes is what a base field
@@ -127,7 +127,7 @@ std::string SizeMigration(const std::string& s) {
     absl::StrAppend(&fields, " + ", s, ".field_bytes('", f.name, "', r.", ColumnOf(f.name), ")");
   }
   return absl::StrCat(
-      "CREATE FUNCTION ", s, ".json_bytes(v jsonb) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $f$ ",
+      "CREATE FUNCTION ", s, ".json_bytes(v jsonb) RETURNS bigint LANGUAGE plpgsql STABLE AS $f$ ",
       "DECLARE n bigint := 0; c bigint := 0; k text; e jsonb; BEGIN ",
       "IF jsonb_typeof(v) = 'object' THEN ",
       "FOR k, e IN SELECT * FROM jsonb_each(v) LOOP ",
@@ -137,12 +137,13 @@ std::string SizeMigration(const std::string& s) {
       "FOR e IN SELECT * FROM jsonb_array_elements(v) LOOP n := n + ", s, ".json_bytes(e); ",
       "c := c + 1; END LOOP; RETURN 2 + n + greatest(c - 1, 0); ",
       "END IF; RETURN octet_length(v::text); END $f$; ",
+      // STABLE, as to_json is: so that the planner inlines it into the statements.
       "CREATE FUNCTION ", s, ".field_bytes(name text, v text) RETURNS bigint LANGUAGE sql ",
-      "IMMUTABLE AS $f$ SELECT CASE WHEN v IS NULL THEN 0 ELSE octet_length(name) + 4 + ",
+      "STABLE AS $f$ SELECT CASE WHEN v IS NULL THEN 0 ELSE octet_length(name) + 4 + ",
       "octet_length(to_json(v)::text) END $f$; ",
       // {"sessionId":…,"context":…,"metadata":{"version":N,"createdAt":"…","modifiedAt":"…"}}
       "CREATE FUNCTION ", s, ".record_bytes_of(r ", s, ".sessions) RETURNS bigint LANGUAGE sql ",
-      "IMMUTABLE AS $f$ SELECT 130 + octet_length(to_json(r.session_id)::text) + ",
+      "STABLE AS $f$ SELECT 130 + octet_length(to_json(r.session_id)::text) + ",
       "length(r.version::text)", fields, " $f$; ",
       "UPDATE ", s, ".attributes SET bytes = octet_length(to_json(name)::text) + 2 + ",
       s, ".json_bytes(value); ",
@@ -193,7 +194,9 @@ std::string SizeMigration(const std::string& s) {
       "size bigint; k text; v jsonb; old jsonb; old_bytes bigint; merged jsonb; b bigint; ",
       "names text[] := '{}'; vals jsonb[] := '{}'; sizes bigint[] := '{}'; gone text[] := '{}'; ",
       "BEGIN ", LockedRow(s),
-      "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text)", PatchedFieldBytes(s), "; ",
+      "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text)", PatchedFieldBytes(s, "p_base", "r."), "; ",
+      // A PATCH of base fields alone touches no attribute row: two statements in all.
+      "IF p_context IS NOT NULL OR p_reset THEN ",
       "had_any := EXISTS (SELECT 1 FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id); ",
       "IF p_reset THEN size := size - COALESCE((SELECT sum(a.bytes) FROM ", s, ".attributes a ",
       "WHERE a.tenant = p_tenant AND a.session_id = p_id), 0); END IF; ",
@@ -211,15 +214,15 @@ std::string SizeMigration(const std::string& s) {
       "any_after := cardinality(names) > 0 OR (NOT p_reset AND EXISTS (SELECT 1 FROM ", s,
       ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id AND NOT (a.name = ANY (gone)))); ",
       "size := size + CASE WHEN had_any AND NOT any_after THEN 1 WHEN any_after AND NOT had_any ",
-      "THEN -1 ELSE 0 END; ",
+      "THEN -1 ELSE 0 END; END IF; ",
       "IF size > p_limit THEN outcome := 5; version := size; RETURN; END IF; ",
       "IF p_reset THEN DELETE FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND a.session_id = p_id; ",
       "ELSIF cardinality(gone) > 0 THEN DELETE FROM ", s, ".attributes a WHERE a.tenant = p_tenant ",
       "AND a.session_id = p_id AND a.name = ANY (gone); END IF; ",
-      "INSERT INTO ", s, ".attributes SELECT p_tenant, p_id, u.n, u.v, u.b FROM unnest(names, vals, sizes) ",
-      "AS u(n, v, b) ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
-      "bytes = EXCLUDED.bytes; ",
-      "UPDATE ", s, ".sessions SET ", PatchedFieldColumns(), "version = r.version + 1, ",
+      "IF cardinality(names) > 0 THEN INSERT INTO ", s, ".attributes SELECT p_tenant, p_id, u.n, u.v, ",
+      "u.b FROM unnest(names, vals, sizes) AS u(n, v, b) ON CONFLICT (tenant, session_id, name) ",
+      "DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes; END IF; ",
+      "UPDATE ", s, ".sessions SET ", PatchedFieldColumns("p_base", "r."), "version = r.version + 1, ",
       "modified_at = to_timestamp(p_now / 1000.0), expires_at = CASE WHEN r.customer_id IS NULL ",
       "THEN to_timestamp((p_now + p_ttl) / 1000.0) END, record_bytes = size ",
       "WHERE tenant = p_tenant AND session_id = p_id; ",
@@ -260,23 +263,25 @@ std::string Stamp(const std::string& s, const std::string& size) {
 
 // PatchedFieldBytes / PatchedFieldColumns: a PATCH's base fields (kBaseFields'
 // patchable ones), as a change of the record's size and as SET clauses.
-std::string PatchedFieldBytes(const std::string& s) {
+// `base` is the expression of the {field: value|null} object, `row` the prefix of
+// the session row's columns ("r." in a function, "" in an UPDATE).
+std::string PatchedFieldBytes(const std::string& s, const std::string& base, const std::string& row) {
   std::string out;
   for (const BaseField& f : kBaseFields) {
     if (!f.patchable) continue;
-    absl::StrAppend(&out, " + CASE WHEN p_base ? '", f.name, "' THEN ", s, ".field_bytes('", f.name,
-                    "', p_base ->> '", f.name, "') - ", s, ".field_bytes('", f.name, "', r.",
-                    ColumnOf(f.name), ") ELSE 0 END");
+    absl::StrAppend(&out, " + CASE WHEN ", base, " ? '", f.name, "' THEN ", s, ".field_bytes('",
+                    f.name, "', ", base, " ->> '", f.name, "') - ", s, ".field_bytes('", f.name,
+                    "', ", row, ColumnOf(f.name), ") ELSE 0 END");
   }
   return out;
 }
-std::string PatchedFieldColumns() {
+std::string PatchedFieldColumns(const std::string& base, const std::string& row) {
   std::string out;
   for (const BaseField& f : kBaseFields) {
     if (!f.patchable) continue;
     const std::string column = ColumnOf(f.name);
-    absl::StrAppend(&out, column, " = CASE WHEN p_base ? '", f.name, "' THEN p_base ->> '", f.name,
-                    "' ELSE r.", column, " END, ");
+    absl::StrAppend(&out, column, " = CASE WHEN ", base, " ? '", f.name, "' THEN ", base, " ->> '",
+                    f.name, "' ELSE ", row, column, " END, ");
   }
   return out;
 }
@@ -455,6 +460,23 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                                         "$4, $5, $6, $7, $8)")},
       {"patch", absl::StrCat("SELECT * FROM ", schema, ".patch($1, $2, $3, $4, $5, $6::jsonb, ",
                              "$7::jsonb, $8, $9::jsonb, $10, $11, $12)")},
+      // A PATCH of base fields alone, the common case: one UPDATE of the session row,
+      // its size computed from the row being updated (re-read once it is locked), so
+      // exact. No row: the patch function above says why (a second round trip, only
+      // then). $5 expected version, $6 {field: value|null}, $7/$8 the guard, $9 limit.
+      {"patch_base",
+       [&] {
+         const std::string size = absl::StrCat(
+             "record_bytes + length((version + 1)::text) - length(version::text)",
+             PatchedFieldBytes(schema, "$6::jsonb", ""));
+         return absl::StrCat(
+             "UPDATE ", t, " SET ", PatchedFieldColumns("$6::jsonb", ""),
+             "version = version + 1, modified_at = ", Ts(3), ", expires_at = CASE WHEN ",
+             "customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint) / 1000.0) END, ",
+             "record_bytes = ", size, " WHERE ", key, " AND ", live, " AND version = $5 AND ",
+             "($7::boolean IS NOT TRUE OR customer_id IS NULL OR customer_id IS NOT DISTINCT FROM ",
+             "$8::text) AND ", size, " <= $9::bigint RETURNING version");
+       }()},
       {"delete", absl::StrCat("SELECT * FROM ", schema, ".delete_session($1, $2, $3, $4)")},
   };
 }
@@ -741,6 +763,13 @@ class PostgresStore final : public SessionStore {
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
       const bool guarded = write.guard.has_value();
       const char* customer = guarded ? CStr(write.guard->customer_id) : nullptr;
+      if (ctx == write.body.end()) {
+        pqxx::result fast = tx.exec_prepared("patch_base", key.tenant, key.session_id, Ms(write.now),
+                                             absl::ToInt64Milliseconds(write.anonymous_ttl),
+                                             write.expected_version, base.dump(), guarded, customer,
+                                             static_cast<int64_t>(write.max_record_bytes));
+        if (!fast.empty()) return fast[0][0].as<int64_t>();
+      }
       pqxx::row r = tx.exec_prepared1(
           "patch", key.tenant, key.session_id, Ms(write.now),
           absl::ToInt64Milliseconds(write.anonymous_ttl), write.expected_version, base.dump(),
