@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "sessionctx/options.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 
 namespace sessionctx::apps {
 

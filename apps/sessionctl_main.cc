@@ -19,7 +19,7 @@
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx::apps {

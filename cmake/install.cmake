@@ -1,5 +1,5 @@
 # Install rules: public headers, the libraries, the CMake package (sessionctxConfig.cmake
-# with components memory, rocksdb, postgres, http, stores) and sessionctx.pc.
+# with components memory, rocksdb, postgres, http, jwt, metrics, stores) and sessionctx.pc.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/sessionctx
@@ -23,6 +23,9 @@ foreach(c rocksdb postgres http metrics)
     list(APPEND SESSIONCTX_PACKAGE_COMPONENTS ${c})
   endif()
 endforeach()
+if(SESSIONCTX_WITH_HTTP)
+  list(APPEND SESSIONCTX_PACKAGE_COMPONENTS jwt)
+endif()
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/sessionctxConfig.cmake.in
   ${PROJECT_BINARY_DIR}/sessionctxConfig.cmake INSTALL_DESTINATION ${SESSIONCTX_CMAKE_DIR})
 # 0.x: a minor version may change the API, so only the same minor version is compatible.
@@ -47,7 +50,7 @@ if(SESSIONCTX_WITH_ROCKSDB)
 endif()
 string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_memory")
 if(SESSIONCTX_WITH_HTTP)
-  string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_http")
+  string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_jwt -lsessionctx_http")
   string(APPEND SESSIONCTX_PC_REQUIRES " libcrypto")
 endif()
 if(SESSIONCTX_WITH_METRICS)

@@ -18,7 +18,7 @@
 #include "sessionctx/http_handler.h"
 #include "sessionctx/memory_store.h"
 #include "sessionctx/session_service.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 
 namespace beast = boost::beast;
 namespace http = beast::http;

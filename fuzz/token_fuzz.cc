@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 
 namespace {
 

@@ -45,7 +45,7 @@ for preset in "${presets[@]}"; do
   if [ "$preset" = release ]; then
     # The package as a user gets it: install, then build examples/ on its own against
     # the installed sessionctxConfig.cmake, and run the store-only program.
-    echo "=== release: install, build examples/ against the installed package, run store_only"
+    echo "=== release: install, build examples/ against the installed package, run store_only and own_verifier"
     rm -rf build/install build/consumer
     cmake --install build/release --prefix "$PWD/build/install" >/dev/null
     cmake -S examples -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/install" \
@@ -56,6 +56,12 @@ for preset in "${presets[@]}"; do
     rm -rf "$consumer_db"
     if ldd build/consumer/store_only | grep -E 'libcrypto|libssl|libpq'; then
       echo "store_only must link neither OpenSSL nor libpq"
+      exit 1
+    fi
+    # The handler with its own TokenVerifier (sessionctx::http alone) links no crypto.
+    build/consumer/own_verifier
+    if ldd build/consumer/own_verifier | grep -E 'libcrypto|libssl|libpq'; then
+      echo "own_verifier (sessionctx::http without sessionctx::jwt) must link neither OpenSSL nor libpq"
       exit 1
     fi
   fi

@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 
 namespace sessionctx::internal {
 

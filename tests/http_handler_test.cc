@@ -1,6 +1,7 @@
 // The HTTP API of docs/api.md through the framework-neutral handler: every route and
 // every row of the status table, bodies checked.
 #include "sessionctx/http_handler.h"
+#include "sessionctx/jwt.h"
 
 #include <tuple>
 #include <vector>

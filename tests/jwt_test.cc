@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 #include "src/token_cache.h"
 #include "tests/test_keys.h"
 #include "tests/test_util.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "apps/key_file.h"
 #include "gtest/gtest.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
 #include "tests/test_keys.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_context.h"
-#include "sessionctx/token_verifier.h"
+#include "sessionctx/jwt.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"

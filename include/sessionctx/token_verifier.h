@@ -1,10 +1,15 @@
-// Bearer tokens: TokenVerifier turns a token into a Principal; the shipped verifier
-// checks JWTs signed with HS256 (shared secret), RS256 or ES256 (PEM public key).
+// Bearer tokens: TokenVerifier turns a token into a Principal. The HTTP handler needs
+// only this interface (target sessionctx::http, no crypto library); the shipped JWT
+// verifiers are in jwt.h (target sessionctx::jwt, OpenSSL). Bring your own by
+// implementing Verify.
 //
 // Example:
-//   JwtOptions options;                       // claim names, leeway, clock
-//   auto verifier = NewHs256Verifier(secret, options).value();
-//   absl::StatusOr<Principal> who = verifier->Verify(token);  // Unauthenticated if bad
+//   class StaticTokens : public sessionctx::TokenVerifier {
+//     absl::StatusOr<Principal> Verify(absl::string_view token) const override {
+//       if (token != "s3cret") return absl::UnauthenticatedError("unknown token");
+//       return Principal{.tenant = "acme", .session_id = "s1"};
+//     }
+//   };
 #ifndef SESSIONCTX_TOKEN_VERIFIER_H_
 #define SESSIONCTX_TOKEN_VERIFIER_H_
 
@@ -18,8 +23,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "sessionctx/clock.h"
-#include "sessionctx/session_context.h"
 
 namespace sessionctx {
 
@@ -43,62 +46,6 @@ class TokenVerifier {
   // (never the token itself).
   virtual absl::StatusOr<Principal> Verify(absl::string_view token) const = 0;
 };
-
-// ClaimNames: which JWT claims carry the principal's parts.
-struct ClaimNames {
-  std::string tenant = "tenant";
-  std::string session_id = "sessionId";
-  std::string customer_id = "customerId";
-  std::string scope = "scope";  // a space-separated string (an array is accepted too)
-};
-
-// JwtOptions tune a JWT verifier.
-struct JwtOptions {
-  ClaimNames claims;
-  // Tolerance for clock skew on `exp` and `nbf`. Default 0: a token is expired from
-  // the second its `exp` names.
-  absl::Duration leeway = absl::ZeroDuration();
-  const Clock* clock = Clock::Real();  // not owned
-  // When set, a token's `iss` must equal it (else 401).
-  std::optional<std::string> issuer;
-  // When set, a token's `aud` (a string, or an array of strings) must name it.
-  std::optional<std::string> audience;
-  // Verified tokens remembered, by their SHA-256 digest, so that a token seen again
-  // skips decoding and the signature check (tens of µs for RS256/ES256): at most this
-  // many, each until its `exp` (plus leeway). Only tokens that verified are kept. The
-  // cache belongs to one verifier: a verifier made from new keys starts empty, so a
-  // removed key's tokens stop matching at once. 0 turns it off. Default 10000.
-  size_t cache_entries = 10000;
-};
-
-enum class JwtAlgorithm { kHS256, kRS256, kES256 };
-
-const char* JwtAlgorithmName(JwtAlgorithm alg);
-
-// NewHs256Verifier: tokens signed with HMAC-SHA256 under `secret` (non-empty).
-absl::StatusOr<std::unique_ptr<TokenVerifier>> NewHs256Verifier(std::string secret,
-                                                                JwtOptions options);
-
-// NewPublicKeyVerifier: tokens signed with the private half of `pem` (a PEM public
-// key or certificate). An RSA key verifies RS256, a P-256 key ES256; any other alg
-// in a token's header, `none` included, is refused.
-absl::StatusOr<std::unique_ptr<TokenVerifier>> NewPublicKeyVerifier(const std::string& pem,
-                                                                    JwtOptions options);
-
-// NewJwksVerifier: tokens signed under any key of a JSON Web Key Set (RFC 7517), a
-// JSON object `{"keys": [...]}`. RSA keys (n, e; 2048 bits or more) verify RS256,
-// EC keys on P-256 (crv, x, y) ES256, "oct" keys (k) HS256. The token's header `kid`
-// picks the key; a kid the set does not hold is refused (Unauthenticated), and so is
-// a token without a kid when the set holds several keys. Keys whose `use` is not
-// "sig", whose `alg` is another algorithm, or of another `kty` are skipped. Returns
-// InvalidArgument naming the bad key when a usable key is malformed, two keys share a
-// kid, or no usable key is left.
-//
-// Example:
-//   {"keys": [{"kty": "EC", "crv": "P-256", "kid": "2026-11", "x": "...", "y": "..."},
-//             {"kty": "RSA", "kid": "2026-05", "n": "...", "e": "AQAB"}]}
-absl::StatusOr<std::unique_ptr<TokenVerifier>> NewJwksVerifier(const std::string& jwks,
-                                                                JwtOptions options);
 
 // SwappableVerifier forwards to a verifier that can be replaced while tokens are being
 // verified: key rotation without a restart. A Verify that started before Replace
@@ -127,12 +74,6 @@ class SwappableVerifier final : public TokenVerifier {
   mutable std::shared_mutex mu_;
   std::shared_ptr<const TokenVerifier> current_;  // guarded by mu_
 };
-
-// SignJwt mints a compact JWT over `claims`. `key` is the shared secret for HS256,
-// or a PEM private key for RS256/ES256; a non-empty `kid` goes into the header. For
-// development tokens and tests.
-absl::StatusOr<std::string> SignJwt(const Json& claims, JwtAlgorithm alg, const std::string& key,
-                                    const std::string& kid = "");
 
 }  // namespace sessionctx
 
