@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sessionctx needs to build, test, run and benchmark
-# (bench/compare: Redis, hiredis, gnuplot, wrk, nginx). Idempotent:
-# does nothing when every package is already there.
+# Installs the Debian packages sessionctx needs, by purpose. Idempotent: does nothing
+# when every package is already there.
+#
+#   scripts/install-deps.sh server   # build and run sessionctx-server and sessionctl
+#                                    # (scripts/run-server.sh)
+#   scripts/install-deps.sh          # everything: the server's, plus what the test
+#                                    # command adds (GoogleTest, Google Benchmark, a
+#                                    # PostgreSQL server, clang for fuzzing, cpp-httplib
+#                                    # for examples/) and what the benchmark report adds
+#                                    # (Redis and hiredis, nginx, wrk, gnuplot), which
+#                                    # the test command runs in its smoke mode
 set -euo pipefail
 
-PACKAGES=(
+SERVER=(
   build-essential cmake pkg-config
   libabsl-dev nlohmann-json3-dev libssl-dev
   librocksdb-dev libpqxx-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
-  redis-server gnuplot-nox wrk nginx-light
-  libboost-dev libcpp-httplib-dev prometheus-cpp-dev
-  postgresql curl python3 python3-yaml
-  clang-14 libclang-rt-14-dev
+  libboost-dev prometheus-cpp-dev
+  python3 python3-yaml curl
 )
+TESTS=(
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  postgresql clang-14 libclang-rt-14-dev
+)
+REPORT=(
+  libhiredis-dev redis-server gnuplot-nox wrk nginx-light
+)
+case "${1:-all}" in
+  server) PACKAGES=("${SERVER[@]}") ;;
+  all) PACKAGES=("${SERVER[@]}" "${TESTS[@]}" "${REPORT[@]}") ;;
+  *) echo "usage: scripts/install-deps.sh [server|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
