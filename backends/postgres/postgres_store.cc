@@ -360,12 +360,14 @@ absl::Status Migrate(pqxx::connection& conn, const std::string& schema, int targ
 
 // --- statements -------------------------------------------------------------------
 
-// Columns read back for a record, times as milliseconds since the epoch, the
-// attributes folded into one JSON object.
+// Columns read back for a record (RecordFrom's order): the base fields in
+// kBaseFields' order, the attributes folded into one JSON object, the version, times
+// as milliseconds since the epoch.
 std::string Columns(const std::string& schema) {
+  std::string fields;
+  for (const BaseField& f : kBaseFields) absl::StrAppend(&fields, "s.", ColumnOf(f.name), ", ");
   return absl::StrCat(
-      "s.customer_id, s.site_code, s.currency, s.cart_id, s.target_location, s.language, ",
-      "COALESCE((SELECT jsonb_object_agg(a.name, a.value) FROM ", schema, ".attributes a ",
+      fields, "COALESCE((SELECT jsonb_object_agg(a.name, a.value) FROM ", schema, ".attributes a ",
       "WHERE a.tenant = s.tenant AND a.session_id = s.session_id), '{}'::jsonb)::text, ",
       "s.version, round(extract(epoch from s.created_at) * 1000)::bigint, ",
       "round(extract(epoch from s.modified_at) * 1000)::bigint, ",
@@ -379,22 +381,29 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
   const std::string a = schema + ".attributes";
   const std::string key = "tenant = $1 AND session_id = $2";
   const std::string live = "(expires_at IS NULL OR expires_at > " + Ts(3) + ")";
-  // Whole-record writes: $1 tenant, $2 id, $3 now, $4..$9 base fields, $10 context
-  // (json), $11 version, $12 created, $13 modified, $14 expiry (NULL = never),
-  // $15 expected version (cas), $16 record bytes, $17 {name: bytes} (json).
-  const std::string set_all =
-      "customer_id = $4, site_code = $5, currency = $6, cart_id = $7, target_location = $8, "
-      "language = $9, version = $11, created_at = " + Ts(12) + ", modified_at = " + Ts(13) +
-      ", expires_at = CASE WHEN $14::bigint IS NULL THEN NULL ELSE " + Ts(14) +
-      " END, record_bytes = $16";
+  // Whole-record writes: $1 tenant, $2 id, $3 now, $4 the base fields ({column:
+  // value|null}, FieldsJson), $5 context (json), $6 version, $7 created, $8 modified,
+  // $9 expiry (NULL = never), $10 expected version (cas), $11 record bytes, $12
+  // {name: bytes} (json). The base fields' columns come from kBaseFields.
+  std::string columns, values, set_fields;
+  for (const BaseField& f : kBaseFields) {
+    const std::string column = ColumnOf(f.name);
+    absl::StrAppend(&columns, column, ", ");
+    absl::StrAppend(&values, "$4::jsonb ->> '", column, "', ");
+    absl::StrAppend(&set_fields, column, " = $4::jsonb ->> '", column, "', ");
+  }
+  const std::string expiry = "CASE WHEN $9::bigint IS NULL THEN NULL ELSE " + Ts(9) + " END";
+  const std::string set_all = absl::StrCat(set_fields, "version = $6, created_at = ", Ts(7),
+                                           ", modified_at = ", Ts(8), ", expires_at = ", expiry,
+                                           ", record_bytes = $11");
   // Replace the attributes with $10's, touching only rows that change; runs only once
   // `gate` (the CTE that wrote the session row, holding its lock) returned a row.
   auto replace_attributes = [&](const std::string& gate) {
     return absl::StrCat(
         "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM ", gate,
-        ") AND NOT ($10::jsonb ? name)), ",
-        "ins AS (INSERT INTO ", a, " SELECT $1, $2, e.key, e.value, ($17::jsonb ->> e.key)::bigint ",
-        "FROM jsonb_each($10::jsonb) e WHERE EXISTS (SELECT 1 FROM ", gate, ") ",
+        ") AND NOT ($5::jsonb ? name)), ",
+        "ins AS (INSERT INTO ", a, " SELECT $1, $2, e.key, e.value, ($12::jsonb ->> e.key)::bigint ",
+        "FROM jsonb_each($5::jsonb) e WHERE EXISTS (SELECT 1 FROM ", gate, ") ",
         "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
         "bytes = EXCLUDED.bytes WHERE ", a, ".value IS DISTINCT FROM EXCLUDED.value) ");
   };
@@ -404,16 +413,17 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                            Ts(3), ")")},
       // Inserts, or takes over an expired record; false means a live one exists.
       {"create",
-       absl::StrCat("WITH up AS (INSERT INTO ", t, " VALUES ($1, $2, $4, $5, $6, $7, $8, $9, $11, ",
-                    Ts(12), ", ", Ts(13), ", CASE WHEN $14::bigint IS NULL THEN NULL ELSE ",
-                    Ts(14), " END, $16) ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all,
+       absl::StrCat("WITH up AS (INSERT INTO ", t, " (tenant, session_id, ", columns,
+                    "version, created_at, modified_at, expires_at, record_bytes) VALUES ($1, $2, ",
+                    values, "$6, ", Ts(7), ", ", Ts(8), ", ", expiry, ", $11) ",
+                    "ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all,
                     " WHERE ", t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3),
                     " RETURNING 1), ", replace_attributes("up"),
-                    "SELECT EXISTS (SELECT 1 FROM up), $15::bigint IS NULL")},
+                    "SELECT EXISTS (SELECT 1 FROM up), $10::bigint IS NULL")},
       // One statement tells success, conflict (current version) and absence apart.
       {"cas", absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
                            "), upd AS (UPDATE ", t, " SET ", set_all, " WHERE ", key,
-                           " AND version = $15 AND ", live, " RETURNING 1), ",
+                           " AND version = $10 AND ", live, " RETURNING 1), ",
                            replace_attributes("upd"),
                            "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
       {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
@@ -424,19 +434,23 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // is false); $3 now. Answers how many it wrote. One statement: one round trip,
       // all or nothing.
       {"import",
-       absl::StrCat(
+       [&] {
+         std::string typed, excluded;
+         for (const BaseField& f : kBaseFields) {
+           const std::string column = ColumnOf(f.name);
+           absl::StrAppend(&typed, column, " text, ");
+           absl::StrAppend(&excluded, column, " = EXCLUDED.", column, ", ");
+         }
+         return absl::StrCat(
            "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, ",
-           "session_id text, customer_id text, site_code text, currency text, cart_id text, ",
-           "target_location text, language text, version bigint, created bigint, modified ",
+           "session_id text, ", typed, "version bigint, created bigint, modified ",
            "bigint, expires bigint, record_bytes bigint, context jsonb, bytes jsonb)), ",
-           "up AS (INSERT INTO ", t, " SELECT tenant, session_id, customer_id, site_code, ",
-           "currency, cart_id, target_location, language, version, to_timestamp(created / ",
+           "up AS (INSERT INTO ", t, " (tenant, session_id, ", columns, "version, created_at, ",
+           "modified_at, expires_at, record_bytes) SELECT tenant, session_id, ", columns,
+           "version, to_timestamp(created / ",
            "1000.0), to_timestamp(modified / 1000.0), CASE WHEN expires IS NULL THEN NULL ELSE ",
            "to_timestamp(expires / 1000.0) END, record_bytes FROM r ON CONFLICT (tenant, ",
-           "session_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, site_code = ",
-           "EXCLUDED.site_code, currency = EXCLUDED.currency, cart_id = EXCLUDED.cart_id, ",
-           "target_location = EXCLUDED.target_location, language = EXCLUDED.language, ",
-           "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
+           "session_id) DO UPDATE SET ", excluded, "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
            "EXCLUDED.modified_at, expires_at = EXCLUDED.expires_at, record_bytes = ",
            "EXCLUDED.record_bytes WHERE $2::boolean OR ", t, ".version <= EXCLUDED.version OR (",
            t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3), ") ",
@@ -447,7 +461,8 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
            "ins AS (INSERT INTO ", a, " SELECT w.tenant, w.session_id, e.key, e.value, (w.bytes ->> ",
            "e.key)::bigint FROM w, jsonb_each(w.context) e ON CONFLICT (tenant, session_id, ",
            "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
-           "SELECT count(*) FROM up")},
+           "SELECT count(*) FROM up");
+       }()},
       {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
                             " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
                             "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
@@ -595,17 +610,18 @@ absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
                                           const std::string& session_id) {
   SessionContext s;
   s.session_id = session_id;
-  // The columns follow kBaseFields' order.
+  // Columns()'s order: the base fields, then the rest.
   for (int i = 0; i < kBaseFieldCount; ++i) {
     if (!row[first + i].is_null()) s.*kBaseFields[i].member = row[first + i].as<std::string>();
   }
-  s.context = Json::parse(row[first + 6].c_str(), nullptr, /*allow_exceptions=*/false);
+  const int rest = first + kBaseFieldCount;
+  s.context = Json::parse(row[rest].c_str(), nullptr, /*allow_exceptions=*/false);
   if (!s.context.is_object()) return absl::DataLossError("stored context is not an object");
-  s.version = row[first + 7].as<int64_t>();
-  s.created_at = absl::FromUnixMillis(row[first + 8].as<int64_t>());
-  s.modified_at = absl::FromUnixMillis(row[first + 9].as<int64_t>());
-  s.expires_at = row[first + 10].is_null() ? absl::InfiniteFuture()
-                                           : absl::FromUnixMillis(row[first + 10].as<int64_t>());
+  s.version = row[rest + 1].as<int64_t>();
+  s.created_at = absl::FromUnixMillis(row[rest + 2].as<int64_t>());
+  s.modified_at = absl::FromUnixMillis(row[rest + 3].as<int64_t>());
+  s.expires_at = row[rest + 4].is_null() ? absl::InfiniteFuture()
+                                         : absl::FromUnixMillis(row[rest + 4].as<int64_t>());
   return s;
 }
 
@@ -685,12 +701,7 @@ class PostgresStore final : public SessionStore {
       rows += "{\"tenant\":";
       internal::AppendJsonString(rows, r.key.tenant);
       field("session_id", r.key.session_id);
-      field("customer_id", s.customer_id);
-      field("site_code", s.site_code);
-      field("currency", s.currency);
-      field("cart_id", s.cart_id);
-      field("target_location", s.target_location);
-      field("language", s.language);
+      for (const BaseField& f : kBaseFields) field(ColumnOf(f.name), s.*f.member);
       absl::StrAppend(&rows, ",\"version\":", s.version, ",\"created\":", Ms(s.created_at),
                       ",\"modified\":", Ms(s.modified_at), ",\"expires\":",
                       s.expires_at == absl::InfiniteFuture() ? std::string("null")
@@ -863,11 +874,27 @@ class PostgresStore final : public SessionStore {
     std::string expiry;
     const std::string expected_text = expected ? std::to_string(*expected) : "";
     return tx.exec_prepared1(
-        statement, key.tenant, key.session_id, Now(), CStr(record.customer_id),
-        CStr(record.site_code), CStr(record.currency), CStr(record.cart_id),
-        CStr(record.target_location), CStr(record.language), record.context.dump(),
+        statement, key.tenant, key.session_id, Now(), FieldsJson(record), record.context.dump(),
         record.version, Ms(record.created_at), Ms(record.modified_at), Expiry(record, expiry),
         expected ? expected_text.c_str() : nullptr, RecordBytes(record), ByteMap(record));
+  }
+
+  // FieldsJson: the base fields as {column: value|null}, the parameter the whole-record
+  // statements read them from (their columns come from kBaseFields too).
+  static std::string FieldsJson(const SessionContext& s) {
+    std::string out = "{";
+    for (const BaseField& f : kBaseFields) {
+      if (out.size() > 1) out.push_back(',');
+      internal::AppendJsonString(out, ColumnOf(f.name));
+      out.push_back(':');
+      if (const std::optional<std::string>& v = s.*f.member) {
+        internal::AppendJsonString(out, *v);
+      } else {
+        out += "null";
+      }
+    }
+    out.push_back('}');
+    return out;
   }
 
   // ByteMap: {name: AttributeBytes} for every attribute, so the database keeps the
