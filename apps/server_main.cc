@@ -82,8 +82,9 @@ request limits (checked while reading; over a limit the answer says which):
 // small pool (more threads than cores only add wake-ups). postgresql: calls wait on
 // the network: enough threads to keep the store's connection pool busy.
 int64_t DefaultHandlerThreads(const std::string& store_uri, unsigned cores) {
-  if (store_uri.rfind("memory:", 0) == 0) return 0;
-  if (store_uri.rfind("rocksdb:", 0) == 0) return 2 * static_cast<int64_t>(cores);
+  const std::string backend = StoreBackendName(store_uri);
+  if (backend == "memory") return 0;
+  if (backend == "rocksdb") return 2 * static_cast<int64_t>(cores);
   return 16;
 }
 
@@ -323,7 +324,7 @@ int Main(int argc, char** argv) {
   }
   // Every store call is counted and timed (sessionctx::metrics).
   prometheus::Registry registry;
-  MetricsStore metered(store->get(), store_uri.substr(0, store_uri.find(':')), registry);
+  MetricsStore metered(store->get(), StoreBackendName(store_uri), registry);
   ServerMetrics server_metrics(registry, [&metered] { metered.RefreshStats(); });
   SessionService service(&metered, service_options);
   HandlerOptions handler_options;

@@ -22,7 +22,8 @@ using Opener = absl::StatusOr<std::unique_ptr<SessionStore>> (*)(const std::stri
 
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenMemory(const std::string& uri,
                                                          const StoreOptions& options) {
-  if (uri != "memory:" && uri != "memory://") {
+  const std::string rest = uri.substr(uri.find(':'));  // the scheme's case is free
+  if (rest != ":" && rest != "://") {
     return absl::InvalidArgumentError("the memory store takes no path: use \"memory:\"");
   }
   return NewMemoryStore(options);
@@ -46,19 +47,37 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgres(const std::string& ur
 #endif
 }
 
+// Scheme: a URI scheme (lower case), the backend's canonical name (metrics, logs),
+// and how to open it.
 struct Scheme {
   const char* name;
+  const char* backend;
   Opener open;
 };
 
 constexpr Scheme kSchemes[] = {
-    {"memory", OpenMemory},
-    {"rocksdb", OpenRocksDb},
-    {"postgresql", OpenPostgres},
-    {"postgres", OpenPostgres},
+    {"memory", "memory", OpenMemory},
+    {"rocksdb", "rocksdb", OpenRocksDb},
+    {"postgresql", "postgres", OpenPostgres},
+    {"postgres", "postgres", OpenPostgres},
 };
 
+const Scheme* SchemeOf(const std::string& uri) {
+  const size_t colon = uri.find(':');
+  if (colon == std::string::npos || colon == 0) return nullptr;
+  const std::string scheme = absl::AsciiStrToLower(uri.substr(0, colon));
+  for (const Scheme& s : kSchemes) {
+    if (scheme == s.name) return &s;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+std::string StoreBackendName(const std::string& uri) {
+  const Scheme* s = SchemeOf(uri);
+  return s == nullptr ? std::string() : s->backend;
+}
 
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
                                                                const StoreOptions& options) {
@@ -67,12 +86,10 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string
     return absl::InvalidArgumentError(absl::StrCat(
         "store URI \"", uri, "\" has no scheme; use memory:, rocksdb:PATH or postgresql://…"));
   }
-  const std::string scheme = absl::AsciiStrToLower(uri.substr(0, colon));
-  for (const Scheme& s : kSchemes) {
-    if (scheme == s.name) return s.open(uri, options);
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown store scheme \"", scheme, "\"; use memory:, rocksdb:PATH or postgresql://…"));
+  if (const Scheme* s = SchemeOf(uri)) return s->open(uri, options);
+  return absl::InvalidArgumentError(absl::StrCat("unknown store scheme \"",
+                                                 absl::AsciiStrToLower(uri.substr(0, colon)),
+                                                 "\"; use memory:, rocksdb:PATH or postgresql://…"));
 }
 
 }  // namespace sessionctx

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/session_service.h"
+#include "sessionctx/store_factory.h"
 #include "sessionctx/write_rules.h"
 #include "tests/store_conformance.h"
 #include "tests/test_util.h"
@@ -726,6 +727,22 @@ TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
     SCOPED_TRACE(id);
     EXPECT_STATUS(store_->Get({"acme", id}), kNotFound);
   }
+}
+
+// The factory's table: schemes in any case, an unknown one refused naming it, and
+// one canonical backend name per backend (what metrics and logs say).
+TEST(StoreFactory, SchemesPickTheirBackendWhateverTheCase) {
+  EXPECT_OK(OpenSessionStore("MEMORY:", StoreOptions{}));
+  absl::StatusOr<std::unique_ptr<SessionStore>> unknown = OpenSessionStore("mongodb://x", StoreOptions{});
+  EXPECT_STATUS(unknown, kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("mongodb"), std::string::npos);
+  EXPECT_STATUS(OpenSessionStore("no-scheme", StoreOptions{}), kInvalidArgument);
+  EXPECT_EQ(StoreBackendName("memory:"), "memory");
+  EXPECT_EQ(StoreBackendName("RocksDB:/tmp/x"), "rocksdb");
+  EXPECT_EQ(StoreBackendName("postgresql://u@h/db"), "postgres");
+  EXPECT_EQ(StoreBackendName("Postgres://u@h/db"), "postgres");
+  EXPECT_EQ(StoreBackendName("mongodb://x"), "");
+  EXPECT_EQ(StoreBackendName("nothing"), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,

@@ -28,6 +28,11 @@ namespace sessionctx {
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
                                                                const StoreOptions& options);
 
+// StoreBackendName: the canonical name of the backend a URI names, whatever the
+// scheme's spelling or case ("memory", "rocksdb", "postgres" for postgresql:// and
+// postgres://), as metrics and logs label it; "" for an unknown scheme.
+std::string StoreBackendName(const std::string& uri);
+
 }  // namespace sessionctx
 
 #endif  // SESSIONCTX_STORE_FACTORY_H_
