@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // left out; ours refuses them).
   if (bytes.find('\0') == std::string::npos) {
     const bool strict = Json::accept(bytes);
-    const bool ours = internal::IsJsonValue(bytes, 1'000'000);
+    const bool ours = backend::IsJsonValue(bytes, 1'000'000);
     if (strict != ours) std::abort();
   }
   if (absl::StatusOr<std::shared_ptr<const SessionText>> text = DecodeText(bytes); text.ok()) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "sessionctx/backend_support.h"
 #include "sessionctx/write_rules.h"
 
 namespace {
@@ -47,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto c = body->find("context"); c != body->end() && c->is_object()) {
     Json expected = current.context;
     MergePatch(expected, *c);
-    const Json got = Json::parse(MergePatchText(current.context.dump(), *c), nullptr,
+    const Json got = Json::parse(backend::MergePatchText(current.context.dump(), *c), nullptr,
                                  /*allow_exceptions=*/false);
     if (got != expected) std::abort();
   }

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -387,8 +388,8 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
       if (call.req.method == "GET") {
         absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
         if (!current.ok()) return Fail(current.status(), call.key.session_id);
-        if (!GuardAllows(OwnGuard(call), (*current)->customer_id())) {
-          return Fail(GuardRefusedError(), call.key.session_id);
+        if (!backend::GuardAllows(OwnGuard(call), (*current)->customer_id())) {
+          return Fail(backend::GuardRefusedError(), call.key.session_id);
         }
         return RecordResponse(**current);
       }
@@ -405,8 +406,8 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
 HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
   absl::StatusOr<SessionContext> current = service_->Get(call.key);
   if (!current.ok()) return Fail(current.status(), call.key.session_id);
-  if (IsOwn(call.match.route) && !GuardAllows(OwnGuard(call), *current)) {
-    return Fail(GuardRefusedError(), call.key.session_id);
+  if (IsOwn(call.match.route) && !backend::GuardAllows(OwnGuard(call), current->customer_id)) {
+    return Fail(backend::GuardRefusedError(), call.key.session_id);
   }
   return ErrorResponse(409,
                        absl::StrCat("If-Match holds a weak entity tag, which never matches; send "

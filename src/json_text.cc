@@ -5,9 +5,8 @@
 
 #include "absl/strings/ascii.h"
 #include "sessionctx/session_context.h"
-#include "sessionctx/write_rules.h"
 
-namespace sessionctx::internal {
+namespace sessionctx::backend {
 
 // SkipString: `i` at an opening quote; returns the index past the closing one.
 size_t SkipString(absl::string_view t, size_t i) {
@@ -68,60 +67,61 @@ std::optional<uint32_t> HexUnit(absl::string_view t, size_t j) {
   return unit;
 }
 
+// ScanEscape: `j` at a backslash inside a string; the index past the escape, or npos.
+// \uXXXX may name a UTF-16 surrogate only as a high-low pair.
+size_t ScanEscape(absl::string_view t, size_t j) {
+  if (j + 1 >= t.size()) return absl::string_view::npos;
+  const char e = t[j + 1];
+  if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+      e == 't') {
+    return j + 2;
+  }
+  if (e != 'u') return absl::string_view::npos;
+  const std::optional<uint32_t> unit = HexUnit(t, j);
+  if (!unit || (*unit >= 0xDC00 && *unit <= 0xDFFF)) return absl::string_view::npos;
+  if (*unit < 0xD800 || *unit > 0xDBFF) return j + 6;
+  const std::optional<uint32_t> low = HexUnit(t, j + 6);
+  if (!low || *low < 0xDC00 || *low > 0xDFFF) return absl::string_view::npos;
+  return j + 12;
+}
+
+// ScanUtf8: `j` at a byte >= 0x80; the index past its UTF-8 sequence, or npos for a
+// bad lead or continuation byte, an overlong form, a surrogate or a code point past
+// U+10FFFF.
+size_t ScanUtf8(absl::string_view t, size_t j) {
+  const auto c = static_cast<unsigned char>(t[j]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 1, cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 2, cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 3, cp = c & 0x07;
+  } else {
+    return absl::string_view::npos;
+  }
+  if (j + n >= t.size()) return absl::string_view::npos;
+  for (size_t k = 1; k <= n; ++k) {
+    const auto cc = static_cast<unsigned char>(t[j + k]);
+    if ((cc & 0xC0) != 0x80) return absl::string_view::npos;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return absl::string_view::npos;
+  }
+  return j + n + 1;
+}
+
 // ScanString: `i` at the opening quote; the index past the closing one, or npos.
 size_t ScanString(absl::string_view t, size_t i) {
   for (size_t j = i + 1; j < t.size();) {
     const auto c = static_cast<unsigned char>(t[j]);
     if (c == '"') return j + 1;
     if (c < 0x20) return absl::string_view::npos;
-    if (c == '\\') {
-      if (j + 1 >= t.size()) return absl::string_view::npos;
-      const char e = t[j + 1];
-      if (e == 'u') {
-        // \uXXXX; a UTF-16 surrogate only as a high-low pair.
-        const std::optional<uint32_t> unit = HexUnit(t, j);
-        if (!unit) return absl::string_view::npos;
-        j += 6;
-        if (*unit >= 0xDC00 && *unit <= 0xDFFF) return absl::string_view::npos;
-        if (*unit >= 0xD800 && *unit <= 0xDBFF) {
-          const std::optional<uint32_t> low = HexUnit(t, j);
-          if (!low || *low < 0xDC00 || *low > 0xDFFF) return absl::string_view::npos;
-          j += 6;
-        }
-      } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
-        j += 2;
-      } else {
-        return absl::string_view::npos;
-      }
-      continue;
-    }
-    if (c < 0x80) {
-      ++j;
-      continue;
-    }
-    // UTF-8: a lead byte and its continuation bytes, no overlong or surrogate forms.
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return absl::string_view::npos;
-    }
-    if (j + n >= t.size()) return absl::string_view::npos;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(t[j + k]);
-      if ((cc & 0xC0) != 0x80) return absl::string_view::npos;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return absl::string_view::npos;
-    }
-    j += n + 1;
+    j = c == '\\' ? ScanEscape(t, j) : c < 0x80 ? j + 1 : ScanUtf8(t, j);
+    if (j == absl::string_view::npos) return j;
   }
   return absl::string_view::npos;
 }
@@ -157,81 +157,94 @@ size_t ScanNumber(absl::string_view t, size_t i) {
   return j;
 }
 
+// StrictJson checks one JSON text in a single pass: `open_` holds the containers
+// open at the read position, innermost last ('{' or '[').
+class StrictJson {
+ public:
+  StrictJson(absl::string_view t, int max_depth) : t_(t), max_depth_(max_depth) {}
+
+  bool Check() {
+    if (!Value()) return false;
+    while (true) {
+      SkipWhitespace();
+      if (open_.empty()) return i_ == t_.size();
+      if (!AfterMember()) return false;
+    }
+  }
+
+ private:
+  void SkipWhitespace() {
+    while (i_ < t_.size() && IsWhitespace(t_[i_])) ++i_;
+  }
+  bool At(char c) const { return i_ < t_.size() && t_[i_] == c; }
+  char Closing() const { return open_.back() == '{' ? '}' : ']'; }
+
+  // Key: a member's key and its colon (whitespace first allowed).
+  bool Key() {
+    SkipWhitespace();
+    if (!At('"')) return false;
+    i_ = ScanString(t_, i_);
+    if (i_ == absl::string_view::npos) return false;
+    SkipWhitespace();
+    if (!At(':')) return false;
+    ++i_;
+    return true;
+  }
+
+  // Value: a scalar, or the opening of a container (with its first key, or closed
+  // at once when empty).
+  bool Value() {
+    SkipWhitespace();
+    if (i_ >= t_.size()) return false;
+    const char c = t_[i_];
+    if (c == '{' || c == '[') {
+      if (static_cast<int>(open_.size()) >= max_depth_) return false;
+      open_.push_back(c);
+      ++i_;
+      SkipWhitespace();
+      if (At(Closing())) {
+        open_.pop_back();
+        ++i_;
+        return true;
+      }
+      return c == '[' ? Value() : Key() && Value();
+    }
+    if (c == '"') {
+      i_ = ScanString(t_, i_);
+    } else if (c == '-' || IsDigit(c)) {
+      i_ = ScanNumber(t_, i_);
+    } else if (t_.substr(i_, 4) == "true" || t_.substr(i_, 4) == "null") {
+      i_ += 4;
+    } else if (t_.substr(i_, 5) == "false") {
+      i_ += 5;
+    } else {
+      return false;
+    }
+    return i_ != absl::string_view::npos;
+  }
+
+  // AfterMember: after a value inside a container, its closing bracket, or a comma
+  // and the next member.
+  bool AfterMember() {
+    if (At(Closing())) {
+      open_.pop_back();
+      ++i_;
+      return true;
+    }
+    if (!At(',')) return false;
+    ++i_;
+    return open_.back() == '{' ? Key() && Value() : Value();
+  }
+
+  absl::string_view t_;
+  const int max_depth_;
+  size_t i_ = 0;
+  std::string open_;
+};
+
 }  // namespace
 
-bool IsJsonValue(absl::string_view t, int max_depth) {
-  // Containers open at this point, innermost last ('{' or '['); what comes next is
-  // tracked by `want_value` (a value must follow) and, in objects, `want_key`.
-  std::string open;
-  size_t i = 0;
-  auto skip_ws = [&] {
-    while (i < t.size() && IsWhitespace(t[i])) ++i;
-  };
-  // A member's key and its colon, from `i` (whitespace first allowed).
-  auto scan_key = [&] {
-    skip_ws();
-    if (i >= t.size() || t[i] != '"') return false;
-    i = ScanString(t, i);
-    if (i == absl::string_view::npos) return false;
-    skip_ws();
-    if (i >= t.size() || t[i] != ':') return false;
-    ++i;
-    return true;
-  };
-  bool want_value = true;  // at the top, or after '[' / ',' / ':'
-  bool first = false;      // just after '{' or '[' (a closing bracket may come)
-  while (true) {
-    if (want_value) {
-      skip_ws();
-      if (i >= t.size()) return false;
-      const char c = t[i];
-      if (first && c == (open.back() == '{' ? '}' : ']')) {
-        open.pop_back();
-        ++i;
-      } else if (first && open.back() == '{') {
-        // An object's first member: a key.
-        if (!scan_key()) return false;
-        first = false;
-        continue;
-      } else if (c == '{' || c == '[') {
-        if (static_cast<int>(open.size()) >= max_depth) return false;
-        open.push_back(c);
-        ++i;
-        first = true;
-        continue;
-      } else {
-        if (c == '"') {
-          i = ScanString(t, i);
-        } else if (c == '-' || IsDigit(c)) {
-          i = ScanNumber(t, i);
-        } else if (t.substr(i, 4) == "true" || t.substr(i, 4) == "null") {
-          i += 4;
-        } else if (t.substr(i, 5) == "false") {
-          i += 5;
-        } else {
-          return false;
-        }
-        if (i == absl::string_view::npos) return false;
-      }
-      first = false;
-    }
-    // After a value: the end, a comma or the container's closing bracket.
-    want_value = false;
-    skip_ws();
-    if (open.empty()) return i == t.size();
-    if (i >= t.size()) return false;
-    const char close = open.back() == '{' ? '}' : ']';
-    if (t[i] == close) {
-      open.pop_back();
-      ++i;
-      continue;
-    }
-    if (t[i] != ',') return false;
-    ++i;
-    want_value = true;
-    if (open.back() == '{' && !scan_key()) return false;
-  }
-}
+bool IsJsonValue(absl::string_view t, int max_depth) { return StrictJson(t, max_depth).Check(); }
 
 void AppendJsonString(std::string& out, absl::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -265,6 +278,23 @@ std::string QuotedJsonString(absl::string_view s) {
   AppendJsonString(out, s);
   return out;
 }
+
+std::optional<MemberSpan> FindMember(absl::string_view t, absl::string_view quoted_key) {
+  size_t i = 1;  // past '{'
+  while (i < t.size() && t[i] == '"') {
+    const size_t key_end = SkipString(t, i);
+    const size_t value_begin = key_end + 1;  // past ':'
+    const size_t value_end = SkipValue(t, value_begin);
+    if (t.substr(i, key_end - i) == quoted_key) return MemberSpan{i, value_end, value_begin};
+    i = value_end;
+    if (i < t.size() && t[i] == ',') ++i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace sessionctx::backend
+
+namespace sessionctx::internal {
 
 void AppendTimestamp(std::string& out, absl::Time t) {
   const int64_t ms = absl::ToUnixMillis(t);
@@ -313,23 +343,10 @@ void AppendTimestamp(std::string& out, absl::Time t) {
   out.append(buf, sizeof(buf));
 }
 
-std::optional<MemberSpan> FindMember(absl::string_view t, absl::string_view quoted_key) {
-  size_t i = 1;  // past '{'
-  while (i < t.size() && t[i] == '"') {
-    const size_t key_end = SkipString(t, i);
-    const size_t value_begin = key_end + 1;  // past ':'
-    const size_t value_end = SkipValue(t, value_begin);
-    if (t.substr(i, key_end - i) == quoted_key) return MemberSpan{i, value_end, value_begin};
-    i = value_end;
-    if (i < t.size() && t[i] == ',') ++i;
-  }
-  return std::nullopt;
-}
-
 std::string SetMember(absl::string_view t, absl::string_view quoted_key,
                       absl::string_view value_json) {
   std::string out;
-  if (std::optional<MemberSpan> m = FindMember(t, quoted_key)) {
+  if (std::optional<backend::MemberSpan> m = backend::FindMember(t, quoted_key)) {
     out.reserve(t.size() - (m->end - m->value_begin) + value_json.size());
     out.append(t.data(), m->value_begin);
     out.append(value_json.data(), value_json.size());
@@ -347,7 +364,7 @@ std::string SetMember(absl::string_view t, absl::string_view quoted_key,
 }
 
 std::string RemoveMember(absl::string_view t, absl::string_view quoted_key) {
-  std::optional<MemberSpan> m = FindMember(t, quoted_key);
+  std::optional<backend::MemberSpan> m = backend::FindMember(t, quoted_key);
   if (!m) return std::string(t);
   size_t begin = m->begin, end = m->end;
   if (end < t.size() && t[end] == ',') {
@@ -358,55 +375,6 @@ std::string RemoveMember(absl::string_view t, absl::string_view quoted_key) {
   std::string out(t.substr(0, begin));
   out.append(t.data() + end, t.size() - end);
   return out;
-}
-
-size_t Digits(int64_t version) {
-  size_t n = 1;
-  for (; version >= 10; version /= 10) ++n;
-  return n;
-}
-
-TextStamp NextStamp(const SessionText& text, absl::Time now, absl::Duration anonymous_ttl) {
-  now = absl::FromUnixMillis(absl::ToUnixMillis(now));
-  return TextStamp{text.version() + 1, now,
-                   text.customer_id() ? absl::InfiniteFuture() : now + anonymous_ttl};
-}
-
-absl::Status CheckAttributeWrite(const std::optional<std::string>& customer_id, int64_t version,
-                                 const AttributeWrite& write) {
-  if (!GuardAllows(write.guard, customer_id)) return GuardRefusedError();
-  if (write.expected_version && *write.expected_version != version) {
-    return VersionConflictError(*write.expected_version, version);
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<SessionContext> PatchedFields(const SessionText& text, const PatchWrite& write) {
-  if (!GuardAllows(write.guard, text.customer_id())) return GuardRefusedError();
-  if (text.version() != write.expected_version) {
-    return VersionConflictError(write.expected_version, text.version());
-  }
-  absl::StatusOr<SessionContext> fields = text.Fields();
-  if (!fields.ok()) return fields.status();
-  absl::StatusOr<SessionContext> next = ApplyPatch(*fields, write.body);  // validates
-  if (!next.ok()) return next.status();
-  next->context = Json::object();
-  StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
-  return next;
-}
-
-absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
-                                                       const AttributeWrite& write) {
-  const std::string quoted = QuotedJsonString(write.name);
-  const absl::string_view context = text.context_json();
-  if (!write.value) {
-    if (!FindMember(context, quoted)) return std::optional<std::string>();
-    return std::optional<std::string>(RemoveMember(context, quoted));
-  }
-  std::string next = SetMember(context, quoted, write.value->dump());
-  const size_t bytes = StampedBytes(text, text.version() + 1) - context.size() + next.size();
-  if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
-  return std::optional<std::string>(std::move(next));
 }
 
 }  // namespace sessionctx::internal

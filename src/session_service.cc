@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
 
@@ -27,9 +28,7 @@ absl::Status CheckJson(const Json& body, int max_depth, absl::string_view what) 
 SessionService::SessionService(SessionStore* store, ServiceOptions options)
     : store_(store), options_(std::move(options)) {}
 
-WriteStamp SessionService::Stamp() const {
-  return WriteStamp{options_.clock->Now(), options_.anonymous_ttl};
-}
+absl::Time SessionService::Now() const { return options_.clock->Now(); }
 
 absl::StatusOr<SessionContext> SessionService::Get(const SessionKey& key) const {
   return store_->Get(key);
@@ -65,8 +64,8 @@ absl::StatusOr<SessionContext> SessionService::Create(const std::string& tenant,
   }
   absl::StatusOr<SessionContext> record = NewSession(std::move(given), DefaultsFor(tenant));
   if (!record.ok()) return record.status();
-  StampCreate(*record, Stamp());
-  if (absl::Status st = CheckRecordSize(*record, options_.limits.max_record_bytes); !st.ok()) {
+  backend::StampCreate(*record, backend::WriteTime{Now(), options_.anonymous_ttl});
+  if (absl::Status st = backend::CheckRecordSize(*record, options_.limits.max_record_bytes); !st.ok()) {
     return st;
   }
   if (absl::Status st = store_->Create({tenant, record->session_id}, *record); !st.ok()) {
@@ -81,12 +80,12 @@ absl::StatusOr<SessionContext> SessionService::ReadModifyWrite(
   absl::StatusOr<SessionContext> current = store_->Get(key);
   if (!current.ok()) return current.status();
   if (expected && *expected != current->version) {
-    return VersionConflictError(*expected, current->version);
+    return backend::VersionConflictError(*expected, current->version);
   }
   absl::StatusOr<SessionContext> next = change(*current);
   if (!next.ok()) return next.status();
-  StampUpdate(*next, Stamp());
-  if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
+  backend::StampUpdate(*next, backend::WriteTime{Now(), options_.anonymous_ttl});
+  if (absl::Status st = backend::CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
     return st;
   }
   // A conflict carries the current version (CompareAndSet's contract).
@@ -113,13 +112,12 @@ absl::StatusOr<int64_t> SessionService::Patch(const SessionKey& key, const Json&
     if (absl::IsAborted(expected.status())) {
       absl::StatusOr<SessionContext> current = store_->Get(key);
       if (!current.ok()) return current.status();
-      if (!GuardAllows(guard, *current)) return GuardRefusedError();
-      return VersionConflictError(*body_version.value(), current->version);
+      if (!backend::GuardAllows(guard, current->customer_id)) return backend::GuardRefusedError();
+      return backend::VersionConflictError(*body_version.value(), current->version);
     }
     return expected.status();
   }
-  const WriteStamp stamp = Stamp();
-  return store_->Patch(key, PatchWrite{body, *expected, stamp.now, stamp.anonymous_ttl,
+  return store_->Patch(key, PatchWrite{body, *expected, Now(), options_.anonymous_ttl,
                                        options_.limits.max_record_bytes, std::move(guard)});
 }
 
@@ -152,8 +150,8 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
       if (!next.ok()) return next.status();
       FillDefaults(*next, body, key.tenant);
       if (absl::Status st = authorize(nullptr, *next); !st.ok()) return st;
-      StampCreate(*next, Stamp());
-      if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes);
+      backend::StampCreate(*next, backend::WriteTime{Now(), options_.anonymous_ttl});
+      if (absl::Status st = backend::CheckRecordSize(*next, options_.limits.max_record_bytes);
           !st.ok()) {
         return st;
       }
@@ -166,16 +164,16 @@ absl::StatusOr<PutResult> SessionService::Put(const SessionKey& key, const Json&
     absl::StatusOr<int64_t> expected = ExpectedVersion(*body_version, options.if_match);
     if (!expected.ok()) {
       if (absl::IsAborted(expected.status())) {
-        return VersionConflictError(*body_version.value(), current->version);
+        return backend::VersionConflictError(*body_version.value(), current->version);
       }
       return expected.status();
     }
-    if (*expected != current->version) return VersionConflictError(*expected, current->version);
+    if (*expected != current->version) return backend::VersionConflictError(*expected, current->version);
     absl::StatusOr<SessionContext> next = ApplyPut(*current, body);
     if (!next.ok()) return next.status();
     if (absl::Status st = authorize(&*current, *next); !st.ok()) return st;
-    StampUpdate(*next, Stamp());
-    if (absl::Status st = CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
+    backend::StampUpdate(*next, backend::WriteTime{Now(), options_.anonymous_ttl});
+    if (absl::Status st = backend::CheckRecordSize(*next, options_.limits.max_record_bytes); !st.ok()) {
       return st;
     }
     absl::Status st = store_->CompareAndSet(key, current->version, *next);
@@ -198,9 +196,8 @@ absl::StatusOr<int64_t> SessionService::SetAttribute(const SessionKey& key,
       !st.ok()) {
     return st;
   }
-  const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
-      key, AttributeWrite{name, value, stamp.now, stamp.anonymous_ttl,
+      key, AttributeWrite{name, value, Now(), options_.anonymous_ttl,
                           options_.limits.max_record_bytes, std::move(guard), if_match});
   if (!r.ok()) return r.status();
   return r->version;
@@ -211,9 +208,8 @@ absl::StatusOr<bool> SessionService::DeleteAttribute(const SessionKey& key,
                                                      std::optional<CustomerGuard> guard,
                                                      std::optional<int64_t> if_match) {
   if (absl::Status st = ValidateAttributeName(name); !st.ok()) return st;
-  const WriteStamp stamp = Stamp();
   absl::StatusOr<AttributeResult> r = store_->UpdateAttribute(
-      key, AttributeWrite{name, std::nullopt, stamp.now, stamp.anonymous_ttl,
+      key, AttributeWrite{name, std::nullopt, Now(), options_.anonymous_ttl,
                           options_.limits.max_record_bytes, std::move(guard), if_match});
   if (!r.ok()) return r.status();
   return r->changed;

@@ -2,11 +2,10 @@
 
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "sessionctx/base_fields.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -17,38 +16,11 @@ absl::StatusOr<std::shared_ptr<const SessionText>> SessionStore::GetText(const S
   return SessionText::FromRecord(*record);
 }
 
-absl::Status VersionConflictError(int64_t expected, int64_t current) {
-  absl::Status st = absl::AbortedError(
-      absl::StrCat("version conflict: the request is based on version ", expected,
-                   ", the current version is ", current, "; read the session again"));
-  st.SetPayload(kCurrentVersionPayload, absl::Cord(absl::StrCat(current)));
-  return st;
-}
-
 std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(kCurrentVersionPayload);
   int64_t v = 0;
   if (!payload || !absl::SimpleAtoi(std::string(*payload), &v)) return std::nullopt;
   return v;
-}
-
-bool GuardAllows(const std::optional<CustomerGuard>& guard,
-                 const std::optional<std::string>& customer_id) {
-  return !guard || !customer_id || customer_id == guard->customer_id;
-}
-
-bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session) {
-  return GuardAllows(guard, session.customer_id);
-}
-
-absl::Status GuardRefusedError() {
-  return absl::PermissionDeniedError("session belongs to another customer");
-}
-
-absl::Status StorageFullError(absl::string_view message) {
-  absl::Status st = absl::UnavailableError(message);
-  st.SetPayload(kStorageFullPayload, absl::Cord("1"));
-  return st;
 }
 
 bool IsStorageFull(const absl::Status& status) {
@@ -61,40 +33,9 @@ absl::Status SessionStore::Ready() {
   return probe.status();
 }
 
-absl::Status SessionNotFoundError(const SessionKey& key) {
-  return absl::NotFoundError(absl::StrCat("no session ", key.session_id));
-}
-
-absl::Status SessionExistsError(const SessionKey& key) {
-  return absl::AlreadyExistsError(absl::StrCat("session ", key.session_id, " exists"));
-}
-
-absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
-  absl::flat_hash_set<std::pair<std::string, std::string>> seen;
-  seen.reserve(records.size());
-  for (const ImportRecord& r : records) {
-    if (r.record.session_id != r.key.session_id) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("import: session ", r.key.session_id, " holds a record of another id"));
-    }
-    if (!seen.emplace(r.key.tenant, r.key.session_id).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("import: session ", r.key.session_id, " appears twice in one batch"));
-    }
-    // No store may be handed a NUL (see ValidateNoNul).
-    absl::Status st = ValidateNoNul(r.key.session_id, "sessionId");
-    for (const BaseField& f : kBaseFields) {
-      if (st.ok() && r.record.*f.member) st = ValidateNoNul(*(r.record.*f.member), f.name);
-    }
-    if (st.ok()) st = RejectNul(r.record.context, "context");
-    if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("import: session ", r.key.session_id, ": ", st.message()));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord>& records,
                                                   const ImportOptions& options) {
-  if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+  if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
   ImportResult result;
   for (const ImportRecord& r : records) {
     while (true) {  // a concurrent writer can only make the compare-and-set retry
@@ -107,7 +48,7 @@ absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord
       absl::StatusOr<SessionContext> current = Get(r.key);
       if (absl::IsNotFound(current.status())) continue;  // gone or expired meanwhile
       if (!current.ok()) return current.status();
-      if (!ImportReplaces(current->version, r.record.version, options)) {
+      if (!backend::ImportReplaces(current->version, r.record.version, options)) {
         ++result.skipped;
         break;
       }
@@ -125,19 +66,21 @@ absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord
 absl::StatusOr<int64_t> SessionStore::Patch(const SessionKey& key, const PatchWrite& write) {
   absl::StatusOr<SessionContext> current = Get(key);
   if (!current.ok()) return current.status();
-  if (!GuardAllows(write.guard, *current)) return GuardRefusedError();
-  if (current->version != write.expected_version) {
-    return VersionConflictError(write.expected_version, current->version);
-  }
-  absl::StatusOr<SessionContext> next = ApplyPatch(*current, write.body);
+  Json context = std::exchange(current->context, Json::object());
+  absl::StatusOr<SessionContext> next = backend::PatchFields(*current, write);
   if (!next.ok()) return next.status();
-  StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
-  if (absl::Status st = CheckRecordSize(*next, write.max_record_bytes); !st.ok()) return st;
+  next->context = std::move(context);
+  backend::PatchContext(next->context, write.body);
+  if (absl::Status st = backend::CheckRecordSize(*next, write.max_record_bytes); !st.ok()) {
+    return st;
+  }
   absl::Status st = CompareAndSet(key, write.expected_version, *next);
   if (absl::IsAborted(st) && write.guard) {
     // Changed since the read: if the change was a login the guard refuses, say so.
     absl::StatusOr<SessionContext> now = Get(key);
-    if (now.ok() && !GuardAllows(write.guard, *now)) return GuardRefusedError();
+    if (now.ok() && !backend::GuardAllows(write.guard, now->customer_id)) {
+      return backend::GuardRefusedError();
+    }
   }
   if (!st.ok()) return st;
   return next->version;
@@ -152,18 +95,19 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
     absl::StatusOr<SessionContext> current = Get(key);
     if (!current.ok()) return current.status();
     SessionContext& record = *current;
-    if (!GuardAllows(write.guard, record)) return GuardRefusedError();
     const int64_t expected = record.version;
-    if (write.expected_version && *write.expected_version != expected) {
-      return VersionConflictError(*write.expected_version, expected);
+    if (absl::Status st = backend::CheckWrite(record.customer_id, expected, write.guard,
+                                              write.expected_version);
+        !st.ok()) {
+      return st;
     }
     if (write.value) {
       SetAttribute(record, write.name, *write.value);
     } else if (!RemoveAttribute(record, write.name)) {
       return AttributeResult{expected, false};
     }
-    StampUpdate(record, WriteStamp{write.now, write.anonymous_ttl});
-    if (absl::Status st = CheckRecordSize(record, write.max_record_bytes); !st.ok()) {
+    backend::StampUpdate(record, backend::WriteTime{write.now, write.anonymous_ttl});
+    if (absl::Status st = backend::CheckRecordSize(record, write.max_record_bytes); !st.ok()) {
       return st;
     }
     absl::Status st = CompareAndSet(key, expected, record);

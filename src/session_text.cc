@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sessionctx/base_fields.h"
+#include "sessionctx/backend_support.h"
 #include "src/json_text.h"
 
 namespace sessionctx {
@@ -25,11 +26,11 @@ std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& 
   }
   out.reserve(size);
   out += "{\"sessionId\":";
-  internal::AppendJsonString(out, fields.session_id);
+  backend::AppendJsonString(out, fields.session_id);
   for (const BaseField& f : kBaseFields) {
     if (const std::optional<std::string>& v = fields.*f.member) {
       absl::StrAppend(&out, ",\"", f.name, "\":");
-      internal::AppendJsonString(out, *v);
+      backend::AppendJsonString(out, *v);
     }
   }
   out += ",\"context\":";
@@ -140,4 +141,27 @@ absl::StatusOr<SessionContext> SessionText::Record() const {
   return s;
 }
 
+namespace backend {
+
+std::shared_ptr<const SessionText> TextLayout::FromParts(const SessionContext& fields,
+                                                         absl::string_view context_json) {
+  return SessionText::FromParts(fields, context_json);
+}
+
+std::shared_ptr<const SessionText> TextLayout::WithContext(const SessionText& base,
+                                                           absl::string_view context_json,
+                                                           const Stamp& stamp) {
+  return SessionText::WithContext(base, context_json, stamp.version, stamp.modified_at,
+                                  stamp.expires_at);
+}
+
+std::shared_ptr<const SessionText> TextLayout::FromStored(
+    std::string json, size_t context_begin, size_t context_end, int64_t version,
+    std::optional<std::string> customer_id, absl::Time created_at, absl::Time modified_at,
+    absl::Time expires_at) {
+  return SessionText::FromStored(std::move(json), context_begin, context_end, version,
+                                 std::move(customer_id), created_at, modified_at, expires_at);
+}
+
+}  // namespace backend
 }  // namespace sessionctx

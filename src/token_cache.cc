@@ -11,7 +11,7 @@ TokenDigest DigestOf(absl::string_view token) {
 }
 
 TokenCache::TokenCache(size_t capacity)
-    : per_shard_(std::max<size_t>(1, capacity / kShards)), shards_(new Shard[kShards]) {}
+    : per_shard_(std::max<size_t>(1, capacity / kShards)), shards_(kShards) {}
 
 std::optional<Principal> TokenCache::Find(const TokenDigest& digest, absl::Time now) {
   Shard& shard = ShardFor(digest);
@@ -37,9 +37,9 @@ void TokenCache::Insert(const TokenDigest& digest, const Principal& principal, a
 
 size_t TokenCache::size() {
   size_t n = 0;
-  for (size_t i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
-    n += shards_[i].entries.size();
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    n += shard.entries.size();
   }
   return n;
 }

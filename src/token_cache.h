@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "sessionctx/backend_support.h"  // Striped
 #include "sessionctx/jwt.h"
 
 namespace sessionctx::internal {
@@ -53,10 +54,10 @@ class TokenCache {
     std::mutex mu;
     absl::flat_hash_map<TokenDigest, Principal, DigestHash> entries;  // guarded by mu
   };
-  Shard& ShardFor(const TokenDigest& d) { return shards_[d[0] % kShards]; }
+  Shard& ShardFor(const TokenDigest& d) { return shards_.For(d[0]); }
 
   const size_t per_shard_;
-  std::unique_ptr<Shard[]> shards_;
+  backend::Striped<Shard> shards_;
 };
 
 }  // namespace sessionctx::internal

@@ -75,15 +75,79 @@ void MergePatch(Json& target, const Json& patch) {
   }
 }
 
+namespace {
+
+// PatchBaseFields applies the body's patchable base fields to `next` and checks the
+// body's `context` (an object or null); the context itself is left to the caller.
+absl::Status PatchBaseFields(SessionContext& next, const Json& body) {
+  if (absl::Status st = RequireObject(body); !st.ok()) return st;
+  for (const BaseField& f : kBaseFields) {
+    if (!f.patchable) continue;
+    auto it = body.find(f.name);
+    if (it == body.end()) continue;
+    absl::StatusOr<std::optional<std::string>> v = ReadNullableString(*it, f);
+    if (!v.ok()) return v.status();
+    next.*f.member = std::move(*v);
+  }
+  if (auto ctx = body.find("context"); ctx != body.end() && !ctx->is_null() && !ctx->is_object()) {
+    return absl::InvalidArgumentError("context must be an object or null");
+  }
+  return absl::OkStatus();
+}
+
+// PatchContextOf: the body's `context` (checked by PatchBaseFields) applied to `context`.
+void PatchContextOf(Json& context, const Json& body) {
+  if (auto ctx = body.find("context"); ctx != body.end()) {
+    if (ctx->is_null()) {
+      context = Json::object();
+    } else {
+      MergePatch(context, *ctx);
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<SessionContext> ApplyPatch(const SessionContext& current, const Json& body) {
+  SessionContext next = current;
+  if (absl::Status st = PatchBaseFields(next, body); !st.ok()) return st;
+  PatchContextOf(next.context, body);
+  return next;
+}
+
+namespace backend {
+
+absl::StatusOr<SessionContext> PatchFields(const SessionContext& fields, const PatchWrite& write) {
+  if (absl::Status st = CheckWrite(fields.customer_id, fields.version, write.guard,
+                                   write.expected_version);
+      !st.ok()) {
+    return st;
+  }
+  SessionContext next = fields;  // callers pass an empty context: nothing large to copy
+  next.context = Json::object();
+  if (absl::Status st = PatchBaseFields(next, write.body); !st.ok()) return st;
+  StampUpdate(next, WriteTime{write.now, write.anonymous_ttl});
+  return next;
+}
+
+void PatchContext(Json& context, const Json& body) { PatchContextOf(context, body); }
+
+std::optional<std::string> PatchedContext(absl::string_view context_json, const Json& body) {
+  auto ctx = body.find("context");
+  if (ctx == body.end()) return std::nullopt;
+  if (ctx->is_null()) return std::string("{}");
+  return MergePatchText(context_json, *ctx);
+}
+
 std::string MergePatchText(absl::string_view object_json, const Json& patch) {
   std::string text(object_json);
   for (auto it = patch.begin(); it != patch.end(); ++it) {
-    const std::string quoted = internal::QuotedJsonString(it.key());
+    const std::string quoted = QuotedJsonString(it.key());
     if (it->is_null()) {
       text = internal::RemoveMember(text, quoted);
     } else if (it->is_object()) {
       Json merged;
-      if (std::optional<internal::MemberSpan> m = internal::FindMember(text, quoted)) {
+      if (std::optional<MemberSpan> m = FindMember(text, quoted)) {
         merged = Json::parse(absl::string_view(text).substr(m->value_begin, m->end - m->value_begin),
                              nullptr, /*allow_exceptions=*/false);
         if (merged.is_discarded()) merged = Json();
@@ -97,28 +161,7 @@ std::string MergePatchText(absl::string_view object_json, const Json& patch) {
   return text;
 }
 
-absl::StatusOr<SessionContext> ApplyPatch(const SessionContext& current, const Json& body) {
-  if (absl::Status st = RequireObject(body); !st.ok()) return st;
-  SessionContext next = current;
-  for (const BaseField& f : kBaseFields) {
-    if (!f.patchable) continue;
-    auto it = body.find(f.name);
-    if (it == body.end()) continue;
-    absl::StatusOr<std::optional<std::string>> v = ReadNullableString(*it, f);
-    if (!v.ok()) return v.status();
-    next.*f.member = std::move(*v);
-  }
-  if (auto ctx = body.find("context"); ctx != body.end()) {
-    if (ctx->is_null()) {
-      next.context = Json::object();
-    } else if (!ctx->is_object()) {
-      return absl::InvalidArgumentError("context must be an object or null");
-    } else {
-      MergePatch(next.context, *ctx);
-    }
-  }
-  return next;
-}
+}  // namespace backend
 
 absl::StatusOr<SessionContext> ApplyPut(const SessionContext& current, const Json& body) {
   if (absl::Status st = RequireObject(body); !st.ok()) return st;
@@ -220,41 +263,6 @@ absl::StatusOr<SessionContext> NewSession(SessionContext given, const TenantDefa
     }
   }
   return given;
-}
-
-absl::Time ExpiryFor(const SessionContext& session, const WriteStamp& stamp) {
-  return session.customer_id ? absl::InfiniteFuture() : stamp.now + stamp.anonymous_ttl;
-}
-
-void StampCreate(SessionContext& session, const WriteStamp& stamp) {
-  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(stamp.now));
-  session.version = 1;
-  session.created_at = now;
-  session.modified_at = now;
-  session.expires_at = ExpiryFor(session, WriteStamp{now, stamp.anonymous_ttl});
-}
-
-void StampUpdate(SessionContext& session, const WriteStamp& stamp) {
-  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(stamp.now));
-  session.version += 1;
-  session.modified_at = now;
-  session.expires_at = ExpiryFor(session, WriteStamp{now, stamp.anonymous_ttl});
-}
-
-size_t RecordBytes(const SessionContext& session) { return ToJson(session).dump().size(); }
-
-size_t AttributeBytes(const std::string& name, const Json& value) {
-  return Json(name).dump().size() + value.dump().size() + 2;
-}
-
-absl::Status RecordTooLarge(size_t bytes, size_t max_bytes) {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "session record would be ", bytes, " bytes, over the limit of ", max_bytes));
-}
-
-absl::Status CheckRecordSize(const SessionContext& session, size_t max_bytes) {
-  const size_t size = RecordBytes(session);
-  return size > max_bytes ? RecordTooLarge(size, max_bytes) : absl::OkStatus();
 }
 
 }  // namespace sessionctx

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/postgres_store.h"
 #include "sessionctx/store_factory.h"
 #include "gtest/gtest.h"
@@ -140,7 +141,7 @@ TEST_F(PostgresTest, ImportKeepsTheSizesACreateWrites) {
 }
 
 // The database server's disk fills (a tablespace on a small filesystem): writes are
-// refused as StorageFullError (HTTP 507) and change nothing, reads are served, the
+// refused as backend::StorageFullError (HTTP 507) and change nothing, reads are served, the
 // pool's connections stay usable, and writes succeed again once there is space; a
 // fresh store (a restarted app) finds every acknowledged write.
 TEST_F(PostgresTest, DiskFullRefusesWritesAndTheyResumeWhenSpaceReturns) {

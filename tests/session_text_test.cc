@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/session_text.h"
 #include "src/json_text.h"
 #include "tests/test_util.h"
@@ -57,7 +58,7 @@ TEST(SessionText, WithContextKeepsTheFieldsAndSetsNewMetadata) {
   std::shared_ptr<const SessionText> t = SessionText::FromRecord(s);
   const absl::Time later = absl::FromUnixMillis(1'700'000'200'789);
   std::shared_ptr<const SessionText> u =
-      SessionText::WithContext(*t, R"({"x":1})", 8, later, absl::InfiniteFuture());
+      backend::TextLayout::WithContext(*t, R"({"x":1})", {8, later, absl::InfiniteFuture()});
   SessionContext expected = s;
   expected.context = Json{{"x", 1}};
   expected.version = 8;
@@ -97,7 +98,7 @@ TEST(JsonText, StringsAreEscapedAsJsonReadsThem) {
   for (std::string s : {std::string("plain"), std::string("q\"b\\s/"), std::string("\x01\x1f\n\t\r\b\f"),
                         std::string("ü€😀"), std::string()}) {
     std::string out;
-    internal::AppendJsonString(out, s);
+    backend::AppendJsonString(out, s);
     EXPECT_EQ(Json::parse(out).get<std::string>(), s);
     EXPECT_EQ(out, Json(s).dump());  // the same bytes as the JSON library writes
   }
@@ -106,10 +107,10 @@ TEST(JsonText, StringsAreEscapedAsJsonReadsThem) {
 TEST(JsonText, MembersAreFoundSetAndRemovedByTheirKeyAlone) {
   const std::string obj = R"({"a":{"k":"}"},"b\"":[1,{"c":2}],"c":"x,y","d":null})";
   auto quoted = [](absl::string_view k) { return Json(std::string(k)).dump(); };
-  std::optional<internal::MemberSpan> b = internal::FindMember(obj, quoted("b\""));
+  std::optional<backend::MemberSpan> b = backend::FindMember(obj, quoted("b\""));
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(obj.substr(b->value_begin, b->end - b->value_begin), R"([1,{"c":2}])");
-  EXPECT_FALSE(internal::FindMember(obj, quoted("k")).has_value());  // nested keys don't count
+  EXPECT_FALSE(backend::FindMember(obj, quoted("k")).has_value());  // nested keys don't count
   Json expected = Json::parse(obj);
   for (const char* k : {"a", "b\"", "c", "d", "new"}) {
     std::string set = internal::SetMember(obj, quoted(k), R"({"v":[true]})");
@@ -124,7 +125,7 @@ TEST(JsonText, MembersAreFoundSetAndRemovedByTheirKeyAlone) {
   EXPECT_EQ(internal::SetMember("{}", quoted("a"), "1"), R"({"a":1})");
   EXPECT_EQ(internal::RemoveMember(R"({"a":1})", quoted("a")), "{}");
   int n = 0;
-  internal::ForEachMember(obj, [&](absl::string_view, absl::string_view) { ++n; });
+  backend::ForEachMember(obj, [&](absl::string_view, absl::string_view) { ++n; });
   EXPECT_EQ(n, 4);
 }
 
@@ -143,16 +144,16 @@ TEST(JsonText, IsJsonValueAcceptsExactlyOneStrictJsonValue) {
   for (const std::string& g : good) {
     SCOPED_TRACE(g);
     EXPECT_TRUE(Json::accept(g));
-    EXPECT_TRUE(internal::IsJsonValue(g, 64));
+    EXPECT_TRUE(backend::IsJsonValue(g, 64));
   }
   for (const std::string& b : bad) {
     SCOPED_TRACE(b);
     EXPECT_FALSE(Json::accept(b));
-    EXPECT_FALSE(internal::IsJsonValue(b, 64));
+    EXPECT_FALSE(backend::IsJsonValue(b, 64));
   }
-  EXPECT_TRUE(internal::IsJsonValue("[[[1]]]", 3));
-  EXPECT_FALSE(internal::IsJsonValue("[[[1]]]", 2));
-  EXPECT_FALSE(internal::IsJsonValue(std::string(100'000, '['), 128));
+  EXPECT_TRUE(backend::IsJsonValue("[[[1]]]", 3));
+  EXPECT_FALSE(backend::IsJsonValue("[[[1]]]", 2));
+  EXPECT_FALSE(backend::IsJsonValue(std::string(100'000, '['), 128));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/write_rules.h"
 #include "tests/store_fixture.h"
@@ -56,7 +57,7 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
     s.session_id = id;
     s.currency = "EUR";
     s.context = Json{{"k", "v"}};
-    StampCreate(s, WriteStamp{clock_.Now(), absl::Hours(1)});
+    backend::StampCreate(s, backend::WriteTime{clock_.Now(), absl::Hours(1)});
     s.version = version;
     return s;
   }

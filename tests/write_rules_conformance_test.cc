@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/write_rules.h"
 #include "tests/store_conformance.h"
@@ -198,7 +199,7 @@ class ExactSize : public StoreConformance {
     SessionContext next = *s;
     SetAttribute(next, "pad", "");
     next.version += 1;
-    const size_t empty_pad = RecordBytes(next);
+    const size_t empty_pad = backend::RecordBytes(next);
     ASSERT_LE(empty_pad, kLimit);
     const std::string pad(kLimit - empty_pad, 'x');
     EXPECT_STATUS(limited_->SetAttribute(key, "pad", pad + "x"), kResourceExhausted);
@@ -206,7 +207,7 @@ class ExactSize : public StoreConformance {
     ASSERT_TRUE(fits.ok()) << "a record of exactly " << kLimit << " bytes was refused: " << fits.status();
     absl::StatusOr<SessionContext> full = limited_->Get(key);
     ASSERT_OK(full);
-    EXPECT_EQ(RecordBytes(*full), kLimit);
+    EXPECT_EQ(backend::RecordBytes(*full), kLimit);
     EXPECT_STATUS(limited_->SetAttribute(key, "pad", pad + "x"), kResourceExhausted);
     EXPECT_EQ(limited_->Get(key)->version, *fits);
     ASSERT_OK(limited_->DeleteAttribute(key, "pad"));

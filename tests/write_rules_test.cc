@@ -1,4 +1,5 @@
 // The write rules of docs/api.md as pure functions, tested without any store.
+#include "sessionctx/backend_support.h"
 #include "sessionctx/write_rules.h"
 
 #include <string>
@@ -333,7 +334,7 @@ TEST(NewSessionId, IsUuidV4) {
 TEST(Stamp, CreateSetsVersionOneAndTimes) {
   SessionContext s = Sample();
   const absl::Time now = absl::FromUnixMillis(1'700'000'000'123);
-  StampCreate(s, WriteStamp{now, absl::Hours(1)});
+  backend::StampCreate(s, backend::WriteTime{now, absl::Hours(1)});
   EXPECT_EQ(s.version, 1);
   EXPECT_EQ(s.created_at, now);
   EXPECT_EQ(s.modified_at, now);
@@ -344,7 +345,7 @@ TEST(Stamp, UpdateBumpsVersionAndModifiedOnly) {
   SessionContext s = Sample();
   s.created_at = absl::FromUnixMillis(1000);
   const absl::Time now = absl::FromUnixMillis(1'700'000'000'000);
-  StampUpdate(s, WriteStamp{now, absl::Minutes(5)});
+  backend::StampUpdate(s, backend::WriteTime{now, absl::Minutes(5)});
   EXPECT_EQ(s.version, 4);
   EXPECT_EQ(s.created_at, absl::FromUnixMillis(1000));
   EXPECT_EQ(s.modified_at, now);
@@ -354,15 +355,15 @@ TEST(Stamp, UpdateBumpsVersionAndModifiedOnly) {
 TEST(Stamp, CustomerSessionsNeverExpire) {
   SessionContext s = Sample();
   s.customer_id = "c";
-  StampUpdate(s, WriteStamp{absl::Now(), absl::Hours(1)});
+  backend::StampUpdate(s, backend::WriteTime{absl::Now(), absl::Hours(1)});
   EXPECT_EQ(s.expires_at, absl::InfiniteFuture());
 }
 
 TEST(CheckRecordSize, RefusesRecordsOverTheLimit) {
   SessionContext s = Sample();
   s.context["big"] = std::string(2000, 'x');
-  EXPECT_STATUS(CheckRecordSize(s, 1000), kResourceExhausted);
-  EXPECT_OK(CheckRecordSize(s, 1 << 20));
+  EXPECT_STATUS(backend::CheckRecordSize(s, 1000), kResourceExhausted);
+  EXPECT_OK(backend::CheckRecordSize(s, 1 << 20));
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
-#include "src/json_text.h"
+#include "sessionctx/backend_support.h"
 
 namespace sessionctx {
 namespace {
@@ -31,12 +31,12 @@ struct LargeContext {
   size_t Bytes() const { return members.empty() ? 2 : 1 + member_bytes; }
 
   static size_t MemberBytes(const std::string& key, const std::string& value) {
-    return key.size() + value.size() + 2;  // ':' and ','
+    return backend::MemberBytes(key.size(), value.size());
   }
   // FromText splits a context's JSON text into its members.
   static std::unique_ptr<LargeContext> FromText(absl::string_view context) {
     auto large = std::make_unique<LargeContext>();
-    internal::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
+    backend::ForEachMember(context, [&](absl::string_view k, absl::string_view v) {
       auto [it, inserted] = large->members.emplace(std::string(k), std::string(v));
       large->member_bytes += MemberBytes(it->first, it->second);
     });
@@ -76,8 +76,8 @@ struct Entry {
     if (large == nullptr) return text;
     std::lock_guard lock(large->cache_mu);
     if (large->cache_for != text) {
-      large->cache = SessionText::WithContext(*text, large->Text(), text->version(), text->modified_at(),
-                                              text->expires_at());
+      large->cache = backend::TextLayout::WithContext(
+          *text, large->Text(), {text->version(), text->modified_at(), text->expires_at()});
       large->cache_for = text;
     }
     return large->cache;
@@ -87,14 +87,14 @@ struct Entry {
 // MakeEntry renders a record, outside any lock.
 Entry MakeEntry(const SessionContext& record) {
   std::string context = record.context.is_object() ? record.context.dump() : "{}";
-  if (context.size() <= kLargeContextBytes) return Entry{SessionText::FromParts(record, context), nullptr};
-  return Entry{SessionText::FromParts(record, "{}"), LargeContext::FromText(context)};
+  if (context.size() <= kLargeContextBytes) return Entry{backend::TextLayout::FromParts(record, context), nullptr};
+  return Entry{backend::TextLayout::FromParts(record, "{}"), LargeContext::FromText(context)};
 }
 
 class MemoryStore final : public SessionStore {
  public:
   MemoryStore(const StoreOptions& options, int shards)
-      : clock_(options.clock), shards_(shards > 0 ? shards : 1) {}
+      : clock_(options.clock), shards_(static_cast<size_t>(std::max(shards, 1))) {}
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     absl::StatusOr<std::shared_ptr<const SessionText>> text = GetText(key);
@@ -109,7 +109,7 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     std::shared_lock lock(shard.mu);
     const Entry* live = FindLive(shard, k);
-    if (live == nullptr) return SessionNotFoundError(key);
+    if (live == nullptr) return backend::SessionNotFoundError(key);
     return live->Snapshot();
   }
 
@@ -120,7 +120,7 @@ class MemoryStore final : public SessionStore {
     std::unique_lock lock(shard.mu);
     auto it = shard.records.find(k);
     if (it != shard.records.end()) {
-      if (!it->second.text->IsExpiredAt(clock_->Now())) return SessionExistsError(key);
+      if (!it->second.text->IsExpiredAt(clock_->Now())) return backend::SessionExistsError(key);
       Reindex(shard, k, it->second.text->expires_at(), entry.text->expires_at());
       it->second = std::move(entry);
       return absl::OkStatus();
@@ -137,9 +137,9 @@ class MemoryStore final : public SessionStore {
     Shard& shard = ShardFor(k);
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
-    if (live == nullptr) return SessionNotFoundError(key);
+    if (live == nullptr) return backend::SessionNotFoundError(key);
     if (live->text->version() != expected_version) {
-      return VersionConflictError(expected_version, live->text->version());
+      return backend::VersionConflictError(expected_version, live->text->version());
     }
     Reindex(shard, k, live->text->expires_at(), entry.text->expires_at());
     *live = std::move(entry);
@@ -152,22 +152,22 @@ class MemoryStore final : public SessionStore {
     Entry gone;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
     auto it = shard.records.find(k);
-    if (it == shard.records.end()) return SessionNotFoundError(key);
+    if (it == shard.records.end()) return backend::SessionNotFoundError(key);
     const bool live = !it->second.text->IsExpiredAt(clock_->Now());
     if (live && expected_version && *expected_version != it->second.text->version()) {
-      return VersionConflictError(*expected_version, it->second.text->version());
+      return backend::VersionConflictError(*expected_version, it->second.text->version());
     }
     Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
     gone = std::move(it->second);
     shard.records.erase(it);  // an expired record goes too
-    return live ? absl::OkStatus() : SessionNotFoundError(key);
+    return live ? absl::OkStatus() : backend::SessionNotFoundError(key);
   }
 
   // Walks each shard's expiry index up to now: the cost grows with what expired (and
   // the sessions of the current minute), not with what is stored.
   absl::StatusOr<int64_t> PurgeExpired() override {
     const absl::Time now = clock_->Now();
-    const int64_t now_minute = ExpiryMinute(now);
+    const int64_t now_minute = backend::ExpiryMinute(now);
     int64_t removed = 0;
     for (Shard& shard : shards_) {
       std::vector<Entry> gone;  // freed after the lock is released
@@ -221,28 +221,31 @@ class MemoryStore final : public SessionStore {
     Entry replaced;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
-    if (live == nullptr) return SessionNotFoundError(key);
+    if (live == nullptr) return backend::SessionNotFoundError(key);
     const SessionText& text = *live->text;
-    absl::StatusOr<SessionContext> next = internal::PatchedFields(text, write);
+    absl::StatusOr<SessionContext> fields = text.Fields();
+    if (!fields.ok()) return fields.status();
+    absl::StatusOr<SessionContext> next = backend::PatchFields(*fields, write);
     if (!next.ok()) return next.status();
     Entry entry;
-    const auto c = write.body.find("context");
-    if (c == write.body.end()) {
-      entry.text = SessionText::FromParts(*next, text.context_json());
-      const size_t bytes = entry.text->json().size() + (live->large ? live->large->Bytes() - 2 : 0);
-      if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
+    std::optional<std::string> context;
+    if (write.body.contains("context")) {
+      context = live->large ? backend::PatchedContext(live->large->Text(), write.body)
+                            : backend::PatchedContext(text.context_json(), write.body);
+    }
+    if (!context) {  // the context as it is (a large one is moved, not copied)
+      entry.text = backend::TextLayout::FromParts(*next, text.context_json());
       entry.large = std::move(live->large);
+    } else if (context->size() <= kLargeContextBytes) {
+      entry.text = backend::TextLayout::FromParts(*next, *context);
     } else {
-      std::string context = c->is_null() ? std::string("{}")
-                            : live->large ? MergePatchText(live->large->Text(), *c)
-                                          : MergePatchText(text.context_json(), *c);
-      if (context.size() <= kLargeContextBytes) {
-        entry.text = SessionText::FromParts(*next, context);
-      } else {
-        entry.text = SessionText::FromParts(*next, "{}");
-        entry.large = LargeContext::FromText(context);
-      }
-      if (entry.Bytes() > write.max_record_bytes) return RecordTooLarge(entry.Bytes(), write.max_record_bytes);
+      entry.text = backend::TextLayout::FromParts(*next, "{}");
+      entry.large = LargeContext::FromText(*context);
+    }
+    if (entry.Bytes() > write.max_record_bytes) {
+      // Nothing changed: a large context moved into `entry` goes back.
+      if (!context) live->large = std::move(entry.large);
+      return backend::RecordTooLarge(entry.Bytes(), write.max_record_bytes);
     }
     Reindex(shard, k, text.expires_at(), entry.text->expires_at());
     replaced = std::exchange(*live, std::move(entry));
@@ -258,15 +261,15 @@ class MemoryStore final : public SessionStore {
     std::shared_ptr<const SessionText> replaced;  // freed after the lock is released
     std::unique_lock lock(shard.mu);
     Entry* live = FindLive(shard, k);
-    if (live == nullptr) return SessionNotFoundError(key);
+    if (live == nullptr) return backend::SessionNotFoundError(key);
     const SessionText& t = *live->text;
-    if (absl::Status st = internal::CheckAttributeWrite(t.customer_id(), t.version(), write); !st.ok()) {
+    if (absl::Status st = backend::CheckWrite(t.customer_id(), t.version(), write.guard, write.expected_version); !st.ok()) {
       return st;
     }
-    const internal::TextStamp stamp = internal::NextStamp(t, write.now, write.anonymous_ttl);
+    const backend::Stamp stamp = backend::NextStamp(t.customer_id(), t.version(), {write.now, write.anonymous_ttl});
     if (live->large != nullptr) {
       LargeContext& large = *live->large;
-      const std::string quoted = internal::QuotedJsonString(write.name);
+      const std::string quoted = backend::QuotedJsonString(write.name);
       auto old = large.members.find(quoted);
       if (!write.value) {
         if (old == large.members.end()) return AttributeResult{t.version(), false};
@@ -278,26 +281,24 @@ class MemoryStore final : public SessionStore {
         const size_t added = LargeContext::MemberBytes(quoted, value);
         // The record's size as it will be: the new version's digits, the member's change.
         const size_t member_bytes = large.member_bytes - old_bytes + added;
-        const size_t bytes = internal::StampedBytes(t, stamp.version) - 2 + 1 + member_bytes;
-        if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
+        const size_t bytes = backend::BytesAtVersion(t, stamp.version) - 2 + 1 + member_bytes;
+        if (bytes > write.max_record_bytes) return backend::RecordTooLarge(bytes, write.max_record_bytes);
         large.members.insert_or_assign(quoted, std::move(value));
         large.member_bytes = member_bytes;
       }
       Reindex(shard, k, t.expires_at(), stamp.expires_at);
-      replaced = std::exchange(live->text, SessionText::WithContext(t, "{}", stamp.version,
-                                                                    stamp.modified_at,
-                                                                    stamp.expires_at));
+      replaced = std::exchange(live->text, backend::TextLayout::WithContext(t, "{}", stamp));
       return AttributeResult{stamp.version, true};
     }
-    absl::StatusOr<std::optional<std::string>> next = internal::EditContext(t, write);
+    absl::StatusOr<std::optional<std::string>> next = backend::EditContext(t, write);
     if (!next.ok()) return next.status();
     if (!*next) return AttributeResult{t.version(), false};
     std::shared_ptr<const SessionText> text;
     if ((*next)->size() <= kLargeContextBytes) {
-      text = SessionText::WithContext(t, **next, stamp.version, stamp.modified_at, stamp.expires_at);
+      text = backend::TextLayout::WithContext(t, **next, stamp);
     } else {
       live->large = LargeContext::FromText(**next);
-      text = SessionText::WithContext(t, "{}", stamp.version, stamp.modified_at, stamp.expires_at);
+      text = backend::TextLayout::WithContext(t, "{}", stamp);
     }
     Reindex(shard, k, t.expires_at(), stamp.expires_at);
     replaced = std::exchange(live->text, std::move(text));
@@ -327,18 +328,17 @@ class MemoryStore final : public SessionStore {
     absl::btree_set<std::pair<int64_t, std::string>> expiry;
   };
 
-  static int64_t ExpiryMinute(absl::Time t) { return absl::ToUnixSeconds(t) / 60; }
 
   // Reindex moves `k`'s expiry index entry from `before` to `after` (InfiniteFuture:
   // none). REQUIRES: shard.mu held exclusively.
   static void Reindex(Shard& shard, const std::string& k, absl::Time before, absl::Time after) {
     const bool had = before != absl::InfiniteFuture(), has = after != absl::InfiniteFuture();
-    if (had && has && ExpiryMinute(before) == ExpiryMinute(after)) return;
-    if (had) shard.expiry.erase(std::pair<int64_t, std::string>(ExpiryMinute(before), k));
-    if (has) shard.expiry.emplace(ExpiryMinute(after), k);
+    if (had && has && backend::ExpiryMinute(before) == backend::ExpiryMinute(after)) return;
+    if (had) shard.expiry.erase(std::pair<int64_t, std::string>(backend::ExpiryMinute(before), k));
+    if (has) shard.expiry.emplace(backend::ExpiryMinute(after), k);
   }
 
-  Shard& ShardFor(const std::string& k) { return shards_[absl::Hash<std::string>{}(k) % shards_.size()]; }
+  Shard& ShardFor(const std::string& k) { return shards_.For(absl::Hash<std::string>{}(k)); }
 
   // REQUIRES: shard.mu held (shared or exclusive).
   Entry* FindLive(Shard& shard, const std::string& k) {
@@ -350,7 +350,7 @@ class MemoryStore final : public SessionStore {
   }
 
   const Clock* const clock_;
-  std::vector<Shard> shards_;
+  backend::Striped<Shard> shards_;
 };
 
 }  // namespace

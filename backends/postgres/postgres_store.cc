@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "sessionctx/base_fields.h"
 #include "sessionctx/write_rules.h"
-#include "src/json_text.h"
+#include "sessionctx/backend_support.h"
 
 namespace sessionctx {
 namespace {
@@ -86,7 +86,7 @@ absl::Status Translate(const std::exception& e) {
     // disk_full: the statement changed nothing; the connection is fine, and the next
     // write succeeds once the server has space again.
     if (state == "53100") {
-      return StorageFullError(absl::StrCat("postgresql: the server is out of disk space: ", e.what()));
+      return backend::StorageFullError(absl::StrCat("postgresql: the server is out of disk space: ", e.what()));
     }
     if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
       return absl::UnavailableError(absl::StrCat("postgresql unavailable: ", e.what()));
@@ -635,7 +635,7 @@ class PostgresStore final : public SessionStore {
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     return Run<SessionContext>([&](pqxx::nontransaction& tx) -> absl::StatusOr<SessionContext> {
       pqxx::result r = tx.exec_prepared("get", key.tenant, key.session_id, Now());
-      if (r.empty()) return SessionNotFoundError(key);
+      if (r.empty()) return backend::SessionNotFoundError(key);
       return RecordFrom(r[0], 0, key.session_id);
     });
   }
@@ -644,7 +644,7 @@ class PostgresStore final : public SessionStore {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
              pqxx::row r = WriteWhole(tx, "create", key, record, std::nullopt);
              if (!r[0].as<bool>()) {
-               return SessionExistsError(key);
+               return backend::SessionExistsError(key);
              }
              return true;
            })
@@ -656,9 +656,9 @@ class PostgresStore final : public SessionStore {
     return Run<bool>([&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
              pqxx::row r = WriteWhole(tx, "cas", key, record, expected_version);
              if (r[1].as<bool>()) return true;
-             if (r[0].is_null()) return SessionNotFoundError(key);
+             if (r[0].is_null()) return backend::SessionNotFoundError(key);
              if (r[0].as<int64_t>() == expected_version) return RacedConflict(tx, key, expected_version);
-             return VersionConflictError(expected_version, r[0].as<int64_t>());
+             return backend::VersionConflictError(expected_version, r[0].as<int64_t>());
            })
         .status();
   }
@@ -677,7 +677,7 @@ class PostgresStore final : public SessionStore {
   // The whole batch in one prepared statement (one round trip, one transaction).
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override {
-    if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+    if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
     if (records.empty()) return ImportResult{};
     // The rows as JSON text, written directly: each record is rendered once (its size
     // is the text's), and its context and attribute sizes are read off that text.
@@ -686,20 +686,20 @@ class PostgresStore final : public SessionStore {
       const SessionContext& s = r.record;
       const std::string wire = ToJson(s).dump();
       absl::string_view context = "{}";
-      if (std::optional<internal::MemberSpan> c = internal::FindMember(wire, "\"context\"")) {
+      if (std::optional<backend::MemberSpan> c = backend::FindMember(wire, "\"context\"")) {
         context = absl::string_view(wire).substr(c->value_begin, c->end - c->value_begin);
       }
       if (rows.size() > 1) rows.push_back(',');
       auto field = [&rows](absl::string_view name, const std::optional<std::string>& v) {
         absl::StrAppend(&rows, ",\"", name, "\":");
         if (v) {
-          internal::AppendJsonString(rows, *v);
+          backend::AppendJsonString(rows, *v);
         } else {
           rows += "null";
         }
       };
       rows += "{\"tenant\":";
-      internal::AppendJsonString(rows, r.key.tenant);
+      backend::AppendJsonString(rows, r.key.tenant);
       field("session_id", r.key.session_id);
       for (const BaseField& f : kBaseFields) field(ColumnOf(f.name), s.*f.member);
       absl::StrAppend(&rows, ",\"version\":", s.version, ",\"created\":", Ms(s.created_at),
@@ -708,7 +708,7 @@ class PostgresStore final : public SessionStore {
                                                              : std::to_string(Ms(s.expires_at)),
                       ",\"record_bytes\":", wire.size(), ",\"context\":", context, ",\"bytes\":{");
       bool first = true;
-      internal::ForEachMember(context, [&](absl::string_view key, absl::string_view value) {
+      backend::ForEachMember(context, [&](absl::string_view key, absl::string_view value) {
         absl::StrAppend(&rows, first ? "" : ",", key, ":", key.size() + value.size() + 2);  // AttributeBytes
         first = false;
       });
@@ -768,7 +768,7 @@ class PostgresStore final : public SessionStore {
     if (ctx != write.body.end() && ctx->is_object()) {
       context = ctx->dump();
       for (auto it = ctx->begin(); it != ctx->end(); ++it) {
-        if (!it->is_null() && !it->is_object()) sizes[it.key()] = AttributeBytes(it.key(), *it);
+        if (!it->is_null() && !it->is_object()) sizes[it.key()] = backend::AttributeBytes(it.key(), *it);
       }
     }
     return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
@@ -809,7 +809,7 @@ class PostgresStore final : public SessionStore {
               ? tx.exec_prepared1("set_attribute", key.tenant, key.session_id, now, ttl,
                                   write.name, write.value->dump(),
                                   static_cast<int64_t>(write.max_record_bytes),
-                                  static_cast<int64_t>(AttributeBytes(write.name, *write.value)),
+                                  static_cast<int64_t>(backend::AttributeBytes(write.name, *write.value)),
                                   guarded, customer, expected)
               : tx.exec_prepared1("delete_attribute", key.tenant, key.session_id, now, ttl,
                                   write.name, guarded, customer, expected);
@@ -832,13 +832,13 @@ class PostgresStore final : public SessionStore {
       case 1:
         return absl::OkStatus();
       case 2:
-        return SessionNotFoundError(key);
+        return backend::SessionNotFoundError(key);
       case 3:
-        return GuardRefusedError();
+        return backend::GuardRefusedError();
       case 4:
-        return VersionConflictError(expected.value_or(0), r[1].as<int64_t>());
+        return backend::VersionConflictError(expected.value_or(0), r[1].as<int64_t>());
       case 5:
-        return RecordTooLarge(static_cast<size_t>(r[1].as<int64_t>()), max_bytes);
+        return backend::RecordTooLarge(static_cast<size_t>(r[1].as<int64_t>()), max_bytes);
       default:
         return absl::InternalError("postgresql: a write function answered an unknown outcome");
     }
@@ -862,10 +862,10 @@ class PostgresStore final : public SessionStore {
   // a conflict naming the version now stored, read again, or NotFound if it is gone.
   absl::Status RacedConflict(pqxx::nontransaction& tx, const SessionKey& key, int64_t expected) {
     pqxx::result r = tx.exec_prepared("version", key.tenant, key.session_id, Now());
-    if (r.empty()) return SessionNotFoundError(key);
+    if (r.empty()) return backend::SessionNotFoundError(key);
     const int64_t current = r[0][0].as<int64_t>();
     if (current == expected) return absl::AbortedError("the session changed concurrently; read it again");
-    return VersionConflictError(expected, current);
+    return backend::VersionConflictError(expected, current);
   }
 
   // WriteWhole runs "create" or "cas", the statements that take a whole record.
@@ -876,7 +876,7 @@ class PostgresStore final : public SessionStore {
     return tx.exec_prepared1(
         statement, key.tenant, key.session_id, Now(), FieldsJson(record), record.context.dump(),
         record.version, Ms(record.created_at), Ms(record.modified_at), Expiry(record, expiry),
-        expected ? expected_text.c_str() : nullptr, RecordBytes(record), ByteMap(record));
+        expected ? expected_text.c_str() : nullptr, backend::RecordBytes(record), ByteMap(record));
   }
 
   // FieldsJson: the base fields as {column: value|null}, the parameter the whole-record
@@ -885,10 +885,10 @@ class PostgresStore final : public SessionStore {
     std::string out = "{";
     for (const BaseField& f : kBaseFields) {
       if (out.size() > 1) out.push_back(',');
-      internal::AppendJsonString(out, ColumnOf(f.name));
+      backend::AppendJsonString(out, ColumnOf(f.name));
       out.push_back(':');
       if (const std::optional<std::string>& v = s.*f.member) {
-        internal::AppendJsonString(out, *v);
+        backend::AppendJsonString(out, *v);
       } else {
         out += "null";
       }
@@ -902,7 +902,7 @@ class PostgresStore final : public SessionStore {
   static Json ByteMapJson(const SessionContext& s) {
     Json map = Json::object();
     for (auto it = s.context.begin(); it != s.context.end(); ++it) {
-      map[it.key()] = AttributeBytes(it.key(), *it);
+      map[it.key()] = backend::AttributeBytes(it.key(), *it);
     }
     return map;
   }

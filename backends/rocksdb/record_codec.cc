@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sessionctx/base_fields.h"
-#include "src/json_text.h"
+#include "sessionctx/backend_support.h"
 
 namespace sessionctx::rocksdb_internal {
 namespace {
@@ -38,7 +38,7 @@ struct DepthLimit : nlohmann::json_sax<Json> {
 
 // CheckText: whether `text` is exactly one JSON value nested no deeper than
 // DepthLimit allows (one pass, no DOM).
-bool CheckText(absl::string_view text) { return internal::IsJsonValue(text, DepthLimit::kMaxDepth); }
+bool CheckText(absl::string_view text) { return backend::IsJsonValue(text, DepthLimit::kMaxDepth); }
 
 absl::StatusOr<Json> Unpack(const std::string& bytes) {
   if (!bytes.empty() && bytes[0] == kFormatValueTextV3) {
@@ -238,8 +238,8 @@ std::string EncodeText(const SessionText& t) {
   out.reserve(json.size() + (customer ? customer->size() : 0) + kTrailerBytes);
   out.append(json.data(), json.size());
   if (customer) out += *customer;
-  PutFixed(out, t.context_begin(), 4);
-  PutFixed(out, t.context_end(), 4);
+  PutFixed(out, backend::TextLayout::ContextBegin(t), 4);
+  PutFixed(out, backend::TextLayout::ContextEnd(t), 4);
   PutFixed(out, static_cast<uint64_t>(t.version()), 8);
   PutFixed(out, static_cast<uint64_t>(ToMs(t.created_at())), 8);
   PutFixed(out, static_cast<uint64_t>(ToMs(t.modified_at())), 8);
@@ -267,7 +267,7 @@ absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes)
   std::optional<std::string> customer;
   if (customer_size != kNoCustomer) customer = bytes.substr(json_size, customer_size);
   bytes.resize(json_size);
-  std::shared_ptr<const SessionText> text = SessionText::FromStored(
+  std::shared_ptr<const SessionText> text = backend::TextLayout::FromStored(
       std::move(bytes), context_begin, context_end, version, std::move(customer),
       FromMs(created), FromMs(modified), FromMs(expires));
   if (text == nullptr) return bad;

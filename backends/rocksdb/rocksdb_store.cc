@@ -23,7 +23,7 @@
 #include "rocksdb/write_batch.h"
 #include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
-#include "src/json_text.h"
+#include "sessionctx/backend_support.h"
 
 namespace sessionctx {
 namespace {
@@ -39,13 +39,11 @@ constexpr size_t kStripes = 1024;
 // both sides; URI option inline_context_bytes).
 constexpr int64_t kDefaultInlineContextBytes = 4096;
 
-// ExpiryBucket: `t` rounded down to the minute (the expiry index's granularity).
+// ExpiryBucket: the start of the minute `t` falls in (the expiry index's granularity).
 absl::Time ExpiryBucket(absl::Time t) {
   if (t == absl::InfiniteFuture()) return t;
-  return absl::FromUnixSeconds(absl::ToUnixSeconds(t) / 60 * 60 - (absl::ToUnixSeconds(t) % 60 < 0 ? 60 : 0));
+  return absl::FromUnixSeconds(backend::ExpiryMinute(t) * 60);
 }
-
-
 
 void LogDataLoss(const SessionKey& key, const absl::Status& st) {
   std::fprintf(stderr, "sessionctx rocksdb: session %s/%s does not decode: %s\n",
@@ -179,7 +177,7 @@ class RocksDbStore final : public SessionStore {
     if (live->text) return std::move(live->text);
     absl::StatusOr<std::string> context = ReadContextText(key, snapshot.snapshot());
     if (!context.ok()) return context.status();
-    return SessionText::FromParts(live->base->fields, *context);
+    return backend::TextLayout::FromParts(live->base->fields, *context);
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
@@ -188,7 +186,7 @@ class RocksDbStore final : public SessionStore {
     if (!old.ok()) return old.status();
     rocksdb::WriteBatch batch;
     if (*old) {
-      if (!(*old)->IsExpiredAt(clock_->Now())) return SessionExistsError(key);
+      if (!(*old)->IsExpiredAt(clock_->Now())) return backend::SessionExistsError(key);
       if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     }
     absl::StatusOr<size_t> written = WriteRecordInto(batch, key, record, nullptr);
@@ -203,7 +201,7 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<Stored> old = ReadLive(key);
     if (!old.ok()) return old.status();
     if (old->version() != expected_version) {
-      return VersionConflictError(expected_version, old->version());
+      return backend::VersionConflictError(expected_version, old->version());
     }
     std::optional<Json> old_attributes;  // what is spilled into keys of their own
     if (old->base) {
@@ -223,17 +221,17 @@ class RocksDbStore final : public SessionStore {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
-    if (!*old) return SessionNotFoundError(key);
+    if (!*old) return backend::SessionNotFoundError(key);
     const bool live = !(*old)->IsExpiredAt(clock_->Now());
     if (live && expected_version && *expected_version != (*old)->version()) {
-      return VersionConflictError(*expected_version, (*old)->version());
+      return backend::VersionConflictError(*expected_version, (*old)->version());
     }
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
     if (absl::Status st = Commit(batch, "delete"); !st.ok()) {
       return st;
     }
-    return live ? absl::OkStatus() : SessionNotFoundError(key);
+    return live ? absl::OkStatus() : backend::SessionNotFoundError(key);
   }
 
   absl::StatusOr<int64_t> PurgeExpired() override {
@@ -316,7 +314,7 @@ class RocksDbStore final : public SessionStore {
   // one, tracks at most 64 per thread) and writers of other keys unblocked.
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override {
-    if (absl::Status st = CheckImportKeys(records); !st.ok()) return st;
+    if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
     ImportResult result;
     const absl::Time now = clock_->Now();
     constexpr size_t kImportGroup = 48;
@@ -328,14 +326,14 @@ class RocksDbStore final : public SessionStore {
       stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
       std::vector<std::unique_lock<std::mutex>> locks;
       locks.reserve(stripes.size());
-      for (size_t i : stripes) locks.emplace_back(stripes_[i]);
+      for (size_t i : stripes) locks.emplace_back(stripes_.at(i));
       rocksdb::WriteBatch batch;
       for (size_t i = begin; i < end; ++i) {
         const ImportRecord& r = records[i];
         absl::StatusOr<std::optional<Stored>> old = ReadStored(r.key);
         if (!old.ok() && !absl::IsDataLoss(old.status())) return old.status();
         if (old.ok() && *old) {
-          if (!(*old)->IsExpiredAt(now) && !ImportReplaces((*old)->version(), r.record.version, options)) {
+          if (!(*old)->IsExpiredAt(now) && !backend::ImportReplaces((*old)->version(), r.record.version, options)) {
             ++result.skipped;
             continue;
           }
@@ -362,12 +360,12 @@ class RocksDbStore final : public SessionStore {
     if (!live.ok()) return live.status();
     if (live->text) {
       const SessionText& text = *live->text;
-      absl::StatusOr<SessionContext> next = internal::PatchedFields(text, write);
+      absl::StatusOr<SessionContext> fields = text.Fields();
+      if (!fields.ok()) return fields.status();
+      absl::StatusOr<SessionContext> next = backend::PatchFields(*fields, write);
       if (!next.ok()) return next.status();
-      std::string context(text.context_json());
-      if (auto c = write.body.find("context"); c != write.body.end()) {
-        context = c->is_null() ? std::string("{}") : MergePatchText(context, *c);
-      }
+      const std::string context = backend::PatchedContext(text.context_json(), write.body)
+                                      .value_or(std::string(text.context_json()));
       rocksdb::WriteBatch batch;
       absl::StatusOr<size_t> written =
           WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
@@ -385,19 +383,13 @@ class RocksDbStore final : public SessionStore {
   // the base fields, and only the attributes the body's context names, each read,
   // merged and written as its own key; "context": null removes every attribute key.
   absl::StatusOr<int64_t> PatchSpilled(const SessionKey& key, Base base, const PatchWrite& write) {
-    if (!GuardAllows(write.guard, base.fields.customer_id)) return GuardRefusedError();
-    if (base.fields.version != write.expected_version) {
-      return VersionConflictError(write.expected_version, base.fields.version);
-    }
     base.fields.context = Json::object();
-    absl::StatusOr<SessionContext> next = ApplyPatch(base.fields, write.body);  // validates
+    absl::StatusOr<SessionContext> next = backend::PatchFields(base.fields, write);
     if (!next.ok()) return next.status();
-    next->context = Json::object();
-    StampUpdate(*next, WriteStamp{write.now, write.anonymous_ttl});
     // The record's size, tracked by difference: the fields' share, then each
     // attribute's (`change`), then the comma that comes or goes with an empty context.
-    int64_t bytes = base.json_bytes + static_cast<int64_t>(RecordBytes(*next)) -
-                    static_cast<int64_t>(RecordBytes(base.fields));
+    int64_t bytes = base.json_bytes + static_cast<int64_t>(backend::RecordBytes(*next)) -
+                    static_cast<int64_t>(backend::RecordBytes(base.fields));
     int64_t change = 0;
     absl::flat_hash_set<std::string> removed;  // attributes the patch removes
     bool written_any = false;
@@ -411,7 +403,7 @@ class RocksDbStore final : public SessionStore {
         if (!all.ok()) return all.status();
         for (auto it = all->begin(); it != all->end(); ++it) {
           batch.Delete(records_, AttributeKey(key, it.key()));
-          change -= static_cast<int64_t>(AttributeBytes(it.key(), *it));
+          change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *it));
         }
       } else {
         for (auto it = c->begin(); it != c->end(); ++it) {
@@ -427,7 +419,7 @@ class RocksDbStore final : public SessionStore {
               return decoded.status();
             }
             old = *std::move(decoded);
-            change -= static_cast<int64_t>(AttributeBytes(it.key(), *old));
+            change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *old));
           }
           if (it->is_null()) {
             if (old) {
@@ -438,7 +430,7 @@ class RocksDbStore final : public SessionStore {
           }
           Json value = old ? *std::move(old) : Json();
           MergePatch(value, *it);
-          change += static_cast<int64_t>(AttributeBytes(it.key(), value));
+          change += static_cast<int64_t>(backend::AttributeBytes(it.key(), value));
           batch.Put(records_, attr_key, EncodeValue(value));
           written_any = true;
         }
@@ -452,7 +444,7 @@ class RocksDbStore final : public SessionStore {
     }
     bytes += ContextBytesChange(change, !*had_any, becomes_empty);
     if (bytes > static_cast<int64_t>(write.max_record_bytes)) {
-      return RecordTooLarge(static_cast<size_t>(bytes), write.max_record_bytes);
+      return backend::RecordTooLarge(static_cast<size_t>(bytes), write.max_record_bytes);
     }
     MoveExpiryInto(batch, key, base.fields.expires_at, next->expires_at);
     Base written{*std::move(next), bytes};
@@ -468,7 +460,7 @@ class RocksDbStore final : public SessionStore {
     std::lock_guard lock(StripeFor(key));
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
-    if (absl::Status st = internal::CheckAttributeWrite(live->customer_id(), live->version(), write);
+    if (absl::Status st = backend::CheckWrite(live->customer_id(), live->version(), write.guard, write.expected_version);
         !st.ok()) {
       return st;
     }
@@ -485,7 +477,7 @@ class RocksDbStore final : public SessionStore {
         LogDataLoss(key, old.status());
         return old.status();
       }
-      old_size = AttributeBytes(write.name, *old);
+      old_size = backend::AttributeBytes(write.name, *old);
     }
     if (!write.value && !got.ok()) return AttributeResult{base.fields.version, false};
     // The record's size after the write, exact: the attribute's change, a comma that
@@ -499,16 +491,16 @@ class RocksDbStore final : public SessionStore {
     }
     const int64_t new_size =
         base.json_bytes + ContextBytesChange(
-                              static_cast<int64_t>((write.value ? AttributeBytes(write.name, *write.value) : 0)) -
+                              static_cast<int64_t>((write.value ? backend::AttributeBytes(write.name, *write.value) : 0)) -
                                   static_cast<int64_t>(old_size),
                               was_empty, becomes_empty) +
-        static_cast<int64_t>(internal::Digits(base.fields.version + 1) - internal::Digits(base.fields.version));
+        static_cast<int64_t>(backend::Digits(base.fields.version + 1) - backend::Digits(base.fields.version));
     if (write.value && new_size > static_cast<int64_t>(write.max_record_bytes)) {
-      return RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
+      return backend::RecordTooLarge(static_cast<size_t>(new_size), write.max_record_bytes);
     }
     rocksdb::WriteBatch batch;
     const absl::Time old_expiry = base.fields.expires_at;
-    StampUpdate(base.fields, WriteStamp{write.now, write.anonymous_ttl});
+    backend::StampUpdate(base.fields, backend::WriteTime{write.now, write.anonymous_ttl});
     base.json_bytes = new_size;
     MoveExpiryInto(batch, key, old_expiry, base.fields.expires_at);
     batch.Put(records_, BaseKey(key), EncodeBase(base));
@@ -557,17 +549,16 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<AttributeResult> UpdateTextAttribute(const SessionKey& key,
                                                       const SessionText& text,
                                                       const AttributeWrite& write) {
-    absl::StatusOr<std::optional<std::string>> edited = internal::EditContext(text, write);
+    absl::StatusOr<std::optional<std::string>> edited = backend::EditContext(text, write);
     if (!edited.ok()) return edited.status();
     if (!*edited) return AttributeResult{text.version(), false};
     const std::string& next = **edited;
-    const internal::TextStamp stamp = internal::NextStamp(text, write.now, write.anonymous_ttl);
+    const backend::Stamp stamp = backend::NextStamp(text.customer_id(), text.version(), {write.now, write.anonymous_ttl});
     rocksdb::WriteBatch batch;
     MoveExpiryInto(batch, key, text.expires_at(), stamp.expires_at);
     if (next.size() <= inline_context_bytes_) {
       batch.Put(records_, BaseKey(key),
-                EncodeText(*SessionText::WithContext(text, next, stamp.version, stamp.modified_at,
-                                                     stamp.expires_at)));
+                EncodeText(*backend::TextLayout::WithContext(text, next, stamp)));
     } else {
       absl::StatusOr<SessionContext> fields = text.Fields();
       if (!fields.ok()) return fields.status();
@@ -585,9 +576,9 @@ class RocksDbStore final : public SessionStore {
   }
 
   size_t StripeIndex(const SessionKey& key) const {
-    return absl::Hash<std::string>{}(SessionPrefix(key)) % stripes_.size();
+    return stripes_.IndexOf(absl::Hash<std::string>{}(SessionPrefix(key)));
   }
-  std::mutex& StripeFor(const SessionKey& key) { return stripes_[StripeIndex(key)]; }
+  std::mutex& StripeFor(const SessionKey& key) { return stripes_.at(StripeIndex(key)); }
 
   // ReadStored: what the base key holds, if anything (expired or not); DataLoss when
   // it does not decode (logged).
@@ -622,7 +613,7 @@ class RocksDbStore final : public SessionStore {
   absl::StatusOr<Stored> ReadLive(const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr) {
     absl::StatusOr<std::optional<Stored>> stored = ReadStored(key, snapshot);
     if (!stored.ok()) return stored.status();
-    if (!*stored || (*stored)->IsExpiredAt(clock_->Now())) return SessionNotFoundError(key);
+    if (!*stored || (*stored)->IsExpiredAt(clock_->Now())) return backend::SessionNotFoundError(key);
     return **std::move(stored);
   }
 
@@ -665,7 +656,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   // ContextBytesChange: how much a context's JSON text grows when its members'
-  // AttributeBytes ("name":value,) grow by `change`: "{}" has no comma to drop, so a
+  // backend::AttributeBytes ("name":value,) grow by `change`: "{}" has no comma to drop, so a
   // context that was or becomes empty differs by one byte.
   static int64_t ContextBytesChange(int64_t change, bool was_empty, bool becomes_empty) {
     return change + (was_empty && !becomes_empty ? -1 : 0) + (!was_empty && becomes_empty ? 1 : 0);
@@ -692,7 +683,7 @@ class RocksDbStore final : public SessionStore {
       absl::StatusOr<std::string> value = ValueText(bytes);
       if (!value.ok()) return value.status();
       if (context.size() > 1) context.push_back(',');
-      internal::AppendJsonString(context, name);
+      backend::AppendJsonString(context, name);
       context.push_back(':');
       context += *value;
       return absl::OkStatus();
@@ -749,9 +740,9 @@ class RocksDbStore final : public SessionStore {
                                    const Json* context, const Json* old_attributes,
                                    size_t max_bytes = SIZE_MAX) {
     static const Json kNone = Json::object();
-    std::shared_ptr<const SessionText> text = SessionText::FromParts(fields, context_json);
+    std::shared_ptr<const SessionText> text = backend::TextLayout::FromParts(fields, context_json);
     const size_t json_bytes = text->json().size();
-    if (json_bytes > max_bytes) return RecordTooLarge(json_bytes, max_bytes);
+    if (json_bytes > max_bytes) return backend::RecordTooLarge(json_bytes, max_bytes);
     const Json& old = old_attributes ? *old_attributes : kNone;
     if (context_json.size() <= inline_context_bytes_) {
       batch.Put(records_, BaseKey(key), EncodeText(*text));
@@ -809,7 +800,7 @@ class RocksDbStore final : public SessionStore {
   // Every read-check-write of one session holds its stripe; RocksDB is single-process
   // (its LOCK file), so in-process locks make compare-and-set atomic.
   // (std::mutex rather than absl::Mutex, so that ThreadSanitizer sees them.)
-  std::vector<std::mutex> stripes_;
+  backend::Striped<std::mutex> stripes_;
   std::unique_ptr<WriteGuard> guard_;  // reset first when the store closes
 };
 

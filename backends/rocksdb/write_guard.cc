@@ -4,13 +4,14 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "sessionctx/backend_support.h"
 
 namespace sessionctx::rocksdb_internal {
 
 absl::Status Translate(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   const std::string msg = absl::StrCat("rocksdb ", what, ": ", s.ToString());
-  if (s.IsNoSpace()) return StorageFullError(msg);
+  if (s.IsNoSpace()) return backend::StorageFullError(msg);
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut() || s.IsIOError()) {
     return absl::UnavailableError(msg);
@@ -91,7 +92,7 @@ absl::Status WriteGuard::Ready() {
 absl::Status WriteGuard::Refusal() const {
   const std::string msg = absl::StrCat("rocksdb: writes refused since ", absl::FormatTime(since_),
                                        " after: ", cause_, "; retrying recovery");
-  return no_space_ ? StorageFullError(msg) : absl::UnavailableError(msg);
+  return no_space_ ? backend::StorageFullError(msg) : absl::UnavailableError(msg);
 }
 
 void WriteGuard::Refuse(const rocksdb::Status& cause, absl::string_view what) {

@@ -112,7 +112,8 @@ class SessionService {
   absl::StatusOr<int64_t> PurgeExpired();
 
  private:
-  WriteStamp Stamp() const;
+  // Now: the time of a write, whole milliseconds are kept by the stamp.
+  absl::Time Now() const;
   const TenantDefaults& DefaultsFor(const std::string& tenant) const;
   // FillDefaults gives a session created by PUT with upsert the tenant's defaults for
   // the base fields its body does not name.

@@ -1,9 +1,14 @@
-// SessionStore: the small atomic interface every backend implements.
+// SessionStore: the atomic interface every backend implements, and the writes it takes.
 //
-// A store keeps records by (tenant, sessionId) and knows one rule of the core, expiry:
-// a record whose `expires_at` has passed (per StoreOptions::clock) behaves exactly as
-// a missing one. All other rules (PATCH whitelist, versioning, merge) live in the core;
-// a backend only stores, reads and compares-and-sets.
+// A store keeps records by (tenant, sessionId). A record whose `expires_at` has passed
+// (per StoreOptions::clock) behaves exactly as a missing one. The service validates a
+// request and builds the write; the store applies it in one atomic step, and that step
+// is where the rules that depend on the stored session are enforced: the customer
+// guard, the expected version, the PATCH body (whitelisted fields, merged context),
+// the stamp (version + 1, modifiedAt, expiry) and the size limit. Backends do it with
+// the shared functions of backend_support.h, so that every backend answers alike;
+// docs/writing-a-backend.md lists what a backend owes and how the conformance suite
+// checks it.
 //
 // Every method is thread-safe: a store is shared by all request threads.
 //
@@ -39,15 +44,6 @@ namespace sessionctx {
 struct CustomerGuard {
   std::optional<std::string> customer_id;
 };
-
-// GuardAllows: whether `guard` (if any) lets a write touch `session`.
-bool GuardAllows(const std::optional<CustomerGuard>& guard, const SessionContext& session);
-// The same, given the session's customer id alone (e.g. SessionText::customer_id()).
-bool GuardAllows(const std::optional<CustomerGuard>& guard,
-                 const std::optional<std::string>& customer_id);
-
-// GuardRefusedError: the PermissionDenied status of a write the guard refused.
-absl::Status GuardRefusedError();
 
 // AttributeWrite is one atomic change of one custom attribute.
 struct AttributeWrite {
@@ -103,17 +99,6 @@ struct ImportResult {
   int64_t skipped = 0;  // left alone: the stored live session had a newer version
 };
 
-// CheckImportKeys: InvalidArgument when a key appears twice in `records`, a record
-// is filed under another session id, or a record holds U+0000 in a string.
-absl::Status CheckImportKeys(const std::vector<ImportRecord>& records);
-
-// ImportReplaces: whether an imported record of `imported_version` goes in place of
-// a stored live session at `stored_version` (see ImportOptions).
-inline bool ImportReplaces(int64_t stored_version, int64_t imported_version,
-                           const ImportOptions& options) {
-  return options.overwrite_newer || stored_version <= imported_version;
-}
-
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
 // its connection pool's use. Read by metrics decorators at scrape time.
 struct StoreStat {
@@ -125,29 +110,16 @@ struct StoreStat {
 // The payload URL under which an Aborted status carries the current version.
 inline constexpr char kCurrentVersionPayload[] = "sessionctx/current-version";
 
-// VersionConflictError: the Aborted status of a stale version, with the current one
-// attached (see CurrentVersionOf).
-absl::Status VersionConflictError(int64_t expected, int64_t current);
-
-// CurrentVersionOf returns the current version carried by a version conflict, if any.
+// CurrentVersionOf returns the current version carried by a version conflict (an
+// Aborted status from a write), if any.
 std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
 
 // The payload URL that marks an Unavailable status as "out of storage".
 inline constexpr char kStorageFullPayload[] = "sessionctx/storage-full";
 
-// StorageFullError: the Unavailable status of a write the store refuses because its
-// storage is full (HTTP 507); reads may still be served. `message` says why and
-// since when (for logs: it is never sent to a client).
-absl::Status StorageFullError(absl::string_view message);
-
-// IsStorageFull: whether `status` is a StorageFullError.
+// IsStorageFull: whether `status` says the store's storage is full (HTTP 507): writes
+// are refused, reads may still be served.
 bool IsStorageFull(const absl::Status& status);
-
-// SessionNotFoundError: the NotFound status of a missing (or expired) session.
-absl::Status SessionNotFoundError(const SessionKey& key);
-
-// SessionExistsError: the AlreadyExists status of a Create on a live session.
-absl::Status SessionExistsError(const SessionKey& key);
 
 // SessionStore persists session records atomically.
 class SessionStore {

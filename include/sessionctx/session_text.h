@@ -25,36 +25,14 @@
 #include "sessionctx/session_context.h"
 
 namespace sessionctx {
+namespace backend {
+struct TextLayout;  // how stores make and take apart a SessionText (backend_support.h)
+}  // namespace backend
 
 class SessionText {
  public:
   // FromRecord renders `record` (its context serialized compactly).
   static std::shared_ptr<const SessionText> FromRecord(const SessionContext& record);
-
-  // FromParts: the fields of `fields` (its `context` is ignored) with `context_json`,
-  // the compact JSON text of the context object. REQUIRES: `context_json` is a valid
-  // JSON object (the store's own bytes, written from a validated record).
-  static std::shared_ptr<const SessionText> FromParts(const SessionContext& fields,
-                                                      absl::string_view context_json);
-
-  // WithContext: `base` with its context replaced by `context_json` (a valid JSON
-  // object text) and new metadata: how a store writes one attribute without
-  // re-rendering the rest. The other fields are `base`'s.
-  static std::shared_ptr<const SessionText> WithContext(const SessionText& base,
-                                                        absl::string_view context_json,
-                                                        int64_t version, absl::Time modified_at,
-                                                        absl::Time expires_at);
-
-  // FromStored rebuilds a text from what a store kept of one (json() and the other
-  // accessors below). REQUIRES: the parts come from a SessionText (e.g. read back from
-  // disk under a checksum); nothing is re-validated. Nullptr when the offsets do not
-  // fit `json` or do not frame an object.
-  static std::shared_ptr<const SessionText> FromStored(std::string json, size_t context_begin,
-                                                       size_t context_end, int64_t version,
-                                                       std::optional<std::string> customer_id,
-                                                       absl::Time created_at,
-                                                       absl::Time modified_at,
-                                                       absl::Time expires_at);
 
   // json: the record's wire shape, e.g. {"sessionId":"s1",…,"context":{…},"metadata":{…}}.
   absl::string_view json() const { return json_; }
@@ -62,9 +40,6 @@ class SessionText {
   absl::string_view context_json() const {
     return absl::string_view(json_).substr(context_begin_, context_end_ - context_begin_);
   }
-
-  size_t context_begin() const { return context_begin_; }
-  size_t context_end() const { return context_end_; }
 
   const std::optional<std::string>& customer_id() const { return customer_id_; }
   int64_t version() const { return version_; }
@@ -87,8 +62,8 @@ class SessionText {
   SessionText(const SessionText&) = delete;
   SessionText& operator=(const SessionText&) = delete;
 
-  // Made only by the factories above (a passkey lets them use std::make_shared,
-  // one allocation for the object and its count).
+  // Made only by FromRecord and backend::TextLayout (a passkey lets them use
+  // std::make_shared, one allocation for the object and its count).
   class Key {
     friend class SessionText;
     Key() = default;
@@ -96,6 +71,19 @@ class SessionText {
   explicit SessionText(Key) {}
 
  private:
+  friend struct backend::TextLayout;
+  static std::shared_ptr<const SessionText> FromParts(const SessionContext& fields,
+                                                      absl::string_view context_json);
+  static std::shared_ptr<const SessionText> WithContext(const SessionText& base,
+                                                        absl::string_view context_json,
+                                                        int64_t version, absl::Time modified_at,
+                                                        absl::Time expires_at);
+  static std::shared_ptr<const SessionText> FromStored(std::string json, size_t context_begin,
+                                                       size_t context_end, int64_t version,
+                                                       std::optional<std::string> customer_id,
+                                                       absl::Time created_at,
+                                                       absl::Time modified_at,
+                                                       absl::Time expires_at);
   SessionContext FieldsFrom(const Json& parsed) const;
 
   std::string json_;

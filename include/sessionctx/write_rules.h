@@ -4,7 +4,8 @@
 // Example (what PATCH does, minus the store):
 //   absl::StatusOr<Json> body = ParseJsonBody(text, limits.max_json_depth);
 //   absl::StatusOr<SessionContext> next = ApplyPatch(current, *body);
-//   StampUpdate(*next, WriteStamp{now, ttl});
+// (the stamp and the size limit, which a store applies in its atomic step, are in
+// backend_support.h).
 #ifndef SESSIONCTX_WRITE_RULES_H_
 #define SESSIONCTX_WRITE_RULES_H_
 
@@ -49,13 +50,6 @@ absl::StatusOr<int64_t> ExpectedVersion(std::optional<int64_t> body_version,
 // MergePatch applies an RFC 7386 JSON Merge Patch to `target` in place.
 void MergePatch(Json& target, const Json& patch);
 
-// MergePatchText applies the merge patch `patch` (an object) to `object_json`, the
-// compact text of a JSON object this library wrote, and returns the new text. Only
-// the members `patch` names are touched: null removes one, a non-object value
-// replaces it, an object is merged into it (that member alone is parsed). The result
-// is the text of MergePatch's result, members possibly in another order.
-std::string MergePatchText(absl::string_view object_json, const Json& patch);
-
 // ApplyPatch applies a PATCH body: only siteCode, currency, targetLocation, language
 // and context are read; other members are ignored. A base field set to null is
 // removed; `context` is merge-patched, `"context": null` empties it. Version and
@@ -95,35 +89,6 @@ absl::Status AttachCustomer(SessionContext& session, const std::string& customer
 // NewSession builds a record for Create: the given fields win, `defaults` fill the
 // rest, and an empty session_id is replaced by a fresh UUID v4. Validates every field.
 absl::StatusOr<SessionContext> NewSession(SessionContext given, const TenantDefaults& defaults);
-
-// The time and policy of one write.
-struct WriteStamp {
-  absl::Time now;
-  absl::Duration anonymous_ttl;
-};
-
-// ExpiryFor: anonymous sessions expire `anonymous_ttl` after the write; customer
-// sessions never (InfiniteFuture).
-absl::Time ExpiryFor(const SessionContext& session, const WriteStamp& stamp);
-
-// StampCreate: version 1, createdAt = modifiedAt = now, expiry.
-void StampCreate(SessionContext& session, const WriteStamp& stamp);
-
-// StampUpdate: version + 1, modifiedAt = now, expiry.
-void StampUpdate(SessionContext& session, const WriteStamp& stamp);
-
-// RecordBytes: the size of the record's JSON text, which CheckRecordSize limits.
-size_t RecordBytes(const SessionContext& session);
-
-// AttributeBytes: what one context member adds to RecordBytes ("name":value,), so a
-// backend can track the size without serialising the whole record per write.
-size_t AttributeBytes(const std::string& name, const Json& value);
-
-// RecordTooLarge: the ResourceExhausted status CheckRecordSize returns.
-absl::Status RecordTooLarge(size_t bytes, size_t max_bytes);
-
-// CheckRecordSize: ResourceExhausted when the record's JSON exceeds `max_bytes`.
-absl::Status CheckRecordSize(const SessionContext& session, size_t max_bytes);
 
 }  // namespace sessionctx
 
