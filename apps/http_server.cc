@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "apps/asio.h"
 #include "apps/request_reading.h"
+#include "sessionctx/http_routes.h"
 
 namespace sessionctx::apps {
 
@@ -132,22 +133,6 @@ class ReadinessProbe {
 };
 
 }  // namespace
-
-const char* RefusalName(Refusal refusal) {
-  switch (refusal) {
-    case Refusal::kHeaderBytes: return "header_bytes";
-    case Refusal::kHeaderCount: return "header_count";
-    case Refusal::kUrl: return "url";
-    case Refusal::kBody: return "body";
-    case Refusal::kContentEncoding: return "content_encoding";
-    case Refusal::kTransferEncoding: return "transfer_encoding";
-    case Refusal::kExpect: return "expect";
-    case Refusal::kMalformed: return "malformed";
-    case Refusal::kConnections: return "connections";
-    case Refusal::kRequestTimeout: return "request_timeout";
-  }
-  return "other";
-}
 
 class Connection;
 
@@ -357,7 +342,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (auto it = req.find(http::field::expect); it != req.end()) {
       if (!absl::EqualsIgnoreCase(absl::string_view(it->value().data(), it->value().size()),
                                   "100-continue")) {
-        return Reject(Refusal::kExpect, 417, "only Expect: 100-continue is supported");
+        return Reject(Refusal::kExpect, SpecOf(Refusal::kExpect).status,
+                      "only Expect: 100-continue is supported");
       }
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return net::async_write(stream_, net::buffer(kContinue),
@@ -404,22 +390,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (path_ == "/metrics" && server_->options().metrics) return Respond(Metrics(req));
     if (auto it = server_->options().static_routes.find(path_);
         it != server_->options().static_routes.end()) {
-      if (req.method != "GET" && req.method != "HEAD") {
-        HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
-        res.headers.emplace_back("Allow", "GET");
-        return Respond(std::move(res));
-      }
+      if (std::optional<HttpResponse> refused = RefusedMethod(req))
+        return Respond(*std::move(refused));
       return Respond(it->second);
     }
     const HttpHandler* handler = server_->handler();
     if (handler == nullptr) return Respond(ErrorResponse(404, "no such route"));
     if (path_ == "/healthz") return Respond(handler->Handle(req));
     if (path_ == "/readyz") {
-      if (req.method != "GET" && req.method != "HEAD") {
-        HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
-        res.headers.emplace_back("Allow", "GET");
-        return Respond(std::move(res));
-      }
+      if (std::optional<HttpResponse> refused = RefusedMethod(req))
+        return Respond(*std::move(refused));
       return server_->readiness().Check(std::move(respond));
     }
     net::thread_pool* pool = server_->pool();
@@ -429,12 +409,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // RefusedMethod: the 405 for a method the route of the request's path (one of the
+  // server's own) does not allow.
+  std::optional<HttpResponse> RefusedMethod(const HttpRequest& req) const {
+    const RouteSpec* spec = RouteOf(path_);
+    if (spec == nullptr || Allows(*spec, req.method)) return std::nullopt;
+    return MethodNotAllowed(*spec, req.method);
+  }
+
   HttpResponse Metrics(const HttpRequest& req) {
-    if (req.method != "GET" && req.method != "HEAD") {
-      HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
-      res.headers.emplace_back("Allow", "GET");
-      return res;
-    }
+    if (std::optional<HttpResponse> refused = RefusedMethod(req))
+      return *std::move(refused);
     if (server_->options().metrics_loopback_only && !loopback_) {
       return ErrorResponse(403, "metrics are served to loopback clients only");
     }
@@ -580,8 +565,9 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     if (options_.observer != nullptr) options_.observer->OnRefused(Refusal::kConnections);
     // Over the connection cap: a short answer, best effort, without waiting.
     const std::string busy = Serialize(
-        ErrorResponse(503, absl::StrCat("server is at its limit of ", limits_.max_connections,
-                                        " open connections; retry later")),
+        ErrorResponse(SpecOf(Refusal::kConnections).status,
+                      absl::StrCat("server is at its limit of ", limits_.max_connections,
+                                   " open connections; retry later")),
         false, false, false);
     socket.non_blocking(true, ignored);
     socket.write_some(net::buffer(busy), ignored);

@@ -53,20 +53,48 @@ struct ServerLimits {
 
 // Refusal: why the server refused or cut off a request before the handler saw it.
 enum class Refusal {
-  kHeaderBytes,        // 431
-  kHeaderCount,        // 431
-  kUrl,                // 414
-  kBody,               // 413
-  kContentEncoding,    // 415
-  kTransferEncoding,   // 501 / 400
-  kExpect,             // 417
-  kMalformed,          // 400
-  kConnections,        // 503 over the connection cap
-  kRequestTimeout,     // cut off: header and body not in time
+  kHeaderBytes,
+  kHeaderCount,
+  kUrl,
+  kBody,
+  kContentEncoding,
+  kTransferEncoding,
+  kExpect,
+  kMalformed,
+  kConnections,
+  kRequestTimeout,
 };
 
+// The refusals in one table: each one's metric label and the status it is answered
+// with (0: the connection is cut off without an answer). docs/server.md lists them.
+struct RefusalSpec {
+  Refusal why;
+  const char* name;  // the metric label, e.g. "header_bytes"
+  int status;
+};
+inline constexpr RefusalSpec kRefusals[] = {
+    {Refusal::kHeaderBytes, "header_bytes", 431},
+    {Refusal::kHeaderCount, "header_count", 431},
+    {Refusal::kUrl, "url", 414},
+    {Refusal::kBody, "body", 413},
+    {Refusal::kContentEncoding, "content_encoding", 415},
+    // 400 when chunked is not the last coding
+    {Refusal::kTransferEncoding, "transfer_encoding", 501},
+    {Refusal::kExpect, "expect", 417},
+    {Refusal::kMalformed, "malformed", 400},
+    {Refusal::kConnections, "connections", 503},
+    {Refusal::kRequestTimeout, "request_timeout", 0},
+};
+
+// SpecOf: the table's row of `refusal`.
+constexpr const RefusalSpec& SpecOf(Refusal refusal) {
+  return kRefusals[static_cast<int>(refusal)];
+}
+static_assert(SpecOf(Refusal::kRequestTimeout).why == Refusal::kRequestTimeout,
+              "kRefusals lists the refusals in their enum order");
+
 // RefusalName: the metric label of a refusal, e.g. "header_bytes".
-const char* RefusalName(Refusal refusal);
+inline const char* RefusalName(Refusal refusal) { return SpecOf(refusal).name; }
 
 // HttpObserver hears what the server does, for metrics. Called from I/O threads,
 // concurrently: implementations are thread-safe and quick.

@@ -19,7 +19,8 @@ using RequestParser = boost::beast::http::request_parser<boost::beast::http::str
 // Rejection: a request refused before it reaches the handler.
 struct Rejection {
   Refusal why;
-  int status;
+  int status;  // the refusal's (kRefusals), but for a transfer coding without chunked
+               // last
   std::string message;
 };
 

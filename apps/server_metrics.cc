@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_split.h"
 #include "prometheus/text_serializer.h"
+#include "sessionctx/http_routes.h"
 
 namespace sessionctx::apps {
 namespace {
@@ -30,30 +31,6 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
 }
 
 }  // namespace
-
-const char* RouteTemplate(absl::string_view path) {
-  for (const char* fixed : {"/healthz", "/readyz", "/metrics", "/openapi.json"}) {
-    if (path == fixed) return fixed;
-  }
-  if (path == "-") return "-";
-  std::vector<absl::string_view> segs = absl::StrSplit(path.substr(path.empty() ? 0 : 1), '/');
-  const size_t n = segs.size();
-  if (n < 4 || n > 6 || segs[0] != "session-context") return "unmatched";
-  for (absl::string_view s : segs) {
-    if (s.empty()) return "unmatched";
-  }
-  const bool own = segs[2] == "me" && segs[3] == "context";
-  if (!own && segs[2] != "context") return "unmatched";
-  if (n >= 5 && segs[4] != "attributes") return "unmatched";
-  static const char* const kOwn[] = {"/session-context/{tenant}/me/context",
-                                     "/session-context/{tenant}/me/context/attributes",
-                                     "/session-context/{tenant}/me/context/attributes/{attributeName}"};
-  static const char* const kManaged[] = {
-      "/session-context/{tenant}/context/{sessionId}",
-      "/session-context/{tenant}/context/{sessionId}/attributes",
-      "/session-context/{tenant}/context/{sessionId}/attributes/{attributeName}"};
-  return own ? kOwn[n - 4] : kManaged[n - 4];
-}
 
 ServerMetrics::ServerMetrics(prometheus::Registry& registry, std::function<void()> before_scrape)
     : registry_(registry),
@@ -99,7 +76,7 @@ void ServerMetrics::OnRefused(Refusal why) { refused_.Add({{"limit", RefusalName
 
 void ServerMetrics::OnRequest(absl::string_view method, absl::string_view path, int status,
                               double seconds) {
-  const char* route = RouteTemplate(path);
+  const char* route = RouteLabel(path);
   const int method_index = MethodIndex(method);
   const uint64_t key = (reinterpret_cast<uintptr_t>(route) << 16) ^
                        (static_cast<uint64_t>(method_index) << 10) ^ static_cast<uint64_t>(status);

@@ -32,9 +32,6 @@
 
 namespace sessionctx::apps {
 
-// RouteTemplate: the route a path belongs to, as a bounded label value.
-const char* RouteTemplate(absl::string_view path);
-
 class ServerMetrics : public HttpObserver {
  public:
   // `before_scrape` runs first in every Scrape (e.g. MetricsStore::RefreshStats).

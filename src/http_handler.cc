@@ -15,55 +15,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "sessionctx/backend_support.h"
+#include "sessionctx/http_routes.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
 namespace {
 
-enum class Route {
-  kOwnContext,          // /me/context
-  kOwnAttributes,       // /me/context/attributes
-  kOwnAttribute,        // /me/context/attributes/{name}
-  kContext,             // /context/{id}
-  kContextAttributes,   // /context/{id}/attributes
-  kContextAttribute,    // /context/{id}/attributes/{name}
-};
-
-struct Match {
-  Route route;
-  std::string tenant;
-  std::string session_id;  // management routes
-  std::string attribute;   // attribute routes
-  std::vector<const char*> allowed;
-};
-
 bool IsOwn(Route r) {
   return r == Route::kOwnContext || r == Route::kOwnAttributes || r == Route::kOwnAttribute;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// PercentDecode decodes one path segment ('+' stays '+': it is a query convention).
-std::optional<std::string> PercentDecode(absl::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
 }
 
 // What ParseIfMatch returns for a weak tag (W/"3"): no session has this version.
@@ -132,54 +91,6 @@ bool IsJsonContentType(absl::string_view ct) {
   return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(media), "application/json");
 }
 
-// Routing: returns the match, or a 404 / 400 response.
-std::variant<Match, HttpResponse> MatchRoute(absl::string_view path) {
-  std::vector<std::string> segs;
-  if (path.empty() || path[0] != '/') return ErrorResponse(404, "no such route");
-  for (absl::string_view raw : absl::StrSplit(path.substr(1), '/')) {
-    std::optional<std::string> seg = PercentDecode(raw);
-    if (!seg) return ErrorResponse(400, "path holds a malformed percent-escape");
-    segs.push_back(*std::move(seg));
-  }
-  auto not_found = [] { return ErrorResponse(404, "no such route"); };
-  if (segs.size() < 4 || segs[0] != "session-context") return not_found();
-  for (const std::string& s : segs) {
-    if (s.empty()) return not_found();
-  }
-  Match m;
-  m.tenant = segs[1];
-  const size_t n = segs.size();
-  const bool own = segs[2] == "me" && segs[3] == "context";
-  if (!own && segs[2] != "context") return not_found();
-  // The tail after the session: nothing, "/attributes", or "/attributes/{name}".
-  int kind;
-  if (n == 4) {
-    kind = 0;
-  } else if (n <= 6 && segs[4] == "attributes") {
-    kind = static_cast<int>(n) - 4;
-  } else {
-    return not_found();
-  }
-  struct Spec {
-    Route route;
-    std::vector<const char*> allowed;
-  };
-  static const Spec kRoutes[2][3] = {
-      {{Route::kContext, {"GET", "PUT", "DELETE"}},
-       {Route::kContextAttributes, {"POST"}},
-       {Route::kContextAttribute, {"DELETE"}}},
-      {{Route::kOwnContext, {"GET", "PATCH"}},
-       {Route::kOwnAttributes, {"POST"}},
-       {Route::kOwnAttribute, {"DELETE"}}},
-  };
-  const Spec& spec = kRoutes[own][kind];
-  m.route = spec.route;
-  m.allowed = spec.allowed;
-  if (!own) m.session_id = segs[3];
-  if (kind == 2) m.attribute = segs[5];
-  return m;
-}
-
 // Authenticate turns the Authorization header into a principal, or a 401.
 std::variant<Principal, HttpResponse> Authenticate(const TokenVerifier& verifier,
                                                    const HttpRequest& req) {
@@ -195,12 +106,13 @@ std::variant<Principal, HttpResponse> Authenticate(const TokenVerifier& verifier
 
 // Authorize checks tenant, scope and session claim (403), and fixes the session an own
 // call addresses: the token's.
-std::optional<HttpResponse> Authorize(const Principal& who, const std::string& management_scope,
-                                      Match& m) {
+std::optional<HttpResponse> Authorize(const Principal& who,
+                                      const std::string& management_scope,
+                                      RouteMatch& m) {
   if (who.tenant != m.tenant) {
     return ErrorResponse(403, "token is not valid for tenant " + m.tenant);
   }
-  const bool own = IsOwn(m.route);
+  const bool own = IsOwn(m.spec->route);
   if (own) {
     if (who.session_id.empty()) return ErrorResponse(403, "token carries no session id");
     m.session_id = who.session_id;
@@ -271,7 +183,7 @@ absl::Status CheckSaasToken(const TokenVerifier& verifier, const HttpRequest& re
 // Call: one authorised request on its way to a route.
 struct HttpHandler::Call {
   const HttpRequest& req;
-  const Match& match;
+  const RouteMatch& match;
   const Principal& who;
   const SessionKey key;
   const absl::string_view query;
@@ -308,34 +220,20 @@ HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
 HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
   const size_t qpos = req.target.find('?');
   const absl::string_view path = absl::string_view(req.target).substr(0, qpos);
-  const absl::string_view query =
-      qpos == std::string::npos ? absl::string_view() : absl::string_view(req.target).substr(qpos + 1);
-
-  if (path == "/healthz") {
-    if (req.method != "GET" && req.method != "HEAD") {
-      HttpResponse res = ErrorResponse(405, "method not allowed; allowed: GET");
-      res.headers.emplace_back("Allow", "GET");
-      return res;
-    }
+  absl::StatusOr<std::optional<RouteMatch>> routed = MatchRoute(path);
+  if (!routed.ok()) return ErrorResponse(400, routed.status().message());
+  const RouteSpec* spec = *routed ? (*routed)->spec : nullptr;
+  if (spec == nullptr || (spec->route != Route::kHealthz && spec->head)) {
+    return ErrorResponse(404, "no such route");  // the server's own routes are not ours
+  }
+  if (!Allows(*spec, req.method)) return MethodNotAllowed(*spec, req.method);
+  if (spec->route == Route::kHealthz) {
     HttpResponse res;
     res.headers.emplace_back("Content-Type", "application/json");
     res.body = R"({"status":"ok"})";
     return res;
   }
-
-  std::variant<Match, HttpResponse> routed = MatchRoute(path);
-  if (auto* res = std::get_if<HttpResponse>(&routed)) return std::move(*res);
-  Match& m = std::get<Match>(routed);
-
-  bool allowed = false;
-  for (const char* method : m.allowed) allowed |= req.method == method;
-  if (!allowed) {
-    const std::string allow = absl::StrJoin(m.allowed, ", ");
-    HttpResponse res = ErrorResponse(
-        405, absl::StrCat("method ", req.method, " is not allowed here; allowed: ", allow));
-    res.headers.emplace_back("Allow", allow);
-    return res;
-  }
+  RouteMatch& m = **routed;
   if (absl::Status st = ValidateTenant(m.tenant); !st.ok()) return ErrorResponse(400, st.message());
   const bool takes_body = req.method == "PATCH" || req.method == "PUT" || req.method == "POST";
   if (takes_body && req.body.size() > options_.max_body_bytes) {
@@ -343,14 +241,15 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
                                            " bytes, over the limit of ",
                                            options_.max_body_bytes));
   }
-
   std::variant<Principal, HttpResponse> who = Authenticate(*verifier_, req);
   if (auto* res = std::get_if<HttpResponse>(&who)) return std::move(*res);
   const Principal& principal = std::get<Principal>(who);
   if (std::optional<HttpResponse> denied = Authorize(principal, options_.management_scope, m)) {
     return *std::move(denied);
   }
-
+  const absl::string_view query = qpos == std::string::npos
+                                      ? absl::string_view()
+                                      : absl::string_view(req.target).substr(qpos + 1);
   Call call{req, m, principal, SessionKey{m.tenant, m.session_id}, query};
   if (takes_body) {
     std::variant<Json, HttpResponse> body =
@@ -358,12 +257,16 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
     if (auto* res = std::get_if<HttpResponse>(&body)) return std::move(*res);
     call.body = std::get<Json>(std::move(body));
   }
-  absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(req);
+  return Dispatch(call);
+}
+
+// Dispatch: an authorised call, its If-Match read, to its route.
+HttpResponse HttpHandler::Dispatch(Call& call) const {
+  absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(call.req);
   if (!if_match.ok()) return ErrorResponse(400, if_match.status().message());
   call.if_match = *if_match;
   if (call.if_match == kWeakTag) return WeakTagConflict(call);
-
-  switch (m.route) {
+  switch (call.match.spec->route) {
     case Route::kOwnContext:
     case Route::kOwnAttributes:
     case Route::kOwnAttribute:
@@ -374,8 +277,9 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
       return ServeSetAttribute(call);
     case Route::kContextAttribute:
       return ServeDeleteAttribute(call);
+    default:
+      return ErrorResponse(500, "unrouted request");
   }
-  return ErrorResponse(500, "unrouted request");
 }
 
 // Own calls: a session that belongs to a customer is only that customer's. A read
@@ -383,7 +287,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
 // in the same atomic step as the write (a login between a check and the write cannot
 // slip through).
 HttpResponse HttpHandler::ServeOwn(const Call& call) const {
-  switch (call.match.route) {
+  switch (call.match.spec->route) {
     case Route::kOwnContext:
       if (call.req.method == "GET") {
         absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
@@ -406,7 +310,8 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
 HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
   absl::StatusOr<SessionContext> current = service_->Get(call.key);
   if (!current.ok()) return Fail(current.status(), call.key.session_id);
-  if (IsOwn(call.match.route) && !backend::GuardAllows(OwnGuard(call), current->customer_id)) {
+  if (IsOwn(call.match.spec->route) &&
+      !backend::GuardAllows(OwnGuard(call), current->customer_id)) {
     return Fail(backend::GuardRefusedError(), call.key.session_id);
   }
   return ErrorResponse(409,
@@ -446,9 +351,10 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
   if (!attr.ok()) return ErrorResponse(400, attr.status().message());
   absl::StatusOr<int64_t> r = service_->SetAttribute(
       call.key, attr->key, attr->value,
-      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>(), call.if_match);
+      IsOwn(call.match.spec->route) ? OwnGuard(call) : std::optional<CustomerGuard>(),
+      call.if_match);
   if (!r.ok()) return Fail(r.status(), call.key.session_id);
-  if (!IsOwn(call.match.route)) return NoContent();
+  if (!IsOwn(call.match.spec->route)) return NoContent();
   HttpResponse res;
   res.status = 201;
   res.headers.emplace_back("Content-Type", "application/json");
@@ -459,7 +365,8 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
 HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
   absl::StatusOr<bool> r = service_->DeleteAttribute(
       call.key, call.match.attribute,
-      IsOwn(call.match.route) ? OwnGuard(call) : std::optional<CustomerGuard>(), call.if_match);
+      IsOwn(call.match.spec->route) ? OwnGuard(call) : std::optional<CustomerGuard>(),
+      call.if_match);
   return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
 }
 

@@ -1,14 +1,16 @@
 // The HTTP API of docs/api.md through the framework-neutral handler: every route and
 // every row of the status table, bodies checked.
 #include "sessionctx/http_handler.h"
-#include "sessionctx/jwt.h"
 
+#include <cstring>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sessionctx/http_routes.h"
+#include "sessionctx/jwt.h"
 #include "sessionctx/memory_store.h"
 #include "tests/test_util.h"
 
@@ -559,6 +561,38 @@ TEST_F(HandlerTest, WrongMethodIs405WithAllow) {
   EXPECT_EQ(Call("GET", "/session-context/acme/me/context/attributes", SessionToken("s1"))
                 .Header("Allow"),
             "POST");
+}
+
+// Every route of the table, its template filled in, answers a method it does not
+// list with 405 and that route's Allow; its label is its template; the server's own
+// routes are not the handler's (404).
+TEST_F(HandlerTest, EveryRouteOfTheTableAnswers405WithItsAllow) {
+  for (const RouteSpec& spec : kRoutes) {
+    std::string path = spec.path;
+    for (auto [from, to] : {std::pair{"{tenant}", "acme"}, std::pair{"{sessionId}", "s1"},
+                            std::pair{"{attributeName}", "k"}}) {
+      if (size_t at = path.find(from); at != std::string::npos)
+        path.replace(at, strlen(from), to);
+    }
+    SCOPED_TRACE(path);
+    EXPECT_STREQ(RouteLabel(path), spec.path);
+    const char* refused = Allows(spec, "PATCH") ? "TRACE" : "PATCH";
+    HttpResponse r = Call(refused, path, ManageToken(), "{}");
+    const bool server_route = spec.head && spec.route != Route::kHealthz;
+    if (server_route) {
+      ExpectError(r, 404);
+      continue;
+    }
+    ExpectError(r, 405);
+    EXPECT_EQ(r.Header("Allow"), spec.allow);
+  }
+  EXPECT_STREQ(RouteLabel("/session-context/acme/context/s1/more"), "unmatched");
+  EXPECT_STREQ(RouteLabel("/session-context/acme/context/%zz"),
+               "/session-context/{tenant}/context/{sessionId}");
+  ExpectError(Call("GET", "/session-context/acme/context/%zz", ManageToken()), 400);
+  // An escaped letter is the letter.
+  Seed("s1");
+  EXPECT_EQ(Call("GET", "/session-context/acme/%63ontext/s1", ManageToken()).status, 200);
 }
 
 // --- 413, 415 --------------------------------------------------------------------

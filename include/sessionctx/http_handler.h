@@ -76,6 +76,7 @@ class HttpHandler {
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
   HttpResponse HandleUnchecked(const HttpRequest& request) const;
+  HttpResponse Dispatch(Call& call) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;
   HttpResponse WeakTagConflict(const Call& call) const;
