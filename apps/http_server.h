@@ -41,7 +41,7 @@ struct ServerLimits {
   size_t max_url_bytes = 8 * 1024;
   // Bytes of a request body, chunked bodies included; over: 413 as soon as it is
   // exceeded, then the connection closes.
-  size_t max_body_bytes = 64 * 1024;
+  size_t max_body_bytes = kDefaultMaxBodyBytes;
   // Time a client has to send one request's header and body, counted from its first
   // byte; also the time a response may take to be written. Past it: cut off.
   std::chrono::milliseconds request_timeout{10'000};

@@ -19,7 +19,7 @@
 #include <random>
 #include <thread>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/access_log.h"
 #include "apps/flags.h"
@@ -27,6 +27,7 @@
 #include "apps/key_file.h"
 #include "apps/openapi.h"
 #include "apps/server_config.h"
+#include "apps/server_flags.h"
 #include "apps/server_metrics.h"
 #include "prometheus/registry.h"
 #include "sessionctx/http_handler.h"
@@ -38,42 +39,6 @@
 
 namespace sessionctx::apps {
 namespace {
-
-constexpr char kUsage[] = R"(usage: sessionctx-server [flags]
-  --listen HOST:PORT          default 127.0.0.1:8080 (port 0 picks a free one)
-  --store URI                 default rocksdb:./data/sessions (also memory:, postgresql://…)
-  --jwt-secret-file FILE      HS256 shared secret (the file's bytes, trailing newline stripped)
-  --jwt-public-key-file FILE  PEM public key: RSA for RS256, P-256 for ES256
-  --jwks-file FILE            JSON Web Key Set (RSA, P-256, oct keys), chosen by the
-                              token's kid; an unknown kid is refused (401)
-  --key-reload-interval SECS  the key file is re-read on SIGHUP and, when it changed,
-                              within about twice this time; default 1, 0 = SIGHUP only
-  --jwt-issuer ISS            when given, a token's iss must equal it
-  --jwt-audience AUD          when given, a token's aud must name it
-  --config FILE               JSON: per-tenant defaults, claim names, leeway
-  --anonymous-ttl SECONDS     default 3600
-  --purge-interval SECONDS    purge expired sessions this often; default 300, 0 = never
-  --access-log FORMAT         off, text (default: METHOD PATH STATUS MICROSus) or json
-  --metrics-listen WHERE      where GET /metrics answers: "main" (default: the main port,
-                              loopback clients only) or HOST:PORT (a listener of its own)
-
-threads:
-  --io-threads N              event-loop threads; default: one per core
-  --threads N                 threads for requests that reach the store; 0 = on the
-                              event-loop threads (only for a store that never blocks).
-                              Default by store: memory: 0, rocksdb: 2 per core,
-                              postgresql: 16
-
-request limits (checked while reading; over a limit the answer says which):
-  --max-body BYTES            request body, chunked included; default 65536 (413)
-  --max-header-bytes BYTES    request header fields; default 16384 (431)
-  --max-headers N             request header fields; default 100 (431)
-  --max-url BYTES             request target; default 8192 (414)
-  --request-timeout SECONDS   to send one request's header and body; default 10
-  --idle-timeout SECONDS      keep-alive connection without a request; default 60
-  --max-connections N         open connections; default 10000 (503 beyond)
-  --shutdown-grace SECONDS    on SIGTERM/SIGINT, time left to requests in flight; default 10
-)";
 
 // DefaultHandlerThreads: where requests that reach the store run, by backend.
 // memory: never blocks (a shard lock held for a copy), so its requests run on the
@@ -179,6 +144,216 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// KeyFileOf: the key file the flags name, or the development secret (made when
+// missing, with a hint printed on how to mint a token).
+absl::StatusOr<KeyFile> KeyFileOf(const ServerFlags& flags) {
+  if (flags.jwks_file) return KeyFile{KeyFile::Kind::kJwks, *flags.jwks_file};
+  if (flags.jwt_public_key_file) return KeyFile{KeyFile::Kind::kPublicKey, *flags.jwt_public_key_file};
+  if (flags.jwt_secret_file) return KeyFile{KeyFile::Kind::kSecret, *flags.jwt_secret_file};
+  KeyFile file{KeyFile::Kind::kSecret, "./data/dev-jwt-secret"};
+  absl::StatusOr<std::string> secret = DevelopmentSecret(file.path);
+  if (!secret.ok()) return secret.status();
+  std::printf(
+      "sessionctx-server: no key given; using the development HS256 secret in %s\n"
+      "  mint a token: sessionctl token --secret-file %s --tenant acme --session s1\n",
+      file.path.c_str(), file.path.c_str());
+  return file;
+}
+
+// Keys: the token verifier in use and what reloads it.
+struct Keys {
+  Keys(std::unique_ptr<TokenVerifier> loaded, const KeyFile& file, const JwtOptions& options,
+       std::optional<KeyReloader::Version> version)
+      : verifier(std::move(loaded)), reloader(file, options, &verifier, version) {}
+  SwappableVerifier verifier;
+  KeyReloader reloader;
+};
+
+absl::StatusOr<std::unique_ptr<Keys>> LoadKeys(const ServerFlags& flags, const JwtOptions& options) {
+  absl::StatusOr<KeyFile> file = KeyFileOf(flags);
+  if (!file.ok()) return file.status();
+  // Stat'ed before the read, so that a rotation landing in between is reloaded.
+  const std::optional<KeyReloader::Version> version = KeyReloader::StatFile(file->path);
+  std::string warning;
+  absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded = LoadVerifier(*file, options, &warning);
+  if (!loaded.ok()) return loaded.status();
+  if (!warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", warning.c_str());
+  return std::make_unique<Keys>(*std::move(loaded), *file, options, version);
+}
+
+// ReadConfig: the service and token options, with --config applied.
+absl::Status ReadConfig(const ServerFlags& flags, ServiceOptions& service, JwtOptions& jwt) {
+  service.anonymous_ttl = absl::Seconds(flags.anonymous_ttl_seconds);
+  jwt.issuer = flags.jwt_issuer;
+  jwt.audience = flags.jwt_audience;
+  if (!flags.config_file) return absl::OkStatus();
+  std::optional<std::string> text = ReadFile(*flags.config_file);
+  if (!text) return absl::InvalidArgumentError("cannot read --config " + *flags.config_file);
+  if (absl::Status st = ApplyConfig(*text, service, jwt); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config ", *flags.config_file, ": ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Background: the threads beside the server: one waits for signals (SIGHUP reloads
+// the keys, SIGTERM/SIGINT stop the server), one purges expired sessions, one
+// watches the key file. Joined on destruction.
+class Background {
+ public:
+  Background(const ServerFlags& flags, sigset_t signals, HttpServer& server,
+             HttpServer* metrics_server, SessionService& service, ServerMetrics& metrics,
+             KeyReloader& reloader)
+      : flags_(flags) {
+    threads_.emplace_back([=, this, &server, &reloader] {
+      WaitForSignals(signals, server, metrics_server, reloader);
+    });
+    threads_.emplace_back([this, &service, &metrics] { Purge(service, metrics); });
+    threads_.emplace_back([this, &reloader] { WatchKeys(reloader); });
+  }
+  ~Background() {
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  void WaitForSignals(sigset_t signals, HttpServer& server, HttpServer* metrics_server,
+                      KeyReloader& reloader) {
+    int sig = 0;
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      ReportReload(reloader.file().path, reloader.Reload());
+    }
+    std::printf("sessionctx-server: signal %d, shutting down (grace %llds)\n", sig,
+                static_cast<long long>(flags_.shutdown_grace.count() / 1000));
+    std::fflush(stdout);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    server.Shutdown(flags_.shutdown_grace);
+    if (metrics_server != nullptr) metrics_server->Shutdown(flags_.shutdown_grace);
+  }
+
+  // Every `interval` until the server stops, `work` (run without the lock).
+  template <typename Work>
+  void Every(std::chrono::milliseconds interval, Work work) {
+    if (interval.count() == 0) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+      lock.unlock();
+      work();
+      lock.lock();
+    }
+  }
+
+  void Purge(SessionService& service, ServerMetrics& metrics) {
+    Every(std::chrono::seconds(flags_.purge_interval_seconds), [&] {
+      absl::StatusOr<int64_t> purged = service.PurgeExpired();
+      metrics.OnPurge(purged.ok(), purged.value_or(0));
+      if (!purged.ok()) {
+        std::fprintf(stderr, "sessionctx-server: purge failed: %s\n",
+                     std::string(purged.status().message()).c_str());
+      }
+    });
+  }
+
+  void WatchKeys(KeyReloader& reloader) {
+    Every(flags_.key_reload_interval, [&] {
+      if (std::optional<absl::Status> st = reloader.ReloadIfChanged()) {
+        ReportReload(reloader.file().path, *st);
+      }
+    });
+  }
+
+  const ServerFlags& flags_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+// MainServerOptions: the main listener's options from the flags.
+HttpServerOptions MainServerOptions(const ServerFlags& flags, int64_t handler_threads,
+                                    ServerMetrics& metrics) {
+  HttpServerOptions options;
+  options.host = flags.host;
+  options.port = flags.port;
+  options.io_threads = static_cast<int>(
+      flags.io_threads.value_or(std::max(1u, std::thread::hardware_concurrency())));
+  options.handler_threads = static_cast<int>(handler_threads);
+  options.limits = flags.limits;
+  options.observer = &metrics;
+  HttpResponse openapi;
+  openapi.headers.emplace_back("Content-Type", "application/json");
+  openapi.body = kOpenApiJson;
+  options.static_routes.emplace("/openapi.json", std::move(openapi));
+  if (flags.metrics_port < 0) options.metrics = [&metrics] { return metrics.Scrape(); };
+  return options;
+}
+
+// StartMetricsServer: the metrics listener of its own, when --metrics-listen names one.
+absl::Status StartMetricsServer(const ServerFlags& flags, ServerMetrics& metrics,
+                                AccessLog& access_log, std::optional<HttpServer>& out) {
+  if (flags.metrics_port < 0) return absl::OkStatus();
+  HttpServerOptions options;
+  options.host = flags.metrics_host;
+  options.port = flags.metrics_port;
+  options.handler_threads = 0;
+  options.metrics = [&metrics] { return metrics.Scrape(); };
+  options.metrics_loopback_only = false;  // whoever reaches this listener may scrape
+  out.emplace(nullptr, nullptr, &access_log, options);
+  absl::StatusOr<int> bound = out->Bind();
+  if (!bound.ok()) return bound.status();
+  std::printf("sessionctx-server: metrics on %s:%d\n", flags.metrics_host.c_str(), *bound);
+  return absl::OkStatus();
+}
+
+// Serve runs the server over `store` until a signal stops it.
+int Serve(const ServerFlags& flags, sigset_t signals, SessionStore* store, Keys& keys,
+          const ServiceOptions& service_options) {
+  // Every store call is counted and timed (sessionctx::metrics).
+  prometheus::Registry registry;
+  MetricsStore metered(store, StoreBackendName(flags.store_uri), registry);
+  ServerMetrics server_metrics(registry, [&metered] { metered.RefreshStats(); });
+  SessionService service(&metered, service_options);
+  HandlerOptions handler_options;
+  handler_options.max_body_bytes = flags.limits.max_body_bytes;
+  // A store failure's detail goes to the log, never to the client: a message repeats
+  // at most once a minute, so a failing store cannot flood the log.
+  StoreErrorLog store_error_log;
+  handler_options.store_error_log = [&store_error_log](const absl::Status& st) {
+    store_error_log.Report(st);
+  };
+  const HttpHandler handler(&service, &keys.verifier, handler_options);
+  RaiseDescriptorLimit(flags.limits.max_connections);
+  const int64_t threads =
+      flags.threads.value_or(DefaultHandlerThreads(flags.store_uri, std::thread::hardware_concurrency()));
+  const HttpServerOptions options = MainServerOptions(flags, threads, server_metrics);
+  AccessLog access_log(flags.access_log, stdout);
+  HttpServer server(&handler, [store] { return store->Ready(); }, &access_log, options);
+  absl::StatusOr<int> bound = server.Bind();
+  if (!bound.ok()) return Fail(std::string(bound.status().message()));
+  std::printf("sessionctx-server: listening on %s:%d (store %s, %d I/O threads, %lld handler "
+              "threads)\n",
+              flags.host.c_str(), *bound, flags.store_uri.c_str(), options.io_threads,
+              static_cast<long long>(threads));
+  std::optional<HttpServer> metrics_server;
+  if (absl::Status st = StartMetricsServer(flags, server_metrics, access_log, metrics_server);
+      !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
+  std::fflush(stdout);
+  {
+    Background background(flags, signals, server, metrics_server ? &*metrics_server : nullptr,
+                          service, server_metrics, keys.reloader);
+    std::thread metrics_runner([&] {
+      if (metrics_server) metrics_server->Run();
+    });
+    server.Run();  // returns once a signal stopped it and every connection is done
+    metrics_runner.join();
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   // Signals go to one waiting thread, which stops the server. Blocked first, before
   // any thread exists (the store starts its own), so every thread inherits the mask.
@@ -190,253 +365,29 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Flags flags;
-  if (std::string err = flags.Parse(argc, argv, 1, {"help"}); !err.empty()) return Fail(err);
-  if (flags.Has("help")) {
-    std::fputs(kUsage, stdout);
+  absl::StatusOr<ServerFlags> flags = ParseServerFlags(argc, argv);
+  if (!flags.ok()) {
+    const bool unknown = absl::StartsWith(flags.status().message(), "unknown flag");
+    return Fail(absl::StrCat(flags.status().message(), unknown ? "\n" + ServerUsage() : ""));
+  }
+  if (flags->help) {
+    std::fputs(ServerUsage().c_str(), stdout);
     return 0;
   }
-  const std::string listen = flags.Get("listen", "127.0.0.1:8080");
-  const std::string store_uri = flags.Get("store", "rocksdb:./data/sessions");
-  const std::optional<std::string> secret_file = flags.Get("jwt-secret-file");
-  const std::optional<std::string> public_key_file = flags.Get("jwt-public-key-file");
-  const std::optional<std::string> jwks_file = flags.Get("jwks-file");
-  const std::optional<std::string> jwt_issuer = flags.Get("jwt-issuer");
-  const std::optional<std::string> jwt_audience = flags.Get("jwt-audience");
-  const std::optional<std::string> config_file = flags.Get("config");
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  int64_t ttl = 3600, purge_interval = 300, io_threads = cores, threads = -1;
-  ServerLimits limits;
-  int64_t max_body = static_cast<int64_t>(limits.max_body_bytes),
-          max_header_bytes = static_cast<int64_t>(limits.max_header_bytes),
-          max_headers = static_cast<int64_t>(limits.max_header_count),
-          max_url = static_cast<int64_t>(limits.max_url_bytes),
-          max_connections = static_cast<int64_t>(limits.max_connections);
-  for (auto [name, out] : {std::pair{"anonymous-ttl", &ttl}, std::pair{"max-body", &max_body},
-                           std::pair{"purge-interval", &purge_interval},
-                           std::pair{"threads", &threads}, std::pair{"io-threads", &io_threads},
-                           std::pair{"max-header-bytes", &max_header_bytes},
-                           std::pair{"max-headers", &max_headers}, std::pair{"max-url", &max_url},
-                           std::pair{"max-connections", &max_connections}}) {
-    if (std::optional<std::string> v = flags.Get(name)) {
-      if (!absl::SimpleAtoi(*v, out) || *out < 0) {
-        return Fail(absl::StrCat("--", name, " must be a non-negative integer"));
-      }
-    }
-  }
-  if (threads < 0) threads = DefaultHandlerThreads(store_uri, cores);
-  if (io_threads < 1 || max_connections < 1 || max_url < 1 || max_header_bytes < 1 ||
-      max_headers < 1) {
-    return Fail("--io-threads, --max-connections, --max-url, --max-header-bytes and "
-                "--max-headers must be at least 1");
-  }
-  std::chrono::milliseconds request_timeout = limits.request_timeout,
-                            idle_timeout = limits.idle_timeout, shutdown_grace{10'000},
-                            key_reload_interval{1'000};
-  for (auto [name, out] : {std::pair{"request-timeout", &request_timeout},
-                           std::pair{"idle-timeout", &idle_timeout},
-                           std::pair{"shutdown-grace", &shutdown_grace},
-                           std::pair{"key-reload-interval", &key_reload_interval}}) {
-    if (std::optional<std::string> v = flags.Get(name)) {
-      double seconds = 0;
-      const bool zero_ok = out == &key_reload_interval;
-      if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0 || (zero_ok && seconds == 0)) ||
-          seconds > 1e6) {
-        return Fail(absl::StrCat("--", name, " must be a ", zero_ok ? "non-negative" : "positive",
-                                 " number of seconds"));
-      }
-      *out = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
-    }
-  }
-  const std::optional<AccessLogFormat> log_format =
-      ParseAccessLogFormat(flags.Get("access-log", "text"));
-  if (!log_format) return Fail("--access-log must be off, text or json");
-  const std::string metrics_listen = flags.Get("metrics-listen", "main");
-  std::string metrics_host;
-  int metrics_port = -1;  // -1: on the main port
-  if (metrics_listen != "main") {
-    const size_t at = metrics_listen.rfind(':');
-    if (at == std::string::npos || !absl::SimpleAtoi(metrics_listen.substr(at + 1), &metrics_port) ||
-        metrics_port < 0 || metrics_port > 65535) {
-      return Fail("--metrics-listen must be main or HOST:PORT, e.g. 127.0.0.1:9464");
-    }
-    metrics_host = metrics_listen.substr(0, at);
-  }
-  if (std::optional<std::string> unknown = flags.Unknown()) {
-    return Fail("unknown flag --" + *unknown + "\n" + kUsage);
-  }
-  if (int(secret_file.has_value()) + int(public_key_file.has_value()) +
-          int(jwks_file.has_value()) > 1) {
-    return Fail("give one of --jwt-secret-file, --jwt-public-key-file and --jwks-file");
-  }
-  const size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return Fail("--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
-  }
-  const std::string host = listen.substr(0, colon);
-
   ServiceOptions service_options;
-  service_options.anonymous_ttl = absl::Seconds(ttl);
   JwtOptions jwt_options;
-  jwt_options.issuer = jwt_issuer;
-  jwt_options.audience = jwt_audience;
-  if (config_file) {
-    std::optional<std::string> text = ReadFile(*config_file);
-    if (!text) return Fail("cannot read --config " + *config_file);
-    if (absl::Status st = ApplyConfig(*text, service_options, jwt_options); !st.ok()) {
-      return Fail(absl::StrCat("config ", *config_file, ": ", st.message()));
-    }
+  if (absl::Status st = ReadConfig(*flags, service_options, jwt_options); !st.ok()) {
+    return Fail(std::string(st.message()));
   }
-
-  KeyFile key_file;
-  if (jwks_file) {
-    key_file = {KeyFile::Kind::kJwks, *jwks_file};
-  } else if (public_key_file) {
-    key_file = {KeyFile::Kind::kPublicKey, *public_key_file};
-  } else if (secret_file) {
-    key_file = {KeyFile::Kind::kSecret, *secret_file};
-  } else {
-    key_file = {KeyFile::Kind::kSecret, "./data/dev-jwt-secret"};
-    absl::StatusOr<std::string> secret = DevelopmentSecret(key_file.path);
-    if (!secret.ok()) return Fail(std::string(secret.status().message()));
-    std::printf(
-        "sessionctx-server: no key given; using the development HS256 secret in %s\n"
-        "  mint a token: sessionctl token --secret-file %s --tenant acme --session s1\n",
-        key_file.path.c_str(), key_file.path.c_str());
-  }
-  std::string key_warning;
-  // Stat'ed before the read, so that a rotation landing in between is reloaded.
-  const std::optional<KeyReloader::Version> key_version = KeyReloader::StatFile(key_file.path);
-  absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded =
-      LoadVerifier(key_file, jwt_options, &key_warning);
-  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
-  if (!key_warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", key_warning.c_str());
-  SwappableVerifier verifier(*std::move(loaded));
-  KeyReloader key_reloader(key_file, jwt_options, &verifier, key_version);
-
-
-  StoreOptions store_options;
-  absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(store_uri, store_options);
+  absl::StatusOr<std::unique_ptr<Keys>> keys = LoadKeys(*flags, jwt_options);
+  if (!keys.ok()) return Fail(std::string(keys.status().message()));
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      OpenSessionStore(flags->store_uri, StoreOptions{});
   if (!store.ok()) {
-    return Fail(absl::StrCat("cannot open store ", store_uri, ": ", store.status().message()));
+    return Fail(absl::StrCat("cannot open store ", flags->store_uri, ": ", store.status().message()));
   }
-  // Every store call is counted and timed (sessionctx::metrics).
-  prometheus::Registry registry;
-  MetricsStore metered(store->get(), StoreBackendName(store_uri), registry);
-  ServerMetrics server_metrics(registry, [&metered] { metered.RefreshStats(); });
-  SessionService service(&metered, service_options);
-  HandlerOptions handler_options;
-  handler_options.max_body_bytes = static_cast<size_t>(max_body);
-  // A store failure's detail goes to the log, never to the client: a message repeats
-  // at most once a minute, so a failing store cannot flood the log.
-  StoreErrorLog store_error_log;
-  handler_options.store_error_log = [&store_error_log](const absl::Status& st) {
-    store_error_log.Report(st);
-  };
-  const HttpHandler handler(&service, &verifier, handler_options);
-
-
-  limits.max_body_bytes = static_cast<size_t>(max_body);
-  limits.max_header_bytes = static_cast<size_t>(max_header_bytes);
-  limits.max_header_count = static_cast<size_t>(max_headers);
-  limits.max_url_bytes = static_cast<size_t>(max_url);
-  limits.max_connections = static_cast<size_t>(max_connections);
-  limits.request_timeout = request_timeout;
-  limits.idle_timeout = idle_timeout;
-  RaiseDescriptorLimit(limits.max_connections);
-
-  HttpServerOptions server_options;
-  server_options.host = host;
-  server_options.port = port;
-  server_options.io_threads = static_cast<int>(io_threads);
-  server_options.handler_threads = static_cast<int>(threads);
-  server_options.limits = limits;
-  server_options.observer = &server_metrics;
-  HttpResponse openapi;
-  openapi.headers.emplace_back("Content-Type", "application/json");
-  openapi.body = kOpenApiJson;
-  server_options.static_routes.emplace("/openapi.json", std::move(openapi));
-  if (metrics_port < 0) server_options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
-  AccessLog access_log(*log_format, stdout);
-  SessionStore* const raw_store = store->get();
-  HttpServer server(&handler, [raw_store] { return raw_store->Ready(); }, &access_log,
-                    server_options);
-  absl::StatusOr<int> bound = server.Bind();
-  if (!bound.ok()) return Fail(std::string(bound.status().message()));
-  std::printf("sessionctx-server: listening on %s:%d (store %s, %lld I/O threads, %lld handler "
-              "threads)\n",
-              host.c_str(), *bound, store_uri.c_str(), static_cast<long long>(io_threads),
-              static_cast<long long>(threads));
-  std::optional<HttpServer> metrics_server;
-  if (metrics_port >= 0) {
-    HttpServerOptions options;
-    options.host = metrics_host;
-    options.port = metrics_port;
-    options.handler_threads = 0;
-    options.metrics = [&server_metrics] { return server_metrics.Scrape(); };
-    options.metrics_loopback_only = false;  // whoever reaches this listener may scrape
-    metrics_server.emplace(nullptr, nullptr, &access_log, options);
-    absl::StatusOr<int> metrics_bound = metrics_server->Bind();
-    if (!metrics_bound.ok()) return Fail(std::string(metrics_bound.status().message()));
-    std::printf("sessionctx-server: metrics on %s:%d\n", metrics_host.c_str(), *metrics_bound);
-  }
-  std::fflush(stdout);
-
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
-  bool stopping = false;
-  std::thread signal_waiter([&] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-      ReportReload(key_reloader.file().path, key_reloader.Reload());
-    }
-    std::printf("sessionctx-server: signal %d, shutting down (grace %llds)\n", sig,
-                static_cast<long long>(shutdown_grace.count() / 1000));
-    std::fflush(stdout);
-    {
-      std::lock_guard<std::mutex> lock(stop_mu);
-      stopping = true;
-    }
-    stop_cv.notify_all();
-    server.Shutdown(shutdown_grace);
-    if (metrics_server) metrics_server->Shutdown(shutdown_grace);
-  });
-  std::thread purger([&] {
-    if (purge_interval == 0) return;
-    std::unique_lock<std::mutex> lock(stop_mu);
-    while (!stop_cv.wait_for(lock, std::chrono::seconds(purge_interval), [&] { return stopping; })) {
-      lock.unlock();
-      absl::StatusOr<int64_t> purged = service.PurgeExpired();
-      server_metrics.OnPurge(purged.ok(), purged.value_or(0));
-      if (!purged.ok()) {
-        std::fprintf(stderr, "sessionctx-server: purge failed: %s\n",
-                     std::string(purged.status().message()).c_str());
-      }
-      lock.lock();
-    }
-  });
-
-  std::thread key_watcher([&] {
-    if (key_reload_interval.count() == 0) return;
-    std::unique_lock<std::mutex> lock(stop_mu);
-    while (!stop_cv.wait_for(lock, key_reload_interval, [&] { return stopping; })) {
-      lock.unlock();
-      if (std::optional<absl::Status> st = key_reloader.ReloadIfChanged()) {
-        ReportReload(key_reloader.file().path, *st);
-      }
-      lock.lock();
-    }
-  });
-  std::thread metrics_runner([&] {
-    if (metrics_server) metrics_server->Run();
-  });
-  server.Run();  // returns once a signal stopped it and every connection is done
-  metrics_runner.join();
-  signal_waiter.join();
-  purger.join();
-  key_watcher.join();
+  const int code = Serve(*flags, signals, store->get(), **keys, service_options);
+  if (code != 0) return code;
   store->reset();  // close the store: flushes what it buffers
   std::printf("sessionctx-server: stopped\n");
   return 0;

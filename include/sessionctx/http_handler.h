@@ -48,10 +48,14 @@ struct HttpResponse {
   absl::string_view Header(absl::string_view name) const;
 };
 
+// The default limit on a request body (64 KiB): the handler's, and the server's while
+// it reads a request.
+inline constexpr size_t kDefaultMaxBodyBytes = 64 * 1024;
+
 // HandlerOptions: per-handler settings.
 struct HandlerOptions {
-  // Largest request body accepted, in bytes; larger is 413. Default 64 KiB.
-  size_t max_body_bytes = 64 * 1024;
+  // Largest request body accepted, in bytes; larger is 413.
+  size_t max_body_bytes = kDefaultMaxBodyBytes;
   // The scope a token needs for the management routes.
   std::string management_scope = "session_context.context_manage";
   // Called with the whole status of every failure answered 500, 503 or 507. The answer

@@ -1,0 +1,68 @@
+// The server's flags in one table (kServerFlags): name, argument, default, help and
+// how each is read. The usage text (--help), the parser and the README's flag table
+// come from it; a test checks README.md and docs/server.md against it.
+#ifndef SESSIONCTX_APPS_SERVER_FLAGS_H_
+#define SESSIONCTX_APPS_SERVER_FLAGS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "apps/access_log.h"
+#include "apps/http_server.h"
+
+namespace sessionctx::apps {
+
+// ServerFlags: what the command line asks of the server.
+struct ServerFlags {
+  std::string host;  // --listen
+  int port = 0;
+  std::string store_uri;
+  std::optional<std::string> jwt_secret_file, jwt_public_key_file, jwks_file;
+  std::optional<std::string> jwt_issuer, jwt_audience, config_file;
+  std::chrono::milliseconds key_reload_interval{0};  // 0: SIGHUP only
+  std::chrono::milliseconds shutdown_grace{0};
+  int64_t anonymous_ttl_seconds = 0;
+  int64_t purge_interval_seconds = 0;  // 0: never
+  std::optional<int64_t> io_threads;   // unset: one per core
+  std::optional<int64_t> threads;      // unset: by store (DefaultHandlerThreads)
+  ServerLimits limits;
+  AccessLogFormat access_log = AccessLogFormat::kText;
+  std::string metrics_host;
+  int metrics_port = -1;  // -1: GET /metrics on the main port
+  bool help = false;
+};
+
+// FlagSpec: one flag of the table.
+struct FlagSpec {
+  const char* name;      // without the dashes, e.g. "max-body"
+  const char* arg;       // what it takes, e.g. "BYTES"; nullptr for a switch
+  const char* fallback;  // the default as a command-line value; nullptr: none
+  const char* shown;     // the default as the docs show it when it is not a value
+  const char* help;      // one sentence
+  // Reads `value` into `flags`; the error says what the value must be, the caller
+  // names the flag.
+  absl::Status (*read)(absl::string_view value, ServerFlags& flags);
+};
+
+// kServerFlags: every flag, in the order --help and the README list them.
+extern const FlagSpec kServerFlags[];
+extern const size_t kServerFlagCount;
+
+// ParseServerFlags reads argv[1..]: "--name value" or "--name=value". Every flag not
+// given takes its default. InvalidArgument names the flag and what it must be.
+absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv);
+
+// ServerUsage: the --help text.
+std::string ServerUsage();
+
+// ServerFlagsMarkdown: the README's flag table (header, separator, a row per flag).
+std::string ServerFlagsMarkdown();
+
+}  // namespace sessionctx::apps
+
+#endif  // SESSIONCTX_APPS_SERVER_FLAGS_H_
