@@ -294,113 +294,131 @@ class Importer {
   int64_t read_bytes_ = 0;
 };
 
-int StoreCommand(const std::string& command, Flags& flags) {
-  // Positional words stand in for the flags, in order: URI [TENANT SESSION].
+// StoreArgs: what the store commands read from the command line.
+struct StoreArgs {
+  std::string uri;
+  int64_t ttl = 3600;
+  std::optional<std::string> tenant, session, json, out_file, in_file;
+  bool overwrite = false;
+};
+
+// ReadStoreArgs: positional words stand in for the flags, in order: URI [TENANT
+// SESSION]. An error message, or "" on success.
+std::string ReadStoreArgs(const std::string& command, Flags& flags, StoreArgs& args) {
   const char* order[] = {"store", "tenant", "session"};
   for (size_t i = 0; i < flags.positional().size() && i < 3; ++i) {
     if (!flags.Has(order[i])) flags.Set(order[i], flags.positional()[i]);
   }
   std::string err;
-  std::optional<std::string> uri = Require(flags, "store", err);
-  int64_t ttl = 3600;
-  if (auto v = flags.Get("anonymous-ttl"); v && !absl::SimpleAtoi(*v, &ttl)) {
+  args.uri = Require(flags, "store", err).value_or("");
+  if (auto v = flags.Get("anonymous-ttl"); v && !absl::SimpleAtoi(*v, &args.ttl)) {
     err = "--anonymous-ttl must be an integer";
   }
-  std::optional<std::string> tenant, session, json_flag, out_file, in_file;
   if (command == "get" || command == "put" || command == "delete") {
-    tenant = Require(flags, "tenant", err);
-    session = Require(flags, "session", err);
-    json_flag = flags.Get("json");
+    args.tenant = Require(flags, "tenant", err);
+    args.session = Require(flags, "session", err);
+    args.json = flags.Get("json");
   }
-  out_file = flags.Get("out");
-  in_file = flags.Get("in");
-  const bool overwrite = command == "import" && flags.Get("overwrite") == "true";
+  args.out_file = flags.Get("out");
+  args.in_file = flags.Get("in");
+  args.overwrite = command == "import" && flags.Get("overwrite") == "true";
   if (auto u = flags.Unknown(); u && err.empty()) err = "unknown flag --" + *u;
-  if (!err.empty()) return Fail(err);
+  return err;
+}
 
-  absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(*uri, StoreOptions{});
-  if (!store.ok()) return Fail(absl::StrCat("cannot open ", *uri, ": ", store.status().message()));
+// Put: an operator's put, upserting over whatever version is stored.
+int Put(SessionService& service, const SessionKey& key, const std::optional<std::string>& json) {
+  std::string text = json ? *json : std::string(std::istreambuf_iterator<char>(std::cin), {});
+  absl::StatusOr<Json> body = ParseJsonBody(text, service.options().limits.max_json_depth);
+  if (!body.ok()) return FailStatus(body.status());
+  if (!body->is_object()) return Fail("the body must be a JSON object");
+  body->erase("metadata");  // an operator's put overrides the version check
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    PutOptions put;
+    put.upsert = true;
+    absl::StatusOr<SessionContext> current = service.Get(key);
+    if (current.ok()) put.if_match = current->version;
+    absl::StatusOr<PutResult> r = service.Put(key, *body, put);
+    if (absl::IsAborted(r.status())) continue;
+    if (!r.ok()) return FailStatus(r.status());
+    std::printf("%s\n", ToJson(r->record).dump(2).c_str());
+    return 0;
+  }
+  return Fail("the session kept changing; try again");
+}
+
+// Export: every live session, one JSON line each, to `out_file` or standard output.
+int Export(SessionStore& store, const std::optional<std::string>& out_file) {
+  std::ofstream file;
+  if (out_file) {
+    file.open(*out_file);
+    if (!file) return Fail("cannot write " + *out_file);
+  }
+  std::ostream& out = out_file ? file : std::cout;
+  int64_t count = 0;
+  absl::Status st = store.ForEach([&](const SessionKey& key, const SessionContext& s) {
+    out << ExportLine(key, s).dump() << '\n';
+    ++count;
+    return true;
+  });
+  out.flush();
+  if (!st.ok()) return FailStatus(st);
+  std::fprintf(stderr, "exported %lld sessions\n", static_cast<long long>(count));
+  return 0;
+}
+
+// Import: the lines of an export, from `in_file` or standard input.
+int Import(SessionStore& store, const std::optional<std::string>& in_file, bool overwrite) {
+  std::ifstream file;
+  int64_t total_bytes = 0;
+  if (in_file) {
+    file.open(*in_file);
+    if (!file) return Fail("cannot read " + *in_file);
+    std::error_code ec;
+    total_bytes = static_cast<int64_t>(std::filesystem::file_size(*in_file, ec));
+    if (ec) total_bytes = 0;
+  }
+  std::istream& in = in_file ? file : std::cin;
+  ImportOptions import_options;
+  import_options.overwrite_newer = overwrite;
+  Importer importer(store, total_bytes, import_options);
+  int64_t line_no = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_no;
+    importer.Add(line_no, std::move(line));
+    line.clear();
+  }
+  return importer.Finish();
+}
+
+int StoreCommand(const std::string& command, Flags& flags) {
+  StoreArgs args;
+  if (std::string err = ReadStoreArgs(command, flags, args); !err.empty()) return Fail(err);
+  absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(args.uri, StoreOptions{});
+  if (!store.ok()) return Fail(absl::StrCat("cannot open ", args.uri, ": ", store.status().message()));
   ServiceOptions options;
-  options.anonymous_ttl = absl::Seconds(ttl);
+  options.anonymous_ttl = absl::Seconds(args.ttl);
   SessionService service(store->get(), options);
-
   if (command == "get") {
-    absl::StatusOr<SessionContext> s = service.Get({*tenant, *session});
+    absl::StatusOr<SessionContext> s = service.Get({*args.tenant, *args.session});
     if (!s.ok()) return FailStatus(s.status());
     std::printf("%s\n", ToJson(*s).dump(2).c_str());
     return 0;
   }
   if (command == "delete") {
-    absl::Status st = service.Delete({*tenant, *session});
+    absl::Status st = service.Delete({*args.tenant, *args.session});
     return st.ok() ? 0 : FailStatus(st);
   }
-  if (command == "put") {
-    std::string text = json_flag ? *json_flag
-                                 : std::string(std::istreambuf_iterator<char>(std::cin), {});
-    absl::StatusOr<Json> body = ParseJsonBody(text, options.limits.max_json_depth);
-    if (!body.ok()) return FailStatus(body.status());
-    if (!body->is_object()) return Fail("the body must be a JSON object");
-    body->erase("metadata");  // an operator's put overrides the version check
-    for (int attempt = 0; attempt < 16; ++attempt) {
-      PutOptions put;
-      put.upsert = true;
-      absl::StatusOr<SessionContext> current = service.Get({*tenant, *session});
-      if (current.ok()) put.if_match = current->version;
-      absl::StatusOr<PutResult> r = service.Put({*tenant, *session}, *body, put);
-      if (absl::IsAborted(r.status())) continue;
-      if (!r.ok()) return FailStatus(r.status());
-      std::printf("%s\n", ToJson(r->record).dump(2).c_str());
-      return 0;
-    }
-    return Fail("the session kept changing; try again");
-  }
+  if (command == "put") return Put(service, {*args.tenant, *args.session}, args.json);
   if (command == "purge-expired") {
     absl::StatusOr<int64_t> n = service.PurgeExpired();
     if (!n.ok()) return FailStatus(n.status());
     std::printf("purged %lld expired sessions\n", static_cast<long long>(*n));
     return 0;
   }
-  if (command == "export") {
-    std::ofstream file;
-    if (out_file) {
-      file.open(*out_file);
-      if (!file) return Fail("cannot write " + *out_file);
-    }
-    std::ostream& out = out_file ? file : std::cout;
-    int64_t count = 0;
-    absl::Status st = (*store)->ForEach([&](const SessionKey& key, const SessionContext& s) {
-      out << ExportLine(key, s).dump() << '\n';
-      ++count;
-      return true;
-    });
-    out.flush();
-    if (!st.ok()) return FailStatus(st);
-    std::fprintf(stderr, "exported %lld sessions\n", static_cast<long long>(count));
-    return 0;
-  }
-  if (command == "import") {
-    std::ifstream file;
-    int64_t total_bytes = 0;
-    if (in_file) {
-      file.open(*in_file);
-      if (!file) return Fail("cannot read " + *in_file);
-      std::error_code ec;
-      total_bytes = static_cast<int64_t>(std::filesystem::file_size(*in_file, ec));
-      if (ec) total_bytes = 0;
-    }
-    std::istream& in = in_file ? file : std::cin;
-    ImportOptions import_options;
-    import_options.overwrite_newer = overwrite;
-    Importer importer(**store, total_bytes, import_options);
-    int64_t line_no = 0;
-    std::string line;
-    while (std::getline(in, line)) {
-      ++line_no;
-      importer.Add(line_no, std::move(line));
-      line.clear();
-    }
-    return importer.Finish();
-  }
+  if (command == "export") return Export(**store, args.out_file);
+  if (command == "import") return Import(**store, args.in_file, args.overwrite);
   return Fail("unknown command " + command);
 }
 

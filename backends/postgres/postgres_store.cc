@@ -113,15 +113,14 @@ std::string ColumnOf(absl::string_view field) {
 }
 
 std::string LockedRow(const std::string& s);
-std::string Stamp(const std::string& s, const std::string& size);
+std::string StampedRow(const std::string& s, const std::string& size);
 std::string PatchedFieldBytes(const std::string& s, const std::string& base, const std::string& row);
 std::string PatchedFieldColumns(const std::string& base, const std::string& row);
 
-// SizeMigration: migration 4 (see Migrations). json_bytes(v) is the size of v's
-// compact JSON text (jsonb's own text is spaced); field_bytes is what a base field
-// adds to a record (`,"name":"value"`), record_bytes_of what a session row's fields
-// and metadata take ("context":{} included).
-std::string SizeMigration(const std::string& s) {
+// SizeFunctions: json_bytes(v), the size of v's compact JSON text (jsonb's own text
+// is spaced); field_bytes, what a base field adds to a record (`,"name":"value"`);
+// record_bytes_of, what a session row's fields and metadata take ("context":{} included).
+std::string SizeFunctions(const std::string& s) {
   std::string fields;
   for (const BaseField& f : kBaseFields) {
     absl::StrAppend(&fields, " + ", s, ".field_bytes('", f.name, "', r.", ColumnOf(f.name), ")");
@@ -144,17 +143,22 @@ std::string SizeMigration(const std::string& s) {
       // {"sessionId":…,"context":…,"metadata":{"version":N,"createdAt":"…","modifiedAt":"…"}}
       "CREATE FUNCTION ", s, ".record_bytes_of(r ", s, ".sessions) RETURNS bigint LANGUAGE sql ",
       "STABLE AS $f$ SELECT 130 + octet_length(to_json(r.session_id)::text) + ",
-      "length(r.version::text)", fields, " $f$; ",
+      "length(r.version::text)", fields, " $f$; ");
+}
+
+// SizeBackfill: the sizes of the rows written before migration 4.
+std::string SizeBackfill(const std::string& s) {
+  return absl::StrCat(
       "UPDATE ", s, ".attributes SET bytes = octet_length(to_json(name)::text) + 2 + ",
       s, ".json_bytes(value); ",
       "UPDATE ", s, ".sessions r SET record_bytes = ", s, ".record_bytes_of(r) + ",
       "COALESCE((SELECT sum(a.bytes) - 1 FROM ", s, ".attributes a WHERE a.tenant = r.tenant ",
-      "AND a.session_id = r.session_id), 0); ",
-      // The functions below share their first steps: the live row, locked; the guard
-      // (p_guarded: only an anonymous session or customer p_customer's); the version.
-      // They answer (outcome, version): 0 written (the new version), 1 nothing to
-      // change (the current one), 2 no live session, 3 the guard refuses, 4 version
-      // conflict (the current one), 5 over the size limit (the size it would have).
+      "AND a.session_id = r.session_id), 0); ");
+}
+
+// SetAttributeFunction: one attribute set, the record's size checked and stamped.
+std::string SetAttributeFunction(const std::string& s) {
+  return absl::StrCat(
       "CREATE FUNCTION ", s, ".set_attribute(p_tenant text, p_id text, p_now bigint, ",
       "p_ttl bigint, p_name text, p_value jsonb, p_limit bigint, p_bytes bigint, ",
       "p_guarded boolean, p_customer text, p_expected bigint, OUT outcome int, OUT version bigint) ",
@@ -167,10 +171,15 @@ std::string SizeMigration(const std::string& s) {
       "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text) - ",
       "COALESCE(old, 0) + p_bytes - CASE WHEN had_any THEN 0 ELSE 1 END; ",
       "IF size > p_limit THEN outcome := 5; version := size; RETURN; END IF; ",
-      Stamp(s, "size"),
+      StampedRow(s, "size"),
       "INSERT INTO ", s, ".attributes VALUES (p_tenant, p_id, p_name, p_value, p_bytes) ",
       "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
-      "bytes = EXCLUDED.bytes; outcome := 0; END $f$; ",
+      "bytes = EXCLUDED.bytes; outcome := 0; END $f$; ");
+}
+
+// DeleteAttributeFunction: one attribute removed (outcome 1 when absent).
+std::string DeleteAttributeFunction(const std::string& s) {
+  return absl::StrCat(
       "CREATE FUNCTION ", s, ".delete_attribute(p_tenant text, p_id text, p_now bigint, ",
       "p_ttl bigint, p_name text, p_guarded boolean, p_customer text, p_expected bigint, ",
       "OUT outcome int, OUT version bigint) LANGUAGE plpgsql AS $f$ DECLARE r ", s,
@@ -181,7 +190,12 @@ std::string SizeMigration(const std::string& s) {
       "size := r.record_bytes + length((r.version + 1)::text) - length(r.version::text) - old + ",
       "CASE WHEN EXISTS (SELECT 1 FROM ", s, ".attributes a WHERE a.tenant = p_tenant AND ",
       "a.session_id = p_id) THEN 0 ELSE 1 END; ",
-      Stamp(s, "size"), "outcome := 0; END $f$; ",
+      StampedRow(s, "size"), "outcome := 0; END $f$; ");
+}
+
+// PatchFunction: a whole PATCH, fields and context, checked before it writes.
+std::string PatchFunction(const std::string& s) {
+  return absl::StrCat(
       // PATCH: p_base {field: value|null} names only the fields the body names;
       // p_context the context's merge patch (NULL: the body has no context), p_reset
       // "context": null; p_sizes the AttributeBytes of members replaced whole (a
@@ -226,7 +240,12 @@ std::string SizeMigration(const std::string& s) {
       "modified_at = to_timestamp(p_now / 1000.0), expires_at = CASE WHEN r.customer_id IS NULL ",
       "THEN to_timestamp((p_now + p_ttl) / 1000.0) END, record_bytes = size ",
       "WHERE tenant = p_tenant AND session_id = p_id; ",
-      "outcome := 0; version := r.version + 1; END $f$; ",
+      "outcome := 0; version := r.version + 1; END $f$; ");
+}
+
+// DeleteSessionFunction: a session deleted, at a version when p_expected is given.
+std::string DeleteSessionFunction(const std::string& s) {
+  return absl::StrCat(
       // DELETE of a session: p_expected as above; an expired row goes, as not found.
       "CREATE FUNCTION ", s, ".delete_session(p_tenant text, p_id text, p_now bigint, ",
       "p_expected bigint, OUT outcome int, OUT version bigint) LANGUAGE plpgsql AS $f$ ",
@@ -237,6 +256,18 @@ std::string SizeMigration(const std::string& s) {
       "outcome := 2; ELSIF p_expected IS NOT NULL AND r.version <> p_expected THEN ",
       "outcome := 4; version := r.version; RETURN; ELSE outcome := 0; END IF; ",
       "DELETE FROM ", s, ".sessions x WHERE x.tenant = p_tenant AND x.session_id = p_id; END $f$");
+}
+
+// SizeMigration: migration 4 (see Migrations): the size functions, the sizes of the
+// rows already stored, and the write functions. The write functions share their first
+// steps (LockedRow): the live row, locked; the guard (p_guarded: only an anonymous
+// session or customer p_customer's); the version. They answer (outcome, version): 0
+// written (the new version), 1 nothing to change (the current one), 2 no live
+// session, 3 the guard refuses, 4 version conflict (the current one), 5 over the size
+// limit (the size it would have).
+std::string SizeMigration(const std::string& s) {
+  return absl::StrCat(SizeFunctions(s), SizeBackfill(s), SetAttributeFunction(s),
+                      DeleteAttributeFunction(s), PatchFunction(s), DeleteSessionFunction(s));
 }
 
 // LockedRow: the first steps of migration 4's functions (see there).
@@ -251,9 +282,9 @@ std::string LockedRow(const std::string& s) {
       "version := r.version; RETURN; END IF; ");
 }
 
-// Stamp: the session row of an attribute write stamped (version, times, expiry) with
+// StampedRow: the session row of an attribute write stamped (version, times, expiry) with
 // its new size; sets `version`.
-std::string Stamp(const std::string& s, const std::string& size) {
+std::string StampedRow(const std::string& s, const std::string& size) {
   return absl::StrCat(
       "UPDATE ", s, ".sessions x SET version = r.version + 1, modified_at = ",
       "to_timestamp(p_now / 1000.0), expires_at = CASE WHEN r.customer_id IS NULL THEN ",
@@ -376,6 +407,69 @@ std::string Columns(const std::string& schema) {
 
 std::string Ts(int n) { return absl::StrCat("to_timestamp($", n, "::bigint / 1000.0)"); }
 
+// ReplaceAttributes: the CTEs that replace a session's attribute rows (table `a`) with
+// $5's, touching only rows that change; they run only once `gate` (the CTE that wrote
+// the session row, holding its lock) returned a row.
+std::string ReplaceAttributes(const std::string& a, const std::string& key, const std::string& gate) {
+  return absl::StrCat(
+      "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM ", gate,
+      ") AND NOT ($5::jsonb ? name)), ",
+      "ins AS (INSERT INTO ", a, " SELECT $1, $2, e.key, e.value, ($12::jsonb ->> e.key)::bigint ",
+      "FROM jsonb_each($5::jsonb) e WHERE EXISTS (SELECT 1 FROM ", gate, ") ",
+      "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
+      "bytes = EXCLUDED.bytes WHERE ", a, ".value IS DISTINCT FROM EXCLUDED.value) ");
+}
+
+// ImportStatement: "import" (see Statements); `columns` the base fields' columns.
+std::string ImportStatement(const std::string& schema, const std::string& columns) {
+  const std::string t = schema + ".sessions";
+  const std::string a = schema + ".attributes";
+   std::string typed, excluded;
+   for (const BaseField& f : kBaseFields) {
+     const std::string column = ColumnOf(f.name);
+     absl::StrAppend(&typed, column, " text, ");
+     absl::StrAppend(&excluded, column, " = EXCLUDED.", column, ", ");
+   }
+   return absl::StrCat(
+     "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, ",
+     "session_id text, ", typed, "version bigint, created bigint, modified ",
+     "bigint, expires bigint, record_bytes bigint, context jsonb, bytes jsonb)), ",
+     "up AS (INSERT INTO ", t, " (tenant, session_id, ", columns, "version, created_at, ",
+     "modified_at, expires_at, record_bytes) SELECT tenant, session_id, ", columns,
+     "version, to_timestamp(created / ",
+     "1000.0), to_timestamp(modified / 1000.0), CASE WHEN expires IS NULL THEN NULL ELSE ",
+     "to_timestamp(expires / 1000.0) END, record_bytes FROM r ON CONFLICT (tenant, ",
+     "session_id) DO UPDATE SET ", excluded, "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
+     "EXCLUDED.modified_at, expires_at = EXCLUDED.expires_at, record_bytes = ",
+     "EXCLUDED.record_bytes WHERE $2::boolean OR ", t, ".version <= EXCLUDED.version OR (",
+     t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3), ") ",
+     "RETURNING tenant, session_id), ",
+     "w AS (SELECT r.* FROM r JOIN up USING (tenant, session_id)), ",
+     "del AS (DELETE FROM ", a, " x USING w WHERE x.tenant = w.tenant AND x.session_id = ",
+     "w.session_id AND NOT (w.context ? x.name)), ",
+     "ins AS (INSERT INTO ", a, " SELECT w.tenant, w.session_id, e.key, e.value, (w.bytes ->> ",
+     "e.key)::bigint FROM w, jsonb_each(w.context) e ON CONFLICT (tenant, session_id, ",
+     "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
+     "SELECT count(*) FROM up");
+}
+
+// PatchBaseStatement: "patch_base" (see Statements).
+std::string PatchBaseStatement(const std::string& schema) {
+  const std::string t = schema + ".sessions";
+  const std::string key = "tenant = $1 AND session_id = $2";
+  const std::string live = "(expires_at IS NULL OR expires_at > " + Ts(3) + ")";
+   const std::string size = absl::StrCat(
+       "record_bytes + length((version + 1)::text) - length(version::text)",
+       PatchedFieldBytes(schema, "$6::jsonb", ""));
+   return absl::StrCat(
+       "UPDATE ", t, " SET ", PatchedFieldColumns("$6::jsonb", ""),
+       "version = version + 1, modified_at = ", Ts(3), ", expires_at = CASE WHEN ",
+       "customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint) / 1000.0) END, ",
+       "record_bytes = ", size, " WHERE ", key, " AND ", live, " AND version = $5 AND ",
+       "($7::boolean IS NOT TRUE OR customer_id IS NULL OR customer_id IS NOT DISTINCT FROM ",
+       "$8::text) AND ", size, " <= $9::bigint RETURNING version");
+}
+
 std::vector<std::pair<std::string, std::string>> Statements(const std::string& schema) {
   const std::string t = schema + ".sessions";
   const std::string a = schema + ".attributes";
@@ -396,17 +490,6 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
   const std::string set_all = absl::StrCat(set_fields, "version = $6, created_at = ", Ts(7),
                                            ", modified_at = ", Ts(8), ", expires_at = ", expiry,
                                            ", record_bytes = $11");
-  // Replace the attributes with $10's, touching only rows that change; runs only once
-  // `gate` (the CTE that wrote the session row, holding its lock) returned a row.
-  auto replace_attributes = [&](const std::string& gate) {
-    return absl::StrCat(
-        "del AS (DELETE FROM ", a, " WHERE ", key, " AND EXISTS (SELECT 1 FROM ", gate,
-        ") AND NOT ($5::jsonb ? name)), ",
-        "ins AS (INSERT INTO ", a, " SELECT $1, $2, e.key, e.value, ($12::jsonb ->> e.key)::bigint ",
-        "FROM jsonb_each($5::jsonb) e WHERE EXISTS (SELECT 1 FROM ", gate, ") ",
-        "ON CONFLICT (tenant, session_id, name) DO UPDATE SET value = EXCLUDED.value, ",
-        "bytes = EXCLUDED.bytes WHERE ", a, ".value IS DISTINCT FROM EXCLUDED.value) ");
-  };
   return {
       {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
                            "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
@@ -418,13 +501,13 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                     values, "$6, ", Ts(7), ", ", Ts(8), ", ", expiry, ", $11) ",
                     "ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all,
                     " WHERE ", t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3),
-                    " RETURNING 1), ", replace_attributes("up"),
+                    " RETURNING 1), ", ReplaceAttributes(a, key, "up"),
                     "SELECT EXISTS (SELECT 1 FROM up), $10::bigint IS NULL")},
       // One statement tells success, conflict (current version) and absence apart.
       {"cas", absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
                            "), upd AS (UPDATE ", t, " SET ", set_all, " WHERE ", key,
                            " AND version = $10 AND ", live, " RETURNING 1), ",
-                           replace_attributes("upd"),
+                           ReplaceAttributes(a, key, "upd"),
                            "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
       {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
       {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
@@ -433,36 +516,7 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // stored under its key unless that is live at a newer version (and $2, overwrite,
       // is false); $3 now. Answers how many it wrote. One statement: one round trip,
       // all or nothing.
-      {"import",
-       [&] {
-         std::string typed, excluded;
-         for (const BaseField& f : kBaseFields) {
-           const std::string column = ColumnOf(f.name);
-           absl::StrAppend(&typed, column, " text, ");
-           absl::StrAppend(&excluded, column, " = EXCLUDED.", column, ", ");
-         }
-         return absl::StrCat(
-           "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, ",
-           "session_id text, ", typed, "version bigint, created bigint, modified ",
-           "bigint, expires bigint, record_bytes bigint, context jsonb, bytes jsonb)), ",
-           "up AS (INSERT INTO ", t, " (tenant, session_id, ", columns, "version, created_at, ",
-           "modified_at, expires_at, record_bytes) SELECT tenant, session_id, ", columns,
-           "version, to_timestamp(created / ",
-           "1000.0), to_timestamp(modified / 1000.0), CASE WHEN expires IS NULL THEN NULL ELSE ",
-           "to_timestamp(expires / 1000.0) END, record_bytes FROM r ON CONFLICT (tenant, ",
-           "session_id) DO UPDATE SET ", excluded, "version = EXCLUDED.version, created_at = EXCLUDED.created_at, modified_at = ",
-           "EXCLUDED.modified_at, expires_at = EXCLUDED.expires_at, record_bytes = ",
-           "EXCLUDED.record_bytes WHERE $2::boolean OR ", t, ".version <= EXCLUDED.version OR (",
-           t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3), ") ",
-           "RETURNING tenant, session_id), ",
-           "w AS (SELECT r.* FROM r JOIN up USING (tenant, session_id)), ",
-           "del AS (DELETE FROM ", a, " x USING w WHERE x.tenant = w.tenant AND x.session_id = ",
-           "w.session_id AND NOT (w.context ? x.name)), ",
-           "ins AS (INSERT INTO ", a, " SELECT w.tenant, w.session_id, e.key, e.value, (w.bytes ->> ",
-           "e.key)::bigint FROM w, jsonb_each(w.context) e ON CONFLICT (tenant, session_id, ",
-           "name) DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes) ",
-           "SELECT count(*) FROM up");
-       }()},
+      {"import", ImportStatement(schema, columns)},
       {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
                             " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
                             "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
@@ -479,19 +533,7 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // its size computed from the row being updated (re-read once it is locked), so
       // exact. No row: the patch function above says why (a second round trip, only
       // then). $5 expected version, $6 {field: value|null}, $7/$8 the guard, $9 limit.
-      {"patch_base",
-       [&] {
-         const std::string size = absl::StrCat(
-             "record_bytes + length((version + 1)::text) - length(version::text)",
-             PatchedFieldBytes(schema, "$6::jsonb", ""));
-         return absl::StrCat(
-             "UPDATE ", t, " SET ", PatchedFieldColumns("$6::jsonb", ""),
-             "version = version + 1, modified_at = ", Ts(3), ", expires_at = CASE WHEN ",
-             "customer_id IS NULL THEN to_timestamp(($3::bigint + $4::bigint) / 1000.0) END, ",
-             "record_bytes = ", size, " WHERE ", key, " AND ", live, " AND version = $5 AND ",
-             "($7::boolean IS NOT TRUE OR customer_id IS NULL OR customer_id IS NOT DISTINCT FROM ",
-             "$8::text) AND ", size, " <= $9::bigint RETURNING version");
-       }()},
+      {"patch_base", PatchBaseStatement(schema)},
       {"delete", absl::StrCat("SELECT * FROM ", schema, ".delete_session($1, $2, $3, $4)")},
   };
 }
@@ -606,6 +648,42 @@ const char* CStr(const std::optional<std::string>& v) { return v ? v->c_str() : 
 
 int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// AppendImportRow appends one record of an import as the JSON object the "import"
+// statement reads: each record is rendered once (its size is the text's), and its
+// context and attribute sizes are read off that text.
+void AppendImportRow(std::string& rows, const ImportRecord& r) {
+  const SessionContext& s = r.record;
+  const std::string wire = ToJson(s).dump();
+  absl::string_view context = "{}";
+  if (std::optional<backend::MemberSpan> c = backend::FindMember(wire, "\"context\"")) {
+    context = absl::string_view(wire).substr(c->value_begin, c->end - c->value_begin);
+  }
+  auto field = [&rows](absl::string_view name, const std::optional<std::string>& v) {
+    absl::StrAppend(&rows, ",\"", name, "\":");
+    if (v) {
+      backend::AppendJsonString(rows, *v);
+    } else {
+      rows += "null";
+    }
+  };
+  rows += "{\"tenant\":";
+  backend::AppendJsonString(rows, r.key.tenant);
+  field("session_id", r.key.session_id);
+  for (const BaseField& f : kBaseFields) field(ColumnOf(f.name), s.*f.member);
+  absl::StrAppend(&rows, ",\"version\":", s.version, ",\"created\":", Ms(s.created_at),
+                  ",\"modified\":", Ms(s.modified_at), ",\"expires\":",
+                  s.expires_at == absl::InfiniteFuture() ? std::string("null")
+                                                         : std::to_string(Ms(s.expires_at)),
+                  ",\"record_bytes\":", wire.size(), ",\"context\":", context, ",\"bytes\":{");
+  bool first = true;
+  backend::ForEachMember(context, [&](absl::string_view key, absl::string_view value) {
+    absl::StrAppend(&rows, first ? "" : ",", key, ":", backend::MemberBytes(key.size(), value.size()));
+    first = false;
+  });
+  rows += "}}";
+}
+
+
 absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
                                           const std::string& session_id) {
   SessionContext s;
@@ -679,40 +757,10 @@ class PostgresStore final : public SessionStore {
                                       const ImportOptions& options) override {
     if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
     if (records.empty()) return ImportResult{};
-    // The rows as JSON text, written directly: each record is rendered once (its size
-    // is the text's), and its context and attribute sizes are read off that text.
     std::string rows = "[";
     for (const ImportRecord& r : records) {
-      const SessionContext& s = r.record;
-      const std::string wire = ToJson(s).dump();
-      absl::string_view context = "{}";
-      if (std::optional<backend::MemberSpan> c = backend::FindMember(wire, "\"context\"")) {
-        context = absl::string_view(wire).substr(c->value_begin, c->end - c->value_begin);
-      }
       if (rows.size() > 1) rows.push_back(',');
-      auto field = [&rows](absl::string_view name, const std::optional<std::string>& v) {
-        absl::StrAppend(&rows, ",\"", name, "\":");
-        if (v) {
-          backend::AppendJsonString(rows, *v);
-        } else {
-          rows += "null";
-        }
-      };
-      rows += "{\"tenant\":";
-      backend::AppendJsonString(rows, r.key.tenant);
-      field("session_id", r.key.session_id);
-      for (const BaseField& f : kBaseFields) field(ColumnOf(f.name), s.*f.member);
-      absl::StrAppend(&rows, ",\"version\":", s.version, ",\"created\":", Ms(s.created_at),
-                      ",\"modified\":", Ms(s.modified_at), ",\"expires\":",
-                      s.expires_at == absl::InfiniteFuture() ? std::string("null")
-                                                             : std::to_string(Ms(s.expires_at)),
-                      ",\"record_bytes\":", wire.size(), ",\"context\":", context, ",\"bytes\":{");
-      bool first = true;
-      backend::ForEachMember(context, [&](absl::string_view key, absl::string_view value) {
-        absl::StrAppend(&rows, first ? "" : ",", key, ":", key.size() + value.size() + 2);  // AttributeBytes
-        first = false;
-      });
-      rows += "}}";
+      AppendImportRow(rows, r);
     }
     rows += "]";
     return Run<ImportResult>([&](pqxx::nontransaction& tx) -> absl::StatusOr<ImportResult> {

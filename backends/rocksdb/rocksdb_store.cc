@@ -379,6 +379,61 @@ class RocksDbStore final : public SessionStore {
     return PatchSpilled(key, *std::move(live->base), write);
   }
 
+  // ContextPatch: what a PATCH did to a spilled session's attribute keys.
+  struct ContextPatch {
+    int64_t change = 0;  // the attributes' share of the record's size, after - before
+    absl::flat_hash_set<std::string> removed;  // attributes it removed
+    bool written_any = false;                  // whether it wrote one
+  };
+
+  // ClearSpilled: every attribute key of `key` deleted into `batch` ("context": null).
+  absl::StatusOr<ContextPatch> ClearSpilled(const SessionKey& key, rocksdb::WriteBatch& batch) {
+    absl::StatusOr<Json> all = ReadContext(key);
+    if (!all.ok()) return all.status();
+    ContextPatch out;
+    for (auto it = all->begin(); it != all->end(); ++it) {
+      batch.Delete(records_, AttributeKey(key, it.key()));
+      out.change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *it));
+    }
+    return out;
+  }
+
+  // PatchSpilledContext: the attributes `patch` names, each read, merged and written
+  // into `batch` as its own key (null removes one).
+  absl::StatusOr<ContextPatch> PatchSpilledContext(const SessionKey& key, const Json& patch,
+                                                   rocksdb::WriteBatch& batch) {
+    ContextPatch out;
+    for (auto it = patch.begin(); it != patch.end(); ++it) {
+      const std::string attr_key = AttributeKey(key, it.key());
+      std::string old_bytes;
+      rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
+      if (!got.ok() && !got.IsNotFound()) return Translate(got, "read attribute");
+      std::optional<Json> old;
+      if (got.ok()) {
+        absl::StatusOr<Json> decoded = DecodeValue(old_bytes);
+        if (!decoded.ok()) {
+          LogDataLoss(key, decoded.status());
+          return decoded.status();
+        }
+        old = *std::move(decoded);
+        out.change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *old));
+      }
+      if (it->is_null()) {
+        if (old) {
+          batch.Delete(records_, attr_key);
+          out.removed.insert(it.key());
+        }
+        continue;
+      }
+      Json value = old ? *std::move(old) : Json();
+      MergePatch(value, *it);
+      out.change += static_cast<int64_t>(backend::AttributeBytes(it.key(), value));
+      batch.Put(records_, attr_key, EncodeValue(value));
+      out.written_any = true;
+    }
+    return out;
+  }
+
   // PatchSpilled: a spilled session patched under its stripe (held by the caller):
   // the base fields, and only the attributes the body's context names, each read,
   // merged and written as its own key; "context": null removes every attribute key.
@@ -390,52 +445,20 @@ class RocksDbStore final : public SessionStore {
     // attribute's (`change`), then the comma that comes or goes with an empty context.
     int64_t bytes = base.json_bytes + static_cast<int64_t>(backend::RecordBytes(*next)) -
                     static_cast<int64_t>(backend::RecordBytes(base.fields));
-    int64_t change = 0;
-    absl::flat_hash_set<std::string> removed;  // attributes the patch removes
-    bool written_any = false;
     absl::StatusOr<bool> had_any = HasAttributeOtherThan(key, {});
     if (!had_any.ok()) return had_any.status();
     rocksdb::WriteBatch batch;
     const auto c = write.body.find("context");
+    ContextPatch patched;
     if (c != write.body.end()) {
-      if (c->is_null()) {
-        absl::StatusOr<Json> all = ReadContext(key);
-        if (!all.ok()) return all.status();
-        for (auto it = all->begin(); it != all->end(); ++it) {
-          batch.Delete(records_, AttributeKey(key, it.key()));
-          change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *it));
-        }
-      } else {
-        for (auto it = c->begin(); it != c->end(); ++it) {
-          const std::string attr_key = AttributeKey(key, it.key());
-          std::string old_bytes;
-          rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), records_, attr_key, &old_bytes);
-          if (!got.ok() && !got.IsNotFound()) return Translate(got, "read attribute");
-          std::optional<Json> old;
-          if (got.ok()) {
-            absl::StatusOr<Json> decoded = DecodeValue(old_bytes);
-            if (!decoded.ok()) {
-              LogDataLoss(key, decoded.status());
-              return decoded.status();
-            }
-            old = *std::move(decoded);
-            change -= static_cast<int64_t>(backend::AttributeBytes(it.key(), *old));
-          }
-          if (it->is_null()) {
-            if (old) {
-              batch.Delete(records_, attr_key);
-              removed.insert(it.key());
-            }
-            continue;
-          }
-          Json value = old ? *std::move(old) : Json();
-          MergePatch(value, *it);
-          change += static_cast<int64_t>(backend::AttributeBytes(it.key(), value));
-          batch.Put(records_, attr_key, EncodeValue(value));
-          written_any = true;
-        }
-      }
+      absl::StatusOr<ContextPatch> done = c->is_null() ? ClearSpilled(key, batch)
+                                                       : PatchSpilledContext(key, *c, batch);
+      if (!done.ok()) return done.status();
+      patched = *std::move(done);
     }
+    const int64_t change = patched.change;
+    const bool written_any = patched.written_any;
+    const absl::flat_hash_set<std::string>& removed = patched.removed;
     bool becomes_empty = !written_any && (!*had_any || (c != write.body.end() && c->is_null()));
     if (!written_any && *had_any && !becomes_empty && !removed.empty()) {
       absl::StatusOr<bool> others = HasAttributeOtherThan(key, removed);
