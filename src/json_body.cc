@@ -1,5 +1,7 @@
-// Parsing of request bodies: size-independent limits are checked before nlohmann's
-// parser builds anything, so a hostile body costs one linear scan.
+// Parsing of request bodies (ParseJsonBody, RejectNul and JsonDepthExceeds, declared
+// in sessionctx/write_rules.h with the other rules a request passes): size-independent
+// limits are checked before nlohmann's parser builds anything, so a hostile body costs
+// one linear scan.
 #include "absl/strings/str_cat.h"
 #include "sessionctx/write_rules.h"
 

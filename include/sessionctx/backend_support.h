@@ -81,8 +81,8 @@ struct Stamp {
 };
 
 // ExpiryAt: anonymous sessions expire `anonymous_ttl` after the write; customer
-// sessions never (InfiniteFuture). The one expiry rule (the PostgreSQL functions
-// receive its result for anonymous sessions as a parameter).
+// sessions never (InfiniteFuture). PostgreSQL's write functions state the same rule
+// in SQL (CASE WHEN customer_id IS NULL …), held to it by the conformance suite.
 absl::Time ExpiryAt(const std::optional<std::string>& customer_id, const WriteTime& time);
 
 // NextStamp: the stamp of a write on a session of `customer_id` at `version`.

@@ -1,6 +1,10 @@
 // The `memory:` backend: records in process memory, sharded by key hash, each shard
 // behind its own mutex. For tests and single-process caches; nothing survives the
 // process.
+//
+// Example:
+//   std::unique_ptr<SessionStore> store = NewMemoryStore(StoreOptions{});
+//   SessionService service(store.get(), ServiceOptions{});
 #ifndef SESSIONCTX_MEMORY_STORE_H_
 #define SESSIONCTX_MEMORY_STORE_H_
 

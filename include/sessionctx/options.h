@@ -1,5 +1,10 @@
 // Options of the library, split by lifetime: StoreOptions live as long as a store,
 // ServiceOptions as long as a SessionService. Plain structs with defaults in place.
+//
+// Example:
+//   ServiceOptions options;
+//   options.anonymous_ttl = absl::Minutes(30);
+//   options.tenant_defaults["acme"].currency = "CHF";
 #ifndef SESSIONCTX_OPTIONS_H_
 #define SESSIONCTX_OPTIONS_H_
 

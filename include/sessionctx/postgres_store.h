@@ -13,6 +13,10 @@
 // When the server is unreachable, calls fail with Unavailable within connect_timeout
 // (default 3 s); broken connections are replaced on the next call, so the store
 // recovers by itself when the server is back.
+//
+// Example:
+//   absl::StatusOr<std::unique_ptr<SessionStore>> store =
+//       OpenPostgresStore("postgresql://app@db/sessions?pool_size=16", StoreOptions{});
 #ifndef SESSIONCTX_POSTGRES_STORE_H_
 #define SESSIONCTX_POSTGRES_STORE_H_
 

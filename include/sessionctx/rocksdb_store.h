@@ -13,6 +13,10 @@
 //
 // One process at a time: a second process opening the same PATH fails at once with
 // FailedPrecondition (RocksDB's LOCK file), it does not wait.
+//
+// Example:
+//   absl::StatusOr<std::unique_ptr<SessionStore>> store =
+//       OpenRocksDbStore("rocksdb:/var/lib/sessionctx?cache_mb=256", StoreOptions{});
 #ifndef SESSIONCTX_ROCKSDB_STORE_H_
 #define SESSIONCTX_ROCKSDB_STORE_H_
 
