@@ -470,6 +470,28 @@ std::string PatchBaseStatement(const std::string& schema) {
        "$8::text) AND ", size, " <= $9::bigint RETURNING version");
 }
 
+// WholeRecord: the pieces of the statements that write a whole record (see
+// Statements): the base fields' columns, their values from $4, the expiry from $9,
+// and the SET list of every column.
+struct WholeRecord {
+  std::string columns, values, expiry, set_all;
+};
+
+WholeRecord WholeRecordOf() {
+  WholeRecord w;
+  std::string set_fields;
+  for (const BaseField& f : kBaseFields) {
+    const std::string column = ColumnOf(f.name);
+    absl::StrAppend(&w.columns, column, ", ");
+    absl::StrAppend(&w.values, "$4::jsonb ->> '", column, "', ");
+    absl::StrAppend(&set_fields, column, " = $4::jsonb ->> '", column, "', ");
+  }
+  w.expiry = "CASE WHEN $9::bigint IS NULL THEN NULL ELSE " + Ts(9) + " END";
+  w.set_all = absl::StrCat(set_fields, "version = $6, created_at = ", Ts(7), ", modified_at = ",
+                           Ts(8), ", expires_at = ", w.expiry, ", record_bytes = $11");
+  return w;
+}
+
 std::vector<std::pair<std::string, std::string>> Statements(const std::string& schema) {
   const std::string t = schema + ".sessions";
   const std::string a = schema + ".attributes";
@@ -479,17 +501,11 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
   // value|null}, FieldsJson), $5 context (json), $6 version, $7 created, $8 modified,
   // $9 expiry (NULL = never), $10 expected version (cas), $11 record bytes, $12
   // {name: bytes} (json). The base fields' columns come from kBaseFields.
-  std::string columns, values, set_fields;
-  for (const BaseField& f : kBaseFields) {
-    const std::string column = ColumnOf(f.name);
-    absl::StrAppend(&columns, column, ", ");
-    absl::StrAppend(&values, "$4::jsonb ->> '", column, "', ");
-    absl::StrAppend(&set_fields, column, " = $4::jsonb ->> '", column, "', ");
-  }
-  const std::string expiry = "CASE WHEN $9::bigint IS NULL THEN NULL ELSE " + Ts(9) + " END";
-  const std::string set_all = absl::StrCat(set_fields, "version = $6, created_at = ", Ts(7),
-                                           ", modified_at = ", Ts(8), ", expires_at = ", expiry,
-                                           ", record_bytes = $11");
+  const WholeRecord w = WholeRecordOf();
+  const std::string& columns = w.columns;
+  const std::string& values = w.values;
+  const std::string& expiry = w.expiry;
+  const std::string& set_all = w.set_all;
   return {
       {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
                            "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
