@@ -136,6 +136,12 @@ class ReadinessProbe {
 
 class Connection;
 
+// Socket and Stream: bound to one event loop's executor (no strand, no polymorphic
+// executor): a connection lives on one loop, so its handlers never run concurrently.
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
+
 class HttpServer::Impl {
  public:
   Impl(const HttpHandler* handler, ReadinessCheck readiness, AccessLog* log,
@@ -144,12 +150,10 @@ class HttpServer::Impl {
         log_(log),
         options_(std::move(options)),
         limits_(options_.limits),
-        ioc_(std::max(1, options_.io_threads)),
-        strand_(net::make_strand(ioc_)),
-        acceptor_(strand_),
-        accept_retry_(strand_),
-        grace_timer_(strand_),
-        work_(std::in_place, ioc_.get_executor()),
+        loops_(MakeLoops(options_.io_threads)),
+        acceptor_(control()),
+        accept_retry_(control()),
+        grace_timer_(control()),
         readiness_(std::move(readiness)) {
     if (options_.handler_threads > 0) {
       pool_.emplace(static_cast<size_t>(options_.handler_threads));
@@ -172,17 +176,20 @@ class HttpServer::Impl {
     return acceptor_.local_endpoint().port();
   }
 
+  // Run: one thread per loop (this one runs the first), until Shutdown drained them.
   void Run() {
-    net::post(strand_, [this] { Accept(); });
+    net::post(control(), [this] { Accept(); });
     std::vector<std::thread> threads;
-    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
-    ioc_.run();
+    for (size_t i = 1; i < loops_.size(); ++i) {
+      threads.emplace_back([loop = loops_[i].get()] { loop->ioc.run(); });
+    }
+    loops_[0]->ioc.run();
     for (std::thread& t : threads) t.join();
     if (pool_) pool_->join();
   }
 
   void Shutdown(std::chrono::milliseconds grace) {
-    net::post(strand_, [this, grace] {
+    net::post(control(), [this, grace] {
       if (stopping_.exchange(true)) return;
       beast::error_code ec;
       acceptor_.close(ec);
@@ -212,10 +219,27 @@ class HttpServer::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       connections_.erase(id);
     }
-    if (stopping()) net::post(strand_, [this] { MaybeFinish(); });
+    if (stopping()) net::post(control(), [this] { MaybeFinish(); });
   }
 
  private:
+  // Loop: one event loop, run by one thread; a work guard keeps it running while it
+  // has nothing to do, until the server has stopped.
+  struct Loop {
+    net::io_context ioc{1};  // one thread: Asio may skip its internal locking
+    std::optional<net::executor_work_guard<Executor>> work{ioc.get_executor()};
+  };
+
+  static std::vector<std::unique_ptr<Loop>> MakeLoops(int n) {
+    std::vector<std::unique_ptr<Loop>> loops;
+    for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>());
+    return loops;
+  }
+
+  // control: the first loop's executor, which runs the acceptor, the timers and the
+  // shutdown.
+  Executor control() { return loops_[0]->ioc.get_executor(); }
+
   static void Stop(Connection& c);
   static void Kill(Connection& c);
   void PostToConnection(const std::shared_ptr<Connection>& c, void (*fn)(Connection&));
@@ -230,30 +254,30 @@ class HttpServer::Impl {
     return live;
   }
 
-  // On strand_: once stopping and no connection is left (none waits on a handler
-  // thread either: those hold their connection), the event loop may run out of work
-  // and Run return.
+  // On the control loop: once stopping and no connection is left (none waits on a
+  // handler thread either: those hold their connection), the loops may run out of
+  // work and Run return.
   void MaybeFinish() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!connections_.empty()) return;
     grace_timer_.cancel();
-    work_.reset();
+    for (const std::unique_ptr<Loop>& loop : loops_) loop->work.reset();
   }
 
   void Accept();
-  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void OnAccept(beast::error_code ec, Socket socket);
+  void Refuse(Socket& socket);
 
   const HttpHandler* const handler_;
   AccessLog* const log_;
   const HttpServerOptions options_;
   const ServerLimits limits_;
-  net::io_context ioc_;
-  net::strand<net::io_context::executor_type> strand_;  // acceptor and timers
-  tcp::acceptor acceptor_;
-  net::steady_timer accept_retry_;
-  net::steady_timer grace_timer_;
-  // Keeps Run going while a request is away on a handler thread or the readiness probe.
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  size_t next_loop_ = 0;  // where the next connection goes; on the control loop
+  net::basic_socket_acceptor<tcp, Executor> acceptor_;
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
+                            Executor>
+      accept_retry_, grace_timer_;
   std::optional<net::thread_pool> pool_;
   ReadinessProbe readiness_;
   std::atomic<bool> stopping_{false};
@@ -262,11 +286,11 @@ class HttpServer::Impl {
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
 };
 
-// Connection: one client, driven on its own strand. Requests are served one at a
-// time in arrival order (pipelined ones wait in the read buffer).
+// Connection: one client, on one event loop for its whole life. Requests are served
+// one at a time in arrival order (pipelined ones wait in the read buffer).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(HttpServer::Impl* server, tcp::socket socket, uint64_t id)
+  Connection(HttpServer::Impl* server, Socket socket, uint64_t id)
       : server_(server),
         limits_(server->limits()),
         stream_(std::move(socket)),
@@ -404,6 +428,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     net::thread_pool* pool = server_->pool();
     if (pool == nullptr) return Respond(handler->Handle(req));
+    // A read the store has at hand is answered here; only what may wait hops.
+    if (std::optional<HttpResponse> now = handler->TryHandle(req)) return Respond(*std::move(now));
     net::post(*pool, [handler, req = std::move(req), respond = std::move(respond)] {
       respond(handler->Handle(req));
     });
@@ -505,7 +531,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   HttpServer::Impl* const server_;
   const ServerLimits& limits_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const uint64_t id_;
@@ -531,13 +557,17 @@ void HttpServer::Impl::PostToConnection(const std::shared_ptr<Connection>& c,
   net::post(c->stream_.get_executor(), [c, fn] { fn(*c); });
 }
 
+// Accept: the next connection goes to the next loop in turn, once per connection;
+// from then on it never leaves that loop.
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+  net::io_context& loop = loops_[next_loop_]->ioc;
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  acceptor_.async_accept(loop, [this](beast::error_code ec, Socket s) {
     OnAccept(ec, std::move(s));
   });
 }
 
-void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::OnAccept(beast::error_code ec, Socket socket) {
   if (stopping()) return;
   if (ec) {
     // Out of descriptors, say: the pending connection stays queued, so wait a moment
@@ -562,19 +592,24 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (connection) {
     net::post(connection->stream_.get_executor(), [connection] { connection->Start(); });
   } else {
-    if (options_.observer != nullptr) options_.observer->OnRefused(Refusal::kConnections);
-    // Over the connection cap: a short answer, best effort, without waiting.
-    const std::string busy = Serialize(
-        ErrorResponse(SpecOf(Refusal::kConnections).status,
-                      absl::StrCat("server is at its limit of ", limits_.max_connections,
-                                   " open connections; retry later")),
-        false, false, false);
-    socket.non_blocking(true, ignored);
-    socket.write_some(net::buffer(busy), ignored);
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    Refuse(socket);
   }
   Accept();
+}
+
+// Refuse: over the connection cap, a short answer, best effort, without waiting.
+void HttpServer::Impl::Refuse(Socket& socket) {
+  if (options_.observer != nullptr) options_.observer->OnRefused(Refusal::kConnections);
+  const std::string busy = Serialize(
+      ErrorResponse(SpecOf(Refusal::kConnections).status,
+                    absl::StrCat("server is at its limit of ", limits_.max_connections,
+                                 " open connections; retry later")),
+      false, false, false);
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(busy), ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
 }
 
 HttpServer::HttpServer(const HttpHandler* handler, ReadinessCheck readiness, AccessLog* log,

@@ -1,6 +1,9 @@
 // HttpServer: the event-driven HTTP/1.1 front of sessionctx-server (Boost.Beast over
-// Asio). A fixed number of I/O threads own every connection: they accept, read and
-// parse requests, enforce the request limits while reading, and write responses. A
+// Asio). A fixed number of I/O threads each run an event loop of their own; a
+// connection is accepted on the first and lives on one loop for its whole life (no
+// strand, no cross-thread wake-up while it is served). The loops read and parse
+// requests, enforce the request limits while reading, and write responses. A read the
+// store has at hand (HttpHandler::TryHandle) is answered on the loop; any other
 // request that reaches the store is handed to a separate pool of handler threads, so
 // a store call that blocks (a database outage waiting on its timeout) delays only the
 // requests that wait for the store, never the reading, writing or health checks of
@@ -114,7 +117,7 @@ class HttpObserver {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (Bind returns it)
-  // Threads running the event loop. Default: one per core.
+  // Event loops, one thread each.
   int io_threads = 1;
   // Threads running requests that reach the store. 0: run them on the I/O threads
   // (only for stores that never block, such as memory:).

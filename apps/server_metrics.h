@@ -61,8 +61,11 @@ class ServerMetrics : public HttpObserver {
   prometheus::Counter& purge_ok_;
   prometheus::Counter& purge_failed_;
   prometheus::Counter& purged_;
+  // Tells this instance's entries apart in the I/O threads' own caches.
+  const uint64_t instance_;
   std::mutex mu_;
-  // (route, method, status) → counter, and route → histogram: resolved once each.
+  // (route, method, status) → counter, and route → histogram: resolved once each,
+  // then cached per thread (OnRequest takes no lock once a thread has seen a key).
   std::unordered_map<uint64_t, prometheus::Counter*> request_counters_;  // guarded by mu_
   std::unordered_map<const char*, prometheus::Histogram*> route_histograms_;  // guarded by mu_
 };

@@ -17,7 +17,13 @@
 # RESULTS_FILE=FILE also writes the results as tab-separated lines:
 #   target, request, requests/s, ratio to nginx (or -), p99 at 256 connections (or -).
 #
-# Installs wrk and nginx-light from Debian when missing. Access logs are off on both
+# The cost of one request, which does not depend on the CPU the way a rate does: the
+# system calls, futex calls (cross-thread wake-ups) and context switches of the
+# server's (or nginx's) threads per request, counted by `perf stat` on its threads over
+# the middle of one run (GET at CONNECTIONS connections, and PATCH). Without perf
+# (linux-perf) they read "-".
+#
+# Installs wrk, nginx-light and linux-perf from Debian when missing. Access logs are off on both
 # sides (nginx: access_log off; ours: --access-log off) unless LOG=text.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +38,7 @@ BUILD=${BUILD:-build/release}
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v perf >/dev/null || need+=(linux-perf)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -76,6 +83,7 @@ start_server() {
     --jwt-secret-file "$WORK/secret" --access-log "$LOG" --purge-interval 0 \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
+  PID_OF[$name]=$!
   until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
     kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
     sleep 0.1
@@ -86,6 +94,7 @@ start_server() {
   PORT=$port
 }
 
+declare -A PID_OF
 start_server memory memory:
 MEM_PORT=$PORT
 start_server rocksdb "rocksdb:$WORK/db"
@@ -113,6 +122,7 @@ error_log $WORK/nginx-error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
+  keepalive_requests 100000000;  # no reconnects during a run, as with our server
   default_type application/json;
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -122,6 +132,7 @@ http {
 EOF
 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
 PIDS+=($!)
+PID_OF[nginx]=$!
 until curl -sf "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null; do sleep 0.1; done
 
 # rps URL [wrk args…]: requests/s of one wrk run.
@@ -132,6 +143,35 @@ rps() {
     awk '/^Requests\/sec:/ {print $2}'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# pids_of TARGET: the target's processes, comma-separated (nginx: master and workers).
+pids_of() {
+  local pid=${PID_OF[$1]} kids
+  kids=$(pgrep -P "$pid" | paste -sd, -)
+  echo "$pid${kids:+,$kids}"
+}
+
+# cost TARGET URL [wrk args…]: "SYSCALLS FUTEX SWITCHES" per request of the target's
+# threads during one wrk run, counted by perf from 1 s in to 1 s before its end (the
+# requests of that window: wrk's rate times its length); "- - -" without perf.
+cost() {
+  local t=$1 url=$2 window=$((DURATION > 2 ? DURATION - 2 : 1)) out rate
+  shift 2
+  if ! command -v perf >/dev/null; then
+    echo "- - -"
+    return
+  fi
+  ( sleep 1; perf stat -x, -o "$WORK/perf.csv" -p "$(pids_of "$t")"       -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,context-switches -- sleep "$window"       >/dev/null 2>&1 || : >"$WORK/perf.csv" ) &
+  local perf=$!
+  out=$(wrk "$@" -d"${DURATION}s" "$url")
+  wait "$perf"
+  rate=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+  awk -F, -v n="$(echo "$rate * $window" | bc -l)" '
+    $3 == "raw_syscalls:sys_enter" {s = $1} $3 == "syscalls:sys_enter_futex" {f = $1}
+    $3 == "context-switches" {c = $1}
+    END { if (s == "" || n == 0) print "- - -"; else printf "%.2f %.3f %.3f\n", s / n, f / n, c / n }' \
+    "$WORK/perf.csv"
+}
 
 declare -A RESULTS
 port_of() {
@@ -229,6 +269,23 @@ for t in "${TARGETS[@]}"; do
   m=$(echo "${RESULTS["$t PATCH"]}" | tr ' ' '\n' | grep . | median)
   printf '%-8s %-40s %12.0f %8s\n' "$t" "PATCH $CONTEXT" "$m" -
   printf '%s\tPATCH %s\t%.0f\t-\t-\n' "$t" "$CONTEXT" "$m" >>"$WORK/results.tsv"
+done
+
+# What one request costs the server: system calls, futex calls, context switches.
+printf '\n%-8s %-40s %10s %10s %10s\n' target "request (per request)" syscalls futex switches
+for t in "${TARGETS[@]}"; do
+  read -r sc fx cs < <(cost "$t" "http://127.0.0.1:$(port_of "$t")$CONTEXT" -t"$THREADS" \
+                         -c"$CONNECTIONS" -H "Authorization: Bearer $SHOPPER")
+  printf '%-8s %-40s %10s %10s %10s\n' "$t" "GET $CONTEXT" "$sc" "$fx" "$cs"
+  printf '%s\tGET %s (cost)\t-\t-\t-\t%s\t%s\t%s\n' "$t" "$CONTEXT" "$sc" "$fx" "$cs" >>"$WORK/results.tsv"
+done
+for t in "${TARGETS[@]}"; do
+  [ "$t" = nginx ] && continue
+  read -r sc fx cs < <(PATCH_TOKENS=$WORK/patch-tokens-1 cost "$t" \
+                         "http://127.0.0.1:$(port_of "$t")$CONTEXT" -t"$CONNECTIONS" \
+                         -c"$CONNECTIONS" -s "$WORK/patch.lua")
+  printf '%-8s %-40s %10s %10s %10s\n' "$t" "PATCH $CONTEXT" "$sc" "$fx" "$cs"
+  printf '%s\tPATCH %s (cost)\t-\t-\t-\t%s\t%s\t%s\n' "$t" "$CONTEXT" "$sc" "$fx" "$cs" >>"$WORK/results.tsv"
 done
 
 # Latency under 256 keep-alive connections.

@@ -230,7 +230,17 @@ def http_section(path):
     rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
     lines = ["| server | request | requests/s | ratio to nginx | p99 |", "|---|---|---:|---:|---:|"]
     for r in rows:
-        lines.append("| %s | %s | %s | %s | %s |" % (r[0], r[1], r[2], r[3], r[4]))
+        if len(r) <= 5:
+            lines.append("| %s | %s | %s | %s | %s |" % (r[0], r[1], r[2], r[3], r[4]))
+    costs = [r for r in rows if len(r) > 5]
+    if costs:
+        lines += ["", "What one request costs the serving process (its threads, counted by `perf stat` "
+                  "over the middle of a run; these counts do not depend on the CPU the way a rate "
+                  "does):", "",
+                  "| server | request | system calls | futex calls | context switches |",
+                  "|---|---|---:|---:|---:|"]
+        for r in costs:
+            lines.append("| %s | %s | %s | %s | %s |" % (r[0], r[1].replace(" (cost)", ""), r[5], r[6], r[7]))
     return lines
 
 

@@ -8,7 +8,7 @@
 #                                    # command adds (GoogleTest, Google Benchmark, a
 #                                    # PostgreSQL server, clang for fuzzing, cpp-httplib
 #                                    # for examples/) and what the benchmark report adds
-#                                    # (Redis and hiredis, nginx, wrk, gnuplot), which
+#                                    # (Redis and hiredis, nginx, wrk, perf, gnuplot), which
 #                                    # the test command runs in its smoke mode
 set -euo pipefail
 
@@ -24,7 +24,7 @@ TESTS=(
   postgresql clang-14 libclang-rt-14-dev
 )
 REPORT=(
-  libhiredis-dev redis-server gnuplot-nox wrk nginx-light
+  libhiredis-dev redis-server gnuplot-nox wrk nginx-light linux-perf
 )
 case "${1:-all}" in
   server) PACKAGES=("${SERVER[@]}") ;;

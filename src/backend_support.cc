@@ -44,6 +44,12 @@ absl::Status StorageFullError(absl::string_view message) {
   return st;
 }
 
+absl::Status WouldBlockError() {
+  absl::Status st = absl::UnavailableError("the session is not at hand without a wait");
+  st.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return st;
+}
+
 bool GuardAllows(const std::optional<CustomerGuard>& guard,
                  const std::optional<std::string>& customer_id) {
   return !guard || !customer_id || customer_id == guard->customer_id;

@@ -189,6 +189,7 @@ struct HttpHandler::Call {
   const absl::string_view query;
   Json body;                       // writes only
   std::optional<int64_t> if_match;
+  bool try_only = false;           // answer only without a wait (TryHandle)
 };
 
 // Fail: the answer to a failed call; a store failure's detail goes to the log.
@@ -207,9 +208,23 @@ HttpHandler::HttpHandler(SessionService* service, const TokenVerifier* verifier,
                          HandlerOptions options)
     : service_(service), verifier_(verifier), options_(std::move(options)) {}
 
+// What HandleUnchecked answers in try-only mode when the answer needs a wait.
+constexpr int kWouldWait = 0;
+
+std::optional<HttpResponse> HttpHandler::TryHandle(const HttpRequest& request) const {
+  if (request.method != "GET") return std::nullopt;
+  try {
+    HttpResponse res = HandleUnchecked(request, /*try_only=*/true);
+    if (res.status == kWouldWait) return std::nullopt;
+    return res;
+  } catch (...) {
+    return std::nullopt;  // Handle answers it, on a thread that may block
+  }
+}
+
 HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
   try {
-    return HandleUnchecked(request);
+    return HandleUnchecked(request, /*try_only=*/false);
   } catch (const std::exception&) {
     return ErrorResponse(500, "internal error while serving the request");
   } catch (...) {
@@ -217,7 +232,7 @@ HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
   }
 }
 
-HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
+HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only) const {
   const size_t qpos = req.target.find('?');
   const absl::string_view path = absl::string_view(req.target).substr(0, qpos);
   absl::StatusOr<std::optional<RouteMatch>> routed = MatchRoute(path);
@@ -251,6 +266,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req) const {
                                       ? absl::string_view()
                                       : absl::string_view(req.target).substr(qpos + 1);
   Call call{req, m, principal, SessionKey{m.tenant, m.session_id}, query};
+  call.try_only = try_only;
   if (takes_body) {
     std::variant<Json, HttpResponse> body =
         ReadBody(req, service_->options().limits.max_json_depth);
@@ -265,7 +281,10 @@ HttpResponse HttpHandler::Dispatch(Call& call) const {
   absl::StatusOr<std::optional<int64_t>> if_match = ParseIfMatch(call.req);
   if (!if_match.ok()) return ErrorResponse(400, if_match.status().message());
   call.if_match = *if_match;
-  if (call.if_match == kWeakTag) return WeakTagConflict(call);
+  if (call.if_match == kWeakTag) {
+    if (call.try_only) return HttpResponse{kWouldWait};  // reads the store
+    return WeakTagConflict(call);
+  }
   switch (call.match.spec->route) {
     case Route::kOwnContext:
     case Route::kOwnAttributes:
@@ -289,20 +308,26 @@ HttpResponse HttpHandler::Dispatch(Call& call) const {
 HttpResponse HttpHandler::ServeOwn(const Call& call) const {
   switch (call.match.spec->route) {
     case Route::kOwnContext:
-      if (call.req.method == "GET") {
-        absl::StatusOr<std::shared_ptr<const SessionText>> current = service_->GetText(call.key);
-        if (!current.ok()) return Fail(current.status(), call.key.session_id);
-        if (!backend::GuardAllows(OwnGuard(call), (*current)->customer_id())) {
-          return Fail(backend::GuardRefusedError(), call.key.session_id);
-        }
-        return RecordResponse(**current);
-      }
+      if (call.req.method == "GET") return GetSession(call, /*own=*/true);
       return ServePatch(call);
     case Route::kOwnAttributes:
       return ServeSetAttribute(call);
     default:
       return ServeDeleteAttribute(call);
   }
+}
+
+// GetSession: the session as stored; an own call only if anonymous or the token's
+// customer's. In try-only mode, kWouldWait when the store would have to wait.
+HttpResponse HttpHandler::GetSession(const Call& call, bool own) const {
+  absl::StatusOr<std::shared_ptr<const SessionText>> current =
+      call.try_only ? service_->TryGetText(call.key) : service_->GetText(call.key);
+  if (call.try_only && IsWouldBlock(current.status())) return HttpResponse{kWouldWait};
+  if (!current.ok()) return Fail(current.status(), call.key.session_id);
+  if (own && !backend::GuardAllows(OwnGuard(call), (*current)->customer_id())) {
+    return Fail(backend::GuardRefusedError(), call.key.session_id);
+  }
+  return RecordResponse(**current);
 }
 
 // WeakTagConflict: a write whose If-Match holds a weak tag never matches (RFC 9110
@@ -327,10 +352,7 @@ HttpResponse HttpHandler::ServePatch(const Call& call) const {
 
 // GET, PUT (with the saas-token rule) and DELETE of /context/{sessionId}.
 HttpResponse HttpHandler::ServeContext(const Call& call) const {
-  if (call.req.method == "GET") {
-    absl::StatusOr<std::shared_ptr<const SessionText>> r = service_->GetText(call.key);
-    return r.ok() ? RecordResponse(**r) : Fail(r.status(), call.key.session_id);
-  }
+  if (call.req.method == "GET") return GetSession(call, /*own=*/false);
   if (call.req.method == "DELETE") {
     absl::Status st = service_->Delete(call.key, call.if_match);
     return st.ok() ? NoContent() : Fail(st, call.key.session_id);

@@ -72,7 +72,30 @@ std::optional<std::string> PercentDecode(absl::string_view in) {
 
 }  // namespace
 
+namespace {
+
+// Matched: the match of route `r` over `segs` (decoded), its `{…}` values copied.
+RouteMatch Matched(int r, const Segments& segs) {
+  RouteMatch m;
+  m.spec = &kRoutes[r];
+  const Segments& t = TemplateSegments()[r];
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == "{tenant}") m.tenant = std::string(segs[i]);
+    if (t[i] == "{sessionId}") m.session_id = std::string(segs[i]);
+    if (t[i] == "{attributeName}") m.attribute = std::string(segs[i]);
+  }
+  return m;
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<RouteMatch>> MatchRoute(absl::string_view path) {
+  if (path.find('%') == absl::string_view::npos) {  // nothing to decode: no copies
+    const Segments segs = Split(path);
+    const int r = Find(segs);
+    if (r < 0) return std::optional<RouteMatch>();
+    return std::optional<RouteMatch>(Matched(r, segs));
+  }
   // Segments are decoded before they are compared: an escaped letter is the letter.
   std::vector<std::string> decoded;
   for (absl::string_view raw : Split(path)) {
@@ -80,21 +103,17 @@ absl::StatusOr<std::optional<RouteMatch>> MatchRoute(absl::string_view path) {
     if (!seg) return absl::InvalidArgumentError("path holds a malformed percent-escape");
     decoded.push_back(*std::move(seg));
   }
-  Segments segs(decoded.begin(), decoded.end());
+  const Segments segs(decoded.begin(), decoded.end());
   const int r = Find(segs);
   if (r < 0) return std::optional<RouteMatch>();
-  RouteMatch m;
-  m.spec = &kRoutes[r];
-  const Segments& t = TemplateSegments()[r];
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == "{tenant}") m.tenant = std::move(decoded[i]);
-    if (t[i] == "{sessionId}") m.session_id = std::move(decoded[i]);
-    if (t[i] == "{attributeName}") m.attribute = std::move(decoded[i]);
-  }
-  return std::optional<RouteMatch>(std::move(m));
+  return std::optional<RouteMatch>(Matched(r, segs));
 }
 
 const RouteSpec* RouteOf(absl::string_view path) {
+  if (path.find('%') == absl::string_view::npos) {
+    const int r = Find(Split(path));
+    return r < 0 ? nullptr : &kRoutes[r];
+  }
   absl::StatusOr<std::optional<RouteMatch>> m = MatchRoute(path);
   if (m.ok()) return *m ? (*m)->spec : nullptr;
   const int r = Find(Split(path));  // a bad escape: the route its raw segments fit

@@ -64,9 +64,21 @@ template <typename Call>
 auto MetricsStore::Timed(Operation op, Call&& call) -> decltype(call()) {
   const auto start = std::chrono::steady_clock::now();
   auto result = call();
+  Record(op, start, StatusOf(result));
+  return result;
+}
+
+void MetricsStore::Record(Operation op, std::chrono::steady_clock::time_point start,
+                          const absl::Status& status) {
   durations_[op]->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  counts_[op][OutcomeOf(StatusOf(result))]->Increment();
+  counts_[op][OutcomeOf(status)]->Increment();
+}
+
+absl::StatusOr<std::shared_ptr<const SessionText>> MetricsStore::TryGetText(const SessionKey& key) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::shared_ptr<const SessionText>> result = SessionStoreWrapper::TryGetText(key);
+  if (!IsWouldBlock(result.status())) Record(kGet, start, result.status());
   return result;
 }
 

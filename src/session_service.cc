@@ -39,6 +39,11 @@ absl::StatusOr<std::shared_ptr<const SessionText>> SessionService::GetText(
   return store_->GetText(key);
 }
 
+absl::StatusOr<std::shared_ptr<const SessionText>> SessionService::TryGetText(
+    const SessionKey& key) const {
+  return store_->TryGetText(key);
+}
+
 const TenantDefaults& SessionService::DefaultsFor(const std::string& tenant) const {
   auto it = options_.tenant_defaults.find(tenant);
   return it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;

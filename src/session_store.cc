@@ -23,6 +23,14 @@ std::optional<int64_t> CurrentVersionOf(const absl::Status& status) {
   return v;
 }
 
+absl::StatusOr<std::shared_ptr<const SessionText>> SessionStore::TryGetText(const SessionKey&) {
+  return backend::WouldBlockError();
+}
+
+bool IsWouldBlock(const absl::Status& status) {
+  return absl::IsUnavailable(status) && status.GetPayload(kWouldBlockPayload).has_value();
+}
+
 bool IsStorageFull(const absl::Status& status) {
   return absl::IsUnavailable(status) && status.GetPayload(kStorageFullPayload).has_value();
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/http_routes.h"
 #include "sessionctx/jwt.h"
 #include "sessionctx/memory_store.h"
@@ -593,6 +594,48 @@ TEST_F(HandlerTest, EveryRouteOfTheTableAnswers405WithItsAllow) {
   // An escaped letter is the letter.
   Seed("s1");
   EXPECT_EQ(Call("GET", "/session-context/acme/%63ontext/s1", ManageToken()).status, 200);
+}
+
+// TryHandle: a GET the store has at hand is answered as Handle answers it; anything
+// that may wait (a write, a weak If-Match that reads, a store that would block) is
+// left to Handle, with nothing done.
+TEST_F(HandlerTest, TryHandleAnswersOnlyWhatNeedsNoWait) {
+  Seed("s1");
+  auto request = [&](const std::string& method, const std::string& token, HttpHeaders extra = {},
+                     const std::string& body = "") {
+    HttpRequest req{method, kOwn, std::move(extra), body};
+    req.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    return req;
+  };
+  const HttpRequest get = request("GET", SessionToken("s1"));
+  std::optional<HttpResponse> now = handler_->TryHandle(get);
+  ASSERT_TRUE(now.has_value());
+  const HttpResponse later = handler_->Handle(get);
+  EXPECT_EQ(now->status, 200);
+  EXPECT_EQ(now->body, later.body);
+  EXPECT_EQ(now->Header("ETag"), later.Header("ETag"));
+  // Refusals before the store are answered too.
+  std::optional<HttpResponse> unauthorized = handler_->TryHandle(request("GET", "garbage"));
+  ASSERT_TRUE(unauthorized.has_value());
+  EXPECT_EQ(unauthorized->status, 401);
+  EXPECT_FALSE(handler_->TryHandle(request("PATCH", SessionToken("s1"), {},
+                                           R"({"currency":"CHF","metadata":{"version":1}})")));
+  EXPECT_EQ(service_->Get({"acme", "s1"})->version, 1);  // the PATCH was not applied
+  EXPECT_FALSE(handler_->TryHandle(request("GET", SessionToken("s1"), {{"If-Match", "W/\"1\""}})));
+
+  // A store that never has a session at hand: every GET is left to Handle.
+  class NeverAtHand : public SessionStoreWrapper {
+   public:
+    using SessionStoreWrapper::SessionStoreWrapper;
+    absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey&) override {
+      return backend::WouldBlockError();
+    }
+  } remote(store_.get());
+  SessionService remote_service(&remote, ServiceOptions{});
+  HttpHandler remote_handler(&remote_service, verifier_.get(), HandlerOptions{});
+  EXPECT_FALSE(remote_handler.TryHandle(get).has_value());
+  EXPECT_EQ(remote_handler.Handle(get).status, 200);
 }
 
 // --- 413, 415 --------------------------------------------------------------------

@@ -36,6 +36,40 @@ double Sample(prometheus::Registry& registry, const std::string& name,
   return -1;
 }
 
+// A TryGetText that answers is a "get"; one that would block is not counted (the
+// GetText that follows it is).
+TEST(MetricsStore, TryGetTextIsCountedOnlyWhenItAnswers) {
+  prometheus::Registry registry;
+  auto memory = NewMemoryStore(StoreOptions{});
+  MetricsStore store(memory.get(), "memory", registry);
+  SessionService service(&store, ServiceOptions{});
+  ASSERT_OK(service.Create("acme", SessionContext{.session_id = "m1"}));
+  ASSERT_OK(store.TryGetText({"acme", "m1"}));
+  EXPECT_STATUS(store.TryGetText({"acme", "nobody"}), kNotFound);
+  auto count = [&](prometheus::Registry& r, const char* backend, const char* outcome) {
+    return Sample(r, "sessionctx_store_operations_total",
+                  {{"backend", backend}, {"operation", "get"}, {"outcome", outcome}});
+  };
+  EXPECT_EQ(count(registry, "memory", "ok"), 1);
+  EXPECT_EQ(count(registry, "memory", "not_found"), 1);
+
+  // SessionStoreWrapper's default target: a store that cannot tell, so would block.
+  class CannotTell : public SessionStoreWrapper {
+   public:
+    using SessionStoreWrapper::SessionStoreWrapper;
+    absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override {
+      return SessionStore::TryGetText(key);
+    }
+  } cannot_tell(memory.get());
+  prometheus::Registry other;
+  MetricsStore metered(&cannot_tell, "remote", other);
+  EXPECT_TRUE(IsWouldBlock(metered.TryGetText({"acme", "m1"}).status()));
+  EXPECT_EQ(count(other, "remote", "ok"), 0);
+  EXPECT_EQ(count(other, "remote", "unavailable"), 0);
+  ASSERT_OK(metered.GetText({"acme", "m1"}));
+  EXPECT_EQ(count(other, "remote", "ok"), 1);
+}
+
 TEST(MetricsStore, CountsEachOperationByOutcome) {
   prometheus::Registry registry;
   auto memory = NewMemoryStore(StoreOptions{});

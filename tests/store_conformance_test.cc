@@ -729,6 +729,32 @@ TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
   }
 }
 
+// TryGetText answers exactly as GetText, or says it would block and nothing else:
+// memory always answers; rocksdb answers a session in its memtable (just written);
+// postgres, a network round trip, never answers without one.
+TEST_P(StoreConformance, TryGetTextAnswersAsGetTextOrWouldBlock) {
+  ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
+  const std::string backend = GetParam();
+  const bool answers = backend == "memory" || backend == "rocksdb";
+  absl::StatusOr<std::shared_ptr<const SessionText>> tried = store_->TryGetText({"acme", "s1"});
+  if (IsWouldBlock(tried.status())) {
+    EXPECT_FALSE(answers) << backend << " should answer a session it just wrote";
+  } else {
+    ASSERT_OK(tried);
+    absl::StatusOr<std::shared_ptr<const SessionText>> got = store_->GetText({"acme", "s1"});
+    ASSERT_OK(got);
+    EXPECT_EQ((*tried)->json(), (*got)->json());
+  }
+  absl::StatusOr<std::shared_ptr<const SessionText>> missing = store_->TryGetText({"acme", "nope"});
+  EXPECT_TRUE(IsWouldBlock(missing.status()) || absl::IsNotFound(missing.status()))
+      << missing.status();
+  clock_.Advance(absl::Hours(2));  // expired: missing, as for GetText
+  absl::StatusOr<std::shared_ptr<const SessionText>> expired = store_->TryGetText({"acme", "s1"});
+  EXPECT_TRUE(IsWouldBlock(expired.status()) || absl::IsNotFound(expired.status()))
+      << expired.status();
+  if (answers) EXPECT_STATUS(expired, kNotFound);
+}
+
 // The factory's table: schemes in any case, an unknown one refused naming it, and
 // one canonical backend name per backend (what metrics and logs say).
 TEST(StoreFactory, SchemesPickTheirBackendWhateverTheCase) {

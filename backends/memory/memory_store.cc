@@ -102,6 +102,11 @@ class MemoryStore final : public SessionStore {
     return (*text)->Record();
   }
 
+  // Never waits: a shard lock held for a pointer copy.
+  absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override {
+    return GetText(key);
+  }
+
   // A read copies a pointer under the shard lock: the snapshot it hands out is the
   // store's own, never changed (a write replaces it).
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {

@@ -163,6 +163,17 @@ class RocksDbStore final : public SessionStore {
     return ReadWhole(key, *std::move(live->base), snapshot.snapshot());
   }
 
+  // From the memtables and the block cache only (kBlockCacheTier): RocksDB answers
+  // Incomplete where it would read the disk. A spilled session is several reads: not
+  // tried.
+  absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override {
+    absl::StatusOr<std::optional<Stored>> stored = ReadStored(key, nullptr, rocksdb::kBlockCacheTier);
+    if (!stored.ok()) return stored.status();
+    if (!*stored || (*stored)->IsExpiredAt(clock_->Now())) return backend::SessionNotFoundError(key);
+    if (!(*stored)->text) return backend::WouldBlockError();
+    return std::move((*stored)->text);
+  }
+
   // A small session is one point read, and its stored text is what goes out: no
   // field is decoded or rendered again.
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
@@ -606,13 +617,17 @@ class RocksDbStore final : public SessionStore {
   // ReadStored: what the base key holds, if anything (expired or not); DataLoss when
   // it does not decode (logged).
   // The Read* functions read the latest state, or `snapshot`'s when given.
-  absl::StatusOr<std::optional<Stored>> ReadStored(const SessionKey& key,
-                                                   const rocksdb::Snapshot* snapshot = nullptr) {
+  // With `tier` kBlockCacheTier, WouldBlockError where the disk would be read.
+  absl::StatusOr<std::optional<Stored>> ReadStored(
+      const SessionKey& key, const rocksdb::Snapshot* snapshot = nullptr,
+      rocksdb::ReadTier tier = rocksdb::kReadAllTier) {
     std::string bytes;
     rocksdb::ReadOptions read;
     read.snapshot = snapshot;
+    read.read_tier = tier;
     rocksdb::Status s = db_->Get(read, records_, BaseKey(key), &bytes);
     if (s.IsNotFound()) return std::optional<Stored>();
+    if (s.IsIncomplete() && tier == rocksdb::kBlockCacheTier) return backend::WouldBlockError();
     if (!s.ok()) return Translate(s, "read");
     Stored stored;
     if (IsTextRecord(bytes)) {

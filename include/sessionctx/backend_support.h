@@ -52,6 +52,9 @@ absl::Status RecordTooLarge(size_t bytes, size_t max_bytes);
 // served. `message` says why and since when (logged, never sent to a client).
 absl::Status StorageFullError(absl::string_view message);
 
+// WouldBlockError: TryGetText's answer when the session is not at hand (IsWouldBlock).
+absl::Status WouldBlockError();
+
 // --- guard and version: checked inside the store's atomic step -------------------
 
 // GuardAllows: whether `guard` (if any) lets a write touch a session of `customer_id`:

@@ -74,12 +74,19 @@ class HttpHandler {
   // JSON body {"code": status, "message": why}.
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // TryHandle answers `request` only if that needs no wait: a GET whose session the
+  // store has at hand (SessionStore::TryGetText), or that is refused before the store
+  // is asked. nullopt: nothing was done; call Handle on a thread that may block. For
+  // event-loop servers, which serve cached reads on the loop's own thread.
+  std::optional<HttpResponse> TryHandle(const HttpRequest& request) const;
+
  private:
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
-  HttpResponse HandleUnchecked(const HttpRequest& request) const;
+  HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only) const;
+  HttpResponse GetSession(const Call& call, bool own) const;
   HttpResponse Dispatch(Call& call) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;

@@ -20,6 +20,7 @@
 #define SESSIONCTX_METRICS_STORE_H_
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -40,6 +41,9 @@ class MetricsStore : public SessionStoreWrapper {
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override;
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override;
+  // Counted as a "get" when it answers; a would-block is not counted (the GetText
+  // that follows is).
+  absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override;
   absl::Status Create(const SessionKey& key, const SessionContext& record) override;
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override;
@@ -69,6 +73,8 @@ class MetricsStore : public SessionStoreWrapper {
   // Timed runs `call`, then counts its outcome and observes its duration.
   template <typename Call>
   auto Timed(Operation op, Call&& call) -> decltype(call());
+  // Record counts one call of `op` that began at `start` and ended with `status`.
+  void Record(Operation op, std::chrono::steady_clock::time_point start, const absl::Status& status);
 
   const std::string backend_;
   prometheus::Registry& registry_;

@@ -63,6 +63,9 @@ class SessionService {
   // GetText: the live record as JSON text (session_text.h), or NotFound. The read
   // path of the HTTP API: no DOM of the context is built where the store keeps text.
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) const;
+  // TryGetText: GetText without waiting (SessionStore::TryGetText): IsWouldBlock when
+  // the answer needs a wait.
+  absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) const;
 
   // Create a session of `tenant` (what a cart service does when it creates a cart):
   // fields not given come from the tenant's defaults, an empty session_id is

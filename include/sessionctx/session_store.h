@@ -117,6 +117,12 @@ std::optional<int64_t> CurrentVersionOf(const absl::Status& status);
 // The payload URL that marks an Unavailable status as "out of storage".
 inline constexpr char kStorageFullPayload[] = "sessionctx/storage-full";
 
+// The payload URL that marks an Unavailable status as "would block" (TryGetText).
+inline constexpr char kWouldBlockPayload[] = "sessionctx/would-block";
+
+// IsWouldBlock: whether `status` is TryGetText's "the answer needs a wait".
+bool IsWouldBlock(const absl::Status& status);
+
 // IsStorageFull: whether `status` says the store's storage is full (HTTP 507): writes
 // are refused, reads may still be served.
 bool IsStorageFull(const absl::Status& status);
@@ -137,6 +143,13 @@ class SessionStore {
   // the HTTP API, which builds no DOM where the backend can avoid it. Errors as Get.
   // The default serializes Get's record.
   virtual absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key);
+
+  // TryGetText: GetText's answer when the store has it at hand (memory, a cache) and
+  // can give it without waiting on a disk or the network; otherwise an Unavailable
+  // status that IsWouldBlock recognises, and nothing else happened. For event-loop
+  // servers: they answer what they can on the loop's thread and hand the rest to
+  // threads that may block. The default: would block (a store that cannot tell).
+  virtual absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key);
 
   // Create stores a new record. AlreadyExists if a live record has the key (an expired
   // one is replaced). REQUIRES: record.session_id == key.session_id.
@@ -221,6 +234,9 @@ class SessionStoreWrapper : public SessionStore {
   }
   absl::StatusOr<std::shared_ptr<const SessionText>> GetText(const SessionKey& key) override {
     return target_->GetText(key);
+  }
+  absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override {
+    return target_->TryGetText(key);
   }
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     return target_->Create(key, record);
