@@ -54,8 +54,10 @@ const std::string& HttpDate() {
 // headers, Content-Length (never on 204), Connection, the body (not for HEAD).
 std::string Serialize(const HttpResponse& res, bool keep_alive, bool http10, bool head) {
   const beast::string_view reason = http::obsolete_reason(static_cast<http::status>(res.status));
+  size_t size = 128 + res.body.size();  // status line, Date, Content-Length, Connection
+  for (const auto& [name, value] : res.headers) size += name.size() + value.size() + 4;
   std::string out;
-  out.reserve(160 + res.body.size());
+  out.reserve(size);  // one allocation
   absl::StrAppend(&out, "HTTP/1.1 ", res.status, " ",
                   absl::string_view(reason.data(), reason.size()), "\r\nDate: ", HttpDate(),
                   "\r\n");

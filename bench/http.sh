@@ -123,6 +123,8 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;  # no reconnects during a run, as with our server
+  open_file_cache max=64 inactive=600s;  # the file's descriptor kept: no open/close
+  open_file_cache_valid 600s;            # per request
   default_type application/json;
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -133,7 +135,10 @@ EOF
 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
 PIDS+=($!)
 PID_OF[nginx]=$!
-until curl -sf "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null; do sleep 0.1; done
+until curl -sf "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null; do
+  kill -0 "${PID_OF[nginx]}" 2>/dev/null || { cat "$WORK/nginx-error.log" >&2; exit 1; }
+  sleep 0.1
+done
 
 # rps URL [wrk args…]: requests/s of one wrk run.
 rps() {

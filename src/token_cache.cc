@@ -1,12 +1,25 @@
 #include "src/token_cache.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include <memory>
 
 namespace sessionctx::internal {
 
 TokenDigest DigestOf(absl::string_view token) {
+  // The digest fetched once and a context per thread, reused: OpenSSL's one-shot
+  // SHA256() fetches the algorithm (a shared lock) and allocates a context per call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
+                                                                           EVP_MD_CTX_free);
   TokenDigest d;
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
+  unsigned int n = 0;
+  if (sha256 == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx.get(), sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), token.data(), token.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), d.data(), &n) != 1) {
+    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
+  }
   return d;
 }
 
