@@ -152,7 +152,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # pids_of TARGET: the target's processes, comma-separated (nginx: master and workers).
 pids_of() {
   local pid=${PID_OF[$1]} kids
-  kids=$(pgrep -P "$pid" | paste -sd, -)
+  kids=$(pgrep -P "$pid" | paste -sd, - || true)
   echo "$pid${kids:+,$kids}"
 }
 
