@@ -201,7 +201,7 @@ class SessionStore {
   // is skipped and counted unless `options.overwrite_newer`): what restoring an
   // export needs; a second import of the same records changes nothing. Each session
   // lands whole; postgresql writes the whole call in one statement (all or nothing),
-  // rocksdb in WriteBatches of up to 48 sessions, the default one record at a time.
+  // rocksdb in WriteBatches of a few dozen sessions, the default one record at a time.
   // InvalidArgument if a key appears twice. The default creates each record, or
   // compares-and-sets it over the stored one.
   virtual absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
