@@ -432,6 +432,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (pool == nullptr) return Respond(handler->Handle(req));
     // A read the store has at hand is answered here; only what may wait hops.
     if (std::optional<HttpResponse> now = handler->TryHandle(req)) return Respond(*std::move(now));
+    if (HttpObserver* o = server_->observer()) o->OnHandedOff();
     net::post(*pool, [handler, req = std::move(req), respond = std::move(respond)] {
       respond(handler->Handle(req));
     });

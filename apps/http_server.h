@@ -107,6 +107,9 @@ class HttpObserver {
   virtual void OnConnectionOpened() = 0;
   virtual void OnConnectionClosed() = 0;
   virtual void OnRefused(Refusal why) = 0;
+  // A request handed to the handler pool (it may wait on the store); requests
+  // answered on the I/O thread are not.
+  virtual void OnHandedOff() {}
   // One answered request: `path` is the raw path (no query), "-" when the request
   // line was never read.
   virtual void OnRequest(absl::string_view method, absl::string_view path, int status,

@@ -64,6 +64,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry, std::function<void(
                    .Name("sessionctx_http_refused_total")
                    .Help("Requests refused or cut off by a server limit, by limit")
                    .Register(registry)),
+      handed_off_(prometheus::BuildCounter()
+                      .Name("sessionctx_http_handed_off_total")
+                      .Help("Requests handed to the handler threads (they may wait on the "
+                            "store); the rest were answered on the I/O threads")
+                      .Register(registry)
+                      .Add({})),
       purge_runs_(prometheus::BuildCounter()
                       .Name("sessionctx_purge_runs_total")
                       .Help("Runs of the periodic purge of expired sessions, by outcome")
@@ -83,6 +89,7 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry, std::function<void(
 
 void ServerMetrics::OnConnectionOpened() { open_connections_.Increment(); }
 void ServerMetrics::OnConnectionClosed() { open_connections_.Decrement(); }
+void ServerMetrics::OnHandedOff() { handed_off_.Increment(); }
 void ServerMetrics::OnRefused(Refusal why) { refused_.Add({{"limit", RefusalName(why)}}).Increment(); }
 
 void ServerMetrics::OnRequest(absl::string_view method, absl::string_view path, int status,

@@ -41,6 +41,7 @@ class ServerMetrics : public HttpObserver {
   void OnConnectionOpened() override;
   void OnConnectionClosed() override;
   void OnRefused(Refusal why) override;
+  void OnHandedOff() override;
   void OnRequest(absl::string_view method, absl::string_view path, int status,
                  double seconds) override;
 
@@ -57,6 +58,7 @@ class ServerMetrics : public HttpObserver {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Gauge& open_connections_;
   prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Counter& handed_off_;
   prometheus::Family<prometheus::Counter>& purge_runs_;
   prometheus::Counter& purge_ok_;
   prometheus::Counter& purge_failed_;

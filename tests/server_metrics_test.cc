@@ -115,6 +115,33 @@ TEST_F(ServerMetricsTest, CountsAreExactlyTheRequestsMade) {
   EXPECT_EQ(scrape->body.find("no/such"), std::string::npos);
 }
 
+#ifdef SESSIONCTX_HAVE_ROCKSDB
+// On rocksdb a GET of a session in RocksDB's memtable or block cache is answered on the
+// I/O thread that read it; only writes (and reads that would touch the disk) are handed
+// to the handler threads.
+TEST_F(ServerMetricsTest, CachedReadsAreAnsweredWithoutAHandOff) {
+  Start({"--store", "rocksdb:" + (dir_.path() / "db").string()});
+  const int port = server_.port();
+  HttpConnection c(port);
+  ASSERT_EQ(c.Request("PUT", "/session-context/acme/context/s1?upsert=true", manage_,
+                      R"({"currency":"EUR"})")->status, 204);
+  auto handed_off = [&] {
+    return ParseSamples(Fetch(port, "GET", "/metrics")->body).at("sessionctx_http_handed_off_total");
+  };
+  const double after_put = handed_off();
+  EXPECT_EQ(after_put, 1);  // the write
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(c.Request("GET", "/session-context/acme/me/context", shopper_)->status, 200);
+  }
+  EXPECT_EQ(handed_off(), after_put);
+  ASSERT_EQ(c.Request("PATCH", "/session-context/acme/me/context", shopper_,
+                      R"({"currency":"CHF","metadata":{"version":1}})")->status, 204);
+  EXPECT_EQ(handed_off(), after_put + 1);
+  const auto m = ParseSamples(Fetch(port, "GET", "/metrics")->body);
+  EXPECT_EQ(m.at("sessionctx_http_requests_total{method=\"GET\",route=\"/session-context/{tenant}/me/context\",status=\"200\"}"), 20);
+}
+#endif
+
 TEST_F(ServerMetricsTest, RefusalsAreCountedByLimit) {
   Start({"--max-body", "100"});
   const int port = server_.port();
