@@ -157,16 +157,18 @@ pids_of() {
 }
 
 # cost TARGET URL [wrk args…]: "SYSCALLS FUTEX SWITCHES" per request of the target's
-# threads during one wrk run, counted by perf from 1 s in to 1 s before its end (the
-# requests of that window: wrk's rate times its length); "- - -" without perf.
+# threads during one wrk run, counted by perf over its middle (a quarter of the run
+# left out at each end, whole seconds; the whole run when it is shorter than 4 s), the
+# requests of that window being wrk's rate times its length; "- - -" without perf.
 cost() {
-  local t=$1 url=$2 window=$((DURATION > 2 ? DURATION - 2 : 1)) out rate
+  local t=$1 url=$2 lead=$((DURATION / 4)) out rate
+  local window=$((DURATION - 2 * lead))
   shift 2
   if ! command -v perf >/dev/null; then
     echo "- - -"
     return
   fi
-  ( sleep 1; perf stat -x, -o "$WORK/perf.csv" -p "$(pids_of "$t")"       -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,context-switches -- sleep "$window"       >/dev/null 2>&1 || : >"$WORK/perf.csv" ) &
+  ( sleep "$lead"; perf stat -x, -o "$WORK/perf.csv" -p "$(pids_of "$t")"       -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,context-switches -- sleep "$window"       >/dev/null 2>&1 || : >"$WORK/perf.csv" ) &
   local perf=$!
   out=$(wrk "$@" -d"${DURATION}s" "$url")
   wait "$perf"
