@@ -12,12 +12,12 @@ namespace sessionctx {
 std::shared_ptr<const SessionText> SessionText::FromRecord(const SessionContext& record) {
   const std::string context =
       record.context.is_object() ? record.context.dump() : std::string("{}");
-  return FromParts(record, context);
+  return backend::TextLayout::FromParts(record, context);
 }
 
-std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& fields,
+std::shared_ptr<const SessionText> backend::TextLayout::FromParts(const SessionContext& fields,
                                                           absl::string_view context_json) {
-  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(SessionText::Key());
   std::string& out = t->json_;
   // The exact size when no string needs an escape: one allocation, no slack.
   size_t size = 16 + fields.session_id.size() + 13 + context_json.size() + 84 + 20;
@@ -51,12 +51,11 @@ std::shared_ptr<const SessionText> SessionText::FromParts(const SessionContext& 
   return t;
 }
 
-std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& base,
-                                                            absl::string_view context_json,
-                                                            int64_t version,
-                                                            absl::Time modified_at,
-                                                            absl::Time expires_at) {
-  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
+std::shared_ptr<const SessionText> backend::TextLayout::WithContext(
+    const SessionText& base, absl::string_view context_json, const Stamp& stamp) {
+  const int64_t version = stamp.version;
+  const absl::Time modified_at = stamp.modified_at, expires_at = stamp.expires_at;
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(SessionText::Key());
   std::string& out = t->json_;
   out.reserve(base.context_begin_ + context_json.size() + 84 + 20);
   out.append(base.json_.data(), base.context_begin_);
@@ -77,7 +76,7 @@ std::shared_ptr<const SessionText> SessionText::WithContext(const SessionText& b
   return t;
 }
 
-std::shared_ptr<const SessionText> SessionText::FromStored(
+std::shared_ptr<const SessionText> backend::TextLayout::FromStored(
     std::string json, size_t context_begin, size_t context_end, int64_t version,
     std::optional<std::string> customer_id, absl::Time created_at, absl::Time modified_at,
     absl::Time expires_at) {
@@ -89,7 +88,7 @@ std::shared_ptr<const SessionText> SessionText::FromStored(
           kContextKey) {
     return nullptr;
   }
-  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(Key());
+  std::shared_ptr<SessionText> t = std::make_shared<SessionText>(SessionText::Key());
   t->json_ = std::move(json);
   t->context_begin_ = static_cast<uint32_t>(context_begin);
   t->context_end_ = static_cast<uint32_t>(context_end);
@@ -141,27 +140,4 @@ absl::StatusOr<SessionContext> SessionText::Record() const {
   return s;
 }
 
-namespace backend {
-
-std::shared_ptr<const SessionText> TextLayout::FromParts(const SessionContext& fields,
-                                                         absl::string_view context_json) {
-  return SessionText::FromParts(fields, context_json);
-}
-
-std::shared_ptr<const SessionText> TextLayout::WithContext(const SessionText& base,
-                                                           absl::string_view context_json,
-                                                           const Stamp& stamp) {
-  return SessionText::WithContext(base, context_json, stamp.version, stamp.modified_at,
-                                  stamp.expires_at);
-}
-
-std::shared_ptr<const SessionText> TextLayout::FromStored(
-    std::string json, size_t context_begin, size_t context_end, int64_t version,
-    std::optional<std::string> customer_id, absl::Time created_at, absl::Time modified_at,
-    absl::Time expires_at) {
-  return SessionText::FromStored(std::move(json), context_begin, context_end, version,
-                                 std::move(customer_id), created_at, modified_at, expires_at);
-}
-
-}  // namespace backend
 }  // namespace sessionctx

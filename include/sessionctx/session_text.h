@@ -66,24 +66,13 @@ class SessionText {
   // std::make_shared, one allocation for the object and its count).
   class Key {
     friend class SessionText;
+    friend struct backend::TextLayout;
     Key() = default;
   };
   explicit SessionText(Key) {}
 
  private:
   friend struct backend::TextLayout;
-  static std::shared_ptr<const SessionText> FromParts(const SessionContext& fields,
-                                                      absl::string_view context_json);
-  static std::shared_ptr<const SessionText> WithContext(const SessionText& base,
-                                                        absl::string_view context_json,
-                                                        int64_t version, absl::Time modified_at,
-                                                        absl::Time expires_at);
-  static std::shared_ptr<const SessionText> FromStored(std::string json, size_t context_begin,
-                                                       size_t context_end, int64_t version,
-                                                       std::optional<std::string> customer_id,
-                                                       absl::Time created_at,
-                                                       absl::Time modified_at,
-                                                       absl::Time expires_at);
   SessionContext FieldsFrom(const Json& parsed) const;
 
   std::string json_;
