@@ -13,6 +13,9 @@
 #ifdef SESSIONCTX_HAVE_POSTGRES
 #include "sessionctx/postgres_store.h"
 #endif
+#ifdef SESSIONCTX_HAVE_REDIS
+#include "sessionctx/redis_store.h"
+#endif
 
 namespace sessionctx {
 namespace {
@@ -47,6 +50,15 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgres(const std::string& ur
 #endif
 }
 
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenRedis(const std::string& uri,
+                                                        const StoreOptions& options) {
+#ifdef SESSIONCTX_HAVE_REDIS
+  return OpenRedisStore(uri, options);
+#else
+  return absl::UnimplementedError("this build has no redis:// backend");
+#endif
+}
+
 // Scheme: a URI scheme (lower case), the backend's canonical name (metrics, logs),
 // and how to open it.
 struct Scheme {
@@ -60,6 +72,7 @@ constexpr Scheme kSchemes[] = {
     {"rocksdb", "rocksdb", OpenRocksDb},
     {"postgresql", "postgres", OpenPostgres},
     {"postgres", "postgres", OpenPostgres},
+    {"redis", "redis", OpenRedis},
 };
 
 const Scheme* SchemeOf(const std::string& uri) {
@@ -84,12 +97,13 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string
   const size_t colon = uri.find(':');
   if (colon == std::string::npos || colon == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "store URI \"", uri, "\" has no scheme; use memory:, rocksdb:PATH or postgresql://…"));
+        "store URI \"", uri,
+        "\" has no scheme; use memory:, rocksdb:PATH, postgresql://… or redis://…"));
   }
   if (const Scheme* s = SchemeOf(uri)) return s->open(uri, options);
-  return absl::InvalidArgumentError(absl::StrCat("unknown store scheme \"",
-                                                 absl::AsciiStrToLower(uri.substr(0, colon)),
-                                                 "\"; use memory:, rocksdb:PATH or postgresql://…"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown store scheme \"", absl::AsciiStrToLower(uri.substr(0, colon)),
+                   "\"; use memory:, rocksdb:PATH, postgresql://… or redis://…"));
 }
 
 }  // namespace sessionctx

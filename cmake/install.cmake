@@ -1,5 +1,5 @@
 # Install rules: public headers, the libraries, the CMake package (sessionctxConfig.cmake
-# with components memory, rocksdb, postgres, http, jwt, metrics, stores) and sessionctx.pc.
+# with components memory, rocksdb, postgres, redis, http, jwt, metrics, stores) and sessionctx.pc.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/sessionctx
@@ -17,7 +17,7 @@ install(EXPORT sessionctxTargets NAMESPACE sessionctx:: DESTINATION ${SESSIONCTX
 
 # What the package holds, for the config file's component checks.
 set(SESSIONCTX_PACKAGE_COMPONENTS core memory stores)
-foreach(c rocksdb postgres http metrics)
+foreach(c rocksdb postgres redis http metrics)
   string(TOUPPER ${c} C)
   if(SESSIONCTX_WITH_${C})
     list(APPEND SESSIONCTX_PACKAGE_COMPONENTS ${c})
@@ -43,6 +43,10 @@ set(SESSIONCTX_PC_PRIVATE_LIBS "")
 if(SESSIONCTX_WITH_POSTGRES)
   string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_postgres")
   string(APPEND SESSIONCTX_PC_REQUIRES " libpqxx libpq")
+endif()
+if(SESSIONCTX_WITH_REDIS)
+  string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_redis")
+  string(APPEND SESSIONCTX_PC_REQUIRES " hiredis")
 endif()
 if(SESSIONCTX_WITH_ROCKSDB)
   string(APPEND SESSIONCTX_PC_LIBS " -lsessionctx_rocksdb")

@@ -22,7 +22,7 @@ if [ "${1:-}" != "--with-server" ]; then
   # Prism, for the contract test against docs/openapi.yaml.
   SESSIONCTX_PRISM=$(scripts/install-prism.sh)
   export SESSIONCTX_PRISM
-  exec scripts/with-postgres.sh "$0" --with-server "$@"
+  exec scripts/with-postgres.sh scripts/with-redis.sh "$0" --with-server "$@"
 fi
 shift
 

@@ -1,6 +1,7 @@
 // Opens a fresh store of each compiled-in backend for one test: memory:, rocksdb: in
 // a temp folder, postgresql:// in a schema of its own on the server the test script
-// started (SESSIONCTX_TEST_PG_URI).
+// started (SESSIONCTX_TEST_PG_URI), redis:// under a key prefix of its own on the
+// Redis the test script started (SESSIONCTX_TEST_REDIS_URI).
 #ifndef SESSIONCTX_TESTS_STORE_FIXTURE_H_
 #define SESSIONCTX_TESTS_STORE_FIXTURE_H_
 
@@ -24,8 +25,15 @@ inline std::vector<std::string> CompiledBackends() {
 #ifdef SESSIONCTX_HAVE_POSTGRES
   names.push_back("postgres");
 #endif
+#ifdef SESSIONCTX_HAVE_REDIS
+  names.push_back("redis");
+#endif
   return names;
 }
+
+// ExpiresByItself: whether the backend's engine deletes expired sessions on its own
+// (Redis's per-key expiry), so that PurgeExpired has nothing to do and returns 0.
+inline bool ExpiresByItself(const std::string& backend) { return backend == "redis"; }
 
 // A unique PostgreSQL schema name, so tests never see each other's rows.
 inline std::string FreshSchemaName() {
@@ -60,11 +68,19 @@ class StoreFactory {
       const std::string base = PostgresTestUri();
       if (base.empty()) return "";
       uri_ = WithQuery(base, "schema=" + FreshSchemaName());
+    } else if (backend_ == "redis") {
+      const std::string base = RedisTestUri();
+      if (base.empty()) return "";
+      uri_ = WithQuery(base, "prefix=" + FreshSchemaName() + ":");
     }
     return uri_;
   }
 
   std::string Problem() const {
+    if (backend_ == "redis") {
+      return "SESSIONCTX_TEST_REDIS_URI is not set: start a server with "
+             "scripts/with-redis.sh";
+    }
     return "SESSIONCTX_TEST_PG_URI is not set: start a server with scripts/with-postgres.sh";
   }
 

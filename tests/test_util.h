@@ -73,6 +73,13 @@ inline std::string PostgresTestUri() {
   return uri ? uri : "";
 }
 
+// RedisTestUri: the Redis server the test script started (scripts/with-redis.sh), from
+// SESSIONCTX_TEST_REDIS_URI. Empty when unset.
+inline std::string RedisTestUri() {
+  const char* uri = std::getenv("SESSIONCTX_TEST_REDIS_URI");
+  return uri ? uri : "";
+}
+
 // InCi: CI=true, where a test that needs a server must fail, never skip.
 inline bool InCi() {
   const char* ci = std::getenv("CI");

@@ -170,6 +170,8 @@ class SessionStore {
 
   // PurgeExpired removes every record expired now and returns how many it removed.
   // Customer sessions (never expiring) are not visited where the backend can avoid it.
+  // A backend whose engine deletes expired records itself (redis://) has nothing to
+  // remove and returns 0 without a round trip.
   virtual absl::StatusOr<int64_t> PurgeExpired() = 0;
 
   // ForEach calls `visit` for every live record until it returns false. Records

@@ -1,0 +1,277 @@
+#include "backends/redis/redis_client.h"
+
+#include <sys/time.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "sessionctx/backend_support.h"
+
+namespace sessionctx::redis {
+namespace {
+
+absl::Status BadUri(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "redis: ", what,
+      "; expected redis://[user:password@]host:port[/db][?pool_size=&timeout_ms=&prefix=&"
+      "durability=]"));
+}
+
+// PercentDecoded: a URI part with its %XX escapes decoded (a password may hold '@').
+absl::StatusOr<std::string> PercentDecoded(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    int byte = 0;
+    if (i + 2 >= s.size() || !absl::SimpleHexAtoi(s.substr(i + 1, 2), &byte))
+      return BadUri("a bad % escape");
+    out.push_back(static_cast<char>(byte));
+    i += 2;
+  }
+  return out;
+}
+
+absl::Status ParseHostPart(absl::string_view authority, RedisOptions& out) {
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    const absl::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    const size_t colon = userinfo.find(':');
+    absl::StatusOr<std::string> user = PercentDecoded(userinfo.substr(0, colon));
+    if (!user.ok()) return user.status();
+    out.user = *user;
+    if (colon != absl::string_view::npos) {
+      absl::StatusOr<std::string> password = PercentDecoded(userinfo.substr(colon + 1));
+      if (!password.ok()) return password.status();
+      out.password = *password;
+    } else {  // redis://password@host: a password alone
+      out.password = std::move(out.user);
+      out.user.clear();
+    }
+  }
+  const size_t colon = authority.rfind(':');
+  out.host = std::string(authority.substr(0, colon));
+  if (out.host.empty()) return BadUri("no host");
+  if (colon != absl::string_view::npos &&
+      (!absl::SimpleAtoi(authority.substr(colon + 1), &out.port) || out.port < 1 ||
+       out.port > 65535)) {
+    return BadUri("the port must be a number from 1 to 65535");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseOption(absl::string_view name, absl::string_view value,
+                         RedisOptions& out) {
+  if (name == "pool_size" || name == "timeout_ms") {
+    int* number = name == "pool_size" ? &out.pool_size : &out.timeout_ms;
+    if (!absl::SimpleAtoi(value, number) || *number < 1) {
+      return BadUri(absl::StrCat(name, " must be a positive integer"));
+    }
+  } else if (name == "prefix") {
+    if (value.find_first_of("{}") != absl::string_view::npos) {
+      return BadUri("prefix must not hold { or } (they mark a key's hash tag)");
+    }
+    out.prefix = std::string(value);
+  } else if (name == "durability") {
+    absl::string_view n = value;
+    if (value != "server" &&
+        (!absl::ConsumePrefix(&n, "replicas:") ||
+         !absl::SimpleAtoi(n, &out.wait_replicas) || out.wait_replicas < 1)) {
+      return BadUri("durability must be server or replicas:N (N >= 1)");
+    }
+  } else {
+    return BadUri(absl::StrCat("unknown option ", name));
+  }
+  return absl::OkStatus();
+}
+
+struct timeval Timeval(int ms) {
+  struct timeval tv;
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = (ms % 1000) * 1000;
+  return tv;
+}
+
+absl::Status SocketError(redisContext* c) {
+  if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    return absl::UnavailableError("redis: no answer in time (timeout_ms)");
+  }
+  return absl::UnavailableError(absl::StrCat("redis unreachable: ", c->errstr));
+}
+
+}  // namespace
+
+absl::StatusOr<RedisOptions> ParseRedisUri(const std::string& uri) {
+  absl::string_view rest = uri;
+  const size_t colon = rest.find(':');
+  rest.remove_prefix(colon + 1);
+  if (!absl::ConsumePrefix(&rest, "//")) return BadUri("no //");
+  RedisOptions out;
+  absl::string_view query;
+  if (const size_t q = rest.find('?'); q != absl::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  absl::string_view db;
+  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
+    db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  if (absl::Status st = ParseHostPart(rest, out); !st.ok()) return st;
+  if (!db.empty() && (!absl::SimpleAtoi(db, &out.db) || out.db < 0)) {
+    return BadUri("the database must be a number");
+  }
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (absl::Status st = ParseOption(kv.first, kv.second, out); !st.ok()) return st;
+  }
+  return out;
+}
+
+absl::Status ReplyError(absl::string_view message) {
+  const std::string text(message);
+  if (absl::StartsWith(message, "OOM") || absl::StartsWith(message, "MISCONF")) {
+    return backend::StorageFullError(absl::StrCat("redis refuses writes: ", text));
+  }
+  for (absl::string_view busy :
+       {"LOADING", "READONLY", "MASTERDOWN", "BUSY", "NOREPLICAS", "CLUSTERDOWN",
+        "TRYAGAIN", "NOAUTH", "WRONGPASS", "NOPERM"}) {
+    if (absl::StartsWith(message, busy)) {
+      return absl::UnavailableError(absl::StrCat("redis unavailable: ", text));
+    }
+  }
+  return absl::InternalError(absl::StrCat("redis: ", text));
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
+    const RedisOptions& options) {
+  redisContext* c = redisConnectWithTimeout(options.host.c_str(), options.port,
+                                            Timeval(options.timeout_ms));
+  if (c == nullptr)
+    return absl::ResourceExhaustedError("redis: cannot allocate a connection");
+  std::unique_ptr<Connection> conn(new Connection(c));
+  if (c->err != 0) {
+    return absl::UnavailableError(absl::StrCat("redis unreachable at ", options.host, ":",
+                                               options.port, ": ", c->errstr));
+  }
+  if (redisSetTimeout(c, Timeval(options.timeout_ms)) != REDIS_OK) return SocketError(c);
+  redisEnableKeepAlive(c);
+  std::vector<Command> setup;
+  if (!options.password.empty()) {
+    Command& auth = setup.emplace_back();
+    auth.Add("AUTH");
+    if (!options.user.empty()) auth.Add(options.user);
+    auth.Add(options.password);
+  }
+  if (options.db != 0) setup.emplace_back().Add("SELECT").Own(absl::StrCat(options.db));
+  std::vector<Command*> commands;
+  for (Command& command : setup) commands.push_back(&command);
+  if (commands.empty()) return conn;
+  absl::StatusOr<std::vector<Reply>> replies = conn->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  for (const Reply& r : *replies) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      return absl::UnavailableError(absl::StrCat(
+          "redis: setting up a connection failed: ", absl::string_view(r->str, r->len)));
+    }
+  }
+  return conn;
+}
+
+Connection::~Connection() { redisFree(c_); }
+
+absl::StatusOr<std::vector<Reply>> Connection::Pipeline(
+    const std::vector<Command*>& commands) {
+  if (broken_) return absl::UnavailableError("redis: the connection is broken");
+  for (Command* command : commands) {
+    if (redisAppendCommandArgv(c_, command->argc(), command->argv(), command->lens()) !=
+        REDIS_OK) {
+      broken_ = true;
+      return SocketError(c_);
+    }
+  }
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(c_, &reply) != REDIS_OK || reply == nullptr) {
+      broken_ = true;
+      return SocketError(c_);
+    }
+    replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  return replies;
+}
+
+absl::StatusOr<Reply> Connection::Call(Command& command) {
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline({&command});
+  if (!replies.ok()) return replies.status();
+  return std::move(replies->front());
+}
+
+Pool::~Pool() = default;
+
+absl::StatusOr<Pool::Lease> Pool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(options_.timeout_ms),
+                    [&] { return !idle_.empty() || open_ < options_.pool_size; })) {
+    ++acquire_timeouts_;
+    return absl::UnavailableError(
+        "redis: no free connection in the pool within timeout_ms");
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;
+  ++connects_;
+  lock.unlock();
+  absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(options_);
+  if (!conn.ok()) {
+    lock.lock();
+    --open_;
+    cv_.notify_one();
+    return conn.status();
+  }
+  return Lease(this, *std::move(conn));
+}
+
+void Pool::Return(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn->broken()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(conn));
+  }
+  cv_.notify_one();
+}
+
+std::vector<StoreStat> Pool::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {
+      {"sessionctx_redis_pool_size", "Connections the pool may open (pool_size)",
+       static_cast<double>(options_.pool_size)},
+      {"sessionctx_redis_pool_open", "Connections open", static_cast<double>(open_)},
+      {"sessionctx_redis_pool_in_use", "Connections leased to a running call",
+       static_cast<double>(open_ - static_cast<int>(idle_.size()))},
+      {"sessionctx_redis_connects_total", "Connections opened (a reconnect counts one)",
+       static_cast<double>(connects_)},
+      {"sessionctx_redis_pool_acquire_timeouts_total",
+       "Calls that found no free connection in time",
+       static_cast<double>(acquire_timeouts_)},
+      {"sessionctx_redis_round_trips_total",
+       "Round trips to Redis (a pipeline counts one)",
+       static_cast<double>(round_trips_.load(std::memory_order_relaxed))},
+  };
+}
+
+}  // namespace sessionctx::redis

@@ -1,0 +1,45 @@
+// The redis:// backend's Lua scripts: one per write, each atomic on the server (a
+// script runs alone), each touching one key (KEYS[1], the session's hash), so that
+// the same scripts run on a Redis Cluster unchanged.
+//
+// A session is one hash:
+//   v            version                 ct, mt   createdAt, modifiedAt (Unix ms)
+//   x            expiresAt (Unix ms; absent: a customer session, never expires)
+//   n            the record's JSON size in bytes, kept exact by every write
+//   k            how many custom attributes the context holds
+//   customerId, siteCode, …   the base fields, each as its quoted JSON string
+//   "name"       one custom attribute: the field is its quoted JSON key, the value
+//                its JSON text (so a read joins them into the context as they are)
+// The record's text is {"sessionId":…,<base fields>,"context":{…},"metadata":{…}};
+// its size is the sum of its parts, so a script moves `n` by what it changes:
+// a member `"key":value` and its comma take #key + #value + 2 bytes, an empty context
+// "{}" one byte more than a non-empty one's braces, and the version its digits.
+//
+// Every script answers {code, value}: see ScriptCode.
+#ifndef SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
+#define SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
+
+namespace sessionctx::redis {
+
+// What a script answered, the first element of its reply.
+enum ScriptCode {
+  kOk = 0,         // value: the new version (create: 1; delete, import: 0)
+  kNotFound = 1,   // missing or expired (by the caller's clock)
+  kExists = 2,     // create: a live session holds the key; value: its version
+  kConflict = 3,   // value: the current version
+  kGuard = 4,      // the session belongs to another customer
+  kTooLarge = 5,   // value: the record's size after the write
+  kUnchanged = 6,  // removing an absent attribute: nothing written; value: the version
+  kMerge = 7,    // PATCH: a context member to merge into a stored object; nothing written
+  kSkipped = 8,  // import: a newer live session kept
+};
+
+// The scripts, in the order of Script below.
+enum Script { kCreate, kReplace, kDelete, kAttribute, kPatch, kImport, kScriptCount };
+
+// The Lua source of `script` (with the shared prelude).
+const char* ScriptSource(Script script);
+
+}  // namespace sessionctx::redis
+
+#endif  // SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_

@@ -1,0 +1,672 @@
+// The redis:// backend: one hash per session (redis_scripts.h has the layout), every
+// write one Lua script run atomically by the server, every read one HGETALL.
+#include "sessionctx/redis_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "backends/redis/redis_client.h"
+#include "backends/redis/redis_scripts.h"
+#include "sessionctx/backend_support.h"
+#include "sessionctx/base_fields.h"
+#include "sessionctx/write_rules.h"
+
+namespace sessionctx {
+namespace {
+
+using redis::Command;
+using redis::Reply;
+using redis::Script;
+using redis::ScriptCode;
+
+// The fixed parts of a record's text: {"sessionId":  ,"context":
+// ,"metadata":{"version":  ,"createdAt":"<24>  ","modifiedAt":"<24>  "}}
+constexpr size_t kFixedTextBytes = 13 + 11 + 23 + 14 + 24 + 16 + 24 + 3;
+
+// TextBytes: the size of a record's text from its parts' sizes.
+size_t TextBytes(size_t quoted_session_id, size_t base_fields, size_t context,
+                 int64_t version) {
+  return kFixedTextBytes + quoted_session_id + base_fields + context +
+         backend::Digits(version);
+}
+
+// BaseMemberBytes: what base field `name` with quoted value `value` adds: ,"name":value
+size_t BaseMemberBytes(absl::string_view name, size_t quoted_value) {
+  return name.size() + 2 + quoted_value + 2;
+}
+
+void LogDataLoss(const SessionKey& key, const absl::Status& st) {
+  std::fprintf(stderr, "sessionctx redis: session %s/%s does not decode: %s\n",
+               key.tenant.c_str(), key.session_id.c_str(),
+               std::string(st.message()).c_str());
+}
+
+std::string Ms(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
+
+// Guard: the scripts' form of a customer guard ('' none, '-' anonymous only,
+// '=' and the quoted customer id).
+std::string Guard(const std::optional<CustomerGuard>& guard) {
+  if (!guard) return "";
+  if (!guard->customer_id) return "-";
+  return "=" + backend::QuotedJsonString(*guard->customer_id);
+}
+
+std::string Expected(std::optional<int64_t> version) {
+  return version ? absl::StrCat(*version) : std::string();
+}
+
+// StoredRecord: a whole record as the hash's fields and values, and the expiry to
+// give Redis ('' none).
+struct StoredRecord {
+  Command fields;
+  std::string ttl;
+};
+
+StoredRecord StoredOf(const SessionKey& key, const SessionContext& r, absl::Time now) {
+  StoredRecord out;
+  Command& c = out.fields;
+  c.Add("v").Own(absl::StrCat(r.version));
+  c.Add("ct").Own(Ms(r.created_at)).Add("mt").Own(Ms(r.modified_at));
+  if (r.expires_at != absl::InfiniteFuture()) {
+    c.Add("x").Own(Ms(r.expires_at));
+    out.ttl = absl::StrCat(absl::ToInt64Milliseconds(r.expires_at - now));
+  }
+  size_t base = 0;
+  for (const BaseField& f : kBaseFields) {
+    if (const std::optional<std::string>& v = r.*f.member) {
+      std::string quoted = backend::QuotedJsonString(*v);
+      base += BaseMemberBytes(f.name, quoted.size());
+      c.Add(f.name).Own(std::move(quoted));
+    }
+  }
+  size_t context = 1, count = 0;
+  if (r.context.is_object()) {
+    for (auto it = r.context.begin(); it != r.context.end(); ++it) {
+      std::string quoted = backend::QuotedJsonString(it.key());
+      std::string value = it->dump();
+      context += backend::MemberBytes(quoted.size(), value.size());
+      c.Own(std::move(quoted)).Own(std::move(value));
+      ++count;
+    }
+  }
+  if (count == 0) context = 2;
+  const size_t bytes = TextBytes(backend::QuotedJsonString(key.session_id).size(), base,
+                                 context, r.version);
+  c.Add("n").Own(absl::StrCat(bytes)).Add("k").Own(absl::StrCat(count));
+  return out;
+}
+
+// Hash: a read's HGETALL reply, taken apart.
+struct Hash {
+  int64_t version = 0, created = 0, modified = 0, bytes = 0;
+  std::optional<int64_t> expires;
+  absl::string_view base[kBaseFieldCount];
+  std::vector<std::pair<absl::string_view, absl::string_view>> attributes;
+};
+
+absl::string_view Str(const redisReply* r) { return absl::string_view(r->str, r->len); }
+
+absl::Status ReadHash(const redisReply* r, Hash& h) {
+  bool has_version = false, has_created = false, has_modified = false, has_bytes = false;
+  h.attributes.reserve(r->elements / 2);
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    const absl::string_view field = Str(r->element[i]), value = Str(r->element[i + 1]);
+    if (!field.empty() && field[0] == '"') {
+      h.attributes.emplace_back(field, value);
+      continue;
+    }
+    bool ok = true;
+    if (field == "v") {
+      ok = has_version = absl::SimpleAtoi(value, &h.version);
+    } else if (field == "ct") {
+      ok = has_created = absl::SimpleAtoi(value, &h.created);
+    } else if (field == "mt") {
+      ok = has_modified = absl::SimpleAtoi(value, &h.modified);
+    } else if (field == "n") {
+      ok = has_bytes = absl::SimpleAtoi(value, &h.bytes);
+    } else if (field == "x") {
+      int64_t x = 0;
+      ok = absl::SimpleAtoi(value, &x);
+      h.expires = x;
+    } else {
+      for (int f = 0; f < kBaseFieldCount; ++f) {
+        if (field == kBaseFields[f].name) h.base[f] = value;
+      }
+    }
+    if (!ok)
+      return absl::DataLossError(
+          absl::StrCat("stored field ", field, " is not a number"));
+  }
+  if (!has_version || !has_created || !has_modified || !has_bytes) {
+    return absl::DataLossError("stored session lacks its metadata");
+  }
+  return absl::OkStatus();
+}
+
+// TextOf: the record's text from its hash; DataLoss when the parts do not add up to
+// the size the writes kept (the hash was changed behind the store's back).
+absl::StatusOr<std::shared_ptr<const SessionText>> TextOf(const SessionKey& key,
+                                                          const Hash& h) {
+  std::string json;
+  json.reserve(static_cast<size_t>(h.bytes));
+  json += "{\"sessionId\":";
+  backend::AppendJsonString(json, key.session_id);
+  for (int f = 0; f < kBaseFieldCount; ++f) {
+    if (h.base[f].empty()) continue;
+    absl::StrAppend(&json, ",\"", kBaseFields[f].name, "\":", h.base[f]);
+  }
+  json += ",\"context\":{";
+  const size_t context_begin = json.size() - 1;
+  for (const auto& [name, value] : h.attributes)
+    absl::StrAppend(&json, name, ":", value, ",");
+  if (h.attributes.empty()) {
+    json += '}';
+  } else {
+    json.back() = '}';
+  }
+  const size_t context_end = json.size();
+  absl::StrAppend(&json, ",\"metadata\":{\"version\":", h.version, ",\"createdAt\":\"",
+                  FormatTimestamp(absl::FromUnixMillis(h.created)),
+                  "\",\"modifiedAt\":\"",
+                  FormatTimestamp(absl::FromUnixMillis(h.modified)), "\"}}");
+  if (json.size() != static_cast<size_t>(h.bytes)) {
+    return absl::DataLossError(absl::StrCat("stored session's parts make ", json.size(),
+                                            " bytes, its size says ", h.bytes));
+  }
+  std::optional<std::string> customer;
+  if (!h.base[0].empty()) {
+    Json id = Json::parse(h.base[0], nullptr, /*allow_exceptions=*/false);
+    if (!id.is_string()) return absl::DataLossError("stored customerId is not a string");
+    customer = id.get<std::string>();
+  }
+  std::shared_ptr<const SessionText> text = backend::TextLayout::FromStored(
+      std::move(json), context_begin, context_end, h.version, std::move(customer),
+      absl::FromUnixMillis(h.created), absl::FromUnixMillis(h.modified),
+      h.expires ? absl::FromUnixMillis(*h.expires) : absl::InfiniteFuture());
+  if (text == nullptr)
+    return absl::DataLossError("stored session does not frame a record");
+  return text;
+}
+
+// ScriptReply: a script's {code, value}.
+struct ScriptReply {
+  int code = 0;
+  int64_t value = 0;
+};
+
+class RedisStore final : public SessionStore {
+ public:
+  RedisStore(redis::RedisOptions options, const Clock* clock)
+      : pool_(std::move(options)), clock_(clock) {
+    for (int i = 0; i < redis::kScriptCount; ++i) {
+      sources_[i] = redis::ScriptSource(static_cast<Script>(i));
+    }
+  }
+
+  // Connect checks the server answers and loads the scripts (EVALSHA from then on).
+  absl::Status Connect() {
+    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    std::vector<Command> loads(redis::kScriptCount);
+    std::vector<Command*> commands;
+    for (int i = 0; i < redis::kScriptCount; ++i) {
+      loads[i].Add("SCRIPT").Add("LOAD").Add(sources_[i]);
+      commands.push_back(&loads[i]);
+    }
+    absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
+    if (!replies.ok()) return replies.status();
+    for (int i = 0; i < redis::kScriptCount; ++i) {
+      const redisReply* r = (*replies)[i].get();
+      if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
+      if (r->type != REDIS_REPLY_STRING)
+        return absl::InternalError("redis: SCRIPT LOAD answered no sha");
+      shas_[i] = std::string(Str(r));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
+    absl::StatusOr<std::shared_ptr<const SessionText>> text = GetText(key);
+    if (!text.ok()) return text.status();
+    return (*text)->Record();
+  }
+
+  absl::StatusOr<std::shared_ptr<const SessionText>> GetText(
+      const SessionKey& key) override {
+    const std::string k = Key(key);
+    Command c;
+    c.Add("HGETALL").Add(k);
+    absl::StatusOr<Reply> r = Call(c);
+    if (!r.ok()) return r.status();
+    if ((*r)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r->get()));
+    if ((*r)->type != REDIS_REPLY_ARRAY)
+      return absl::InternalError("redis: HGETALL answered no array");
+    if ((*r)->elements == 0) return backend::SessionNotFoundError(key);
+    return Decode(key, r->get());
+  }
+
+  absl::Status Create(const SessionKey& key, const SessionContext& record) override {
+    const absl::Time now = clock_->Now();
+    StoredRecord stored = StoredOf(key, record, now);
+    const std::string at = Ms(now);
+    Command c;
+    c.Add(at).Add(stored.ttl);
+    absl::StatusOr<ScriptReply> r = Run(redis::kCreate, Key(key), c, &stored.fields);
+    if (!r.ok()) return r.status();
+    if (r->code == redis::kExists) return backend::SessionExistsError(key);
+    return Expect(*r, key);
+  }
+
+  absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
+                             const SessionContext& record) override {
+    const absl::Time now = clock_->Now();
+    StoredRecord stored = StoredOf(key, record, now);
+    const std::string at = Ms(now), expected = absl::StrCat(expected_version);
+    Command c;
+    c.Add(at).Add(expected).Add(stored.ttl);
+    absl::StatusOr<ScriptReply> r = Run(redis::kReplace, Key(key), c, &stored.fields);
+    if (!r.ok()) return r.status();
+    return Expect(*r, key, expected_version);
+  }
+
+  using SessionStore::Delete;
+  absl::Status Delete(const SessionKey& key,
+                      std::optional<int64_t> expected_version) override {
+    const std::string at = Ms(clock_->Now()), expected = Expected(expected_version);
+    Command c;
+    c.Add(at).Add(expected);
+    absl::StatusOr<ScriptReply> r = Run(redis::kDelete, Key(key), c);
+    if (!r.ok()) return r.status();
+    return Expect(*r, key, expected_version.value_or(0));
+  }
+
+  // Redis deletes expired sessions itself (each anonymous session carries its own
+  // expiry): nothing is left to scan.
+  absl::StatusOr<int64_t> PurgeExpired() override { return 0; }
+
+  absl::Status ForEach(const std::function<bool(const SessionKey&,
+                                                const SessionContext&)>& visit) override;
+
+  absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
+                                                  const AttributeWrite& write) override {
+    const std::string at = Ms(write.now), ttl = TtlOf(write.anonymous_ttl),
+                      max = absl::StrCat(write.max_record_bytes),
+                      guard = Guard(write.guard),
+                      expected = Expected(write.expected_version),
+                      field = backend::QuotedJsonString(write.name);
+    std::string value;
+    Command c;
+    c.Add(at).Add(ttl).Add(max).Add(guard).Add(expected).Add(field);
+    if (write.value) {
+      value = write.value->dump();
+      c.Add(value);
+    }
+    absl::StatusOr<ScriptReply> r = Run(redis::kAttribute, Key(key), c);
+    if (!r.ok()) return r.status();
+    if (r->code == redis::kUnchanged) return AttributeResult{r->value, false};
+    if (absl::Status st =
+            Expect(*r, key, write.expected_version.value_or(0), write.max_record_bytes);
+        !st.ok()) {
+      return st;
+    }
+    return AttributeResult{r->value, true};
+  }
+
+  absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override;
+
+  absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
+                                      const ImportOptions& options) override;
+
+  absl::Status Ready() override {
+    Command c;
+    c.Add("PING");
+    absl::StatusOr<Reply> r = Call(c);
+    if (!r.ok()) return r.status();
+    if ((*r)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r->get()));
+    return absl::OkStatus();
+  }
+
+  std::vector<StoreStat> Stats() override { return pool_.Stats(); }
+
+ private:
+  std::string Key(const SessionKey& key) const {
+    return absl::StrCat(pool_.options().prefix, "{", key.tenant, "/", key.session_id,
+                        "}");
+  }
+  static std::string TtlOf(absl::Duration ttl) {
+    return absl::StrCat(absl::ToInt64Milliseconds(ttl));
+  }
+
+  absl::StatusOr<std::shared_ptr<const SessionText>> Decode(const SessionKey& key,
+                                                            const redisReply* r) const {
+    Hash h;
+    absl::Status st = ReadHash(r, h);
+    if (st.ok() && h.expires && absl::FromUnixMillis(*h.expires) <= clock_->Now()) {
+      return backend::SessionNotFoundError(key);
+    }
+    absl::StatusOr<std::shared_ptr<const SessionText>> text =
+        st.ok() ? TextOf(key, h) : absl::StatusOr<std::shared_ptr<const SessionText>>(st);
+    if (!text.ok()) LogDataLoss(key, text.status());
+    return text;
+  }
+
+  // Call runs one command on a pooled connection.
+  absl::StatusOr<Reply> Call(Command& c) {
+    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    pool_.CountRoundTrip();
+    return (*lease)->Call(c);
+  }
+
+  // Run: `script` on `key` with `args` (and then `more`), as EVALSHA, again as EVAL
+  // when the server has lost the script (a restart, SCRIPT FLUSH); followed in the
+  // same round trip by WAIT when the URI asks for replicas.
+  absl::StatusOr<ScriptReply> Run(Script script, const std::string& key, Command& args,
+                                  Command* more = nullptr);
+  // RunAll: whole EVALSHA commands of `script`, pipelined in one round trip (then
+  // WAIT, when asked for); every reply a ScriptReply.
+  absl::StatusOr<std::vector<ScriptReply>> RunAll(Script script,
+                                                  std::vector<Command>& evals);
+
+  // Expect: OK for kOk, the error each other code stands for.
+  static absl::Status Expect(const ScriptReply& r, const SessionKey& key,
+                             int64_t expected = 0, size_t max_bytes = 0) {
+    switch (r.code) {
+      case redis::kOk:
+        return absl::OkStatus();
+      case redis::kNotFound:
+        return backend::SessionNotFoundError(key);
+      case redis::kExists:
+        return backend::SessionExistsError(key);
+      case redis::kConflict:
+        return backend::VersionConflictError(expected, r.value);
+      case redis::kGuard:
+        return backend::GuardRefusedError();
+      case redis::kTooLarge:
+        return backend::RecordTooLarge(static_cast<size_t>(r.value), max_bytes);
+      default:
+        return absl::InternalError(
+            absl::StrCat("redis: a script answered code ", r.code));
+    }
+  }
+
+  redis::Pool pool_;
+  const Clock* clock_;
+  const char* sources_[redis::kScriptCount];
+  std::string shas_[redis::kScriptCount];
+};
+
+absl::StatusOr<ScriptReply> ScriptReplyOf(const redisReply* r) {
+  if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->type != REDIS_REPLY_INTEGER) {
+    return absl::InternalError("redis: a script answered an unexpected reply");
+  }
+  return ScriptReply{static_cast<int>(r->element[0]->integer), r->element[1]->integer};
+}
+
+absl::StatusOr<ScriptReply> RedisStore::Run(Script script, const std::string& key,
+                                            Command& args, Command* more) {
+  std::vector<Command> evals(1);
+  Command& c = evals[0];
+  c.Add("EVALSHA").Add(shas_[script]).Add("1").Add(key);
+  for (Command* part : {&args, more}) {
+    if (part == nullptr) continue;
+    for (int i = 0; i < part->argc(); ++i)
+      c.Add(absl::string_view(part->argv()[i], part->lens()[i]));
+  }
+  absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(script, evals);
+  if (!replies.ok()) return replies.status();
+  return replies->front();
+}
+
+absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
+                                                            std::vector<Command>& evals) {
+  const redis::RedisOptions& options = pool_.options();
+  const std::string replicas = absl::StrCat(options.wait_replicas);
+  const std::string timeout = absl::StrCat(options.timeout_ms);
+  Command wait;
+  wait.Add("WAIT").Add(replicas).Add(timeout);
+  std::vector<Command*> commands;
+  for (Command& c : evals) commands.push_back(&c);
+  if (options.wait_replicas > 0) commands.push_back(&wait);
+
+  absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
+  if (!lease.ok()) return lease.status();
+  for (int attempt = 0;; ++attempt) {
+    pool_.CountRoundTrip();
+    absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
+    if (!replies.ok()) return replies.status();
+    bool lost = false;  // the server no longer has the script: send its source
+    for (size_t i = 0; i < evals.size(); ++i) {
+      const redisReply* r = (*replies)[i].get();
+      lost |= r->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(r), "NOSCRIPT");
+    }
+    if (lost && attempt == 0) {
+      for (Command& c : evals) {
+        c.Set(0, "EVAL");
+        c.Set(1, sources_[script]);
+      }
+      continue;  // scripts that ran already run again: each is idempotent in a batch
+    }
+    std::vector<ScriptReply> out;
+    bool wrote = false;
+    for (size_t i = 0; i < evals.size(); ++i) {
+      absl::StatusOr<ScriptReply> r = ScriptReplyOf((*replies)[i].get());
+      if (!r.ok()) return r.status();
+      wrote |= r->code == redis::kOk;
+      out.push_back(*r);
+    }
+    if (wrote && options.wait_replicas > 0) {
+      const redisReply* w = replies->back().get();
+      if (w->type != REDIS_REPLY_INTEGER || w->integer < options.wait_replicas) {
+        return absl::UnavailableError(absl::StrCat(
+            "redis: the write reached the primary, but ",
+            w->type == REDIS_REPLY_INTEGER ? w->integer : 0, " of the ",
+            options.wait_replicas,
+            " replicas asked for (durability=replicas:N) confirmed it within ",
+            options.timeout_ms, " ms"));
+      }
+    }
+    return out;
+  }
+}
+
+absl::StatusOr<int64_t> RedisStore::Patch(const SessionKey& key,
+                                          const PatchWrite& write) {
+  // The body's base fields, checked and applied to a probe (the guard and the version
+  // are the script's to check, against the stored session).
+  SessionContext probe;
+  probe.version = write.expected_version;
+  absl::StatusOr<SessionContext> next = backend::PatchFields(probe, write);
+  if (!next.ok()) return next.status();
+  const std::string at = Ms(write.now), ttl = TtlOf(write.anonymous_ttl),
+                    max = absl::StrCat(write.max_record_bytes),
+                    guard = Guard(write.guard),
+                    expected = absl::StrCat(write.expected_version);
+  const auto context = write.body.find("context");
+  const bool has_context = context != write.body.end();
+  Command c;
+  c.Add(at).Add(ttl).Add(max).Add(guard).Add(expected);
+  c.Add(has_context && context->is_null() ? "1" : "0");
+  std::vector<const BaseField*> base;
+  for (const BaseField& f : kBaseFields) {
+    if (f.patchable && write.body.contains(f.name)) base.push_back(&f);
+  }
+  c.Own(absl::StrCat(base.size()));
+  for (const BaseField* f : base) {
+    const std::optional<std::string>& v = (*next).*(f->member);
+    c.Add(f->name).Own(v ? backend::QuotedJsonString(*v) : std::string());
+  }
+  // Members to merge into a stored object: their index in `c` and their patch.
+  std::vector<std::pair<int, const Json*>> merges;
+  if (has_context && context->is_object()) {
+    for (auto it = context->begin(); it != context->end(); ++it) {
+      std::string quoted = backend::QuotedJsonString(it.key());
+      if (it->is_null()) {
+        c.Add("d").Own(std::move(quoted)).Add("");
+      } else if (it->is_object()) {
+        Json fresh;  // what the member becomes where no object is stored
+        MergePatch(fresh, *it);
+        merges.emplace_back(c.argc(), &*it);
+        c.Add("m").Own(std::move(quoted)).Own(fresh.dump());
+      } else {
+        c.Add("s").Own(std::move(quoted)).Own(it->dump());
+      }
+    }
+  }
+  const std::string k = Key(key);
+  absl::StatusOr<ScriptReply> r = Run(redis::kPatch, k, c);
+  if (r.ok() && r->code == redis::kMerge) {
+    // An object is stored under a member the body merges into: read the members, merge
+    // here, and write them whole; the script's version check makes it atomic still.
+    Command read;
+    read.Add("HMGET").Add(k);
+    for (const auto& [index, patch] : merges) {
+      read.Add(absl::string_view(c.argv()[index + 1], c.lens()[index + 1]));
+    }
+    absl::StatusOr<Reply> stored = Call(read);
+    if (!stored.ok()) return stored.status();
+    if ((*stored)->type != REDIS_REPLY_ARRAY || (*stored)->elements != merges.size()) {
+      return absl::InternalError("redis: HMGET answered an unexpected reply");
+    }
+    std::deque<std::string> merged;
+    for (size_t i = 0; i < merges.size(); ++i) {
+      const redisReply* e = (*stored)->element[i];
+      Json value = e->type == REDIS_REPLY_STRING
+                       ? Json::parse(Str(e), nullptr, /*allow_exceptions=*/false)
+                       : Json();
+      if (value.is_discarded()) value = Json();
+      MergePatch(value, *merges[i].second);
+      merged.push_back(value.dump());
+      c.Set(merges[i].first, "s");
+      c.Set(merges[i].first + 2, merged.back());
+    }
+    r = Run(redis::kPatch, k, c);
+  }
+  if (!r.ok()) return r.status();
+  if (absl::Status st = Expect(*r, key, write.expected_version, write.max_record_bytes);
+      !st.ok()) {
+    return st;
+  }
+  return r->value;
+}
+
+absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>& records,
+                                                const ImportOptions& options) {
+  if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
+  constexpr size_t kBatch = 64;
+  ImportResult result;
+  const absl::Time now = clock_->Now();
+  const std::string at = Ms(now), overwrite = options.overwrite_newer ? "1" : "0";
+  for (size_t from = 0; from < records.size(); from += kBatch) {
+    const size_t to = std::min(records.size(), from + kBatch);
+    std::vector<StoredRecord> stored;
+    std::vector<Command> evals(to - from);
+    stored.reserve(to - from);
+    for (size_t i = from; i < to; ++i) {
+      const ImportRecord& r = records[i];
+      StoredRecord& s = stored.emplace_back(StoredOf(r.key, r.record, now));
+      Command& c = evals[i - from];
+      c.Add("EVALSHA").Add(shas_[redis::kImport]).Add("1").Own(Key(r.key));
+      c.Add(at).Add(overwrite).Own(absl::StrCat(r.record.version)).Add(s.ttl);
+      for (int a = 0; a < s.fields.argc(); ++a) {
+        c.Add(absl::string_view(s.fields.argv()[a], s.fields.lens()[a]));
+      }
+    }
+    absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kImport, evals);
+    if (!replies.ok()) return replies.status();
+    for (const ScriptReply& r : *replies) {
+      if (r.code == redis::kSkipped) {
+        ++result.skipped;
+      } else if (r.code == redis::kOk) {
+        ++result.written;
+      } else {
+        return absl::InternalError(absl::StrCat("redis: import answered code ", r.code));
+      }
+    }
+  }
+  return result;
+}
+
+// GlobEscaped: `s` with SCAN MATCH's special characters escaped.
+std::string GlobEscaped(absl::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
+      out.push_back('\\');
+    out.push_back(ch);
+  }
+  return out;
+}
+
+absl::Status RedisStore::ForEach(
+    const std::function<bool(const SessionKey&, const SessionContext&)>& visit) {
+  const std::string& prefix = pool_.options().prefix;
+  const std::string pattern = GlobEscaped(prefix) + "{*";
+  std::string cursor = "0";
+  do {
+    Command scan;
+    scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("500");
+    absl::StatusOr<Reply> page = Call(scan);
+    if (!page.ok()) return page.status();
+    const redisReply* p = page->get();
+    if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
+    if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
+        p->element[1]->type != REDIS_REPLY_ARRAY) {
+      return absl::InternalError("redis: SCAN answered an unexpected reply");
+    }
+    cursor = std::string(Str(p->element[0]));
+    const redisReply* keys = p->element[1];
+    if (keys->elements == 0) continue;
+    std::vector<Command> gets(keys->elements);
+    std::vector<Command*> commands;
+    for (size_t i = 0; i < keys->elements; ++i) {
+      gets[i].Add("HGETALL").Add(Str(keys->element[i]));
+      commands.push_back(&gets[i]);
+    }
+    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    pool_.CountRoundTrip();
+    absl::StatusOr<std::vector<Reply>> hashes = (*lease)->Pipeline(commands);
+    if (!hashes.ok()) return hashes.status();
+    for (size_t i = 0; i < keys->elements; ++i) {
+      absl::string_view name = Str(keys->element[i]);
+      name.remove_prefix(prefix.size());
+      const size_t slash = name.find('/');
+      if (name.size() < 3 || name.front() != '{' || name.back() != '}' ||
+          slash == name.npos)
+        continue;
+      const SessionKey key{std::string(name.substr(1, slash - 1)),
+                           std::string(name.substr(slash + 1, name.size() - slash - 2))};
+      const redisReply* h = (*hashes)[i].get();
+      if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+        continue;  // deleted meanwhile
+      absl::StatusOr<std::shared_ptr<const SessionText>> text = Decode(key, h);
+      if (!text.ok()) continue;  // expired; or logged as lost
+      absl::StatusOr<SessionContext> record = (*text)->Record();
+      if (!record.ok()) continue;
+      if (!visit(key, *record)) return absl::OkStatus();
+    }
+  } while (cursor != "0");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionStore>> OpenRedisStore(
+    const std::string& uri, const StoreOptions& options) {
+  absl::StatusOr<redis::RedisOptions> parsed = redis::ParseRedisUri(uri);
+  if (!parsed.ok()) return parsed.status();
+  auto store = std::make_unique<RedisStore>(*std::move(parsed), options.clock);
+  if (absl::Status st = store->Connect(); !st.ok()) return st;
+  return store;
+}
+
+}  // namespace sessionctx
