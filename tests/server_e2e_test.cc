@@ -31,15 +31,24 @@ using testing::TempDir;
 
 class ServerE2E : public ::testing::TestWithParam<std::string> {};
 
-// StoreUri: the --store URI for a test parameter ("memory:", "rocksdb", "postgres"),
-// with RocksDB under `dir` and PostgreSQL in a fresh schema; "" when no PostgreSQL
-// server was given.
+// StoreUri: the --store URI for a test parameter ("memory:", "rocksdb", "postgres",
+// "redis"), with RocksDB under `dir`, PostgreSQL in a fresh schema and Redis under a
+// fresh key prefix; "" when the test script started no such server.
 std::string StoreUri(const std::string& param, const TempDir& dir) {
   if (param == "rocksdb") return "rocksdb:" + (dir.path() / "db").string();
+  if (param == "redis") {
+    if (testing::RedisTestUri().empty()) return "";
+    return testing::WithQuery(testing::RedisTestUri(),
+                              "prefix=" + testing::FreshSchemaName() + ":");
+  }
   if (param != "postgres") return param;
   if (testing::PostgresTestUri().empty()) return "";
   return testing::WithQuery(testing::PostgresTestUri(), "schema=" + testing::FreshSchemaName());
 }
+
+constexpr char kNoServer[] =
+    "the backend's test server is not set (SESSIONCTX_TEST_PG_URI, "
+    "SESSIONCTX_TEST_REDIS_URI)";
 
 TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   TempDir dir;
@@ -47,8 +56,8 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   std::ofstream(secret_file) << "e2e-secret\n";
   std::string store = StoreUri(GetParam(), dir);
   if (store.empty()) {
-    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
-    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
+    if (testing::InCi()) FAIL() << kNoServer;
+    GTEST_SKIP() << kNoServer;
   }
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(),
@@ -141,8 +150,8 @@ TEST_P(ServerE2E, ConcurrentClientsLoseNoAcknowledgedWrite) {
   std::ofstream(secret_file) << "e2e-secret-e2e-secret-e2e-secret\n";
   std::string store = StoreUri(GetParam(), dir);
   if (store.empty()) {
-    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
-    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set";
+    if (testing::InCi()) FAIL() << kNoServer;
+    GTEST_SKIP() << kNoServer;
   }
   ServerProcess server;
   ASSERT_TRUE(server.Start(dir.path().string(),
@@ -436,6 +445,9 @@ std::vector<std::string> Stores() {
 #endif
 #ifdef SESSIONCTX_HAVE_POSTGRES
   stores.push_back("postgres");
+#endif
+#ifdef SESSIONCTX_HAVE_REDIS
+  stores.push_back("redis");
 #endif
   return stores;
 }

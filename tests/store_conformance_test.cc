@@ -774,6 +774,7 @@ TEST(StoreFactory, SchemesPickTheirBackendWhateverTheCase) {
   EXPECT_EQ(StoreBackendName("RocksDB:/tmp/x"), "rocksdb");
   EXPECT_EQ(StoreBackendName("postgresql://u@h/db"), "postgres");
   EXPECT_EQ(StoreBackendName("Postgres://u@h/db"), "postgres");
+  EXPECT_EQ(StoreBackendName("redis://h:6379/0"), "redis");
   EXPECT_EQ(StoreBackendName("mongodb://x"), "");
   EXPECT_EQ(StoreBackendName("nothing"), "");
 }

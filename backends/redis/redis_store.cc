@@ -430,7 +430,9 @@ absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
                                                             std::vector<Command>& evals) {
   const redis::RedisOptions& options = pool_.options();
   const std::string replicas = absl::StrCat(options.wait_replicas);
-  const std::string timeout = absl::StrCat(options.timeout_ms);
+  // Half the call's time-out, so that WAIT's own answer comes back before it.
+  const int wait_ms = std::max(1, options.timeout_ms / 2);
+  const std::string timeout = absl::StrCat(wait_ms);
   Command wait;
   wait.Add("WAIT").Add(replicas).Add(timeout);
   std::vector<Command*> commands;
@@ -470,8 +472,8 @@ absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
             "redis: the write reached the primary, but ",
             w->type == REDIS_REPLY_INTEGER ? w->integer : 0, " of the ",
             options.wait_replicas,
-            " replicas asked for (durability=replicas:N) confirmed it within ",
-            options.timeout_ms, " ms"));
+            " replicas asked for (durability=replicas:N) confirmed it within ", wait_ms,
+            " ms"));
       }
     }
     return out;

@@ -17,9 +17,10 @@
 // when Redis is unreachable calls fail with Unavailable, never hang, and broken
 // connections are replaced on the next call. What an acknowledged write survives
 // depends on the server's persistence (docs/backends.md); durability=replicas:N adds a
-// WAIT for N replicas after each write and fails the write (Unavailable) when fewer
-// confirmed it in time. Out of memory (maxmemory) or failing persistence refuse
-// writes with StorageFullError (HTTP 507) while reads are served.
+// WAIT for N replicas after each write (in the same round trip, waiting at most half
+// of timeout_ms) and fails the write (Unavailable) when fewer confirmed it in time. Out
+// of memory (maxmemory) or failing persistence refuse writes with StorageFullError (HTTP
+// 507) while reads are served.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<SessionStore>> store =

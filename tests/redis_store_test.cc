@@ -1,0 +1,490 @@
+// What the redis:// backend promises beyond the conformance suite, against the real
+// redis-server the test script started (scripts/with-redis.sh, appendfsync always):
+// its URI, Redis's own expiry, one field per attribute, scripts the server lost, a full
+// server (507), tampered bytes, a restart and a kill -9 of Redis mid-writes, a kill -9
+// of the app, WAIT for replicas. These tests stop the shared server and change its
+// settings: they run alone (SERIAL).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "backends/redis/redis_client.h"
+#include "gtest/gtest.h"
+#include "sessionctx/session_service.h"
+#include "sessionctx/session_store.h"
+#include "sessionctx/store_factory.h"
+#include "tests/store_fixture.h"
+#include "tests/test_util.h"
+
+namespace sessionctx {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// Ctl: the test server's control script (stop, kill, start, cli …).
+std::string Ctl() {
+  const char* ctl = std::getenv("SESSIONCTX_TEST_REDIS_CTL");
+  return ctl ? ctl : "";
+}
+
+// Cli runs redis-cli against the test server and returns its output, trimmed.
+std::string Cli(const std::string& args) {
+  std::string out;
+  FILE* p = popen(absl::StrCat(Ctl(), " cli ", args, " 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return std::string(absl::StripAsciiWhitespace(out));
+}
+
+int64_t CliNumber(const std::string& args) {
+  int64_t n = 0;
+  return absl::SimpleAtoi(Cli(args), &n) ? n : INT64_MIN;
+}
+
+int FreePort() {
+  FILE* p = popen(
+      "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+      "print(s.getsockname()[1])'",
+      "r");
+  int port = 0;
+  if (p != nullptr) {
+    if (fscanf(p, "%d", &port) != 1) port = 0;
+    pclose(p);
+  }
+  return port;
+}
+
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SESSIONCTX_REQUIRE_BACKEND(factory_);
+    if (Ctl().empty()) {
+      if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_REDIS_CTL is not set";
+      GTEST_SKIP() << "SESSIONCTX_TEST_REDIS_CTL is not set";
+    }
+    prefix_ = factory_.Uri().substr(factory_.Uri().find("prefix=") + 7);
+    absl::StatusOr<std::unique_ptr<SessionStore>> store = Open(factory_.Uri());
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+    ServiceOptions options;
+    options.anonymous_ttl = absl::Minutes(30);
+    service_ = std::make_unique<SessionService>(store_.get(), options);
+  }
+  void TearDown() override {
+    if (!Ctl().empty()) (void)Cli("CONFIG SET maxmemory 0");
+  }
+
+  absl::StatusOr<std::unique_ptr<SessionStore>> Open(const std::string& uri) {
+    return OpenSessionStore(uri, StoreOptions{});
+  }
+  // The session's key, quoted for the shell.
+  std::string KeyOf(const std::string& id) const {
+    return absl::StrCat("'", prefix_, "{acme/", id, "}'");
+  }
+  SessionKey Create(const std::string& id,
+                    std::optional<std::string> customer = std::nullopt) {
+    SessionContext s;
+    s.session_id = id;
+    s.customer_id = customer;
+    s.context = Json{{"cart", {{"items", 2}}}};
+    EXPECT_OK(service_->Create("acme", s));
+    return {"acme", id};
+  }
+
+  testing::StoreFactory factory_{"redis"};
+  std::string prefix_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionService> service_;
+};
+
+TEST(RedisUri, ErrorsNameWhatIsWrong) {
+  struct Case {
+    const char* uri;
+    const char* names;
+  } cases[] = {
+      {"redis://127.0.0.1:0", "port"},
+      {"redis://127.0.0.1:99999", "port"},
+      {"redis://127.0.0.1:6379/x", "database"},
+      {"redis://127.0.0.1:6379?pool_size=0", "pool_size"},
+      {"redis://127.0.0.1:6379?timeout_ms=abc", "timeout_ms"},
+      {"redis://127.0.0.1:6379?prefix=a{b", "prefix"},
+      {"redis://127.0.0.1:6379?durability=replicas:0", "durability"},
+      {"redis://127.0.0.1:6379?durability=always", "durability"},
+      {"redis://127.0.0.1:6379?colour=blue", "colour"},
+      {"redis://:6379", "host"},
+      {"redis:127.0.0.1:6379", "//"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<std::unique_ptr<SessionStore>> store =
+        OpenSessionStore(c.uri, StoreOptions{});
+    ASSERT_FALSE(store.ok()) << c.uri;
+    EXPECT_TRUE(absl::IsInvalidArgument(store.status()))
+        << c.uri << ": " << store.status();
+    EXPECT_NE(store.status().message().find(c.names), absl::string_view::npos)
+        << c.uri << ": " << store.status();
+  }
+  absl::StatusOr<redis::RedisOptions> full = redis::ParseRedisUri(
+      "redis://app:p%40ss@db.example:6380/3?pool_size=4&timeout_ms=250&"
+      "prefix=shop:&durability=replicas:2");
+  ASSERT_OK(full);
+  EXPECT_EQ(full->user, "app");
+  EXPECT_EQ(full->password, "p@ss");
+  EXPECT_EQ(full->host, "db.example");
+  EXPECT_EQ(full->port, 6380);
+  EXPECT_EQ(full->db, 3);
+  EXPECT_EQ(full->pool_size, 4);
+  EXPECT_EQ(full->timeout_ms, 250);
+  EXPECT_EQ(full->prefix, "shop:");
+  EXPECT_EQ(full->wait_replicas, 2);
+}
+
+TEST(RedisReplyErrors, FullServerIsStorageFullOthersAreUnavailableOrInternal) {
+  EXPECT_TRUE(IsStorageFull(
+      redis::ReplyError("OOM command not allowed when used memory > 'maxmemory'.")));
+  EXPECT_TRUE(IsStorageFull(redis::ReplyError(
+      "MISCONF Errors writing to the AOF file: No space left on device")));
+  EXPECT_TRUE(
+      absl::IsUnavailable(redis::ReplyError("LOADING Redis is loading the dataset")));
+  EXPECT_FALSE(IsStorageFull(redis::ReplyError("LOADING Redis is loading the dataset")));
+  EXPECT_TRUE(absl::IsUnavailable(
+      redis::ReplyError("READONLY You can't write against a replica")));
+  EXPECT_TRUE(absl::IsInternal(redis::ReplyError("ERR unknown command")));
+}
+
+TEST(RedisUnreachable, OpenAndCallsFailUnavailableWithinTheTimeout) {
+  const int port = FreePort();
+  ASSERT_GT(port, 0);
+  const auto start = steady_clock::now();
+  absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(
+      absl::StrCat("redis://127.0.0.1:", port, "?timeout_ms=300"), StoreOptions{});
+  EXPECT_TRUE(absl::IsUnavailable(store.status())) << store.status();
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST_F(RedisStoreTest, AnonymousSessionsCarryRedisExpiryAndCustomerSessionsPersist) {
+  Create("anon");
+  Create("cust", "c-1");
+  const int64_t ttl = CliNumber("PTTL " + KeyOf("anon"));
+  EXPECT_GT(ttl, 29 * 60 * 1000);
+  EXPECT_LE(ttl, 30 * 60 * 1000);
+  EXPECT_EQ(CliNumber("PTTL " + KeyOf("cust")), -1);  // no expiry
+  // A write moves Redis's expiry with the session's.
+  ASSERT_OK(Cli("PEXPIRE " + KeyOf("anon") + " 60000") == "1"
+                ? absl::OkStatus()
+                : absl::InternalError("PEXPIRE"));
+  ASSERT_OK(service_->SetAttribute({"acme", "anon"}, "a", 1));
+  EXPECT_GT(CliNumber("PTTL " + KeyOf("anon")), 29 * 60 * 1000);
+  ASSERT_OK(service_->SetAttribute({"acme", "cust"}, "a", 1));
+  EXPECT_EQ(CliNumber("PTTL " + KeyOf("cust")), -1);
+  // Nothing to purge: Redis deletes expired sessions itself.
+  absl::StatusOr<int64_t> purged = store_->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 0);
+}
+
+TEST_F(RedisStoreTest, EachAttributeIsAFieldOfItsOwnInTheSessionsOneHash) {
+  const SessionKey key = Create("fields");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_OK(service_->SetAttribute(key, absl::StrCat("a", i), i * 11));
+  EXPECT_EQ(Cli("HGET " + KeyOf("fields") + " '\"a3\"'"), "33");
+  EXPECT_EQ(Cli("HGET " + KeyOf("fields") + " '\"cart\"'"), "{\"items\":2}");
+  // One key per session: the session's whole state is in its hash.
+  EXPECT_EQ(Cli(absl::StrCat("--scan --pattern '", prefix_, "*'")),
+            absl::StrCat(prefix_, "{acme/fields}"));
+  // The stored size is the record's JSON size.
+  absl::StatusOr<std::shared_ptr<const SessionText>> text = store_->GetText(key);
+  ASSERT_OK(text);
+  EXPECT_EQ(CliNumber("HGET " + KeyOf("fields") + " n"),
+            static_cast<int64_t>((*text)->json().size()));
+}
+
+TEST_F(RedisStoreTest, ScriptsTheServerLostAreSentAgain) {
+  const SessionKey key = Create("flush");
+  ASSERT_EQ(Cli("SCRIPT FLUSH"), "OK");
+  absl::StatusOr<int64_t> v = service_->SetAttribute(key, "after", true);
+  ASSERT_OK(v);
+  EXPECT_EQ(*v, 2);
+  ASSERT_EQ(Cli("SCRIPT FLUSH"), "OK");
+  ASSERT_OK(
+      service_->Patch(key, Json{{"currency", "CHF"}, {"metadata", {{"version", 2}}}}));
+  absl::StatusOr<SessionContext> s = service_->Get(key);
+  ASSERT_OK(s);
+  EXPECT_EQ(s->currency, "CHF");
+  EXPECT_EQ(s->context["after"], true);
+}
+
+TEST_F(RedisStoreTest, AFullServerRefusesWritesAsStorageFullAndStillServesReads) {
+  const SessionKey key = Create("full");
+  ASSERT_EQ(Cli("CONFIG SET maxmemory 1"), "OK");
+  EXPECT_TRUE(IsStorageFull(service_->SetAttribute(key, "a", 1).status()));
+  EXPECT_TRUE(IsStorageFull(
+      service_->Patch(key, Json{{"currency", "CHF"}, {"metadata", {{"version", 1}}}})
+          .status()));
+  EXPECT_TRUE(IsStorageFull(
+      service_->Create("acme", SessionContext{.session_id = "new"}).status()));
+  absl::StatusOr<SessionContext> s = service_->Get(key);
+  ASSERT_OK(s);
+  EXPECT_EQ(s->version, 1);  // nothing was half applied
+  ASSERT_EQ(Cli("CONFIG SET maxmemory 0"), "OK");
+  absl::StatusOr<int64_t> v = service_->SetAttribute(key, "a", 1);
+  ASSERT_OK(v);
+  EXPECT_EQ(*v, 2);
+}
+
+TEST_F(RedisStoreTest, TamperedHashesAreDataLossNotACrash) {
+  Create("sized");
+  Create("versioned");
+  ASSERT_EQ(Cli("HSET " + KeyOf("sized") + " n 5"), "0");
+  EXPECT_TRUE(absl::IsDataLoss(store_->Get({"acme", "sized"}).status()));
+  ASSERT_EQ(Cli("HSET " + KeyOf("versioned") + " v abc"), "0");
+  EXPECT_TRUE(absl::IsDataLoss(store_->GetText({"acme", "versioned"}).status()));
+  ASSERT_EQ(Cli("HDEL " + KeyOf("versioned") + " v"), "1");
+  EXPECT_TRUE(absl::IsDataLoss(store_->GetText({"acme", "versioned"}).status()));
+  // The walk skips what no longer decodes and goes on.
+  Create("fine");
+  int visited = 0;
+  ASSERT_OK(store_->ForEach(
+      [&](const SessionKey&, const SessionContext&) { return ++visited; }));
+  EXPECT_EQ(visited, 1);
+}
+
+TEST_F(RedisStoreTest, ThePoolNeverOpensMoreThanPoolSize) {
+  absl::StatusOr<std::unique_ptr<SessionStore>> small =
+      Open(testing::WithQuery(factory_.Uri(), "pool_size=2"));
+  ASSERT_OK(small);
+  SessionService service(small->get(), ServiceOptions{});
+  const SessionKey key = Create("pooled");
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) failures += !service.Get(key).ok();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::map<std::string, double> stats;
+  for (const StoreStat& s : (*small)->Stats()) stats[s.name] = s.value;
+  EXPECT_LE(stats["sessionctx_redis_pool_open"], 2);
+  EXPECT_EQ(stats["sessionctx_redis_pool_size"], 2);
+  EXPECT_GE(stats["sessionctx_redis_round_trips_total"], 400);
+}
+
+// Writers that record every acknowledged version; the test compares them with what
+// Redis holds after it came back.
+struct Writers {
+  explicit Writers(SessionService* service) : service(service) {}
+  void Start(int threads, int sessions) {
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([this, t, sessions] {
+        for (int i = 0; !stop; ++i) {
+          const SessionKey key{"acme", absl::StrCat("w", (t * 7 + i) % sessions)};
+          absl::StatusOr<int64_t> v = service->SetAttribute(key, absl::StrCat("t", t), i);
+          if (v.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            acked[key.session_id] = std::max(acked[key.session_id], *v);
+            ++acks;
+          } else if (absl::IsUnavailable(v.status())) {
+            ++refused;
+            std::this_thread::sleep_for(milliseconds(5));
+          } else {
+            ++other;
+            last_other = v.status().ToString();
+          }
+        }
+      });
+    }
+  }
+  void Stop() {
+    stop = true;
+    for (std::thread& t : pool) t.join();
+  }
+  SessionService* service;
+  std::vector<std::thread> pool;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> acks{0}, refused{0}, other{0};
+  std::mutex mu;
+  std::map<std::string, int64_t> acked;  // guarded by mu
+  std::string last_other;                // last error that was neither OK nor Unavailable
+};
+
+TEST_F(RedisStoreTest, RestartAndKillNineOfRedisMidWritesLoseNothingAcknowledged) {
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      Open(testing::WithQuery(factory_.Uri(), "timeout_ms=500"));
+  ASSERT_OK(store);
+  ServiceOptions options;
+  options.anonymous_ttl = absl::Hours(1);
+  SessionService service(store->get(), options);
+  constexpr int kSessions = 20;
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = absl::StrCat("w", i)}));
+  }
+  for (const char* how : {"stop", "kill"}) {
+    SCOPED_TRACE(how);
+    Writers writers(&service);
+    writers.Start(4, kSessions);
+    std::this_thread::sleep_for(milliseconds(300));
+    const int64_t acks_before = writers.acks;
+    ASSERT_EQ(std::system(absl::StrCat(Ctl(), " ", how, " >/dev/null").c_str()), 0);
+    std::this_thread::sleep_for(milliseconds(500));  // the outage
+    ASSERT_EQ(std::system(absl::StrCat(Ctl(), " start >/dev/null").c_str()), 0);
+    // The store reconnects by itself: writes are acknowledged again.
+    const int64_t acks_at_restart = writers.acks;
+    const auto deadline = steady_clock::now() + std::chrono::seconds(10);
+    while (writers.acks < acks_at_restart + 100 && steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    writers.Stop();
+    EXPECT_GT(acks_before, 0);
+    EXPECT_GE(writers.acks, acks_at_restart + 100)
+        << "writes did not resume after the restart";
+    EXPECT_GT(writers.refused, 0) << "no write met the outage";
+    EXPECT_EQ(writers.other, 0) << writers.last_other;
+    for (const auto& [id, version] : writers.acked) {
+      absl::StatusOr<SessionContext> s = service.Get({"acme", id});
+      ASSERT_OK(s);
+      EXPECT_GE(s->version, version) << id << ": an acknowledged write was lost";
+    }
+    std::printf(
+        "redis %s: %lld writes acknowledged, %lld refused (503) during the outage, lost: "
+        "0\n",
+        how, static_cast<long long>(writers.acks.load()),
+        static_cast<long long>(writers.refused.load()));
+  }
+}
+
+TEST_F(RedisStoreTest, DurabilityReplicasFailsAWriteNoReplicaConfirmedAndPassesWithOne) {
+  absl::StatusOr<std::unique_ptr<SessionStore>> waiting =
+      Open(testing::WithQuery(factory_.Uri(), "durability=replicas:1&timeout_ms=300"));
+  ASSERT_OK(waiting);
+  SessionService service(waiting->get(), ServiceOptions{});
+  absl::StatusOr<SessionContext> created =
+      service.Create("acme", SessionContext{.session_id = "waited"});
+  ASSERT_TRUE(absl::IsUnavailable(created.status())) << created.status();
+  EXPECT_NE(created.status().message().find("replicas"), absl::string_view::npos);
+  EXPECT_FALSE(IsStorageFull(created.status()));
+
+  // A real replica: the same write now passes.
+  testing::TempDir dir;
+  const int port = FreePort();
+  const int64_t master_port = CliNumber("CONFIG GET port | tail -n 1");
+  ASSERT_GT(master_port, 0);
+  ASSERT_EQ(Cli("CONFIG SET repl-diskless-sync-delay 0"),
+            "OK");  // the first sync at once
+  ASSERT_EQ(
+      std::system(absl::StrCat(
+                      "redis-server --bind 127.0.0.1 --port ", port, " --dir ",
+                      dir.path().string(), " --daemonize yes --save '' --pidfile ",
+                      dir.path().string(), "/replica.pid --logfile ", dir.path().string(),
+                      "/replica.log --replicaof 127.0.0.1 ", master_port, " >/dev/null")
+                      .c_str()),
+      0);
+  bool linked = false;
+  for (int i = 0; i < 100 && !linked; ++i) {
+    linked = Cli("INFO replication").find("connected_slaves:1") != std::string::npos &&
+             Cli("INFO replication").find("state=online") != std::string::npos;
+    if (!linked) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(linked) << Cli("INFO replication");
+  absl::StatusOr<SessionContext> again =
+      service.Create("acme", SessionContext{.session_id = "waited2"});
+  EXPECT_OK(again);
+  if (again.ok()) EXPECT_OK(service.SetAttribute({"acme", "waited2"}, "a", 1));
+  (void)std::system(
+      absl::StrCat("redis-cli -p ", port, " shutdown nosave >/dev/null 2>&1").c_str());
+  for (int i = 0;
+       i < 50 && Cli("INFO replication").find("connected_slaves:0") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+// The writer of the kill -9 test, in a child process: writes and reports each
+// acknowledged version on `fd` until it is killed.
+[[noreturn]] void WriterChild(const std::string& uri, int fd, int round) {
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  if (!store.ok()) _exit(3);
+  ServiceOptions options;
+  options.anonymous_ttl = absl::Hours(24);
+  SessionService service(store->get(), options);
+  for (int i = 0;; ++i) {
+    const std::string id = absl::StrCat("k", round, "-", i % 50);
+    int64_t version = 0;
+    absl::StatusOr<SessionContext> current = service.Get({"acme", id});
+    if (!current.ok()) {
+      absl::StatusOr<SessionContext> created =
+          service.Create("acme", SessionContext{.session_id = id});
+      if (!created.ok()) _exit(4);
+      version = created->version;
+    } else if (i % 2) {
+      absl::StatusOr<int64_t> v =
+          service.SetAttribute({"acme", id}, absl::StrCat("a", i), i);
+      if (!v.ok()) _exit(5);
+      version = *v;
+    } else {
+      absl::StatusOr<int64_t> p = service.Patch(
+          {"acme", id},
+          Json{{"context", {{"p", i}}}, {"metadata", {{"version", current->version}}}});
+      if (!p.ok()) _exit(6);
+      version = *p;
+    }
+    const std::string line = absl::StrCat(id, " ", version, "\n");
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      _exit(7);
+  }
+}
+
+TEST_F(RedisStoreTest, KillNineOfTheAppLosesNoAcknowledgedWrite) {
+  std::mt19937 rng(std::random_device{}());
+  std::map<std::string, int64_t> acked;
+  for (int round = 0; round < 3; ++round) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      WriterChild(factory_.Uri(), fds[1], round);
+    }
+    close(fds[1]);
+    std::this_thread::sleep_for(milliseconds(100 + rng() % 300));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "writer exited early with " << WEXITSTATUS(status);
+    FILE* in = fdopen(fds[0], "r");
+    char id[128];
+    long long version = 0;
+    while (fscanf(in, "%127s %lld", id, &version) == 2) {
+      acked[id] = std::max<int64_t>(acked[id], version);
+    }
+    fclose(in);
+  }
+  ASSERT_FALSE(acked.empty());
+  for (const auto& [id, version] : acked) {
+    absl::StatusOr<SessionContext> s = store_->Get({"acme", id});
+    ASSERT_OK(s);
+    EXPECT_GE(s->version, version) << id;
+  }
+}
+
+}  // namespace
+}  // namespace sessionctx
