@@ -281,10 +281,8 @@ TEST(Sessionctl, PutGetExportImportDeletePurge) {
 
 // Imports go in batches (one WriteBatch each here); a session that appears twice ends
 // as its later line says, a re-run changes nothing, and a bad line costs only itself.
-TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
-  TempDir dir;
+void ImportInBatchesIsIdempotentAndTheLaterLineWins(const std::string& store, const TempDir& dir) {
   const std::string ctl = SESSIONCTL_BIN;
-  const std::string store = "rocksdb:" + (dir.path() / "db").string();
   const std::string file = (dir.path() / "in.jsonl").string();
   constexpr int kSessions = 4500;  // more than two batches
   {
@@ -357,6 +355,24 @@ TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
   for (std::string line; std::getline(in, line);) ++lines;
   EXPECT_EQ(lines, kSessions);
 }
+
+TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
+  TempDir dir;
+  ImportInBatchesIsIdempotentAndTheLaterLineWins("rocksdb:" + (dir.path() / "db").string(), dir);
+}
+
+#ifdef SESSIONCTX_HAVE_REDIS
+// The same on redis:// (pipelined batches of scripts).
+TEST(Sessionctl, ImportOnRedisIsIdempotentAndTheLaterLineWins) {
+  TempDir dir;
+  const std::string store = StoreUri("redis", dir);
+  if (store.empty()) {
+    if (testing::InCi()) FAIL() << kNoServer;
+    GTEST_SKIP() << kNoServer;
+  }
+  ImportInBatchesIsIdempotentAndTheLaterLineWins(store, dir);
+}
+#endif
 
 TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   TempDir dir;
