@@ -44,8 +44,8 @@ namespace {
 // memory: never blocks (a shard lock held for a copy), so its requests run on the
 // I/O threads: a hop to another thread would cost more than the call. rocksdb: calls
 // are short and CPU-bound, but a write stall or a cold read can block, so they get a
-// small pool (more threads than cores only add wake-ups). postgresql: calls wait on
-// the network: enough threads to keep the store's connection pool busy.
+// small pool (more threads than cores only add wake-ups). postgresql: and redis:
+// calls wait on the network: enough threads to keep the store's connection pool busy.
 int64_t DefaultHandlerThreads(const std::string& store_uri, unsigned cores) {
   const std::string backend = StoreBackendName(store_uri);
   if (backend == "memory") return 0;

@@ -14,6 +14,7 @@
 # has no write to compare with, so PATCH gets no ratio.
 #
 # POSTGRES_URI=postgresql://… adds a postgresql: server (schema http_bench).
+# REDIS_URI=redis://host:port adds a redis: server (keys under http_bench_PID:).
 # RESULTS_FILE=FILE also writes the results as tab-separated lines:
 #   target, request, requests/s, ratio to nginx (or -), p99 at 256 connections (or -).
 #
@@ -107,6 +108,13 @@ if [ -n "${POSTGRES_URI:-}" ]; then
   PG_PORT=$PORT
   TARGETS+=(postgres)
 fi
+if [ -n "${REDIS_URI:-}" ]; then
+  sep='?'
+  case $REDIS_URI in *\?*) sep='&' ;; esac
+  start_server redis "$REDIS_URI${sep}prefix=http_bench_$$:"
+  REDIS_HTTP_PORT=$PORT
+  TARGETS+=(redis)
+fi
 
 # nginx serves the same bytes: the server's own answers, saved to files.
 mkdir -p "$WORK/www/session-context/acme/me"
@@ -184,7 +192,7 @@ declare -A RESULTS
 port_of() {
   case $1 in
     nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;;
-    postgres) echo "$PG_PORT" ;;
+    postgres) echo "$PG_PORT" ;; redis) echo "$REDIS_HTTP_PORT" ;;
   esac
 }
 : >"$WORK/results.tsv"

@@ -3,10 +3,10 @@
 // engine underneath doing the same work on the same bytes, in the same run:
 //
 //   store/<backend>/<size>/<op>   through SessionService over the backend's store
-//                                 (redis: a session store on Redis, see RedisLua)
 //   bare/<backend>/<size>/<op>    the engine alone: a locked hash map (memory),
 //                                 RocksDB Get/Put, one prepared SQL statement
-//                                 (postgres), plain GET/SET/DEL (redis)
+//                                 (postgres), GET/SET/DEL, a minimal compare-and-set
+//                                 script and HSET (redis, see BareRedis)
 //   scale/<backend>/<n>/<op>      get and patch with n sessions stored, the bytes
 //                                 each takes (RAM or disk), and a purge with 1 % of
 //                                 them expired
@@ -502,154 +502,89 @@ class RedisConn {
   redisContext* c_ = nullptr;
 };
 
-// Plain Redis: GET / SET / DEL of the same bytes (no version, no atomic read-write).
+// Bare Redis, each operation the least Redis can do for it on the same bytes: GET
+// and SET of the record (get, create), DEL (delete), one EVALSHA of a minimal
+// compare-and-set script over a hash {v: version, b: the record} (patch: read the
+// version, compare, write the record and version + 1; under contention the thread
+// reads the version again and retries, as a client must), and one HSET of the
+// attribute's bytes into a hash (attribute_add). No expiry, no guard, no size limit.
 class BareRedis : public Target {
  public:
-  class W : public Worker {
-   public:
-    W(const std::string& address, const std::string* value) : c_(address), value_(value) {}
-    absl::Status Get(const std::string& id) override {
-      auto r = c_.Command({"GET", "bare/" + id});
-      if (!r.ok()) return r.status();
-      return (*r)->r->type == REDIS_REPLY_NIL ? absl::NotFoundError(id) : absl::OkStatus();
-    }
-    absl::Status Create(const std::string& id) override { return Set(id); }
-    absl::Status Patch(const std::string& id, int64_t*, bool, int64_t*) override {
-      auto r = c_.Command({"GET", "bare/" + id});
-      if (!r.ok()) return r.status();
-      std::string bytes((*r)->r->str, (*r)->r->len);
-      return c_.Command({"SET", "bare/" + id, bytes}).status();
-    }
-    absl::Status AttributeAdd(const std::string& id, int, int64_t*) override { return Set(id); }
-    absl::Status Delete(const std::string& id) override { return c_.Command({"DEL", "bare/" + id}).status(); }
-
-   private:
-    absl::Status Set(const std::string& id) { return c_.Command({"SET", "bare/" + id, *value_}).status(); }
-    RedisConn c_;
-    const std::string* value_;
-  };
-  explicit BareRedis(std::string address) : address_(std::move(address)) {}
-  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(address_, &value); }
-  void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
-    RedisConn c(address_);
-    for (const std::string& id : ids) (void)c.Command({"SET", "bare/" + id, value});
-  }
-
- private:
-  std::string address_;
-};
-
-// A session store on Redis as one would write it: a hash {v: version, b: bytes} per
-// session with a sliding expiry; create, compare-and-set and attribute writes as Lua
-// scripts (atomic on the server). The client sends the whole new record on a patch;
-// an attribute write decodes, changes and encodes the record inside Redis (cjson).
-class RedisLua : public Target {
- public:
-  static constexpr const char* kCreate =
-      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
-      "redis.call('HSET', KEYS[1], 'v', 1, 'b', ARGV[1]) redis.call('PEXPIRE', KEYS[1], 86400000) return 1";
   static constexpr const char* kCas =
-      "local v = redis.call('HGET', KEYS[1], 'v') if not v then return -1 end "
-      "if v ~= ARGV[1] then return -2 - tonumber(v) end "
-      "redis.call('HSET', KEYS[1], 'v', v + 1, 'b', ARGV[2]) redis.call('PEXPIRE', KEYS[1], 86400000) "
-      "return v + 1";
-  static constexpr const char* kAttribute =
-      "local b = redis.call('HGET', KEYS[1], 'b') if not b then return -1 end "
-      "local s = cjson.decode(b) s['context'][ARGV[1]] = cjson.decode(ARGV[2]) "
-      "local v = redis.call('HINCRBY', KEYS[1], 'v', 1) redis.call('HSET', KEYS[1], 'b', cjson.encode(s)) "
-      "redis.call('PEXPIRE', KEYS[1], 86400000) return v";
+      "local v = redis.call('HGET', KEYS[1], 'v') if v ~= ARGV[1] then return -1 - "
+      "(tonumber(v) or 0) end "
+      "redis.call('HSET', KEYS[1], 'v', v + 1, 'b', ARGV[2]) return v + 1";
 
   class W : public Worker {
    public:
-    W(const std::string& address, RedisLua* t) : c_(address), t_(t) {}
+    W(const std::string& address, BareRedis* t) : c_(address), t_(t) {}
     absl::Status Get(const std::string& id) override {
-      auto r = c_.Command({"HGET", "s/" + id, "b"});
+      auto r = c_.Command({"GET", "bare/" + id});
       if (!r.ok()) return r.status();
       return (*r)->r->type == REDIS_REPLY_NIL ? absl::NotFoundError(id) : absl::OkStatus();
     }
     absl::Status Create(const std::string& id) override {
-      auto r = c_.Command({"EVALSHA", t_->create_, "1", "s/" + id, t_->value});
-      if (!r.ok()) return r.status();
-      return (*r)->r->integer == 1 ? absl::OkStatus() : absl::AlreadyExistsError(id);
+      return c_.Command({"SET", "bare/" + id, t_->value}).status();
     }
     absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
       for (;;) {
-        if (reread) {
-          auto v = c_.Command({"HGET", "s/" + id, "v"});
+        if (reread || *version < 1) {
+          auto v = c_.Command({"HGET", "cas/" + id, "v"});
           if (!v.ok()) return v.status();
+          if ((*v)->r->type != REDIS_REPLY_STRING) return absl::NotFoundError(id);
           (void)absl::SimpleAtoi(absl::string_view((*v)->r->str, (*v)->r->len), version);
         }
-        auto r = c_.Command({"EVALSHA", t_->cas_, "1", "s/" + id, std::to_string(*version), t_->value});
+        auto r = c_.Command(
+            {"EVALSHA", t_->cas_, "1", "cas/" + id, std::to_string(*version), t_->value});
         if (!r.ok()) return r.status();
         const int64_t got = (*r)->r->integer;
         if (got > 0) {
           *version = got;
           return absl::OkStatus();
         }
-        if (got == -1) return absl::NotFoundError(id);
         ++*conflicts;
-        *version = -2 - got;
+        *version = -1 - got;
       }
     }
-    absl::Status AttributeAdd(const std::string& id, int n, int64_t* version) override {
-      auto r = c_.Command({"EVALSHA", t_->attribute_, "1", "s/" + id, absl::StrCat("pick-", n % 8),
-                           absl::StrCat("{\"sku\":\"sku-", n, "\",\"qty\":", n % 3 + 1, "}")});
-      if (!r.ok()) return r.status();
-      if ((*r)->r->integer < 0) return absl::NotFoundError(id);
-      *version = (*r)->r->integer;
-      return absl::OkStatus();
+    absl::Status AttributeAdd(const std::string& id, int n, int64_t*) override {
+      return c_
+          .Command({"HSET", "attr/" + id, absl::StrCat("\"pick-", n % 8, "\""),
+                    absl::StrCat("{\"qty\":", n % 3 + 1, ",\"sku\":\"sku-", n, "\"}")})
+          .status();
     }
     absl::Status Delete(const std::string& id) override {
-      auto r = c_.Command({"DEL", "s/" + id});
+      auto r = c_.Command({"DEL", "bare/" + id});
       if (!r.ok()) return r.status();
       return (*r)->r->integer == 1 ? absl::OkStatus() : absl::NotFoundError(id);
     }
 
    private:
     RedisConn c_;
-    RedisLua* t_;
+    BareRedis* t_;
   };
 
-  explicit RedisLua(std::string address) : address_(std::move(address)) {
+  explicit BareRedis(std::string address) : address_(std::move(address)) {
     RedisConn c(address_);
-    create_ = Load(c, kCreate);
-    cas_ = Load(c, kCas);
-    attribute_ = Load(c, kAttribute);
+    auto r = c.Command({"SCRIPT", "LOAD", kCas});
+    if (!r.ok()) {
+      std::cerr << "redis: " << r.status() << "\n";
+      std::exit(1);
+    }
+    cas_ = std::string((*r)->r->str, (*r)->r->len);
   }
   std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(address_, this); }
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
     RedisConn c(address_);
     for (const std::string& id : ids) {
-      (void)c.Command({"HSET", "s/" + id, "v", "1", "b", value});
-      (void)c.Command({"PEXPIRE", "s/" + id, "86400000"});
+      (void)c.Command({"SET", "bare/" + id, value});
+      (void)c.Command({"HSET", "cas/" + id, "v", "1", "b", value});
+      (void)c.Command({"HSET", "attr/" + id, "v", "1"});
     }
-  }
-  // RAM per session: used_memory over the keys held (the whole server is ours).
-  double BytesPerSession(int64_t) override {
-    RedisConn c(address_);
-    auto keys = c.Command({"DBSIZE"});
-    auto info = c.Command({"MEMORY", "STATS"});
-    if (!keys.ok() || !info.ok() || (*keys)->r->integer == 0) return 0;
-    const redisReply* r = (*info)->r;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-      if (absl::string_view(r->element[i]->str, r->element[i]->len) == "keys.bytes-per-key") {
-        return static_cast<double>(r->element[i + 1]->integer);
-      }
-    }
-    return 0;
   }
 
  private:
-  static std::string Load(RedisConn& c, const char* script) {
-    auto r = c.Command({"SCRIPT", "LOAD", script});
-    if (!r.ok()) {
-      std::cerr << "redis: " << r.status() << "\n";
-      std::exit(1);
-    }
-    return std::string((*r)->r->str, (*r)->r->len);
-  }
   std::string address_;
-  std::string create_, cas_, attribute_;
+  std::string cas_;
 };
 #endif
 
@@ -691,10 +626,15 @@ std::unique_ptr<Target> Open(const std::string& kind, const std::string& backend
         std::exit(1);
       }
       t = std::make_unique<StoreTarget>(*std::move(store));
-#ifdef SESSIONCTX_BENCH_WITH_REDIS
     } else if (backend == "redis") {
-      t = std::make_unique<RedisLua>(flags.redis);
-#endif
+      absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(
+          absl::StrCat("redis://", flags.redis, "?prefix=", name, ":&pool_size=8"),
+          StoreOptions{});
+      if (!store.ok()) {
+        std::cerr << store.status() << "\n";
+        std::exit(1);
+      }
+      t = std::make_unique<StoreTarget>(*std::move(store));
     }
   } else {
     if (backend == "memory") t = std::make_unique<BareMap>();

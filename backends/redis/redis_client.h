@@ -28,7 +28,7 @@ struct RedisOptions {
   std::string user;      // empty: AUTH with the password alone (or no AUTH)
   std::string password;  // empty: no AUTH
   int db = 0;
-  int pool_size = 8;
+  int pool_size = 16;     // the server's default handler threads for a network store
   int timeout_ms = 2000;  // connect, every call, and the wait for a free connection
   std::string prefix = "sessionctx:";
   int wait_replicas = 0;  // durability=replicas:N: WAIT for N replicas after each write

@@ -15,11 +15,19 @@ namespace {
 constexpr char kPrelude[] = R"lua(#!lua
 local key = KEYS[1]
 local function num(x) return string.format('%d', x) end
--- live: the session's metadata while it lives at `now` (the caller's clock), else nil.
-local function live(now)
-  local m = redis.call('HMGET', key, 'v', 'x', 'customerId', 'n', 'k')
-  if not m[1] or (m[2] and tonumber(m[2]) <= now) then return nil end
-  return {v = tonumber(m[1]), customer = m[3], n = tonumber(m[4]), k = tonumber(m[5])}
+-- read: HMGET of the metadata and then `fields` (in chunks: Lua's stack is bounded);
+-- returns the session while it lives at `now` (the caller's clock), or nil; the
+-- fields' values (false: absent); and whether the key exists (live or not).
+local function read(now, fields)
+  local m = redis.call('HMGET', key, 'v', 'x', 'customerId', 'n', 'k', unpack(fields, 1, math.min(#fields, 1000)))
+  for i = 1001, #fields, 1000 do
+    local more = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #more do m[#m + 1] = more[j] end
+  end
+  local values = {}
+  for i = 6, #m do values[i - 5] = m[i] end
+  if not m[1] or (m[2] and tonumber(m[2]) <= now) then return nil, values, m[1] ~= false end
+  return {v = tonumber(m[1]), customer = m[3], n = tonumber(m[4]), k = tonumber(m[5])}, values, true
 end
 -- refused: the answer when the guard ('' none, '-' anonymous sessions only, '=' and a
 -- quoted customer id) or the expected version ('' none) refuses the write, else nil.
@@ -38,50 +46,61 @@ local function empty(k)
   if k == 0 then return 1 end
   return 0
 end
--- put: the key replaced by the record in ARGV[first..] (field, value, …), with
--- Redis's own expiry `ttl` milliseconds from now ('' : none).
-local function put(first, ttl)
-  redis.call('DEL', key)
-  for i = first, #ARGV, 2000 do
-    redis.call('HSET', key, unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+-- chunked: `command` on the key with the elements of `list`, a thousand at a time.
+local function chunked(command, list, first)
+  for i = first or 1, #list, 1000 do
+    redis.call(command, key, unpack(list, i, math.min(i + 999, #list)))
   end
+end
+-- put: the key replaced by the record in ARGV[first..] (field, value, …), with
+-- Redis's own expiry `ttl` milliseconds from now ('' : none); `present`: the key
+-- exists (an expired session, or the one replaced).
+local function put(first, ttl, present)
+  if present then redis.call('DEL', key) end
+  chunked('HSET', ARGV, first)
   if ttl ~= '' then redis.call('PEXPIRE', key, ttl) end
 end
--- stamp: what every write leaves: version + 1, modifiedAt, the size and count, and
--- for an anonymous session the sliding expiry.
-local function stamp(s, now, ttl, n, k)
+-- stamp: what every write leaves, in one HSET with the write's own `sets` (pairs):
+-- version + 1, modifiedAt, the size and count, and for an anonymous session the
+-- sliding expiry.
+local function stamp(s, now, ttl, n, k, sets)
+  if #sets > 1000 then
+    chunked('HSET', sets)
+    sets = {}
+  end
   if s.customer then
-    redis.call('HSET', key, 'v', num(s.v + 1), 'mt', num(now), 'n', num(n), 'k', num(k))
+    redis.call('HSET', key, 'v', num(s.v + 1), 'mt', num(now), 'n', num(n), 'k', num(k), unpack(sets))
   else
     redis.call('HSET', key, 'v', num(s.v + 1), 'mt', num(now), 'n', num(n), 'k', num(k),
-               'x', num(now + ttl))
+               'x', num(now + ttl), unpack(sets))
     redis.call('PEXPIRE', key, num(ttl))
   end
 end
 -- grown: the size after the version's digits change.
 local function grown(s) return s.n + #num(s.v + 1) - #num(s.v) end
+local none = {}
 )lua";
 
 // create: ARGV now, ttl ('' never), the record's fields and values.
 constexpr char kCreateBody[] = R"lua(
-local s = live(tonumber(ARGV[1]))
+local s, _, present = read(tonumber(ARGV[1]), none)
 if s then return {2, s.v} end
-put(3, ARGV[2])
+put(3, ARGV[2], present)
 return {0, 1}
 )lua";
 
 // replace (compare-and-set of a whole record): ARGV now, expected version, ttl, fields.
 constexpr char kReplaceBody[] = R"lua(
-local s = live(tonumber(ARGV[1]))
+local s = read(tonumber(ARGV[1]), none)
 if not s then return {1, 0} end
 if tonumber(ARGV[2]) ~= s.v then return {3, s.v} end
-put(4, ARGV[3])
+put(4, ARGV[3], true)
 return {0, 0}
 )lua";
 
 // delete: ARGV now, expected version ('' any).
 constexpr char kDeleteBody[] = R"lua(
-local s = live(tonumber(ARGV[1]))
+local s = read(tonumber(ARGV[1]), none)
 if not s then return {1, 0} end
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= s.v then return {3, s.v} end
 redis.call('DEL', key)
@@ -92,20 +111,24 @@ return {0, 0}
 // the value's JSON text (none: remove the attribute).
 constexpr char kAttributeBody[] = R"lua(
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local s = live(now)
+local field, value = ARGV[6], ARGV[7]
+local s, old = read(now, {field})
 if not s then return {1, 0} end
 local no = refused(s, ARGV[4], ARGV[5])
 if no then return no end
-local field, value = ARGV[6], ARGV[7]
-local old = redis.call('HSTRLEN', key, field)
+old = old[1] and #old[1] or 0
 if not value and old == 0 then return {6, s.v} end
 local n, k = grown(s) - member(#field, old), s.k
 if old > 0 then k = k - 1 end
 if value then n, k = n + member(#field, #value), k + 1 end
 n = n - empty(s.k) + empty(k)
 if value and n > tonumber(ARGV[3]) then return {5, n} end
-if value then redis.call('HSET', key, field, value) else redis.call('HDEL', key, field) end
-stamp(s, now, ttl, n, k)
+if value then
+  stamp(s, now, ttl, n, k, {field, value})
+else
+  redis.call('HDEL', key, field)
+  stamp(s, now, ttl, n, k, none)
+end
 return {0, s.v + 1}
 )lua";
 
@@ -116,59 +139,59 @@ return {0, s.v + 1}
 // its value's JSON text.
 constexpr char kPatchBody[] = R"lua(
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local s = live(now)
+local clear, members = ARGV[6] == '1', 8 + 2 * tonumber(ARGV[7])
+local fields = {}
+for i = 8, members - 1, 2 do fields[#fields + 1] = ARGV[i] end
+for i = members, #ARGV, 3 do fields[#fields + 1] = ARGV[i + 1] end
+local s, old = read(now, fields)
 if not s then return {1, 0} end
 local no = refused(s, ARGV[4], ARGV[5])
 if no then return no end
-local n, k = grown(s), s.k
-local clear, cleared = ARGV[6] == '1', {}
+local n, k, sets, dels = grown(s), s.k, {}, {}
 if clear then
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
     if string.byte(all[i], 1) == 34 then
       n = n - member(#all[i], #all[i + 1])
-      cleared[#cleared + 1] = all[i]
+      dels[#dels + 1] = all[i]
     end
   end
   k = 0
 end
-local members = 8 + 2 * tonumber(ARGV[7])
+local j = 1
 for i = 8, members - 1, 2 do
-  local f = ARGV[i]
-  n = n - member(#f + 2, redis.call('HSTRLEN', key, f)) + member(#f + 2, #ARGV[i + 1])
+  local f, v = ARGV[i], ARGV[i + 1]
+  n = n - member(#f + 2, old[j] and #old[j] or 0) + member(#f + 2, #v)
+  if v == '' then dels[#dels + 1] = f else sets[#sets + 1] = f; sets[#sets + 1] = v end
+  j = j + 1
 end
 for i = members, #ARGV, 3 do
-  local kind, f = ARGV[i], ARGV[i + 1]
-  local old = 0
-  if not clear then old = redis.call('HSTRLEN', key, f) end
-  if kind == 'm' and old > 0 and string.byte(redis.call('HGET', key, f), 1) == 123 then
-    return {7, s.v}
+  local kind, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local stored = old[j]
+  j = j + 1
+  if clear then stored = false end
+  if kind == 'm' and stored and string.byte(stored, 1) == 123 then return {7, s.v} end
+  if stored then n, k = n - member(#f, #stored), k - 1 end
+  if kind == 'd' then
+    if stored then dels[#dels + 1] = f end
+  else
+    n, k = n + member(#f, #v), k + 1
+    sets[#sets + 1] = f
+    sets[#sets + 1] = v
   end
-  if old > 0 then n, k = n - member(#f, old), k - 1 end
-  if kind ~= 'd' then n, k = n + member(#f, #ARGV[i + 2]), k + 1 end
 end
 n = n - empty(s.k) + empty(k)
 if n > tonumber(ARGV[3]) then return {5, n} end
-for i = 1, #cleared, 2000 do
-  redis.call('HDEL', key, unpack(cleared, i, math.min(i + 1999, #cleared)))
-end
-for i = 8, members - 1, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i])
-  else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-end
-for i = members, #ARGV, 3 do
-  if ARGV[i] == 'd' then redis.call('HDEL', key, ARGV[i + 1])
-  else redis.call('HSET', key, ARGV[i + 1], ARGV[i + 2]) end
-end
-stamp(s, now, ttl, n, k)
+chunked('HDEL', dels)
+stamp(s, now, ttl, n, k, sets)
 return {0, s.v + 1}
 )lua";
 
 // import: ARGV now, '1' to overwrite newer sessions, the record's version, ttl, fields.
 constexpr char kImportBody[] = R"lua(
-local s = live(tonumber(ARGV[1]))
+local s = read(tonumber(ARGV[1]), none)
 if s and ARGV[2] ~= '1' and s.v > tonumber(ARGV[3]) then return {8, s.v} end
-put(5, ARGV[4])
+put(5, ARGV[4], true)
 return {0, 0}
 )lua";
 
