@@ -430,8 +430,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     net::thread_pool* pool = server_->pool();
     if (pool == nullptr) return Respond(handler->Handle(req));
-    // A read the store has at hand is answered here; only what may wait hops.
-    if (std::optional<HttpResponse> now = handler->TryHandle(req)) return Respond(*std::move(now));
+    // A read the store has at hand is answered here, one a network store reads
+    // asynchronously is answered when its answer arrives; only what may wait hops.
+    bool started = false;
+    if (std::optional<HttpResponse> now = handler->TryHandle(req, respond, &started)) {
+      return Respond(*std::move(now));
+    }
+    if (started) return;
     if (HttpObserver* o = server_->observer()) o->OnHandedOff();
     net::post(*pool, [handler, req = std::move(req), respond = std::move(respond)] {
       respond(handler->Handle(req));

@@ -190,6 +190,8 @@ struct HttpHandler::Call {
   Json body;                       // writes only
   std::optional<int64_t> if_match;
   bool try_only = false;           // answer only without a wait (TryHandle)
+  const HttpHandler::Responder* later = nullptr;  // set: a read may answer later
+  bool* started = nullptr;                        // set true when it does
 };
 
 // Fail: the answer to a failed call; a store failure's detail goes to the log.
@@ -222,6 +224,20 @@ std::optional<HttpResponse> HttpHandler::TryHandle(const HttpRequest& request) c
   }
 }
 
+std::optional<HttpResponse> HttpHandler::TryHandle(const HttpRequest& request,
+                                                   const Responder& respond,
+                                                   bool* started) const {
+  *started = false;
+  if (request.method != "GET") return std::nullopt;
+  try {
+    HttpResponse res = HandleUnchecked(request, /*try_only=*/true, &respond, started);
+    if (res.status == kWouldWait) return std::nullopt;
+    return res;
+  } catch (...) {
+    return std::nullopt;  // *started: the store answers; else Handle does, elsewhere
+  }
+}
+
 HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
   try {
     return HandleUnchecked(request, /*try_only=*/false);
@@ -232,7 +248,8 @@ HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
   }
 }
 
-HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only) const {
+HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only,
+                                          const Responder* later, bool* started) const {
   const size_t qpos = req.target.find('?');
   const absl::string_view path = absl::string_view(req.target).substr(0, qpos);
   absl::StatusOr<std::optional<RouteMatch>> routed = MatchRoute(path);
@@ -267,6 +284,8 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only)
                                       : absl::string_view(req.target).substr(qpos + 1);
   Call call{req, m, principal, SessionKey{m.tenant, m.session_id}, query};
   call.try_only = try_only;
+  call.later = later;
+  call.started = started;
   if (takes_body) {
     std::variant<Json, HttpResponse> body =
         ReadBody(req, service_->options().limits.max_json_depth);
@@ -322,12 +341,43 @@ HttpResponse HttpHandler::ServeOwn(const Call& call) const {
 HttpResponse HttpHandler::GetSession(const Call& call, bool own) const {
   absl::StatusOr<std::shared_ptr<const SessionText>> current =
       call.try_only ? service_->TryGetText(call.key) : service_->GetText(call.key);
-  if (call.try_only && IsWouldBlock(current.status())) return HttpResponse{kWouldWait};
-  if (!current.ok()) return Fail(current.status(), call.key.session_id);
-  if (own && !backend::GuardAllows(OwnGuard(call), (*current)->customer_id())) {
-    return Fail(backend::GuardRefusedError(), call.key.session_id);
+  if (call.try_only && IsWouldBlock(current.status())) {
+    if (call.later != nullptr && StartGet(call, own)) *call.started = true;
+    return HttpResponse{kWouldWait};
+  }
+  return SessionAnswer(current, call.key.session_id,
+                       own ? OwnGuard(call) : std::optional<CustomerGuard>());
+}
+
+// SessionAnswer: the answer to a read of `session_id`: the record, or why not (the
+// guard of an own call refuses another customer's session).
+HttpResponse HttpHandler::SessionAnswer(
+    const absl::StatusOr<std::shared_ptr<const SessionText>>& current,
+    const std::string& session_id, const std::optional<CustomerGuard>& guard) const {
+  if (!current.ok()) return Fail(current.status(), session_id);
+  if (!backend::GuardAllows(guard, (*current)->customer_id())) {
+    return Fail(backend::GuardRefusedError(), session_id);
   }
   return RecordResponse(**current);
+}
+
+// StartGet: the read of GetSession started on the store's asynchronous path, its
+// answer built and handed to the call's responder when it arrives.
+bool HttpHandler::StartGet(const Call& call, bool own) const {
+  SessionStore::TextCallback done =
+      [this, id = call.key.session_id,
+       guard = own ? OwnGuard(call) : std::optional<CustomerGuard>(),
+       respond =
+           *call.later](absl::StatusOr<std::shared_ptr<const SessionText>> current) {
+        HttpResponse res;
+        try {
+          res = SessionAnswer(current, id, guard);
+        } catch (...) {
+          res = ErrorResponse(500, "internal error while serving the request");
+        }
+        respond(std::move(res));
+      };
+  return service_->GetTextAsync(call.key, done);
 }
 
 // WeakTagConflict: a write whose If-Match holds a weak tag never matches (RFC 9110

@@ -82,6 +82,19 @@ absl::StatusOr<std::shared_ptr<const SessionText>> MetricsStore::TryGetText(cons
   return result;
 }
 
+bool MetricsStore::GetTextAsync(const SessionKey& key, TextCallback& done) {
+  const auto start = std::chrono::steady_clock::now();
+  auto inner = std::make_shared<TextCallback>(std::move(done));
+  TextCallback counted =
+      [this, start, inner](absl::StatusOr<std::shared_ptr<const SessionText>> result) {
+        Record(kGet, start, result.status());
+        (*inner)(std::move(result));
+      };
+  if (SessionStoreWrapper::GetTextAsync(key, counted)) return true;
+  done = std::move(*inner);  // not started: the caller keeps its callback
+  return false;
+}
+
 absl::StatusOr<SessionContext> MetricsStore::Get(const SessionKey& key) {
   return Timed(kGet, [&] { return SessionStoreWrapper::Get(key); });
 }

@@ -44,6 +44,11 @@ absl::StatusOr<std::shared_ptr<const SessionText>> SessionService::TryGetText(
   return store_->TryGetText(key);
 }
 
+bool SessionService::GetTextAsync(const SessionKey& key,
+                                  SessionStore::TextCallback& done) const {
+  return store_->GetTextAsync(key, done);
+}
+
 const TenantDefaults& SessionService::DefaultsFor(const std::string& tenant) const {
   auto it = options_.tenant_defaults.find(tenant);
   return it == options_.tenant_defaults.end() ? options_.fallback_defaults : it->second;

@@ -27,6 +27,8 @@ absl::StatusOr<std::shared_ptr<const SessionText>> SessionStore::TryGetText(cons
   return backend::WouldBlockError();
 }
 
+bool SessionStore::GetTextAsync(const SessionKey&, TextCallback&) { return false; }
+
 bool IsWouldBlock(const absl::Status& status) {
   return absl::IsUnavailable(status) && status.GetPayload(kWouldBlockPayload).has_value();
 }

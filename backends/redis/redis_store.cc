@@ -3,8 +3,11 @@
 #include "sessionctx/redis_store.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -243,11 +246,27 @@ class RedisStore final : public SessionStore {
     c.Add("HGETALL").Add(k);
     absl::StatusOr<Reply> r = Call(c);
     if (!r.ok()) return r.status();
-    if ((*r)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r->get()));
-    if ((*r)->type != REDIS_REPLY_ARRAY)
-      return absl::InternalError("redis: HGETALL answered no array");
-    if ((*r)->elements == 0) return backend::SessionNotFoundError(key);
-    return Decode(key, r->get());
+    return TextFrom(key, r->get());
+  }
+
+  // The asynchronous reads go to a thread of their own (ReadLoop), started on the
+  // first one, which sends all that are waiting in one pipeline on its connection.
+  bool GetTextAsync(const SessionKey& key, TextCallback& done) override {
+    std::call_once(reader_started_,
+                   [this] { reader_ = std::thread([this] { ReadLoop(); }); });
+    std::lock_guard<std::mutex> lock(read_mu_);
+    reads_.push_back(PendingRead{key, std::move(done)});
+    if (reader_waiting_) read_cv_.notify_one();
+    return true;
+  }
+
+  ~RedisStore() override {
+    {
+      std::lock_guard<std::mutex> lock(read_mu_);
+      stopping_ = true;
+      read_cv_.notify_one();
+    }
+    if (reader_.joinable()) reader_.join();
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
@@ -342,6 +361,18 @@ class RedisStore final : public SessionStore {
     return absl::StrCat(absl::ToInt64Milliseconds(ttl));
   }
 
+  // TextFrom: a read's answer from its HGETALL reply.
+  absl::StatusOr<std::shared_ptr<const SessionText>> TextFrom(const SessionKey& key,
+                                                              const redisReply* r) const {
+    if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
+    if (r->type != REDIS_REPLY_ARRAY)
+      return absl::InternalError("redis: HGETALL answered no array");
+    if (r->elements == 0) return backend::SessionNotFoundError(key);
+    return Decode(key, r);
+  }
+
+  void ReadLoop();
+
   absl::StatusOr<std::shared_ptr<const SessionText>> Decode(const SessionKey& key,
                                                             const redisReply* r) const {
     Hash h;
@@ -399,7 +430,69 @@ class RedisStore final : public SessionStore {
   const Clock* clock_;
   const char* sources_[redis::kScriptCount];
   std::string shas_[redis::kScriptCount];
+
+  struct PendingRead {
+    SessionKey key;
+    TextCallback done;
+  };
+  std::once_flag reader_started_;
+  std::thread reader_;
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::vector<PendingRead> reads_;  // guarded by read_mu_
+  bool reader_waiting_ = false;     // guarded by read_mu_
+  bool stopping_ = false;           // guarded by read_mu_
 };
+
+void RedisStore::ReadLoop() {
+  std::unique_ptr<redis::Connection> conn;
+  std::vector<PendingRead> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(read_mu_);
+      reader_waiting_ = true;
+      read_cv_.wait(lock, [&] { return stopping_ || !reads_.empty(); });
+      reader_waiting_ = false;
+      if (reads_.empty()) return;  // stopping, and every read answered
+      batch.swap(reads_);
+    }
+    absl::Status failed;
+    if (conn == nullptr || conn->broken()) {
+      absl::StatusOr<std::unique_ptr<redis::Connection>> fresh =
+          redis::Connection::Open(pool_.options());
+      if (fresh.ok()) {
+        conn = *std::move(fresh);
+      } else {
+        failed = fresh.status();
+      }
+    }
+    std::vector<Reply> replies;
+    if (failed.ok()) {
+      std::vector<std::string> keys;
+      std::vector<Command> gets(batch.size());
+      std::vector<Command*> commands;
+      keys.reserve(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        keys.push_back(Key(batch[i].key));
+        gets[i].Add("HGETALL").Add(keys.back());
+        commands.push_back(&gets[i]);
+      }
+      pool_.CountRoundTrip();
+      absl::StatusOr<std::vector<Reply>> got = conn->Pipeline(commands);
+      if (got.ok()) {
+        replies = *std::move(got);
+      } else {
+        failed = got.status();
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(failed.ok()
+                        ? TextFrom(batch[i].key, replies[i].get())
+                        : absl::StatusOr<std::shared_ptr<const SessionText>>(failed));
+    }
+    batch.clear();
+  }
+}
 
 absl::StatusOr<ScriptReply> ScriptReplyOf(const redisReply* r) {
   if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));

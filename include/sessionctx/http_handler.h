@@ -80,13 +80,30 @@ class HttpHandler {
   // event-loop servers, which serve cached reads on the loop's own thread.
   std::optional<HttpResponse> TryHandle(const HttpRequest& request) const;
 
+  // Responder takes an answer given later (TryHandle with a responder).
+  using Responder = std::function<void(HttpResponse)>;
+
+  // TryHandle, and when the answer needs a wait on a store that reads asynchronously
+  // (SessionStore::GetTextAsync: a network store), starts that read: `*started` is
+  // then true, TryHandle returns nullopt, and `respond` runs once, later, on a thread
+  // of the store's (it must not block: post the answer to the loop). nullopt with
+  // `*started` false: nothing was done; call Handle on a thread that may block.
+  std::optional<HttpResponse> TryHandle(const HttpRequest& request,
+                                        const Responder& respond, bool* started) const;
+
  private:
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
-  HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only) const;
+  HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only,
+                               const Responder* later = nullptr,
+                               bool* started = nullptr) const;
   HttpResponse GetSession(const Call& call, bool own) const;
+  HttpResponse SessionAnswer(
+      const absl::StatusOr<std::shared_ptr<const SessionText>>& current,
+      const std::string& session_id, const std::optional<CustomerGuard>& guard) const;
+  bool StartGet(const Call& call, bool own) const;
   HttpResponse Dispatch(Call& call) const;
   HttpResponse ServeOwn(const Call& call) const;
   HttpResponse ServePatch(const Call& call) const;

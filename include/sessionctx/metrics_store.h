@@ -44,6 +44,8 @@ class MetricsStore : public SessionStoreWrapper {
   // Counted as a "get" when it answers; a would-block is not counted (the GetText
   // that follows is).
   absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override;
+  // Counted as a "get" when its answer arrives.
+  bool GetTextAsync(const SessionKey& key, TextCallback& done) override;
   absl::Status Create(const SessionKey& key, const SessionContext& record) override;
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override;

@@ -66,6 +66,9 @@ class SessionService {
   // TryGetText: GetText without waiting (SessionStore::TryGetText): IsWouldBlock when
   // the answer needs a wait.
   absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) const;
+  // GetTextAsync: GetText answered later, on a thread of the store's
+  // (SessionStore::GetTextAsync); false when the store has no asynchronous path.
+  bool GetTextAsync(const SessionKey& key, SessionStore::TextCallback& done) const;
 
   // Create a session of `tenant` (what a cart service does when it creates a cart):
   // fields not given come from the tenant's defaults, an empty session_id is

@@ -151,6 +151,18 @@ class SessionStore {
   // threads that may block. The default: would block (a store that cannot tell).
   virtual absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key);
 
+  // TextCallback receives an asynchronous read's answer (GetTextAsync).
+  using TextCallback =
+      std::function<void(absl::StatusOr<std::shared_ptr<const SessionText>>)>;
+
+  // GetTextAsync: GetText without blocking the caller, for event-loop servers whose
+  // store waits on a network. Returns true when the read has started: `done` then
+  // runs once, later, on a thread of the store's, with GetText's answer (it must be
+  // quick and never block: post the answer back to the caller's loop). Returns false,
+  // leaving `done` alone, when the store has no such path (the default): call GetText
+  // on a thread that may block.
+  virtual bool GetTextAsync(const SessionKey& key, TextCallback& done);
+
   // Create stores a new record. AlreadyExists if a live record has the key (an expired
   // one is replaced). REQUIRES: record.session_id == key.session_id.
   virtual absl::Status Create(const SessionKey& key, const SessionContext& record) = 0;
@@ -239,6 +251,9 @@ class SessionStoreWrapper : public SessionStore {
   }
   absl::StatusOr<std::shared_ptr<const SessionText>> TryGetText(const SessionKey& key) override {
     return target_->TryGetText(key);
+  }
+  bool GetTextAsync(const SessionKey& key, TextCallback& done) override {
+    return target_->GetTextAsync(key, done);
   }
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
     return target_->Create(key, record);
