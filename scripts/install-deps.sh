@@ -6,25 +6,25 @@
 #                                    # (scripts/run-server.sh)
 #   scripts/install-deps.sh          # everything: the server's, plus what the test
 #                                    # command adds (GoogleTest, Google Benchmark, a
-#                                    # PostgreSQL server, clang for fuzzing, cpp-httplib
-#                                    # for examples/) and what the benchmark report adds
-#                                    # (Redis and hiredis, nginx, wrk, perf, gnuplot), which
-#                                    # the test command runs in its smoke mode
+#                                    # PostgreSQL server and a Redis server, clang for
+#                                    # fuzzing, cpp-httplib for examples/) and what the
+#                                    # benchmark report adds (nginx, wrk, perf, gnuplot),
+#                                    # which the test command runs in its smoke mode
 set -euo pipefail
 
 SERVER=(
   build-essential cmake pkg-config
   libabsl-dev nlohmann-json3-dev libssl-dev
-  librocksdb-dev libpqxx-dev
+  librocksdb-dev libpqxx-dev libhiredis-dev
   libboost-dev prometheus-cpp-dev
   python3 python3-yaml curl
 )
 TESTS=(
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-  postgresql clang-14 libclang-rt-14-dev
+  postgresql redis-server clang-14 libclang-rt-14-dev
 )
 REPORT=(
-  libhiredis-dev redis-server gnuplot-nox wrk nginx-light linux-perf
+  gnuplot-nox wrk nginx-light linux-perf
 )
 case "${1:-all}" in
   server) PACKAGES=("${SERVER[@]}") ;;

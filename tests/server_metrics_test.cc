@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
+#include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -18,6 +19,7 @@ namespace {
 using testing::Fetch;
 using testing::Headers;
 using testing::HttpConnection;
+using testing::HttpReply;
 using testing::ServerProcess;
 using testing::TempDir;
 
@@ -139,6 +141,52 @@ TEST_F(ServerMetricsTest, CachedReadsAreAnsweredWithoutAHandOff) {
   EXPECT_EQ(handed_off(), after_put + 1);
   const auto m = ParseSamples(Fetch(port, "GET", "/metrics")->body);
   EXPECT_EQ(m.at("sessionctx_http_requests_total{method=\"GET\",route=\"/session-context/{tenant}/me/context\",status=\"200\"}"), 20);
+}
+#endif
+
+#ifdef SESSIONCTX_HAVE_REDIS
+// On redis a GET is read asynchronously: answered when Redis's answer arrives, without
+// the handler threads; writes still go to them. The store counts the reads as gets.
+TEST_F(ServerMetricsTest, RedisReadsAreAnsweredAsynchronouslyWithoutAHandOff) {
+  if (testing::RedisTestUri().empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_REDIS_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_REDIS_URI is not set";
+  }
+  Start({"--store", testing::WithQuery(testing::RedisTestUri(),
+                                       "prefix=" + testing::FreshSchemaName() + ":")});
+  const int port = server_.port();
+  HttpConnection c(port);
+  ASSERT_EQ(c.Request("PUT", "/session-context/acme/context/s1?upsert=true", manage_,
+                      R"({"currency":"EUR"})")
+                ->status,
+            204);
+  auto handed_off = [&] {
+    return ParseSamples(Fetch(port, "GET", "/metrics")->body)
+        .at("sessionctx_http_handed_off_total");
+  };
+  const double after_put = handed_off();
+  EXPECT_EQ(after_put, 1);  // the write
+  for (int i = 0; i < 20; ++i) {
+    std::optional<HttpReply> r =
+        c.Request("GET", "/session-context/acme/me/context", shopper_);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(nlohmann::json::parse(r->body)["currency"], "EUR");
+  }
+  // A missing session is answered the same way: 404.
+  EXPECT_EQ(c.Request("GET", "/session-context/acme/context/nobody", manage_)->status,
+            404);
+  EXPECT_EQ(handed_off(), after_put);
+  ASSERT_EQ(c.Request("PATCH", "/session-context/acme/me/context", shopper_,
+                      R"({"currency":"CHF","metadata":{"version":1}})")
+                ->status,
+            204);
+  EXPECT_EQ(handed_off(), after_put + 1);
+  const auto m = ParseSamples(Fetch(port, "GET", "/metrics")->body);
+  EXPECT_EQ(m.at("sessionctx_store_operations_total{backend=\"redis\",operation=\"get\","
+                 "outcome=\"ok\"}"),
+            20);
+  EXPECT_GE(m.at("sessionctx_redis_round_trips_total{backend=\"redis\"}"), 1);
 }
 #endif
 

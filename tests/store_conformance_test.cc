@@ -1,7 +1,10 @@
 // The single definition of what a backend must do: every compiled-in backend runs
 // every test here unchanged, through the SessionStore interface and through the
 // SessionService on top of it.
+#include "tests/store_conformance.h"
+
 #include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -10,7 +13,6 @@
 #include "sessionctx/session_service.h"
 #include "sessionctx/store_factory.h"
 #include "sessionctx/write_rules.h"
-#include "tests/store_conformance.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -739,6 +741,74 @@ TEST_P(StoreConformance, UpdateRacingDeleteNeverResurrects) {
 // TryGetText answers exactly as GetText, or says it would block and nothing else:
 // memory always answers; rocksdb answers a session in its memtable (just written);
 // postgres, a network round trip, never answers without one.
+// AsyncGet: GetTextAsync's answer (waited for), or nullopt when the backend has no
+// asynchronous path (the callback then stays the caller's).
+std::optional<absl::StatusOr<std::shared_ptr<const SessionText>>> AsyncGet(
+    SessionStore& store, const SessionKey& key) {
+  auto answer = std::make_shared<
+      std::promise<absl::StatusOr<std::shared_ptr<const SessionText>>>>();
+  std::future<absl::StatusOr<std::shared_ptr<const SessionText>>> answered =
+      answer->get_future();
+  SessionStore::TextCallback done =
+      [answer](absl::StatusOr<std::shared_ptr<const SessionText>> r) {
+        answer->set_value(std::move(r));
+      };
+  if (!store.GetTextAsync(key, done)) {
+    EXPECT_TRUE(static_cast<bool>(done))
+        << "a read not started leaves the callback alone";
+    return std::nullopt;
+  }
+  if (answered.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return absl::DeadlineExceededError("no answer within 10 s");
+  }
+  return answered.get();
+}
+
+TEST_P(StoreConformance, GetTextAsyncAnswersAsGetTextOrIsNotOffered) {
+  ASSERT_OK(store_->Create({"acme", "a"}, Record("a")));
+  auto found = AsyncGet(*store_, {"acme", "a"});
+  if (!found) return;  // no asynchronous path: servers use TryGetText and GetText
+  ASSERT_OK(*found);
+  EXPECT_EQ((**found)->json(), (*store_->GetText({"acme", "a"}))->json());
+  EXPECT_EQ((**found)->version(), 1);
+  EXPECT_TRUE(absl::IsNotFound(AsyncGet(*store_, {"acme", "missing"})->status()));
+  EXPECT_TRUE(absl::IsNotFound(AsyncGet(*store_, {"other", "a"})->status()));
+  clock_.Advance(absl::Hours(2));  // expired by the store's clock, before any eviction
+  EXPECT_TRUE(absl::IsNotFound(AsyncGet(*store_, {"acme", "a"})->status()));
+}
+
+// Reads started from many threads are each answered once, with the right session; a
+// store that closes answers every read it started before it is gone.
+TEST_P(StoreConformance, GetTextAsyncAnswersEveryReadOnceEvenWhenTheStoreCloses) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = absl::StrCat("s", i);
+    ASSERT_OK(store_->Create({"acme", id}, Record(id)));
+  }
+  if (!AsyncGet(*store_, {"acme", "s0"})) return;  // no asynchronous path
+  constexpr int kThreads = 4, kReads = 500;
+  std::atomic<int> answered{0}, right{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kReads; ++i) {
+        const std::string id = absl::StrCat("s", (t + i) % 8);
+        SessionStore::TextCallback done =
+            [&, id](absl::StatusOr<std::shared_ptr<const SessionText>> r) {
+              right += r.ok() &&
+                       (*r)->json().find("\"" + id + "\"") != absl::string_view::npos;
+              ++answered;
+            };
+        EXPECT_TRUE(store_->GetTextAsync({"acme", id}, done));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  service_.reset();
+  store_.reset();  // waits for the reads it started
+  EXPECT_EQ(answered.load(), kThreads * kReads);
+  EXPECT_EQ(right.load(), kThreads * kReads);
+}
+
 TEST_P(StoreConformance, TryGetTextAnswersAsGetTextOrWouldBlock) {
   ASSERT_OK(store_->Create({"acme", "s1"}, Record("s1")));
   const std::string backend = GetParam();

@@ -230,7 +230,25 @@ class RedisStore final : public SessionStore {
         return absl::InternalError("redis: SCRIPT LOAD answered no sha");
       shas_[i] = std::string(Str(r));
     }
+    WarnOfEviction(**lease);
     return absl::OkStatus();
+  }
+
+  // WarnOfEviction: a line on stderr when Redis may evict keys to make room
+  // (maxmemory-policy other than noeviction): evicted sessions would be lost without
+  // an error. Says nothing when CONFIG is not allowed (a managed Redis).
+  static void WarnOfEviction(redis::Connection& conn) {
+    Command c;
+    c.Add("CONFIG").Add("GET").Add("maxmemory-policy");
+    absl::StatusOr<Reply> r = conn.Call(c);
+    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) return;
+    const absl::string_view policy = Str((*r)->element[1]);
+    if (policy == "noeviction") return;
+    std::fprintf(
+        stderr,
+        "sessionctx redis: maxmemory-policy is %.*s: Redis may evict sessions when "
+        "full; set it to noeviction, so that a full Redis refuses writes (507)\n",
+        static_cast<int>(policy.size()), policy.data());
   }
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
