@@ -15,9 +15,10 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "sessionctx/session_service.h"
-#include "sessionctx/session_text.h"
 #include "sessionctx/session_store.h"
+#include "sessionctx/session_text.h"
 #include "sessionctx/store_factory.h"
+#include "tests/kill_writer.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -466,38 +467,6 @@ TEST(RocksDbStore, UriOptionsAreChecked) {
 
 // --- crash durability --------------------------------------------------------------
 
-// The child writes forever: creates sessions, adds attributes, patches; after each
-// acknowledged write it reports "session version\n" to the parent.
-[[noreturn]] void WriterChild(const std::string& uri, int fd, int round) {
-  auto store = OpenSessionStore(uri, StoreOptions{});
-  if (!store.ok()) _exit(3);
-  ServiceOptions options;
-  options.anonymous_ttl = absl::Hours(24);
-  SessionService service(store->get(), options);
-  std::mt19937 rng(round);
-  for (int i = 0;; ++i) {
-    const std::string id = absl::StrCat("r", round, "-", i % 50);
-    int64_t version = 0;
-    absl::StatusOr<SessionContext> current = service.Get({"acme", id});
-    if (!current.ok()) {
-      absl::StatusOr<SessionContext> created = service.Create("acme", SessionContext{.session_id = id});
-      if (!created.ok()) _exit(4);
-      version = created->version;
-    } else if (rng() % 2) {
-      absl::StatusOr<int64_t> v = service.SetAttribute({"acme", id}, absl::StrCat("a", i), i);
-      if (!v.ok()) _exit(5);
-      version = *v;
-    } else {
-      absl::StatusOr<int64_t> p = service.Patch(
-          {"acme", id}, Json{{"context", {{"p", i}}}, {"metadata", {{"version", current->version}}}});
-      if (!p.ok()) _exit(6);
-      version = *p;
-    }
-    const std::string line = absl::StrCat(id, " ", version, "\n");
-    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(7);
-  }
-}
-
 TEST(RocksDbDurability, KillNineLosesNoAcknowledgedWrite) {
   const char* env = std::getenv("SESSIONCTX_CRASH_ROUNDS");
   const int rounds = env ? std::atoi(env) : 5;
@@ -507,31 +476,8 @@ TEST(RocksDbDurability, KillNineLosesNoAcknowledgedWrite) {
   std::map<std::string, int64_t> acked;
   int64_t total_acks = 0;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      close(fds[0]);
-      WriterChild(uri, fds[1], round);
-    }
-    close(fds[1]);
-    // Let it write for a random while, then kill it without warning.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited early with " << WEXITSTATUS(status);
-    // Everything it reported was acknowledged before the kill.
-    FILE* in = fdopen(fds[0], "r");
-    char id[128];
-    long long version = 0;
-    while (fscanf(in, "%127s %lld", id, &version) == 2) {
-      acked[id] = std::max<int64_t>(acked[id], version);
-      ++total_acks;
-    }
-    fclose(in);
-
+    testing::KillWriterOnce(uri, round, rng, acked, &total_acks);
+    if (HasFatalFailure()) return;
     auto store = OpenSessionStore(uri, StoreOptions{});
     ASSERT_OK(store);
     for (const auto& [session, version] : acked) {

@@ -221,11 +221,17 @@ Pool::~Pool() = default;
 
 absl::StatusOr<Pool::Lease> Pool::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_for(lock, std::chrono::milliseconds(options_.timeout_ms),
-                    [&] { return !idle_.empty() || open_ < options_.pool_size; })) {
-    ++acquire_timeouts_;
-    return absl::UnavailableError(
-        "redis: no free connection in the pool within timeout_ms");
+  auto available = [&] { return !idle_.empty() || open_ < options_.pool_size; };
+  if (!available()) {
+    ++waiters_;
+    const bool got =
+        cv_.wait_for(lock, std::chrono::milliseconds(options_.timeout_ms), available);
+    --waiters_;
+    if (!got) {
+      ++acquire_timeouts_;
+      return absl::UnavailableError(
+          "redis: no free connection in the pool within timeout_ms");
+    }
   }
   if (!idle_.empty()) {
     std::unique_ptr<Connection> conn = std::move(idle_.back());
@@ -239,7 +245,7 @@ absl::StatusOr<Pool::Lease> Pool::Acquire() {
   if (!conn.ok()) {
     lock.lock();
     --open_;
-    cv_.notify_one();
+    if (waiters_ > 0) cv_.notify_one();
     return conn.status();
   }
   return Lease(this, *std::move(conn));
@@ -252,7 +258,7 @@ void Pool::Return(std::unique_ptr<Connection> conn) {
   } else {
     idle_.push_back(std::move(conn));
   }
-  cv_.notify_one();
+  if (waiters_ > 0) cv_.notify_one();  // a signal nobody waits for costs a system call
 }
 
 std::vector<StoreStat> Pool::Stats() {

@@ -137,6 +137,7 @@ class Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
   int open_ = 0;                                   // guarded by mu_
+  int waiters_ = 0;                                // guarded by mu_
   uint64_t connects_ = 0;                          // guarded by mu_
   uint64_t acquire_timeouts_ = 0;                  // guarded by mu_
   std::atomic<uint64_t> round_trips_{0};
