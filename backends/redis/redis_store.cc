@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "backends/redis/redis_client.h"
+#include "backends/redis/redis_record.h"
 #include "backends/redis/redis_scripts.h"
 #include "sessionctx/backend_support.h"
 #include "sessionctx/base_fields.h"
@@ -23,33 +24,13 @@ namespace sessionctx {
 namespace {
 
 using redis::Command;
+using redis::Ms;
 using redis::Reply;
 using redis::Script;
 using redis::ScriptCode;
-
-// The fixed parts of a record's text: {"sessionId":  ,"context":
-// ,"metadata":{"version":  ,"createdAt":"<24>  ","modifiedAt":"<24>  "}}
-constexpr size_t kFixedTextBytes = 13 + 11 + 23 + 14 + 24 + 16 + 24 + 3;
-
-// TextBytes: the size of a record's text from its parts' sizes.
-size_t TextBytes(size_t quoted_session_id, size_t base_fields, size_t context,
-                 int64_t version) {
-  return kFixedTextBytes + quoted_session_id + base_fields + context +
-         backend::Digits(version);
-}
-
-// BaseMemberBytes: what base field `name` with quoted value `value` adds: ,"name":value
-size_t BaseMemberBytes(absl::string_view name, size_t quoted_value) {
-  return name.size() + 2 + quoted_value + 2;
-}
-
-void LogDataLoss(const SessionKey& key, const absl::Status& st) {
-  std::fprintf(stderr, "sessionctx redis: session %s/%s does not decode: %s\n",
-               key.tenant.c_str(), key.session_id.c_str(),
-               std::string(st.message()).c_str());
-}
-
-std::string Ms(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
+using redis::StoredOf;
+using redis::StoredRecord;
+using redis::Str;
 
 // Guard: the scripts' form of a customer guard ('' none, '-' anonymous only,
 // '=' and the quoted customer id).
@@ -61,139 +42,6 @@ std::string Guard(const std::optional<CustomerGuard>& guard) {
 
 std::string Expected(std::optional<int64_t> version) {
   return version ? absl::StrCat(*version) : std::string();
-}
-
-// StoredRecord: a whole record as the hash's fields and values, and the expiry to
-// give Redis ('' none).
-struct StoredRecord {
-  Command fields;
-  std::string ttl;
-};
-
-StoredRecord StoredOf(const SessionKey& key, const SessionContext& r, absl::Time now) {
-  StoredRecord out;
-  Command& c = out.fields;
-  c.Add("v").Own(absl::StrCat(r.version));
-  c.Add("ct").Own(Ms(r.created_at)).Add("mt").Own(Ms(r.modified_at));
-  if (r.expires_at != absl::InfiniteFuture()) {
-    c.Add("x").Own(Ms(r.expires_at));
-    out.ttl = absl::StrCat(absl::ToInt64Milliseconds(r.expires_at - now));
-  }
-  size_t base = 0;
-  for (const BaseField& f : kBaseFields) {
-    if (const std::optional<std::string>& v = r.*f.member) {
-      std::string quoted = backend::QuotedJsonString(*v);
-      base += BaseMemberBytes(f.name, quoted.size());
-      c.Add(f.name).Own(std::move(quoted));
-    }
-  }
-  size_t context = 1, count = 0;
-  if (r.context.is_object()) {
-    for (auto it = r.context.begin(); it != r.context.end(); ++it) {
-      std::string quoted = backend::QuotedJsonString(it.key());
-      std::string value = it->dump();
-      context += backend::MemberBytes(quoted.size(), value.size());
-      c.Own(std::move(quoted)).Own(std::move(value));
-      ++count;
-    }
-  }
-  if (count == 0) context = 2;
-  const size_t bytes = TextBytes(backend::QuotedJsonString(key.session_id).size(), base,
-                                 context, r.version);
-  c.Add("n").Own(absl::StrCat(bytes)).Add("k").Own(absl::StrCat(count));
-  return out;
-}
-
-// Hash: a read's HGETALL reply, taken apart.
-struct Hash {
-  int64_t version = 0, created = 0, modified = 0, bytes = 0;
-  std::optional<int64_t> expires;
-  absl::string_view base[kBaseFieldCount];
-  std::vector<std::pair<absl::string_view, absl::string_view>> attributes;
-};
-
-absl::string_view Str(const redisReply* r) { return absl::string_view(r->str, r->len); }
-
-absl::Status ReadHash(const redisReply* r, Hash& h) {
-  bool has_version = false, has_created = false, has_modified = false, has_bytes = false;
-  h.attributes.reserve(r->elements / 2);
-  for (size_t i = 0; i + 1 < r->elements; i += 2) {
-    const absl::string_view field = Str(r->element[i]), value = Str(r->element[i + 1]);
-    if (!field.empty() && field[0] == '"') {
-      h.attributes.emplace_back(field, value);
-      continue;
-    }
-    bool ok = true;
-    if (field == "v") {
-      ok = has_version = absl::SimpleAtoi(value, &h.version);
-    } else if (field == "ct") {
-      ok = has_created = absl::SimpleAtoi(value, &h.created);
-    } else if (field == "mt") {
-      ok = has_modified = absl::SimpleAtoi(value, &h.modified);
-    } else if (field == "n") {
-      ok = has_bytes = absl::SimpleAtoi(value, &h.bytes);
-    } else if (field == "x") {
-      int64_t x = 0;
-      ok = absl::SimpleAtoi(value, &x);
-      h.expires = x;
-    } else {
-      for (int f = 0; f < kBaseFieldCount; ++f) {
-        if (field == kBaseFields[f].name) h.base[f] = value;
-      }
-    }
-    if (!ok)
-      return absl::DataLossError(
-          absl::StrCat("stored field ", field, " is not a number"));
-  }
-  if (!has_version || !has_created || !has_modified || !has_bytes) {
-    return absl::DataLossError("stored session lacks its metadata");
-  }
-  return absl::OkStatus();
-}
-
-// TextOf: the record's text from its hash; DataLoss when the parts do not add up to
-// the size the writes kept (the hash was changed behind the store's back).
-absl::StatusOr<std::shared_ptr<const SessionText>> TextOf(const SessionKey& key,
-                                                          const Hash& h) {
-  std::string json;
-  json.reserve(static_cast<size_t>(h.bytes));
-  json += "{\"sessionId\":";
-  backend::AppendJsonString(json, key.session_id);
-  for (int f = 0; f < kBaseFieldCount; ++f) {
-    if (h.base[f].empty()) continue;
-    absl::StrAppend(&json, ",\"", kBaseFields[f].name, "\":", h.base[f]);
-  }
-  json += ",\"context\":{";
-  const size_t context_begin = json.size() - 1;
-  for (const auto& [name, value] : h.attributes)
-    absl::StrAppend(&json, name, ":", value, ",");
-  if (h.attributes.empty()) {
-    json += '}';
-  } else {
-    json.back() = '}';
-  }
-  const size_t context_end = json.size();
-  absl::StrAppend(&json, ",\"metadata\":{\"version\":", h.version, ",\"createdAt\":\"",
-                  FormatTimestamp(absl::FromUnixMillis(h.created)),
-                  "\",\"modifiedAt\":\"",
-                  FormatTimestamp(absl::FromUnixMillis(h.modified)), "\"}}");
-  if (json.size() != static_cast<size_t>(h.bytes)) {
-    return absl::DataLossError(absl::StrCat("stored session's parts make ", json.size(),
-                                            " bytes, its size says ", h.bytes));
-  }
-  std::optional<std::string> customer;
-  if (!h.base[0].empty()) {
-    Json id = Json::parse(h.base[0], nullptr, /*allow_exceptions=*/false);
-    if (!id.is_string()) return absl::DataLossError("stored customerId is not a string");
-    customer = id.get<std::string>();
-  }
-  std::shared_ptr<const SessionText> text = backend::TextLayout::FromStored(
-      std::move(json), context_begin, context_end, h.version, std::move(customer),
-      absl::FromUnixMillis(h.created), absl::FromUnixMillis(h.modified),
-      h.expires ? absl::FromUnixMillis(*h.expires) : absl::InfiniteFuture());
-  if (text == nullptr)
-    return absl::DataLossError("stored session does not frame a record");
-  return text;
 }
 
 // ScriptReply: a script's {code, value}.
@@ -355,6 +203,12 @@ class RedisStore final : public SessionStore {
   }
 
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override;
+  // MergeStored: for a PATCH the script answered kMerge, the stored values of the
+  // members in `merges` read and merged with their patches, and the script's
+  // arguments `c` changed to set them (`merged` keeps the texts).
+  absl::Status MergeStored(const std::string& key, Command& c,
+                           const std::vector<std::pair<int, const Json*>>& merges,
+                           std::deque<std::string>& merged);
 
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override;
@@ -393,15 +247,7 @@ class RedisStore final : public SessionStore {
 
   absl::StatusOr<std::shared_ptr<const SessionText>> Decode(const SessionKey& key,
                                                             const redisReply* r) const {
-    Hash h;
-    absl::Status st = ReadHash(r, h);
-    if (st.ok() && h.expires && absl::FromUnixMillis(*h.expires) <= clock_->Now()) {
-      return backend::SessionNotFoundError(key);
-    }
-    absl::StatusOr<std::shared_ptr<const SessionText>> text =
-        st.ok() ? TextOf(key, h) : absl::StatusOr<std::shared_ptr<const SessionText>>(st);
-    if (!text.ok()) LogDataLoss(key, text.status());
-    return text;
+    return redis::DecodeHash(key, r, clock_->Now());
   }
 
   // Call runs one command on a pooled connection.
@@ -591,6 +437,70 @@ absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
   }
 }
 
+// Merges: the members of a PATCH's context that merge an object into the stored
+// value, by their kind's index in the script's arguments, with their patch.
+using Merges = std::vector<std::pair<int, const Json*>>;
+
+// PatchArguments: the patch script's arguments after the stamp's and the guard's:
+// '1' to empty the context, the base fields (`next` holds their values), the context
+// members; `merges` gets the members that merge objects.
+void PatchArguments(const PatchWrite& write, const SessionContext& next, Command& c,
+                    Merges& merges) {
+  const auto context = write.body.find("context");
+  const bool has_context = context != write.body.end();
+  c.Add(has_context && context->is_null() ? "1" : "0");
+  std::vector<const BaseField*> base;
+  for (const BaseField& f : kBaseFields) {
+    if (f.patchable && write.body.contains(f.name)) base.push_back(&f);
+  }
+  c.Own(absl::StrCat(base.size()));
+  for (const BaseField* f : base) {
+    const std::optional<std::string>& v = next.*(f->member);
+    c.Add(f->name).Own(v ? backend::QuotedJsonString(*v) : std::string());
+  }
+  if (!has_context || !context->is_object()) return;
+  for (auto it = context->begin(); it != context->end(); ++it) {
+    std::string quoted = backend::QuotedJsonString(it.key());
+    if (it->is_null()) {
+      c.Add("d").Own(std::move(quoted)).Add("");
+    } else if (it->is_object()) {
+      Json fresh;  // what the member becomes where no object is stored
+      MergePatch(fresh, *it);
+      merges.emplace_back(c.argc(), &*it);
+      c.Add("m").Own(std::move(quoted)).Own(fresh.dump());
+    } else {
+      c.Add("s").Own(std::move(quoted)).Own(it->dump());
+    }
+  }
+}
+
+absl::Status RedisStore::MergeStored(const std::string& key, Command& c,
+                                     const Merges& merges,
+                                     std::deque<std::string>& merged) {
+  Command read;
+  read.Add("HMGET").Add(key);
+  for (const auto& [index, patch] : merges) {
+    read.Add(absl::string_view(c.argv()[index + 1], c.lens()[index + 1]));
+  }
+  absl::StatusOr<Reply> stored = Call(read);
+  if (!stored.ok()) return stored.status();
+  if ((*stored)->type != REDIS_REPLY_ARRAY || (*stored)->elements != merges.size()) {
+    return absl::InternalError("redis: HMGET answered an unexpected reply");
+  }
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const redisReply* e = (*stored)->element[i];
+    Json value = e->type == REDIS_REPLY_STRING
+                     ? Json::parse(Str(e), nullptr, /*allow_exceptions=*/false)
+                     : Json();
+    if (value.is_discarded()) value = Json();
+    MergePatch(value, *merges[i].second);
+    merged.push_back(value.dump());
+    c.Set(merges[i].first, "s");
+    c.Set(merges[i].first + 2, merged.back());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> RedisStore::Patch(const SessionKey& key,
                                           const PatchWrite& write) {
   // The body's base fields, checked and applied to a probe (the guard and the version
@@ -603,64 +513,18 @@ absl::StatusOr<int64_t> RedisStore::Patch(const SessionKey& key,
                     max = absl::StrCat(write.max_record_bytes),
                     guard = Guard(write.guard),
                     expected = absl::StrCat(write.expected_version);
-  const auto context = write.body.find("context");
-  const bool has_context = context != write.body.end();
   Command c;
   c.Add(at).Add(ttl).Add(max).Add(guard).Add(expected);
-  c.Add(has_context && context->is_null() ? "1" : "0");
-  std::vector<const BaseField*> base;
-  for (const BaseField& f : kBaseFields) {
-    if (f.patchable && write.body.contains(f.name)) base.push_back(&f);
-  }
-  c.Own(absl::StrCat(base.size()));
-  for (const BaseField* f : base) {
-    const std::optional<std::string>& v = (*next).*(f->member);
-    c.Add(f->name).Own(v ? backend::QuotedJsonString(*v) : std::string());
-  }
-  // Members to merge into a stored object: their index in `c` and their patch.
-  std::vector<std::pair<int, const Json*>> merges;
-  if (has_context && context->is_object()) {
-    for (auto it = context->begin(); it != context->end(); ++it) {
-      std::string quoted = backend::QuotedJsonString(it.key());
-      if (it->is_null()) {
-        c.Add("d").Own(std::move(quoted)).Add("");
-      } else if (it->is_object()) {
-        Json fresh;  // what the member becomes where no object is stored
-        MergePatch(fresh, *it);
-        merges.emplace_back(c.argc(), &*it);
-        c.Add("m").Own(std::move(quoted)).Own(fresh.dump());
-      } else {
-        c.Add("s").Own(std::move(quoted)).Own(it->dump());
-      }
-    }
-  }
+  Merges merges;
+  PatchArguments(write, *next, c, merges);
   const std::string k = Key(key);
   absl::StatusOr<ScriptReply> r = Run(redis::kPatch, k, c);
+  std::deque<std::string> merged;  // the merged members' texts, while `c` points at them
   if (r.ok() && r->code == redis::kMerge) {
-    // An object is stored under a member the body merges into: read the members, merge
-    // here, and write them whole; the script's version check makes it atomic still.
-    Command read;
-    read.Add("HMGET").Add(k);
-    for (const auto& [index, patch] : merges) {
-      read.Add(absl::string_view(c.argv()[index + 1], c.lens()[index + 1]));
-    }
-    absl::StatusOr<Reply> stored = Call(read);
-    if (!stored.ok()) return stored.status();
-    if ((*stored)->type != REDIS_REPLY_ARRAY || (*stored)->elements != merges.size()) {
-      return absl::InternalError("redis: HMGET answered an unexpected reply");
-    }
-    std::deque<std::string> merged;
-    for (size_t i = 0; i < merges.size(); ++i) {
-      const redisReply* e = (*stored)->element[i];
-      Json value = e->type == REDIS_REPLY_STRING
-                       ? Json::parse(Str(e), nullptr, /*allow_exceptions=*/false)
-                       : Json();
-      if (value.is_discarded()) value = Json();
-      MergePatch(value, *merges[i].second);
-      merged.push_back(value.dump());
-      c.Set(merges[i].first, "s");
-      c.Set(merges[i].first + 2, merged.back());
-    }
+    // An object is stored under a member the body merges into: read those members,
+    // merge here, and write them whole; the script's version check (the PATCH's own
+    // expected version) keeps the pair atomic.
+    if (absl::Status st = MergeStored(k, c, merges, merged); !st.ok()) return st;
     r = Run(redis::kPatch, k, c);
   }
   if (!r.ok()) return r.status();
