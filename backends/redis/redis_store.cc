@@ -386,15 +386,15 @@ absl::StatusOr<ScriptReply> RedisStore::Run(Script script, const std::string& ke
 absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
                                                             std::vector<Command>& evals) {
   const redis::RedisOptions& options = pool_.options();
-  const std::string replicas = absl::StrCat(options.wait_replicas);
   // Half the call's time-out, so that WAIT's own answer comes back before it.
   const int wait_ms = std::max(1, options.timeout_ms / 2);
-  const std::string timeout = absl::StrCat(wait_ms);
-  Command wait;
-  wait.Add("WAIT").Add(replicas).Add(timeout);
   std::vector<Command*> commands;
   for (Command& c : evals) commands.push_back(&c);
-  if (options.wait_replicas > 0) commands.push_back(&wait);
+  Command wait;  // only with durability=replicas:N
+  if (options.wait_replicas > 0) {
+    wait.Add("WAIT").Own(absl::StrCat(options.wait_replicas)).Own(absl::StrCat(wait_ms));
+    commands.push_back(&wait);
+  }
 
   absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
   if (!lease.ok()) return lease.status();
