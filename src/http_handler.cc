@@ -214,27 +214,28 @@ HttpHandler::HttpHandler(SessionService* service, const TokenVerifier* verifier,
 constexpr int kWouldWait = 0;
 
 std::optional<HttpResponse> HttpHandler::TryHandle(const HttpRequest& request) const {
-  if (request.method != "GET") return std::nullopt;
-  try {
-    HttpResponse res = HandleUnchecked(request, /*try_only=*/true);
-    if (res.status == kWouldWait) return std::nullopt;
-    return res;
-  } catch (...) {
-    return std::nullopt;  // Handle answers it, on a thread that may block
-  }
+  bool started = false;  // stays false: with no responder, no read starts
+  return TryHandleWith(request, nullptr, &started);
 }
 
 std::optional<HttpResponse> HttpHandler::TryHandle(const HttpRequest& request,
                                                    const Responder& respond,
                                                    bool* started) const {
+  return TryHandleWith(request, &respond, started);
+}
+
+std::optional<HttpResponse> HttpHandler::TryHandleWith(const HttpRequest& request,
+                                                       const Responder* respond,
+                                                       bool* started) const {
   *started = false;
   if (request.method != "GET") return std::nullopt;
   try {
-    HttpResponse res = HandleUnchecked(request, /*try_only=*/true, &respond, started);
+    HttpResponse res = HandleUnchecked(request, /*try_only=*/true, respond, started);
     if (res.status == kWouldWait) return std::nullopt;
     return res;
   } catch (...) {
-    return std::nullopt;  // *started: the store answers; else Handle does, elsewhere
+    return std::nullopt;  // *started: the store answers; else Handle, on a thread that
+                          // may block
   }
 }
 

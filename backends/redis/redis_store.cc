@@ -27,7 +27,6 @@ using redis::Command;
 using redis::Ms;
 using redis::Reply;
 using redis::Script;
-using redis::ScriptCode;
 using redis::StoredOf;
 using redis::StoredRecord;
 using redis::Str;

@@ -94,6 +94,10 @@ class HttpHandler {
  private:
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
+  // TryHandle for both public forms (`respond` nullptr: no read may start).
+  std::optional<HttpResponse> TryHandleWith(const HttpRequest& request,
+                                            const Responder* respond,
+                                            bool* started) const;
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
   HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only,
