@@ -73,6 +73,7 @@ constexpr Scheme kSchemes[] = {
     {"postgresql", "postgres", OpenPostgres},
     {"postgres", "postgres", OpenPostgres},
     {"redis", "redis", OpenRedis},
+    {"redis+cluster", "redis-cluster", OpenRedis},
 };
 
 const Scheme* SchemeOf(const std::string& uri) {
@@ -96,14 +97,15 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string
                                                                const StoreOptions& options) {
   const size_t colon = uri.find(':');
   if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store URI \"", uri,
-        "\" has no scheme; use memory:, rocksdb:PATH, postgresql://… or redis://…"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("store URI \"", uri,
+                     "\" has no scheme; use memory:, rocksdb:PATH, postgresql://…, "
+                     "redis://… or redis+cluster://…"));
   }
   if (const Scheme* s = SchemeOf(uri)) return s->open(uri, options);
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown store scheme \"", absl::AsciiStrToLower(uri.substr(0, colon)),
-                   "\"; use memory:, rocksdb:PATH, postgresql://… or redis://…"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown store scheme \"", absl::AsciiStrToLower(uri.substr(0, colon)),
+      "\"; use memory:, rocksdb:PATH, postgresql://…, redis://… or redis+cluster://…"));
 }
 
 }  // namespace sessionctx

@@ -5,7 +5,8 @@
 # package and builds examples/ against it as an outside project would. The suite
 # includes the contract test: the server behind Stoplight Prism (npm), checked against
 # docs/openapi.yaml. A throwaway PostgreSQL server
-# is started for the PostgreSQL backend's tests and stopped at the end. The first
+# is started for the PostgreSQL backend's tests, a Redis server and two Redis Clusters
+# for the Redis backends', all stopped at the end. The first
 # failing build or test run ends it with a non-zero status. Last, the libFuzzer
 # targets (scripts/fuzz.sh) run over their saved regressions and fuzz briefly, and
 # bench/compare runs in its smoke mode.
@@ -22,7 +23,8 @@ if [ "${1:-}" != "--with-server" ]; then
   # Prism, for the contract test against docs/openapi.yaml.
   SESSIONCTX_PRISM=$(scripts/install-prism.sh)
   export SESSIONCTX_PRISM
-  exec scripts/with-postgres.sh scripts/with-redis.sh "$0" --with-server "$@"
+  exec scripts/with-postgres.sh scripts/with-redis.sh scripts/with-redis-cluster.sh \
+    "$0" --with-server "$@"
 fi
 shift
 

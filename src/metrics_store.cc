@@ -131,10 +131,16 @@ void MetricsStore::RefreshStats() {
   const std::vector<StoreStat> stats = Stats();
   std::lock_guard<std::mutex> lock(stats_mu_);
   for (const StoreStat& stat : stats) {
-    prometheus::Gauge*& gauge = stats_[stat.name];
+    prometheus::Gauge*& gauge = stats_[{stat.name, stat.labels}];
     if (gauge == nullptr) {
-      gauge = &prometheus::BuildGauge().Name(stat.name).Help(stat.help).Register(registry_).Add(
-          {{"backend", backend_}});
+      prometheus::Family<prometheus::Gauge>*& family = stat_families_[stat.name];
+      if (family == nullptr) {
+        family =
+            &prometheus::BuildGauge().Name(stat.name).Help(stat.help).Register(registry_);
+      }
+      std::map<std::string, std::string> labels(stat.labels.begin(), stat.labels.end());
+      labels["backend"] = backend_;
+      gauge = &family->Add(labels);
     }
     gauge->Set(stat.value);
   }

@@ -32,14 +32,15 @@ using testing::TempDir;
 class ServerE2E : public ::testing::TestWithParam<std::string> {};
 
 // StoreUri: the --store URI for a test parameter ("memory:", "rocksdb", "postgres",
-// "redis"), with RocksDB under `dir`, PostgreSQL in a fresh schema and Redis under a
-// fresh key prefix; "" when the test script started no such server.
+// "redis", "redis_cluster"), with RocksDB under `dir`, PostgreSQL in a fresh schema and
+// Redis under a fresh key prefix; "" when the test script started no such server.
 std::string StoreUri(const std::string& param, const TempDir& dir) {
   if (param == "rocksdb") return "rocksdb:" + (dir.path() / "db").string();
-  if (param == "redis") {
-    if (testing::RedisTestUri().empty()) return "";
-    return testing::WithQuery(testing::RedisTestUri(),
-                              "prefix=" + testing::FreshSchemaName() + ":");
+  if (param == "redis" || param == "redis_cluster") {
+    const std::string base =
+        param == "redis" ? testing::RedisTestUri() : testing::RedisClusterTestUri();
+    if (base.empty()) return "";
+    return testing::WithQuery(base, "prefix=" + testing::FreshSchemaName() + ":");
   }
   if (param != "postgres") return param;
   if (testing::PostgresTestUri().empty()) return "";
@@ -48,7 +49,7 @@ std::string StoreUri(const std::string& param, const TempDir& dir) {
 
 constexpr char kNoServer[] =
     "the backend's test server is not set (SESSIONCTX_TEST_PG_URI, "
-    "SESSIONCTX_TEST_REDIS_URI)";
+    "SESSIONCTX_TEST_REDIS_URI, SESSIONCTX_TEST_REDIS_CLUSTER_URI)";
 
 TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   TempDir dir;
@@ -464,6 +465,7 @@ std::vector<std::string> Stores() {
 #endif
 #ifdef SESSIONCTX_HAVE_REDIS
   stores.push_back("redis");
+  stores.push_back("redis_cluster");
 #endif
   return stores;
 }

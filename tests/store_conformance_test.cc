@@ -845,6 +845,7 @@ TEST(StoreFactory, SchemesPickTheirBackendWhateverTheCase) {
   EXPECT_EQ(StoreBackendName("postgresql://u@h/db"), "postgres");
   EXPECT_EQ(StoreBackendName("Postgres://u@h/db"), "postgres");
   EXPECT_EQ(StoreBackendName("redis://h:6379/0"), "redis");
+  EXPECT_EQ(StoreBackendName("redis+cluster://h:7000,h:7001"), "redis-cluster");
   EXPECT_EQ(StoreBackendName("mongodb://x"), "");
   EXPECT_EQ(StoreBackendName("nothing"), "");
 }

@@ -1,7 +1,9 @@
 // Opens a fresh store of each compiled-in backend for one test: memory:, rocksdb: in
 // a temp folder, postgresql:// in a schema of its own on the server the test script
 // started (SESSIONCTX_TEST_PG_URI), redis:// under a key prefix of its own on the
-// Redis the test script started (SESSIONCTX_TEST_REDIS_URI).
+// Redis the test script started (SESSIONCTX_TEST_REDIS_URI), redis+cluster:// under
+// a key prefix of its own on its three-master cluster
+// (SESSIONCTX_TEST_REDIS_CLUSTER_URI).
 #ifndef SESSIONCTX_TESTS_STORE_FIXTURE_H_
 #define SESSIONCTX_TESTS_STORE_FIXTURE_H_
 
@@ -27,13 +29,16 @@ inline std::vector<std::string> CompiledBackends() {
 #endif
 #ifdef SESSIONCTX_HAVE_REDIS
   names.push_back("redis");
+  names.push_back("redis_cluster");
 #endif
   return names;
 }
 
 // ExpiresByItself: whether the backend's engine deletes expired sessions on its own
 // (Redis's per-key expiry), so that PurgeExpired has nothing to do and returns 0.
-inline bool ExpiresByItself(const std::string& backend) { return backend == "redis"; }
+inline bool ExpiresByItself(const std::string& backend) {
+  return backend == "redis" || backend == "redis_cluster";
+}
 
 // A unique PostgreSQL schema name, so tests never see each other's rows.
 inline std::string FreshSchemaName() {
@@ -68,8 +73,9 @@ class StoreFactory {
       const std::string base = PostgresTestUri();
       if (base.empty()) return "";
       uri_ = WithQuery(base, "schema=" + FreshSchemaName());
-    } else if (backend_ == "redis") {
-      const std::string base = RedisTestUri();
+    } else if (backend_ == "redis" || backend_ == "redis_cluster") {
+      const std::string base =
+          backend_ == "redis" ? RedisTestUri() : RedisClusterTestUri();
       if (base.empty()) return "";
       uri_ = WithQuery(base, "prefix=" + FreshSchemaName() + ":");
     }
@@ -80,6 +86,10 @@ class StoreFactory {
     if (backend_ == "redis") {
       return "SESSIONCTX_TEST_REDIS_URI is not set: start a server with "
              "scripts/with-redis.sh";
+    }
+    if (backend_ == "redis_cluster") {
+      return "SESSIONCTX_TEST_REDIS_CLUSTER_URI is not set: start a cluster with "
+             "scripts/with-redis-cluster.sh";
     }
     return "SESSIONCTX_TEST_PG_URI is not set: start a server with scripts/with-postgres.sh";
   }

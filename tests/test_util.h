@@ -80,6 +80,19 @@ inline std::string RedisTestUri() {
   return uri ? uri : "";
 }
 
+// RedisClusterTestUri: the three-master Redis Cluster the test script started
+// (scripts/with-redis-cluster.sh), from SESSIONCTX_TEST_REDIS_CLUSTER_URI; empty when
+// unset. RedisSpareClusterUri: the other one, with a replica, whose slots the tests
+// move and whose master they kill (SESSIONCTX_TEST_REDIS_SPARE_URI).
+inline std::string RedisClusterTestUri() {
+  const char* uri = std::getenv("SESSIONCTX_TEST_REDIS_CLUSTER_URI");
+  return uri ? uri : "";
+}
+inline std::string RedisSpareClusterUri() {
+  const char* uri = std::getenv("SESSIONCTX_TEST_REDIS_SPARE_URI");
+  return uri ? uri : "";
+}
+
 // InCi: CI=true, where a test that needs a server must fail, never skip.
 inline bool InCi() {
   const char* ci = std::getenv("CI");

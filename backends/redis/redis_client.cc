@@ -19,7 +19,7 @@ absl::Status BadUri(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
       "redis: ", what,
       "; expected redis://[user:password@]host:port[/db][?pool_size=&timeout_ms=&prefix=&"
-      "durability=]"));
+      "durability=] or redis+cluster://[user:password@]host:port[,host:port…][?…]"));
 }
 
 // PercentDecoded: a URI part with its %XX escapes decoded (a password may hold '@').
@@ -56,14 +56,22 @@ absl::Status ParseHostPart(absl::string_view authority, RedisOptions& out) {
       out.user.clear();
     }
   }
-  const size_t colon = authority.rfind(':');
-  out.host = std::string(authority.substr(0, colon));
-  if (out.host.empty()) return BadUri("no host");
-  if (colon != absl::string_view::npos &&
-      (!absl::SimpleAtoi(authority.substr(colon + 1), &out.port) || out.port < 1 ||
-       out.port > 65535)) {
-    return BadUri("the port must be a number from 1 to 65535");
+  for (absl::string_view node : absl::StrSplit(authority, ',')) {
+    if (!out.cluster && node.size() != authority.size()) {
+      return BadUri("a list of nodes is for redis+cluster://");
+    }
+    const size_t colon = node.rfind(':');
+    std::pair<std::string, int> seed{std::string(node.substr(0, colon)), 6379};
+    if (seed.first.empty()) return BadUri("no host");
+    if (colon != absl::string_view::npos &&
+        (!absl::SimpleAtoi(node.substr(colon + 1), &seed.second) || seed.second < 1 ||
+         seed.second > 65535)) {
+      return BadUri("the port must be a number from 1 to 65535");
+    }
+    out.seeds.push_back(std::move(seed));
   }
+  out.host = out.seeds.front().first;
+  out.port = out.seeds.front().second;
   return absl::OkStatus();
 }
 
@@ -111,9 +119,10 @@ absl::Status SocketError(redisContext* c) {
 absl::StatusOr<RedisOptions> ParseRedisUri(const std::string& uri) {
   absl::string_view rest = uri;
   const size_t colon = rest.find(':');
+  RedisOptions out;
+  out.cluster = rest.substr(0, colon) == "redis+cluster";
   rest.remove_prefix(colon + 1);
   if (!absl::ConsumePrefix(&rest, "//")) return BadUri("no //");
-  RedisOptions out;
   absl::string_view query;
   if (const size_t q = rest.find('?'); q != absl::string_view::npos) {
     query = rest.substr(q + 1);
@@ -128,6 +137,7 @@ absl::StatusOr<RedisOptions> ParseRedisUri(const std::string& uri) {
   if (!db.empty() && (!absl::SimpleAtoi(db, &out.db) || out.db < 0)) {
     return BadUri("the database must be a number");
   }
+  if (out.cluster && out.db != 0) return BadUri("a cluster has database 0 only");
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(pair, absl::MaxSplits('=', 1));
@@ -190,6 +200,11 @@ Connection::~Connection() { redisFree(c_); }
 
 absl::StatusOr<std::vector<Reply>> Connection::Pipeline(
     const std::vector<Command*>& commands) {
+  if (absl::Status st = Send(commands); !st.ok()) return st;
+  return Receive(commands.size());
+}
+
+absl::Status Connection::Send(const std::vector<Command*>& commands) {
   if (broken_) return absl::UnavailableError("redis: the connection is broken");
   for (Command* command : commands) {
     if (redisAppendCommandArgv(c_, command->argc(), command->argv(), command->lens()) !=
@@ -198,9 +213,21 @@ absl::StatusOr<std::vector<Reply>> Connection::Pipeline(
       return SocketError(c_);
     }
   }
+  int done = 0;
+  while (done == 0) {
+    if (redisBufferWrite(c_, &done) != REDIS_OK) {
+      broken_ = true;
+      return SocketError(c_);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Reply>> Connection::Receive(size_t count) {
+  if (broken_) return absl::UnavailableError("redis: the connection is broken");
   std::vector<Reply> replies;
-  replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
+  replies.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     void* reply = nullptr;
     if (redisGetReply(c_, &reply) != REDIS_OK || reply == nullptr) {
       broken_ = true;
@@ -261,9 +288,9 @@ void Pool::Return(std::unique_ptr<Connection> conn) {
   if (waiters_ > 0) cv_.notify_one();  // a signal nobody waits for costs a system call
 }
 
-std::vector<StoreStat> Pool::Stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return {
+std::vector<StoreStat> Pool::Stats(const StoreStat::Labels& labels) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<StoreStat> stats = {
       {"sessionctx_redis_pool_size", "Connections the pool may open (pool_size)",
        static_cast<double>(options_.pool_size)},
       {"sessionctx_redis_pool_open", "Connections open", static_cast<double>(open_)},
@@ -278,6 +305,9 @@ std::vector<StoreStat> Pool::Stats() {
        "Round trips to Redis (a pipeline counts one)",
        static_cast<double>(round_trips_.load(std::memory_order_relaxed))},
   };
+  lock.unlock();
+  for (StoreStat& s : stats) s.labels = labels;
+  return stats;
 }
 
 }  // namespace sessionctx::redis

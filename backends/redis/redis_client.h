@@ -32,10 +32,16 @@ struct RedisOptions {
   int timeout_ms = 2000;  // connect, every call, and the wait for a free connection
   std::string prefix = "sessionctx:";
   int wait_replicas = 0;  // durability=replicas:N: WAIT for N replicas after each write
+  // redis+cluster://: the seed nodes (host, port), the first also in host and port;
+  // the rest of the cluster is discovered from them.
+  bool cluster = false;
+  std::vector<std::pair<std::string, int>> seeds;
 };
 
 // ParseRedisUri reads redis://[user:password@]host:port[/db][?pool_size=&timeout_ms=
-// &prefix=&durability=]. InvalidArgument naming the part that is wrong.
+// &prefix=&durability=] and redis+cluster://[user:password@]host:port[,host:port…]
+// [?pool_size=&timeout_ms=&prefix=&durability=]. InvalidArgument naming the part that
+// is wrong.
 absl::StatusOr<RedisOptions> ParseRedisUri(const std::string& uri);
 
 struct ReplyDeleter {
@@ -88,6 +94,10 @@ class Connection {
   // Pipeline sends `commands` in one write and reads one reply each, in order.
   // Unavailable when the socket fails or times out (the connection is then broken).
   absl::StatusOr<std::vector<Reply>> Pipeline(const std::vector<Command*>& commands);
+  // Send writes `commands` without reading; Receive reads `count` replies. Between the
+  // two a caller may send to other connections, so that several servers work at once.
+  absl::Status Send(const std::vector<Command*>& commands);
+  absl::StatusOr<std::vector<Reply>> Receive(size_t count);
   // Call: one command.
   absl::StatusOr<Reply> Call(Command& command);
   bool broken() const { return broken_; }
@@ -127,7 +137,8 @@ class Pool {
   const RedisOptions& options() const { return options_; }
   // Counts a round trip (for Stats).
   void CountRoundTrip() { round_trips_.fetch_add(1, std::memory_order_relaxed); }
-  std::vector<StoreStat> Stats();
+  // Stats: the pool's gauges, each with `labels` (a cluster names the node).
+  std::vector<StoreStat> Stats(const StoreStat::Labels& labels = {});
 
  private:
   void Return(std::unique_ptr<Connection> conn);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/redis/redis_client.h"
 #include "backends/redis/redis_record.h"
+#include "backends/redis/redis_router.h"
 #include "backends/redis/redis_scripts.h"
 #include "sessionctx/backend_support.h"
 #include "sessionctx/base_fields.h"
@@ -52,50 +53,58 @@ struct ScriptReply {
 class RedisStore final : public SessionStore {
  public:
   RedisStore(redis::RedisOptions options, const Clock* clock)
-      : pool_(std::move(options)), clock_(clock) {
+      : router_(std::move(options)), clock_(clock) {
     for (int i = 0; i < redis::kScriptCount; ++i) {
       sources_[i] = redis::ScriptSource(static_cast<Script>(i));
     }
   }
 
-  // Connect checks the server answers and loads the scripts (EVALSHA from then on).
+  // Connect checks the servers answer (a cluster: learns its slot map) and loads the
+  // scripts on every master (EVALSHA from then on; a node that joins later, or lost
+  // them, gets them by EVAL).
   absl::Status Connect() {
-    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
-    if (!lease.ok()) return lease.status();
+    if (absl::Status st = router_.Discover(); !st.ok()) return st;
     std::vector<Command> loads(redis::kScriptCount);
     std::vector<Command*> commands;
     for (int i = 0; i < redis::kScriptCount; ++i) {
       loads[i].Add("SCRIPT").Add("LOAD").Add(sources_[i]);
       commands.push_back(&loads[i]);
     }
-    absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
-    if (!replies.ok()) return replies.status();
-    for (int i = 0; i < redis::kScriptCount; ++i) {
-      const redisReply* r = (*replies)[i].get();
-      if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
-      if (r->type != REDIS_REPLY_STRING)
-        return absl::InternalError("redis: SCRIPT LOAD answered no sha");
-      shas_[i] = std::string(Str(r));
+    bool warned = false;
+    for (redis::Pool* pool : router_.Masters()) {
+      absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
+      if (!lease.ok()) return lease.status();
+      absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
+      if (!replies.ok()) return replies.status();
+      for (int i = 0; i < redis::kScriptCount; ++i) {
+        const redisReply* r = (*replies)[i].get();
+        if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
+        if (r->type != REDIS_REPLY_STRING)
+          return absl::InternalError("redis: SCRIPT LOAD answered no sha");
+        shas_[i] = std::string(Str(r));
+      }
+      if (!warned) warned = WarnOfEviction(**lease);
     }
-    WarnOfEviction(**lease);
     return absl::OkStatus();
   }
 
   // WarnOfEviction: a line on stderr when Redis may evict keys to make room
   // (maxmemory-policy other than noeviction): evicted sessions would be lost without
   // an error. Says nothing when CONFIG is not allowed (a managed Redis).
-  static void WarnOfEviction(redis::Connection& conn) {
+  // True when it warned.
+  static bool WarnOfEviction(redis::Connection& conn) {
     Command c;
     c.Add("CONFIG").Add("GET").Add("maxmemory-policy");
     absl::StatusOr<Reply> r = conn.Call(c);
-    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) return;
+    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) return false;
     const absl::string_view policy = Str((*r)->element[1]);
-    if (policy == "noeviction") return;
+    if (policy == "noeviction") return false;
     std::fprintf(
         stderr,
         "sessionctx redis: maxmemory-policy is %.*s: Redis may evict sessions when "
         "full; set it to noeviction, so that a full Redis refuses writes (507)\n",
         static_cast<int>(policy.size()), policy.data());
+    return true;
   }
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
@@ -109,7 +118,7 @@ class RedisStore final : public SessionStore {
     const std::string k = Key(key);
     Command c;
     c.Add("HGETALL").Add(k);
-    absl::StatusOr<Reply> r = Call(c);
+    absl::StatusOr<Reply> r = router_.Call(k, c);
     if (!r.ok()) return r.status();
     return TextFrom(key, r->get());
   }
@@ -212,20 +221,13 @@ class RedisStore final : public SessionStore {
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override;
 
-  absl::Status Ready() override {
-    Command c;
-    c.Add("PING");
-    absl::StatusOr<Reply> r = Call(c);
-    if (!r.ok()) return r.status();
-    if ((*r)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r->get()));
-    return absl::OkStatus();
-  }
+  absl::Status Ready() override { return router_.Ready(); }
 
-  std::vector<StoreStat> Stats() override { return pool_.Stats(); }
+  std::vector<StoreStat> Stats() override { return router_.Stats(); }
 
  private:
   std::string Key(const SessionKey& key) const {
-    return absl::StrCat(pool_.options().prefix, "{", key.tenant, "/", key.session_id,
+    return absl::StrCat(router_.options().prefix, "{", key.tenant, "/", key.session_id,
                         "}");
   }
   static std::string TtlOf(absl::Duration ttl) {
@@ -247,14 +249,6 @@ class RedisStore final : public SessionStore {
   absl::StatusOr<std::shared_ptr<const SessionText>> Decode(const SessionKey& key,
                                                             const redisReply* r) const {
     return redis::DecodeHash(key, r, clock_->Now());
-  }
-
-  // Call runs one command on a pooled connection.
-  absl::StatusOr<Reply> Call(Command& c) {
-    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
-    if (!lease.ok()) return lease.status();
-    pool_.CountRoundTrip();
-    return (*lease)->Call(c);
   }
 
   // Run: `script` on `key` with `args` (and then `more`), as EVALSHA, again as EVAL
@@ -289,7 +283,7 @@ class RedisStore final : public SessionStore {
     }
   }
 
-  redis::Pool pool_;
+  redis::Router router_;
   const Clock* clock_;
   const char* sources_[redis::kScriptCount];
   std::string shas_[redis::kScriptCount];
@@ -308,7 +302,6 @@ class RedisStore final : public SessionStore {
 };
 
 void RedisStore::ReadLoop() {
-  std::unique_ptr<redis::Connection> conn;
   std::vector<PendingRead> batch;
   for (;;) {
     {
@@ -319,39 +312,23 @@ void RedisStore::ReadLoop() {
       if (reads_.empty()) return;  // stopping, and every read answered
       batch.swap(reads_);
     }
-    absl::Status failed;
-    if (conn == nullptr || conn->broken()) {
-      absl::StatusOr<std::unique_ptr<redis::Connection>> fresh =
-          redis::Connection::Open(pool_.options());
-      if (fresh.ok()) {
-        conn = *std::move(fresh);
-      } else {
-        failed = fresh.status();
-      }
-    }
-    std::vector<Reply> replies;
-    if (failed.ok()) {
-      std::vector<std::string> keys;
-      std::vector<Command> gets(batch.size());
-      std::vector<Command*> commands;
-      keys.reserve(batch.size());
-      for (size_t i = 0; i < batch.size(); ++i) {
-        keys.push_back(Key(batch[i].key));
-        gets[i].Add("HGETALL").Add(keys.back());
-        commands.push_back(&gets[i]);
-      }
-      pool_.CountRoundTrip();
-      absl::StatusOr<std::vector<Reply>> got = conn->Pipeline(commands);
-      if (got.ok()) {
-        replies = *std::move(got);
-      } else {
-        failed = got.status();
-      }
-    }
+    std::vector<std::string> names;
+    std::vector<absl::string_view> keys;
+    std::vector<Command> gets(batch.size());
+    std::vector<Command*> commands;
+    names.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].done(failed.ok()
-                        ? TextFrom(batch[i].key, replies[i].get())
-                        : absl::StatusOr<std::shared_ptr<const SessionText>>(failed));
+      names.push_back(Key(batch[i].key));
+      keys.push_back(names.back());
+      gets[i].Add("HGETALL").Add(names.back());
+      commands.push_back(&gets[i]);
+    }
+    absl::StatusOr<redis::Router::Batch> got =
+        router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(
+          got.ok() ? TextFrom(batch[i].key, got->replies[i].get())
+                   : absl::StatusOr<std::shared_ptr<const SessionText>>(got.status()));
     }
     batch.clear();
   }
@@ -384,56 +361,72 @@ absl::StatusOr<ScriptReply> RedisStore::Run(Script script, const std::string& ke
 
 absl::StatusOr<std::vector<ScriptReply>> RedisStore::RunAll(Script script,
                                                             std::vector<Command>& evals) {
-  const redis::RedisOptions& options = pool_.options();
+  const redis::RedisOptions& options = router_.options();
   // Half the call's time-out, so that WAIT's own answer comes back before it.
   const int wait_ms = std::max(1, options.timeout_ms / 2);
+  std::vector<absl::string_view> keys;
   std::vector<Command*> commands;
-  for (Command& c : evals) commands.push_back(&c);
+  for (Command& c : evals) {
+    keys.emplace_back(c.argv()[3], c.lens()[3]);  // EVALSHA sha 1 KEY
+    commands.push_back(&c);
+  }
   Command wait;  // only with durability=replicas:N
   if (options.wait_replicas > 0) {
     wait.Add("WAIT").Own(absl::StrCat(options.wait_replicas)).Own(absl::StrCat(wait_ms));
-    commands.push_back(&wait);
   }
+  Command* trailer = options.wait_replicas > 0 ? &wait : nullptr;
 
-  absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
-  if (!lease.ok()) return lease.status();
-  for (int attempt = 0;; ++attempt) {
-    pool_.CountRoundTrip();
-    absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
-    if (!replies.ok()) return replies.status();
-    bool lost = false;  // the server no longer has the script: send its source
-    for (size_t i = 0; i < evals.size(); ++i) {
-      const redisReply* r = (*replies)[i].get();
-      lost |= r->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(r), "NOSCRIPT");
-    }
-    if (lost && attempt == 0) {
-      for (Command& c : evals) {
-        c.Set(0, "EVAL");
-        c.Set(1, sources_[script]);
-      }
-      continue;  // scripts that ran already run again: each is idempotent in a batch
-    }
-    std::vector<ScriptReply> out;
-    bool wrote = false;
-    for (size_t i = 0; i < evals.size(); ++i) {
-      absl::StatusOr<ScriptReply> r = ScriptReplyOf((*replies)[i].get());
-      if (!r.ok()) return r.status();
-      wrote |= r->code == redis::kOk;
-      out.push_back(*r);
-    }
-    if (wrote && options.wait_replicas > 0) {
-      const redisReply* w = replies->back().get();
-      if (w->type != REDIS_REPLY_INTEGER || w->integer < options.wait_replicas) {
-        return absl::UnavailableError(absl::StrCat(
-            "redis: the write reached the primary, but ",
-            w->type == REDIS_REPLY_INTEGER ? w->integer : 0, " of the ",
-            options.wait_replicas,
-            " replicas asked for (durability=replicas:N) confirmed it within ", wait_ms,
-            " ms"));
-      }
-    }
-    return out;
+  absl::StatusOr<redis::Router::Batch> batch = router_.Exec(keys, commands, trailer);
+  if (!batch.ok()) return batch.status();
+  // A node that no longer has the script (a restart, SCRIPT FLUSH, a replica promoted
+  // since): those commands again, with the script's source.
+  std::vector<size_t> lost;
+  for (size_t i = 0; i < evals.size(); ++i) {
+    const redisReply* r = batch->replies[i].get();
+    if (r->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(r), "NOSCRIPT"))
+      lost.push_back(i);
   }
+  if (!lost.empty()) {
+    std::vector<absl::string_view> lost_keys;
+    std::vector<Command*> lost_commands;
+    for (size_t i : lost) {
+      evals[i].Set(0, "EVAL");
+      evals[i].Set(1, sources_[script]);
+      lost_keys.push_back(keys[i]);
+      lost_commands.push_back(&evals[i]);
+    }
+    absl::StatusOr<redis::Router::Batch> again =
+        router_.Exec(lost_keys, lost_commands, trailer);
+    if (!again.ok()) return again.status();
+    for (size_t k = 0; k < lost.size(); ++k) {
+      batch->replies[lost[k]] = std::move(again->replies[k]);
+    }
+    for (Reply& w : again->trailers) batch->trailers.push_back(std::move(w));
+  }
+  std::vector<ScriptReply> out;
+  bool wrote = false;
+  for (size_t i = 0; i < evals.size(); ++i) {
+    absl::StatusOr<ScriptReply> r = ScriptReplyOf(batch->replies[i].get());
+    if (!r.ok()) return r.status();
+    wrote |= r->code == redis::kOk;
+    out.push_back(*r);
+  }
+  if (wrote && options.wait_replicas > 0) {
+    // Every node written to answered WAIT; the fewest replicas confirming counts.
+    int64_t confirmed = options.wait_replicas;
+    for (const Reply& w : batch->trailers) {
+      confirmed =
+          std::min<int64_t>(confirmed, w->type == REDIS_REPLY_INTEGER ? w->integer : 0);
+    }
+    if (confirmed < options.wait_replicas) {
+      return absl::UnavailableError(
+          absl::StrCat("redis: the write reached the primary, but ", confirmed,
+                       " of the ", options.wait_replicas,
+                       " replicas asked for (durability=replicas:N) confirmed it within ",
+                       wait_ms, " ms"));
+    }
+  }
+  return out;
 }
 
 // Merges: the members of a PATCH's context that merge an object into the stored
@@ -481,7 +474,7 @@ absl::Status RedisStore::MergeStored(const std::string& key, Command& c,
   for (const auto& [index, patch] : merges) {
     read.Add(absl::string_view(c.argv()[index + 1], c.lens()[index + 1]));
   }
-  absl::StatusOr<Reply> stored = Call(read);
+  absl::StatusOr<Reply> stored = router_.Call(key, read);
   if (!stored.ok()) return stored.status();
   if ((*stored)->type != REDIS_REPLY_ARRAY || (*stored)->elements != merges.size()) {
     return absl::InternalError("redis: HMGET answered an unexpected reply");
@@ -584,53 +577,64 @@ std::string GlobEscaped(absl::string_view s) {
 
 absl::Status RedisStore::ForEach(
     const std::function<bool(const SessionKey&, const SessionContext&)>& visit) {
-  const std::string& prefix = pool_.options().prefix;
+  // Every master's keys in turn (a cluster's SCAN sees one node's keys); the hashes
+  // read by key, so that one moved meanwhile is read where it went.
+  const std::string& prefix = router_.options().prefix;
   const std::string pattern = GlobEscaped(prefix) + "{*";
-  std::string cursor = "0";
-  do {
-    Command scan;
-    scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("500");
-    absl::StatusOr<Reply> page = Call(scan);
-    if (!page.ok()) return page.status();
-    const redisReply* p = page->get();
-    if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
-    if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
-        p->element[1]->type != REDIS_REPLY_ARRAY) {
-      return absl::InternalError("redis: SCAN answered an unexpected reply");
-    }
-    cursor = std::string(Str(p->element[0]));
-    const redisReply* keys = p->element[1];
-    if (keys->elements == 0) continue;
-    std::vector<Command> gets(keys->elements);
-    std::vector<Command*> commands;
-    for (size_t i = 0; i < keys->elements; ++i) {
-      gets[i].Add("HGETALL").Add(Str(keys->element[i]));
-      commands.push_back(&gets[i]);
-    }
-    absl::StatusOr<redis::Pool::Lease> lease = pool_.Acquire();
-    if (!lease.ok()) return lease.status();
-    pool_.CountRoundTrip();
-    absl::StatusOr<std::vector<Reply>> hashes = (*lease)->Pipeline(commands);
-    if (!hashes.ok()) return hashes.status();
-    for (size_t i = 0; i < keys->elements; ++i) {
-      absl::string_view name = Str(keys->element[i]);
-      name.remove_prefix(prefix.size());
-      const size_t slash = name.find('/');
-      if (name.size() < 3 || name.front() != '{' || name.back() != '}' ||
-          slash == name.npos)
-        continue;
-      const SessionKey key{std::string(name.substr(1, slash - 1)),
-                           std::string(name.substr(slash + 1, name.size() - slash - 2))};
-      const redisReply* h = (*hashes)[i].get();
-      if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
-        continue;  // deleted meanwhile
-      absl::StatusOr<std::shared_ptr<const SessionText>> text = Decode(key, h);
-      if (!text.ok()) continue;  // expired; or logged as lost
-      absl::StatusOr<SessionContext> record = (*text)->Record();
-      if (!record.ok()) continue;
-      if (!visit(key, *record)) return absl::OkStatus();
-    }
-  } while (cursor != "0");
+  for (redis::Pool* pool : router_.Masters()) {
+    std::string cursor = "0";
+    do {
+      Command scan;
+      scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("500");
+      absl::StatusOr<Reply> page;
+      {
+        absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
+        if (!lease.ok()) return lease.status();
+        pool->CountRoundTrip();
+        page = (*lease)->Call(scan);
+      }
+      if (!page.ok()) return page.status();
+      const redisReply* p = page->get();
+      if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
+      if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
+          p->element[1]->type != REDIS_REPLY_ARRAY) {
+        return absl::InternalError("redis: SCAN answered an unexpected reply");
+      }
+      cursor = std::string(Str(p->element[0]));
+      const redisReply* names = p->element[1];
+      if (names->elements == 0) continue;
+      std::vector<absl::string_view> keys;
+      std::vector<Command> gets(names->elements);
+      std::vector<Command*> commands;
+      for (size_t i = 0; i < names->elements; ++i) {
+        keys.push_back(Str(names->element[i]));
+        gets[i].Add("HGETALL").Add(keys.back());
+        commands.push_back(&gets[i]);
+      }
+      absl::StatusOr<redis::Router::Batch> hashes =
+          router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
+      if (!hashes.ok()) return hashes.status();
+      for (size_t i = 0; i < keys.size(); ++i) {
+        absl::string_view name = keys[i];
+        name.remove_prefix(prefix.size());
+        const size_t slash = name.find('/');
+        if (name.size() < 3 || name.front() != '{' || name.back() != '}' ||
+            slash == name.npos)
+          continue;
+        const SessionKey key{
+            std::string(name.substr(1, slash - 1)),
+            std::string(name.substr(slash + 1, name.size() - slash - 2))};
+        const redisReply* h = hashes->replies[i].get();
+        if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+          continue;  // deleted meanwhile
+        absl::StatusOr<std::shared_ptr<const SessionText>> text = Decode(key, h);
+        if (!text.ok()) continue;  // expired; or logged as lost
+        absl::StatusOr<SessionContext> record = (*text)->Record();
+        if (!record.ok()) continue;
+        if (!visit(key, *record)) return absl::OkStatus();
+      }
+    } while (cursor != "0");
+  }
   return absl::OkStatus();
 }
 

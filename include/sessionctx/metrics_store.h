@@ -83,7 +83,9 @@ class MetricsStore : public SessionStoreWrapper {
   std::array<std::array<prometheus::Counter*, kOutcomeCount>, kOperationCount> counts_;
   std::array<prometheus::Histogram*, kOperationCount> durations_;
   std::mutex stats_mu_;
-  std::map<std::string, prometheus::Gauge*> stats_;  // guarded by stats_mu_
+  // By name, and by name and labels; guarded by stats_mu_.
+  std::map<std::string, prometheus::Family<prometheus::Gauge>*> stat_families_;
+  std::map<std::pair<std::string, StoreStat::Labels>, prometheus::Gauge*> stats_;
 };
 
 }  // namespace sessionctx

@@ -22,6 +22,20 @@
 // of memory (maxmemory) or failing persistence refuse writes with StorageFullError (HTTP
 // 507) while reads are served.
 //
+// A Redis Cluster, past one machine:
+//
+//   redis+cluster://[user:password@]host:port[,host:port…][?pool_size=16&timeout_ms=2000
+//       &prefix=sessionctx:&durability=server|replicas:N]
+//
+// The nodes named are seeds: the slot map is read from the first that answers, and
+// the rest of the cluster is found there. Each command goes to the master serving its
+// session's slot (one pool of pool_size connections per master); a slot that moved
+// (MOVED, ASK) or a node that failed sends the command again, a few times at most,
+// after a short back-off and a new look at the slot map, then fails with Unavailable
+// (HTTP 503) until the cluster serves the slot again. Every command touches one
+// session, so one slot: the same scripts run unchanged. ForEach (export) walks every
+// master. Stats() has each node's gauges, labelled with the node.
+//
 // Example:
 //   absl::StatusOr<std::unique_ptr<SessionStore>> store =
 //       OpenRedisStore("redis://127.0.0.1:6379/0?pool_size=16", StoreOptions{});
@@ -37,8 +51,9 @@
 
 namespace sessionctx {
 
-// OpenRedisStore connects, loads the scripts and returns the store. InvalidArgument
-// for a bad URI, Unavailable when Redis cannot be reached.
+// OpenRedisStore connects (a cluster: reads its slot map), loads the scripts and
+// returns the store; it takes redis:// and redis+cluster:// URIs. InvalidArgument for a
+// bad URI, Unavailable when Redis cannot be reached.
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenRedisStore(const std::string& uri,
                                                              const StoreOptions& options);
 

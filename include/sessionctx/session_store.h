@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -102,9 +103,11 @@ struct ImportResult {
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
 // its connection pool's use. Read by metrics decorators at scrape time.
 struct StoreStat {
+  using Labels = std::vector<std::pair<std::string, std::string>>;
   std::string name;  // a Prometheus metric name, e.g. "sessionctx_memory_sessions"
   std::string help;  // one line, for the metric's HELP
   double value = 0;
+  Labels labels;  // e.g. {{"node", "10.0.0.7:6379"}}: one gauge per part of the backend
 };
 
 // The payload URL under which an Aborted status carries the current version.
