@@ -15,6 +15,7 @@
 #
 # POSTGRES_URI=postgresql://… adds a postgresql: server (schema http_bench).
 # REDIS_URI=redis://host:port adds a redis: server (keys under http_bench_PID:).
+# REDIS_CLUSTER_URI=redis+cluster://host:port,… adds one on a Redis Cluster (the same).
 # RESULTS_FILE=FILE also writes the results as tab-separated lines:
 #   target, request, requests/s, ratio to nginx (or -), p99 at 256 connections (or -).
 #
@@ -115,6 +116,13 @@ if [ -n "${REDIS_URI:-}" ]; then
   REDIS_HTTP_PORT=$PORT
   TARGETS+=(redis)
 fi
+if [ -n "${REDIS_CLUSTER_URI:-}" ]; then
+  sep='?'
+  case $REDIS_CLUSTER_URI in *\?*) sep='&' ;; esac
+  start_server rcluster "$REDIS_CLUSTER_URI${sep}prefix=http_bench_$$:"
+  RCLUSTER_HTTP_PORT=$PORT
+  TARGETS+=(rcluster)
+fi
 
 # nginx serves the same bytes: the server's own answers, saved to files.
 mkdir -p "$WORK/www/session-context/acme/me"
@@ -193,6 +201,7 @@ port_of() {
   case $1 in
     nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;;
     postgres) echo "$PG_PORT" ;; redis) echo "$REDIS_HTTP_PORT" ;;
+    rcluster) echo "$RCLUSTER_HTTP_PORT" ;;
   esac
 }
 : >"$WORK/results.tsv"

@@ -6,7 +6,9 @@
 //   bare/<backend>/<size>/<op>    the engine alone: a locked hash map (memory),
 //                                 RocksDB Get/Put, one prepared SQL statement
 //                                 (postgres), GET/SET/DEL, a minimal compare-and-set
-//                                 script and HSET (redis, see BareRedis)
+//                                 script and HSET (redis, see BareRedis); for
+//                                 redis_cluster the baseline is store/redis (the
+//                                 same store on one standalone Redis)
 //   scale/<backend>/<n>/<op>      get and patch with n sessions stored, the bytes
 //                                 each takes (RAM or disk), and a purge with 1 % of
 //                                 them expired
@@ -19,9 +21,10 @@
 // runs at 1, 2 and 4 threads; counters p50_us and p99_us are the latency percentiles
 // of single operations (averaged over threads).
 //
-//   matrix_bench --backends=memory,rocksdb,postgres,redis --postgres=URI
-//                --redis=HOST:PORT [--sessions=N] [--delete_pool=N] [--threads=1,2,4]
-//                [--scale=10000,1000000] [--scale_postgres=10000,200000]
+//   matrix_bench --backends=memory,rocksdb,postgres,redis,redis_cluster --postgres=URI
+//                --redis=HOST:PORT --redis_cluster=HOST:PORT,… [--sessions=N]
+//                [--delete_pool=N] [--threads=1,2,4] [--scale=10000,1000000]
+//                [--scale_postgres=10000,200000] [--scale_redis_cluster=10000,1000000]
 //                [google benchmark flags…]
 #include <malloc.h>
 
@@ -65,11 +68,13 @@ struct Flags {
   std::vector<std::string> backends = {"memory", "rocksdb"};
   std::string postgres;  // base URI
   std::string redis;     // host:port
+  std::string redis_cluster;  // host:port,host:port… (seeds of a Redis Cluster)
   int sessions = 10000;
   int delete_pool = 20000;  // creates and deletes per thread (postgres: a tenth)
   std::vector<int> threads = {1, 2, 4};
   std::vector<int> scale;
   std::vector<int> scale_postgres;
+  std::vector<int> scale_redis_cluster = {10000, 1000000};
 };
 Flags flags;
 
@@ -609,6 +614,19 @@ TempDir& Dir() {
   return *dir;
 }
 
+// OpenRedisCluster: the store on the cluster, keys under `name`: (pool as for redis).
+std::unique_ptr<SessionStore> OpenRedisCluster(const std::string& name) {
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      OpenSessionStore(absl::StrCat("redis+cluster://", flags.redis_cluster,
+                                    "?prefix=", name, ":&pool_size=8"),
+                       StoreOptions{});
+  if (!store.ok()) {
+    std::cerr << store.status() << "\n";
+    std::exit(1);
+  }
+  return *std::move(store);
+}
+
 std::unique_ptr<Target> Open(const std::string& kind, const std::string& backend, const std::string& tag) {
   const std::string name = absl::StrCat(kind, "_", backend, "_", tag);
   std::unique_ptr<Target> t;
@@ -635,6 +653,8 @@ std::unique_ptr<Target> Open(const std::string& kind, const std::string& backend
         std::exit(1);
       }
       t = std::make_unique<StoreTarget>(*std::move(store));
+    } else if (backend == "redis_cluster") {
+      t = std::make_unique<StoreTarget>(OpenRedisCluster(name));
     }
   } else {
     if (backend == "memory") t = std::make_unique<BareMap>();
@@ -760,6 +780,8 @@ void RegisterMatrix() {
     for (bool large : {false, true}) {
       for (const std::string& op : ops) {
         for (const char* kind : {"store", "bare"}) {
+          // The cluster's baseline is the store on one standalone Redis (store/redis).
+          if (backend == "redis_cluster" && std::string(kind) == "bare") continue;
           const std::string name = absl::StrCat(kind, "/", backend, "/", large ? "large" : "typical", "/", op);
           for (int threads : flags.threads) {
             benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
@@ -805,6 +827,8 @@ Scaled& GetScaled(const std::string& backend, int n) {
     } else if (backend == "rocksdb") {
       path = Dir().Sub(name);
       store = *OpenSessionStore("rocksdb:" + path, StoreOptions{});
+    } else if (backend == "redis_cluster") {
+      store = OpenRedisCluster(name);
     } else {
       DropPostgresSchema(name);
       store = *OpenSessionStore(PostgresUri(name, 2), StoreOptions{});
@@ -829,6 +853,8 @@ Scaled& GetScaled(const std::string& backend, int n) {
       s->target.reset();
       s->target = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + path, StoreOptions{}), path);
       s->bytes_per_session = s->target->BytesPerSession(n);
+    } else if (backend == "redis_cluster") {
+      s->bytes_per_session = 0;  // not measured: memory is the servers'
     } else {
       pqxx::connection c(flags.postgres);
       pqxx::nontransaction t(c);
@@ -881,9 +907,14 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
 void RegisterScale() {
   for (const std::string& backend : flags.backends) {
     if (backend == "redis") continue;
-    const std::vector<int>& sizes = backend == "postgres" ? flags.scale_postgres : flags.scale;
+    const std::vector<int>& sizes = backend == "postgres" ? flags.scale_postgres
+                                    : backend == "redis_cluster"
+                                        ? flags.scale_redis_cluster
+                                        : flags.scale;
     for (int n : sizes) {
       for (const char* op : {"get", "patch", "purge"}) {
+        // Redis expires sessions itself: there is nothing to purge.
+        if (backend == "redis_cluster" && std::string(op) == "purge") continue;
         const std::string name = absl::StrCat("scale/", backend, "/", n, "/", op);
         benchmark::internal::Benchmark* b =
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { RunScale(st, backend, n, op); });
@@ -926,6 +957,10 @@ void ParseFlags(int* argc, char** argv) {
       flags.postgres = *v;
     } else if (auto v = value("redis")) {
       flags.redis = *v;
+    } else if (auto v = value("redis_cluster")) {
+      flags.redis_cluster = *v;
+    } else if (auto v = value("scale_redis_cluster")) {
+      flags.scale_redis_cluster = Ints(*v);
     } else if (auto v = value("sessions")) {
       flags.sessions = Ints(*v).at(0);
     } else if (auto v = value("delete_pool")) {
@@ -955,6 +990,10 @@ void ParseFlags(int* argc, char** argv) {
         std::cerr << "--backends=redis needs --redis=HOST:PORT\n";
         std::exit(2);
       }
+    }
+    if (b == "redis_cluster" && flags.redis_cluster.empty()) {
+      std::cerr << "--backends=redis_cluster needs --redis_cluster=HOST:PORT,…\n";
+      std::exit(2);
     }
   }
 }

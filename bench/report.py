@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 
 OPS = ["get_hit", "get_miss", "create", "patch", "patch_contended", "attribute_add", "delete"]
-BACKENDS = ["memory", "rocksdb", "postgres", "redis"]
+BACKENDS = ["memory", "rocksdb", "postgres", "redis", "redis_cluster"]
 BARE = {
     "memory": "a hash map of the same bytes under a reader/writer lock per shard",
     "rocksdb": "RocksDB Get/Put/Delete of the same bytes (a patch: Get + Put, no lock)",
@@ -26,6 +26,8 @@ BARE = {
     "redis": "the least Redis can do on the same bytes: GET/SET/DEL of the record; a patch, "
              "one EVALSHA of a minimal compare-and-set script (read a version, compare, write "
              "record and version); an attribute, one HSET",
+    "redis_cluster": "the same store on the one standalone Redis above (store/redis, same "
+                     "run, same settings): the ratio is what sharding over three masters costs",
 }
 STORE = {
     "memory": "`memory:`",
@@ -33,6 +35,9 @@ STORE = {
     "postgres": "`postgresql://` (a local server, fsync off as in the tests)",
     "redis": "`redis://` (a local server without persistence; one hash per session, every "
              "write one Lua script)",
+    "redis_cluster": "`redis+cluster://` (three local masters without persistence, "
+                     "`cluster-enabled yes`; the same layout and scripts, each command sent "
+                     "to its slot's master)",
 }
 
 
@@ -148,6 +153,8 @@ def matrix_section(mx, threads, backends):
                 for t in threads:
                     s = mx.get(("store", b, size, op, t))
                     bare = mx.get(("bare", b, size, op, t))
+                    if b == "redis_cluster":
+                        bare = mx.get(("store", "redis", size, op, t))
                     if s is None:
                         row += " – | – | – |"
                         continue
@@ -205,6 +212,37 @@ def scale_section(runs):
             "%.1f ms" % purge_ms if purge_ms is not None else "–",
             "{:,}".format(int(pu.get("expired", 0))) if pu else "–",
             "%.2f" % pu["us_per_expired"] if pu.get("us_per_expired") else "–"))
+    return lines
+
+
+def cluster_section(mx, threads, scale_runs):
+    """The Redis Cluster's two goals: get and patch on three masters beside one
+    standalone Redis (at least 0.8), and with 1,000,000 sessions beside 10,000 (within
+    0.7)."""
+    if not any(k[1] == "redis_cluster" for k in mx):
+        return []
+    lines = ["| operation (typical session) | threads | one Redis ops/s | three masters ops/s | "
+             "ratio (goal ≥ 0.8) |", "|---|---:|---:|---:|---:|"]
+    for op in ("get_hit", "patch", "attribute_add"):
+        for t in threads:
+            one = (mx.get(("store", "redis", "typical", op, t)) or {}).get("items_per_second")
+            three = (mx.get(("store", "redis_cluster", "typical", op, t)) or {}).get("items_per_second")
+            if one and three:
+                lines.append("| %s | %d | %s | %s | %.2f |" % (op, t, fmt_rate(one), fmt_rate(three),
+                                                               three / one))
+    sizes = defaultdict(dict)
+    for r in scale_runs:
+        parts = r["name"].split("/")
+        if parts[0] == "scale" and parts[1] == "redis_cluster":
+            sizes[int(parts[2])][parts[3]] = r.get("items_per_second")
+    if len(sizes) >= 2:
+        small, big = min(sizes), max(sizes)
+        lines += ["", "| operation (1 thread) | %s sessions ops/s | %s sessions ops/s | ratio (goal ≥ 0.7) |"
+                  % ("{:,}".format(small), "{:,}".format(big)), "|---|---:|---:|---:|"]
+        for op in ("get", "patch"):
+            a, b = sizes[small].get(op), sizes[big].get(op)
+            if a and b:
+                lines.append("| %s | %s | %s | %.2f |" % (op, fmt_rate(a), fmt_rate(b), b / a))
     return lines
 
 
@@ -339,6 +377,14 @@ def main():
             "PostgreSQL tables and indexes), and one purge when 1 % of the sessions have "
             "expired. A purge's cost follows what expired, not what is stored: compare the "
             "µs per expired session across sizes.", ""] + scale_section(scale_runs) + [""]
+    cluster = cluster_section(mx, threads, scale_runs)
+    if cluster:
+        doc += ["## Redis Cluster: three masters beside one Redis", "",
+                "The same store on a three-master Redis Cluster (`redis+cluster://`) and on "
+                "one standalone Redis, in the same run with the same settings: what routing "
+                "by slot costs (a hash of the session's key and a look-up in the slot map, "
+                "no extra round trip), and whether it holds with many sessions spread over "
+                "the masters.", ""] + cluster + [""]
     doc += ["## Import (`sessionctl import`)", "",
             "Typical sessions from `bench/make_export.py` into an empty store. The bare "
             "baseline is PostgreSQL's `COPY` of the same rows (one per session, one per "

@@ -7,6 +7,8 @@
 #          and kill a master (cluster-node-timeout 1000 ms, so a replica takes over
 #          within a few seconds).
 #
+# SESSIONCTX_CLUSTER_SPARE=0 starts the main cluster alone (bench/compare).
+#
 # Exports SESSIONCTX_TEST_REDIS_CLUSTER_URI and SESSIONCTX_TEST_REDIS_SPARE_URI
 # (redis+cluster://, naming two of the masters as seeds) and, for tests that
 # reshard, kill and restart nodes, SESSIONCTX_TEST_REDIS_CLUSTER_CTL: a script taking
@@ -24,6 +26,7 @@ if ! command -v redis-server >/dev/null; then
   exit 1
 fi
 DIR=$(mktemp -d /tmp/sessionctx-cluster.XXXXXX)
+SPARE_WANTED=${SESSIONCTX_CLUSTER_SPARE:-1}
 # Seven free ports whose bus ports (+10000) are free too.
 read -r -a PORTS <<<"$(python3 - <<'PY'
 import random, socket
@@ -96,25 +99,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$SPARE_WANTED" = 0 ]; then
+  PORTS=("${PORTS[@]:0:3}")
+  SPARE=""
+fi
 for port in "${PORTS[@]}"; do "$DIR/ctl" start "$port"; done
 addresses() { for port in "$@"; do printf '127.0.0.1:%s ' "$port"; done; }
 # shellcheck disable=SC2046
 redis-cli --cluster create $(addresses $MAIN) --cluster-replicas 0 --cluster-yes >"$DIR/create.log"
+"$DIR/ctl" wait main
+export SESSIONCTX_TEST_REDIS_CLUSTER_URI="redis+cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"
+export SESSIONCTX_TEST_REDIS_CLUSTER_CTL="$DIR/ctl"
+if [ "$SPARE_WANTED" = 0 ]; then
+  echo "with-redis-cluster: main on $MAIN"
+  "$@"
+  exit $?
+fi
 # shellcheck disable=SC2046
 redis-cli --cluster create $(addresses ${PORTS[3]} ${PORTS[4]} ${PORTS[5]}) \
   --cluster-replicas 0 --cluster-yes >>"$DIR/create.log"
 FIRST_ID=$(redis-cli -p "${PORTS[3]}" cluster myid)
 redis-cli --cluster add-node "127.0.0.1:${PORTS[6]}" "127.0.0.1:${PORTS[3]}" \
   --cluster-slave --cluster-master-id "$FIRST_ID" >>"$DIR/create.log"
-"$DIR/ctl" wait main
 "$DIR/ctl" wait spare
 for _ in $(seq 1 300); do  # the replica has its master's data
   redis-cli -p "${PORTS[6]}" info replication | grep -q 'master_link_status:up' && break
   sleep 0.1
 done
 
-export SESSIONCTX_TEST_REDIS_CLUSTER_URI="redis+cluster://127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]}"
 export SESSIONCTX_TEST_REDIS_SPARE_URI="redis+cluster://127.0.0.1:${PORTS[3]},127.0.0.1:${PORTS[4]}"
-export SESSIONCTX_TEST_REDIS_CLUSTER_CTL="$DIR/ctl"
 echo "with-redis-cluster: main on $MAIN, spare on $SPARE (replica ${PORTS[6]})"
 "$@"
