@@ -17,6 +17,8 @@
 #   kill PORT            SIGKILL the node
 #   start PORT           start it again (it rejoins with its nodes.conf)
 #   wait main|spare      until every running node says cluster_state:ok
+#   settled main|spare   until redis-cli --cluster check finds nothing wrong (all
+#                        nodes agree on the slots, no slot half moved)
 #
 #   scripts/with-redis-cluster.sh ctest --test-dir build
 set -euo pipefail
@@ -88,7 +90,17 @@ case "\${1:-}" in
       sleep 0.1
     done
     echo "cluster \$2 not ok" >&2; exit 1 ;;
-  *) echo "usage: ctl ports|cli|start|kill|wait …" >&2; exit 2 ;;
+  settled)  # every node up and ok, agreeing on the slots, none half moved
+    for _ in \$(seq 1 300); do
+      port=\$(cluster_ports "\$2" | cut -d' ' -f1)
+      out=\$(redis-cli --cluster check "127.0.0.1:\$port" 2>&1 || true)
+      if echo "\$out" | grep -q 'All nodes agree' && ! echo "\$out" | grep -q 'ERR'; then
+        exit 0
+      fi
+      sleep 0.1
+    done
+    echo "cluster \$2 not settled: \$out" >&2; exit 1 ;;
+  *) echo "usage: ctl ports|cli|start|kill|wait|settled …" >&2; exit 2 ;;
 esac
 CTL
 chmod +x "$DIR/ctl"

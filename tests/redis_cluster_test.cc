@@ -25,6 +25,7 @@
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
+#include "tests/redis_cluster_ctl.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
@@ -34,36 +35,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-std::string Ctl() {
-  const char* ctl = std::getenv("SESSIONCTX_TEST_REDIS_CLUSTER_CTL");
-  return ctl ? ctl : "";
-}
-
-// Sh runs a shell command and returns its output, trimmed.
-std::string Sh(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return std::string(absl::StripAsciiWhitespace(out));
-}
-
-std::string Cli(int port, const std::string& args) {
-  return Sh(absl::StrCat(Ctl(), " cli ", port, " ", args));
-}
-
-std::vector<int> Ports(const std::string& cluster) {
-  std::vector<int> out;
-  for (absl::string_view p : absl::StrSplit(Sh(absl::StrCat(Ctl(), " ports ", cluster)),
-                                            ' ', absl::SkipEmpty())) {
-    int port = 0;
-    if (absl::SimpleAtoi(p, &port)) out.push_back(port);
-  }
-  return out;
-}
+using testing::ClusterCtl;
+using testing::ClusterPorts;
+using testing::NodeCli;
+using testing::Sh;
 
 std::unique_ptr<redis::Connection> Connect(int port) {
   redis::RedisOptions options;
@@ -74,22 +49,9 @@ std::unique_ptr<redis::Connection> Connect(int port) {
   return conn.ok() ? *std::move(conn) : nullptr;
 }
 
-// Shards: the masters' slot ranges as the node at `port` sees them.
-std::vector<redis::SlotRange> Shards(int port) {
-  std::unique_ptr<redis::Connection> conn = Connect(port);
-  if (conn == nullptr) return {};
-  redis::Command c;
-  c.Add("CLUSTER").Add("SHARDS");
-  absl::StatusOr<redis::Reply> r = conn->Call(c);
-  if (!r.ok()) return {};
-  absl::StatusOr<std::vector<redis::SlotRange>> ranges =
-      redis::ParseClusterShards(r->get());
-  return ranges.ok() ? *ranges : std::vector<redis::SlotRange>{};
-}
-
 #define REQUIRE_CLUSTER(uri)                                             \
   do {                                                                   \
-    if ((uri).empty() || Ctl().empty()) {                                \
+    if ((uri).empty() || ClusterCtl().empty()) {                         \
       const char* why =                                                  \
           "SESSIONCTX_TEST_REDIS_CLUSTER_URI/_CTL are not set: start a " \
           "cluster with scripts/with-redis-cluster.sh";                  \
@@ -100,7 +62,7 @@ std::vector<redis::SlotRange> Shards(int port) {
 
 TEST(RedisClusterSlots, KeySlotAgreesWithClusterKeyslotOverManyKeys) {
   REQUIRE_CLUSTER(testing::RedisClusterTestUri());
-  std::unique_ptr<redis::Connection> conn = Connect(Ports("main").front());
+  std::unique_ptr<redis::Connection> conn = Connect(ClusterPorts("main").front());
   ASSERT_NE(conn, nullptr);
   std::mt19937 rng(7);
   const std::string alphabet = "ab{}/:-_xyz019é";
@@ -193,7 +155,7 @@ TEST(RedisClusterStore, SessionsSpreadOverEveryMasterWhoseGaugesNameIt) {
   }
   EXPECT_GE(refreshes, 1);
   double served = 0;
-  for (const int port : Ports("main")) {
+  for (const int port : ClusterPorts("main")) {
     const std::string node = absl::StrCat("127.0.0.1:", port);
     EXPECT_GT(slots[node], 0) << node;
     EXPECT_GT(trips[node], 0) << node << " served none of the sessions";
@@ -302,43 +264,11 @@ class RedisSpareCluster : public ::testing::Test {
                                                "prefix=" + prefix_ + options),
                             StoreOptions{});
   }
-  // Ids: `n` session ids; when `port` is given, only ones whose slot that master serves.
   std::vector<std::string> Ids(int n, int port = 0) {
-    std::vector<redis::SlotRange> ranges;
-    if (port != 0) {
-      for (const redis::SlotRange& r : Shards(port)) {
-        if (r.port == port) ranges.push_back(r);
-      }
-    }
-    std::vector<std::string> ids;
-    for (int i = 0; static_cast<int>(ids.size()) < n; ++i) {
-      const std::string id = absl::StrCat("s", i);
-      const int slot = redis::KeySlot(absl::StrCat(prefix_, "{acme/", id, "}"));
-      bool mine = port == 0;
-      for (const redis::SlotRange& r : ranges) mine |= slot >= r.first && slot <= r.last;
-      if (mine) ids.push_back(id);
-    }
-    return ids;
+    return testing::SessionIdsOn(port, prefix_, n);
   }
-  std::string NodeId(int port) { return Cli(port, "cluster myid"); }
-  // The master that has a replica, and the replica.
-  std::pair<int, int> ReplicatedMaster() {
-    for (const int port : Ports("spare")) {
-      const std::string info = Cli(port, "info replication");
-      if (info.find("role:slave") == std::string::npos) continue;
-      for (absl::string_view line : absl::StrSplit(info, '\n')) {
-        int master = 0;
-        if (absl::ConsumePrefix(&line, "master_port:") &&
-            absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &master)) {
-          return {master, port};
-        }
-      }
-    }
-    return {0, 0};
-  }
-  void WaitOk() {
-    ASSERT_EQ(std::system(absl::StrCat(Ctl(), " wait spare >/dev/null").c_str()), 0);
-  }
+  std::string NodeId(int port) { return NodeCli(port, "cluster myid"); }
+  void WaitOk() { ASSERT_TRUE(testing::WaitClusterOk("spare")); }
   std::string prefix_;
 };
 
@@ -351,9 +281,9 @@ TEST_F(RedisSpareCluster, SlotsMovedUnderLoadLoseNothingAcknowledged) {
     ASSERT_OK(service.Create("acme", SessionContext{.session_id = id}));
   }
   // The two masters without a replica trade 2,000 slots each way, with their keys.
-  const std::pair<int, int> replicated = ReplicatedMaster();
+  const std::pair<int, int> replicated = testing::ReplicatedMaster();
   std::vector<int> movers;
-  for (const int port : Ports("spare")) {
+  for (const int port : ClusterPorts("spare")) {
     if (port != replicated.first && port != replicated.second) movers.push_back(port);
   }
   ASSERT_EQ(movers.size(), 2u);
@@ -363,6 +293,9 @@ TEST_F(RedisSpareCluster, SlotsMovedUnderLoadLoseNothingAcknowledged) {
   const double began = load.Now();
   for (const auto& [from, to] :
        {std::pair{movers[0], movers[1]}, {movers[1], movers[0]}}) {
+    // After a failover or a move the nodes take a moment to agree on the slots;
+    // redis-cli moves slots only then.
+    ASSERT_EQ(std::system(absl::StrCat(ClusterCtl(), " settled spare").c_str()), 0);
     const std::string out = Sh(absl::StrCat(
         "redis-cli --cluster reshard 127.0.0.1:", from, " --cluster-from ", NodeId(from),
         " --cluster-to ", NodeId(to), " --cluster-slots 2000 --cluster-yes"));
@@ -400,14 +333,9 @@ TEST_F(RedisSpareCluster, AMasterKilledUnderLoadIsReplacedByItsReplica) {
     SCOPED_TRACE(durability);
     prefix_ = testing::FreshSchemaName() + ":";
     WaitOk();
-    const auto [master, replica] = ReplicatedMaster();
+    const auto [master, replica] = testing::ReplicatedMaster();
     ASSERT_NE(master, 0) << "no master with a replica in the spare cluster";
-    for (int i = 0;
-         i < 100 && Cli(replica, "info replication").find("master_link_status:up") ==
-                        std::string::npos;
-         ++i) {
-      std::this_thread::sleep_for(milliseconds(100));
-    }
+    ASSERT_TRUE(testing::WaitReplicaLinked(replica));
     absl::StatusOr<std::unique_ptr<SessionStore>> store =
         Open(absl::StrCat("&timeout_ms=500&durability=", durability));
     ASSERT_OK(store);
@@ -422,11 +350,11 @@ TEST_F(RedisSpareCluster, AMasterKilledUnderLoadIsReplacedByItsReplica) {
     std::this_thread::sleep_for(milliseconds(500));
     const int64_t acks_before = load.acks();
     const double killed = load.Now();
-    ASSERT_EQ(std::system(absl::StrCat(Ctl(), " kill ", master).c_str()), 0);
+    ASSERT_EQ(std::system(absl::StrCat(ClusterCtl(), " kill ", master).c_str()), 0);
     // The replica takes over (cluster-node-timeout 1000 ms, then an election).
     double promoted = -1;
     for (int i = 0; i < 300 && promoted < 0; ++i) {
-      if (Cli(replica, "info replication").find("role:master") != std::string::npos) {
+      if (NodeCli(replica, "info replication").find("role:master") != std::string::npos) {
         promoted = load.Now();
       } else {
         std::this_thread::sleep_for(milliseconds(50));
@@ -439,7 +367,7 @@ TEST_F(RedisSpareCluster, AMasterKilledUnderLoadIsReplacedByItsReplica) {
     const int64_t acks_after = load.acks();
     load.Stop();
     // The old master comes back as the new one's replica.
-    ASSERT_EQ(std::system(absl::StrCat(Ctl(), " start ", master).c_str()), 0);
+    ASSERT_EQ(std::system(absl::StrCat(ClusterCtl(), " start ", master).c_str()), 0);
     WaitOk();
     const int64_t lost = load.Lost();
     std::printf(

@@ -1,8 +1,10 @@
 // The server in front of Redis when Redis stops or is killed mid-writes and comes
 // back: requests during the outage are answered 503 (never a hang), /healthz keeps
 // answering, /readyz follows Redis, the store reconnects by itself, and every write
-// acknowledged over HTTP is in Redis afterwards. Stops the shared Redis test server:
-// runs alone (SERIAL).
+// acknowledged over HTTP is in Redis afterwards. And the same in front of a Redis
+// Cluster whose master is killed: 503 while its replica is elected, then everything
+// continues. Stops the shared Redis test server and kills a master of the spare
+// cluster: runs alone (SERIAL).
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/http_client.h"
+#include "tests/redis_cluster_ctl.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
@@ -150,6 +153,136 @@ TEST_F(ServerRedisOutage, WritesDuringAnOutageAre503AndNothingAcknowledgedIsLost
         how, acks.load(), refused.load(), hung.load(), lost);
   }
   EXPECT_EQ(server_.Stop(), 0);
+}
+
+// A master of the spare cluster killed under writes over HTTP (durability=replicas:1,
+// so that a write is acknowledged only once the replica has it): while the replica is
+// elected, requests on the master's slots answer 503 and /readyz too; once it is
+// master, /readyz is 200; once the old master is back as its replica, writes are
+// acknowledged again; nothing acknowledged is lost.
+TEST(ServerRedisClusterFailover,
+     RequestsDuringTheElectionAre503AndNothingAcknowledgedIsLost) {
+  if (testing::RedisSpareClusterUri().empty() || testing::ClusterCtl().empty()) {
+    const char* why = "SESSIONCTX_TEST_REDIS_SPARE_URI / _CLUSTER_CTL are not set";
+    if (testing::InCi()) FAIL() << why;
+    GTEST_SKIP() << why;
+  }
+  ASSERT_TRUE(testing::WaitClusterOk("spare"));
+  const auto [master, replica] = testing::ReplicatedMaster();
+  ASSERT_NE(master, 0) << "no master with a replica in the spare cluster";
+  ASSERT_TRUE(testing::WaitReplicaLinked(replica));
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "redis-cluster-failover-secret-0123456789abcdef\n";
+  const std::string prefix = testing::FreshSchemaName() + ":";
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(
+      dir.path().string(),
+      {"--listen", "127.0.0.1:0", "--store",
+       testing::WithQuery(testing::RedisSpareClusterUri(),
+                          "prefix=" + prefix + "&timeout_ms=500&durability=replicas:1"),
+       "--jwt-secret-file", secret_file, "--threads", "4", "--access-log", "off"}));
+  const Headers manage = {
+      {"Authorization",
+       "Bearer " +
+           testing::MintToken(secret_file,
+                              "--tenant acme --scope session_context.context_manage")}};
+  auto status_of = [&](const std::string& target) {
+    HttpConnection c(server.port());
+    std::optional<HttpReply> r = c.Request("GET", target, manage);
+    return r ? r->status : 0;
+  };
+  const std::string id = testing::SessionIdsOn(master, prefix, 1, "f").front();
+  const std::string path = "/session-context/acme/context/" + id;
+  {
+    HttpConnection c(server.port());
+    std::optional<HttpReply> r = c.Request("PUT", path + "?upsert=true", manage, "{}");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 204) << r->body;
+  }
+
+  constexpr int kWriters = 2;
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0}, hung{0}, other{0}, acks{0};
+  std::vector<int> acked(kWriters, 0);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kWriters; ++t) {
+    writers.emplace_back([&, t] {
+      std::optional<HttpConnection> c;
+      for (int i = 1; !stop; ++i) {
+        if (!c || !c->connected()) c.emplace(server.port());
+        std::optional<HttpReply> r =
+            c->Request("POST", path + "/attributes", manage,
+                       absl::StrCat("{\"key\":\"w", t, "\",\"value\":", i, "}"));
+        if (!r) {
+          ++hung;
+          c.reset();
+        } else if (r->status / 100 == 2) {
+          acked[t] = i;
+          ++acks;
+        } else if (r->status == 503) {
+          ++refused;
+          std::this_thread::sleep_for(milliseconds(5));
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(500));
+  const int acks_before = acks;
+  ASSERT_EQ(std::system(absl::StrCat(testing::ClusterCtl(), " kill ", master).c_str()),
+            0);
+  const auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(status_of("/healthz"), 200);
+  // /readyz: 503 while a slot's master is down, 200 once its replica serves them.
+  bool unready = false;
+  int ready = 0;
+  for (int i = 0; i < 600 && !(unready && ready == 200); ++i) {
+    ready = status_of("/readyz");
+    unready |= ready == 503;
+    if (ready != 200 || !unready) std::this_thread::sleep_for(milliseconds(20));
+  }
+  const double elected =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_TRUE(unready) << "never unready with a master down";
+  EXPECT_EQ(ready, 200) << "not ready after the replica took over";
+  EXPECT_EQ(status_of(path), 200);
+  // The old master comes back as the new one's replica: writes are confirmed again.
+  ASSERT_EQ(std::system(absl::StrCat(testing::ClusterCtl(), " start ", master).c_str()),
+            0);
+  ASSERT_TRUE(testing::WaitClusterOk("spare"));
+  ASSERT_TRUE(testing::WaitReplicaLinked(master));
+  const int acks_at_rejoin = acks;
+  for (int i = 0; i < 300 && acks < acks_at_rejoin + 50; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  stop = true;
+  for (std::thread& w : writers) w.join();
+  EXPECT_GT(acks_before, 0);
+  EXPECT_GE(acks.load(), acks_at_rejoin + 50) << "writes did not resume";
+  EXPECT_GT(refused.load(), 0) << "no write met the failover";
+  EXPECT_EQ(hung.load(), 0) << "a request got no answer";
+  EXPECT_EQ(other.load(), 0) << "answers other than 2xx and 503";
+
+  HttpConnection c(server.port());
+  std::optional<HttpReply> r = c.Request("GET", path, manage);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const Json context = Json::parse(r->body)["context"];
+  int lost = 0;
+  for (int t = 0; t < kWriters; ++t) {
+    const std::string name = absl::StrCat("w", t);
+    const int stored = context.contains(name) ? context[name].get<int>() : 0;
+    EXPECT_GE(stored, acked[t]) << name << ": an acknowledged write was lost";
+    lost += stored < acked[t];
+  }
+  std::printf(
+      "redis cluster failover under the server (durability=replicas:1): ready again "
+      "%.1f s after the kill; %d writes acknowledged, %d answered 503, %d without an "
+      "answer, acknowledged writes lost: %d\n",
+      elected, acks.load(), refused.load(), hung.load(), lost);
+  EXPECT_EQ(server.Stop(), 0);
 }
 
 }  // namespace
