@@ -85,7 +85,7 @@ const FlagSpec kServerFlags[] = {
    "port 0 picks a free port (printed on start)",
    [](absl::string_view v, ServerFlags& f) { return ReadHostPort(v, f.host, f.port); }},
   {"store", "URI", "rocksdb:./data/sessions", nullptr,
-   "`memory:`, `rocksdb:PATH[?sync=true&cache_mb=N&inline_context_bytes=N]`, `postgresql://…`, `redis://…` "
+   "`memory:`, `rocksdb:PATH[?sync=true&cache_mb=N&inline_context_bytes=N]`, `postgresql://…`, `redis://…`, `redis+cluster://host:port,…` "
    "(see `docs/backends.md`)",
    [](absl::string_view v, ServerFlags& f) { return ReadString(v, f.store_uri); }},
   {"jwt-secret-file", "FILE", nullptr, "—",
@@ -136,7 +136,7 @@ const FlagSpec kServerFlags[] = {
    [](absl::string_view v, ServerFlags& f) { return ReadSeconds(v, false, f.shutdown_grace); }},
   {"io-threads", "N", nullptr, "one per core", "event-loop threads: accept, read, write",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 1, f.io_threads); }},
-  {"threads", "N", nullptr, "by store: `memory:` 0, `rocksdb:` 2 per core, `postgresql:` and `redis:` 16",
+  {"threads", "N", nullptr, "by store: `memory:` 0, `rocksdb:` 2 per core, `postgresql:`, `redis:` and `redis+cluster:` 16",
    "threads for requests that reach the store (0 = on the event-loop threads, only for a "
    "store that never blocks)",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 0, f.threads); }},

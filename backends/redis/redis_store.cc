@@ -70,12 +70,20 @@ class RedisStore final : public SessionStore {
       loads[i].Add("SCRIPT").Add("LOAD").Add(sources_[i]);
       commands.push_back(&loads[i]);
     }
-    bool warned = false;
+    // A cluster's master that cannot be reached now (failing over) gets the scripts
+    // later, by EVAL; the store opens when one master has loaded them.
+    bool warned = false, loaded = false;
+    absl::Status unreachable =
+        absl::UnavailableError("redis: no master to load scripts on");
     for (redis::Pool* pool : router_.Masters()) {
       absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
-      if (!lease.ok()) return lease.status();
-      absl::StatusOr<std::vector<Reply>> replies = (*lease)->Pipeline(commands);
-      if (!replies.ok()) return replies.status();
+      absl::StatusOr<std::vector<Reply>> replies =
+          lease.ok() ? (*lease)->Pipeline(commands)
+                     : absl::StatusOr<std::vector<Reply>>(lease.status());
+      if (!replies.ok()) {
+        unreachable = replies.status();
+        continue;
+      }
       for (int i = 0; i < redis::kScriptCount; ++i) {
         const redisReply* r = (*replies)[i].get();
         if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
@@ -84,8 +92,9 @@ class RedisStore final : public SessionStore {
         shas_[i] = std::string(Str(r));
       }
       if (!warned) warned = WarnOfEviction(**lease);
+      loaded = true;
     }
-    return absl::OkStatus();
+    return loaded ? absl::OkStatus() : unreachable;
   }
 
   // WarnOfEviction: a line on stderr when Redis may evict keys to make room
