@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "backends/redis/redis_client.h"
 #include "backends/redis/redis_router.h"
+#include "tests/test_util.h"
 
 namespace sessionctx::testing {
 
@@ -28,28 +29,17 @@ inline std::string ClusterCtl() {
   return ctl ? ctl : "";
 }
 
-// Sh runs a shell command and returns its output (stdout and stderr), trimmed.
-inline std::string Sh(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return std::string(absl::StripAsciiWhitespace(out));
-}
-
 // NodeCli: redis-cli ARGS on the node at `port`.
 inline std::string NodeCli(int port, const std::string& args) {
-  return Sh(absl::StrCat(ClusterCtl(), " cli ", port, " ", args));
+  return Shell(absl::StrCat(ClusterCtl(), " cli ", port, " ", args));
 }
 
 // ClusterPorts: the node ports of "main" or "spare".
 inline std::vector<int> ClusterPorts(const std::string& cluster) {
   std::vector<int> out;
-  for (absl::string_view p : absl::StrSplit(
-           Sh(absl::StrCat(ClusterCtl(), " ports ", cluster)), ' ', absl::SkipEmpty())) {
+  for (absl::string_view p :
+       absl::StrSplit(Shell(absl::StrCat(ClusterCtl(), " ports ", cluster)), ' ',
+                      absl::SkipEmpty())) {
     int port = 0;
     if (absl::SimpleAtoi(p, &port)) out.push_back(port);
   }

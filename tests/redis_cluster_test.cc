@@ -38,7 +38,7 @@ using std::chrono::steady_clock;
 using testing::ClusterCtl;
 using testing::ClusterPorts;
 using testing::NodeCli;
-using testing::Sh;
+using testing::Shell;
 
 std::unique_ptr<redis::Connection> Connect(int port) {
   redis::RedisOptions options;
@@ -296,7 +296,7 @@ TEST_F(RedisSpareCluster, SlotsMovedUnderLoadLoseNothingAcknowledged) {
     // After a failover or a move the nodes take a moment to agree on the slots;
     // redis-cli moves slots only then.
     ASSERT_EQ(std::system(absl::StrCat(ClusterCtl(), " settled spare").c_str()), 0);
-    const std::string out = Sh(absl::StrCat(
+    const std::string out = Shell(absl::StrCat(
         "redis-cli --cluster reshard 127.0.0.1:", from, " --cluster-from ", NodeId(from),
         " --cluster-to ", NodeId(to), " --cluster-slots 2000 --cluster-yes"));
     ASSERT_NE(out.find("Moving slot"), std::string::npos) << out;

@@ -44,14 +44,7 @@ std::string Ctl() {
 
 // Cli runs redis-cli against the test server and returns its output, trimmed.
 std::string Cli(const std::string& args) {
-  std::string out;
-  FILE* p = popen(absl::StrCat(Ctl(), " cli ", args, " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return std::string(absl::StripAsciiWhitespace(out));
+  return testing::Shell(absl::StrCat(Ctl(), " cli ", args));
 }
 
 int64_t CliNumber(const std::string& args) {

@@ -16,22 +16,9 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "tests/test_util.h"
 
 namespace sessionctx::testing {
-
-// RunCommand runs a shell command and returns its standard output (trailing newline
-// stripped).
-inline std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
 
 // MintToken: a development token from sessionctl, e.g. MintToken(secret_file,
 // "--tenant acme --session s1").

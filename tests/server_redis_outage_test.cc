@@ -33,6 +33,64 @@ using testing::HttpReply;
 using testing::ServerProcess;
 using testing::TempDir;
 
+// AttributeWriters: `n` threads, each setting its own attribute "<stem><t>" of the
+// session at `path` to 1, 2, 3, … over one keep-alive connection; acked[t] is the
+// last value the server acknowledged. A 503 is counted and retried after 5 ms.
+class AttributeWriters {
+ public:
+  AttributeWriters(int port, const std::string& path, const Headers& headers,
+                   const std::string& stem, int n)
+      : acked(n, 0) {
+    for (int t = 0; t < n; ++t) {
+      threads_.emplace_back([=, this] {
+        std::optional<HttpConnection> c;
+        for (int i = 1; !stop_; ++i) {
+          if (!c || !c->connected()) c.emplace(port);
+          std::optional<HttpReply> r =
+              c->Request("POST", path + "/attributes", headers,
+                         absl::StrCat("{\"key\":\"", stem, t, "\",\"value\":", i, "}"));
+          if (!r) {
+            ++hung;
+            c.reset();
+          } else if (r->status / 100 == 2) {
+            acked[t] = i;
+            ++acks;
+          } else if (r->status == 503) {
+            ++refused;
+            std::this_thread::sleep_for(milliseconds(5));
+          } else {
+            ++other;
+          }
+        }
+      });
+    }
+  }
+  ~AttributeWriters() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (std::thread& w : threads_) w.join();
+    threads_.clear();
+  }
+  // Lost: the writers whose acknowledged value `context` lacks (after Stop).
+  int Lost(const Json& context, const std::string& stem) const {
+    int lost = 0;
+    for (size_t t = 0; t < acked.size(); ++t) {
+      const std::string name = absl::StrCat(stem, t);
+      const int stored = context.contains(name) ? context[name].get<int>() : 0;
+      EXPECT_GE(stored, acked[t]) << name << ": an acknowledged write was lost";
+      lost += stored < acked[t];
+    }
+    return lost;
+  }
+
+  std::atomic<int> refused{0}, hung{0}, other{0}, acks{0};
+  std::vector<int> acked;  // each written by its own thread; read after Stop
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
 class ServerRedisOutage : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -80,36 +138,8 @@ TEST_F(ServerRedisOutage, WritesDuringAnOutageAre503AndNothingAcknowledgedIsLost
       204);
   for (const char* how : {"stop", "kill"}) {
     SCOPED_TRACE(how);
-    // Each writer sets its own attribute to 1, 2, 3, … on one keep-alive connection;
-    // acked[t] is the last value the server acknowledged.
-    constexpr int kWriters = 4;
-    std::atomic<bool> stop{false};
-    std::atomic<int> refused{0}, hung{0}, other{0}, acks{0};
-    std::vector<int> acked(kWriters, 0);
-    std::vector<std::thread> writers;
-    for (int t = 0; t < kWriters; ++t) {
-      writers.emplace_back([&, t] {
-        std::optional<HttpConnection> c;
-        for (int i = 1; !stop; ++i) {
-          if (!c || !c->connected()) c.emplace(server_.port());
-          std::optional<HttpReply> r =
-              c->Request("POST", "/session-context/acme/context/o1/attributes", manage_,
-                         absl::StrCat("{\"key\":\"", how, t, "\",\"value\":", i, "}"));
-          if (!r) {
-            ++hung;
-            c.reset();
-          } else if (r->status / 100 == 2) {
-            acked[t] = i;
-            ++acks;
-          } else if (r->status == 503) {
-            ++refused;
-            std::this_thread::sleep_for(milliseconds(5));
-          } else {
-            ++other;
-          }
-        }
-      });
-    }
+    AttributeWriters writers(server_.port(), "/session-context/acme/context/o1", manage_,
+                             how, 4);
     std::this_thread::sleep_for(milliseconds(300));
     ASSERT_EQ(std::system(absl::StrCat(ctl_, " ", how, " >/dev/null").c_str()), 0);
     std::this_thread::sleep_for(milliseconds(300));
@@ -123,34 +153,26 @@ TEST_F(ServerRedisOutage, WritesDuringAnOutageAre503AndNothingAcknowledgedIsLost
       if (ready != 200) std::this_thread::sleep_for(milliseconds(50));
     }
     EXPECT_EQ(ready, 200) << "not ready again after Redis came back";
-    const int acks_at_restart = acks;
-    for (int i = 0; i < 200 && acks < acks_at_restart + 50; ++i) {
+    const int acks_at_restart = writers.acks;
+    for (int i = 0; i < 200 && writers.acks < acks_at_restart + 50; ++i) {
       std::this_thread::sleep_for(milliseconds(20));
     }
-    stop = true;
-    for (std::thread& w : writers) w.join();
-    EXPECT_GE(acks.load(), acks_at_restart + 50) << "writes did not resume";
-    EXPECT_GT(refused.load(), 0) << "no write met the outage";
-    EXPECT_EQ(hung.load(), 0) << "a request got no answer";
-    EXPECT_EQ(other.load(), 0);
+    writers.Stop();
+    EXPECT_GE(writers.acks.load(), acks_at_restart + 50) << "writes did not resume";
+    EXPECT_GT(writers.refused.load(), 0) << "no write met the outage";
+    EXPECT_EQ(writers.hung.load(), 0) << "a request got no answer";
+    EXPECT_EQ(writers.other.load(), 0);
 
     HttpConnection c(server_.port());
     std::optional<HttpReply> r =
         c.Request("GET", "/session-context/acme/context/o1", manage_);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200);
-    const Json context = Json::parse(r->body)["context"];
-    int lost = 0;
-    for (int t = 0; t < kWriters; ++t) {
-      const std::string name = absl::StrCat(how, t);
-      const int stored = context.contains(name) ? context[name].get<int>() : 0;
-      EXPECT_GE(stored, acked[t]) << name << ": an acknowledged write was lost";
-      lost += stored < acked[t];
-    }
+    const int lost = writers.Lost(Json::parse(r->body)["context"], how);
     std::printf(
         "redis %s under the server: %d writes acknowledged, %d answered 503 during the "
         "outage, %d without an answer, acknowledged writes lost: %d\n",
-        how, acks.load(), refused.load(), hung.load(), lost);
+        how, writers.acks.load(), writers.refused.load(), writers.hung.load(), lost);
   }
   EXPECT_EQ(server_.Stop(), 0);
 }
@@ -201,36 +223,9 @@ TEST(ServerRedisClusterFailover,
     ASSERT_EQ(r->status, 204) << r->body;
   }
 
-  constexpr int kWriters = 2;
-  std::atomic<bool> stop{false};
-  std::atomic<int> refused{0}, hung{0}, other{0}, acks{0};
-  std::vector<int> acked(kWriters, 0);
-  std::vector<std::thread> writers;
-  for (int t = 0; t < kWriters; ++t) {
-    writers.emplace_back([&, t] {
-      std::optional<HttpConnection> c;
-      for (int i = 1; !stop; ++i) {
-        if (!c || !c->connected()) c.emplace(server.port());
-        std::optional<HttpReply> r =
-            c->Request("POST", path + "/attributes", manage,
-                       absl::StrCat("{\"key\":\"w", t, "\",\"value\":", i, "}"));
-        if (!r) {
-          ++hung;
-          c.reset();
-        } else if (r->status / 100 == 2) {
-          acked[t] = i;
-          ++acks;
-        } else if (r->status == 503) {
-          ++refused;
-          std::this_thread::sleep_for(milliseconds(5));
-        } else {
-          ++other;
-        }
-      }
-    });
-  }
+  AttributeWriters writers(server.port(), path, manage, "w", 2);
   std::this_thread::sleep_for(milliseconds(500));
-  const int acks_before = acks;
+  const int acks_before = writers.acks;
   ASSERT_EQ(std::system(absl::StrCat(testing::ClusterCtl(), " kill ", master).c_str()),
             0);
   const auto killed = std::chrono::steady_clock::now();
@@ -253,35 +248,27 @@ TEST(ServerRedisClusterFailover,
             0);
   ASSERT_TRUE(testing::WaitClusterOk("spare"));
   ASSERT_TRUE(testing::WaitReplicaLinked(master));
-  const int acks_at_rejoin = acks;
-  for (int i = 0; i < 300 && acks < acks_at_rejoin + 50; ++i) {
+  const int acks_at_rejoin = writers.acks;
+  for (int i = 0; i < 300 && writers.acks < acks_at_rejoin + 50; ++i) {
     std::this_thread::sleep_for(milliseconds(50));
   }
-  stop = true;
-  for (std::thread& w : writers) w.join();
+  writers.Stop();
   EXPECT_GT(acks_before, 0);
-  EXPECT_GE(acks.load(), acks_at_rejoin + 50) << "writes did not resume";
-  EXPECT_GT(refused.load(), 0) << "no write met the failover";
-  EXPECT_EQ(hung.load(), 0) << "a request got no answer";
-  EXPECT_EQ(other.load(), 0) << "answers other than 2xx and 503";
+  EXPECT_GE(writers.acks.load(), acks_at_rejoin + 50) << "writes did not resume";
+  EXPECT_GT(writers.refused.load(), 0) << "no write met the failover";
+  EXPECT_EQ(writers.hung.load(), 0) << "a request got no answer";
+  EXPECT_EQ(writers.other.load(), 0) << "answers other than 2xx and 503";
 
   HttpConnection c(server.port());
   std::optional<HttpReply> r = c.Request("GET", path, manage);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
-  const Json context = Json::parse(r->body)["context"];
-  int lost = 0;
-  for (int t = 0; t < kWriters; ++t) {
-    const std::string name = absl::StrCat("w", t);
-    const int stored = context.contains(name) ? context[name].get<int>() : 0;
-    EXPECT_GE(stored, acked[t]) << name << ": an acknowledged write was lost";
-    lost += stored < acked[t];
-  }
+  const int lost = writers.Lost(Json::parse(r->body)["context"], "w");
   std::printf(
       "redis cluster failover under the server (durability=replicas:1): ready again "
       "%.1f s after the kill; %d writes acknowledged, %d answered 503, %d without an "
       "answer, acknowledged writes lost: %d\n",
-      elected, acks.load(), refused.load(), hung.load(), lost);
+      elected, writers.acks.load(), writers.refused.load(), writers.hung.load(), lost);
   EXPECT_EQ(server.Stop(), 0);
 }
 

@@ -2,6 +2,7 @@
 #ifndef SESSIONCTX_TESTS_TEST_UTIL_H_
 #define SESSIONCTX_TESTS_TEST_UTIL_H_
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -12,6 +13,28 @@
 #include "gtest/gtest.h"
 
 namespace sessionctx::testing {
+
+// RunCommand runs a shell command and returns its standard output (trailing newline
+// stripped).
+inline std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// Shell: a command's standard output and error, without surrounding white space.
+inline std::string Shell(const std::string& command) {
+  const std::string out = RunCommand(command + " 2>&1");
+  const size_t first = out.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  return out.substr(first, out.find_last_not_of(" \t\r\n") - first + 1);
+}
 
 inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
 template <typename T>
