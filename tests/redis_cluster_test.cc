@@ -132,6 +132,44 @@ TEST(RedisClusterUri, ErrorsNameWhatIsWrong) {
   EXPECT_NE(store.status().message().find("seed"), absl::string_view::npos);
 }
 
+// Every master forgets the scripts (a restart, SCRIPT FLUSH, a replica promoted that
+// never saw them): an import batch spread over all of them, and single writes, send
+// the scripts' source again where they were missing and land.
+TEST(RedisClusterStore, ScriptsEveryMasterLostAreSentAgain) {
+  testing::StoreFactory factory("redis_cluster");
+  REQUIRE_CLUSTER(testing::RedisClusterTestUri());
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      factory.Open(StoreOptions{}.clock);
+  ASSERT_OK(store);
+  for (const int port : ClusterPorts("main"))
+    ASSERT_EQ(NodeCli(port, "script flush"), "OK");
+  std::vector<ImportRecord> records;
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < 90; ++i) {
+    SessionContext r;
+    r.session_id = absl::StrCat("i", i);
+    r.version = 3;
+    r.created_at = r.modified_at = now;
+    r.expires_at = now + absl::Hours(1);
+    records.push_back(ImportRecord{{"acme", r.session_id}, r});
+  }
+  absl::StatusOr<ImportResult> imported = (*store)->Import(records, ImportOptions{});
+  ASSERT_OK(imported);
+  EXPECT_EQ(imported->written, 90);
+  for (const int port : ClusterPorts("main"))
+    ASSERT_EQ(NodeCli(port, "script flush"), "OK");
+  SessionService service(store->get(), ServiceOptions{});
+  for (int i = 0; i < 90; i += 7) {
+    const SessionKey key{"acme", absl::StrCat("i", i)};
+    absl::StatusOr<int64_t> v = service.SetAttribute(key, "after", true);
+    ASSERT_OK(v);
+    EXPECT_EQ(*v, 4);
+    absl::StatusOr<SessionContext> s = service.Get(key);
+    ASSERT_OK(s);
+    EXPECT_EQ(s->context["after"], true);
+  }
+}
+
 TEST(RedisClusterStore, SessionsSpreadOverEveryMasterWhoseGaugesNameIt) {
   testing::StoreFactory factory("redis_cluster");
   REQUIRE_CLUSTER(testing::RedisClusterTestUri());
