@@ -420,6 +420,8 @@ absl::StatusOr<Router::Batch> Router::Exec(const std::vector<absl::string_view>&
       Refresh(sent_at);  // the next call finds the node that took over, if any
       return lost;
     }
+    // One server has no replica to wait for: its outage answers at once.
+    if (!options_.cluster && !again.empty()) return last;
     std::sort(again.begin(), again.end());
     pending.swap(again);
   }

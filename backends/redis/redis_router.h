@@ -65,7 +65,8 @@ class Router {
   // cannot be reached) is sent again, a few times at most, after a short back-off and
   // a new look at the slot map; then Unavailable. A connection that fails after a
   // command was sent leaves its fate unknown: only `idempotent` commands are sent
-  // again, the rest answer Unavailable.
+  // again, the rest answer Unavailable. A standalone server's failures answer
+  // Unavailable at once (there is no other node to wait for).
   absl::StatusOr<Batch> Exec(const std::vector<absl::string_view>& keys,
                              const std::vector<Command*>& commands,
                              Command* trailer = nullptr, bool idempotent = false);
