@@ -288,8 +288,7 @@ absl::StatusOr<Router::Batch> Router::Exec(const std::vector<absl::string_view>&
   std::vector<size_t> pending(commands.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   std::vector<Node*> asked(commands.size(), nullptr);  // ASK: this time, that node
-  Command asking;
-  asking.Add("ASKING");
+  std::optional<Command> asking;  // made when a node first answers ASK
   absl::Status last = absl::UnavailableError("redis cluster: a slot has no master");
   absl::Duration back_off = kFirstBackOff;
   bool wait = false;     // back off before the next try
@@ -337,7 +336,8 @@ absl::StatusOr<Router::Batch> Router::Exec(const std::vector<absl::string_view>&
         g = std::prev(groups.end());
       }
       if (asked[i] != nullptr) {
-        g->sent.push_back(&asking);
+        if (!asking) asking.emplace().Add("ASKING");
+        g->sent.push_back(&*asking);
         g->what.push_back(-1);
       }
       g->sent.push_back(commands[i]);
