@@ -39,6 +39,10 @@ constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
                    replace (or create) the record with a PUT body, overriding the version
   delete         --store URI --tenant T --session ID
   purge-expired  --store URI                                  remove expired sessions
+  sessions       --store URI --tenant T --customer ID         a customer's live sessions,
+                   one JSON line each (id, version, times)
+  logout         --store URI --tenant T --customer ID [--except SESSION]
+                   end the customer's sessions (all, or all but SESSION); prints how many
   export         --store URI [--out FILE]                     JSON Lines, one session a line
   import         --store URI [--in FILE] [--overwrite]        JSON Lines as written by export;
                    a session stored at a newer version is skipped (and counted) unless
@@ -298,7 +302,7 @@ class Importer {
 struct StoreArgs {
   std::string uri;
   int64_t ttl = 3600;
-  std::optional<std::string> tenant, session, json, out_file, in_file;
+  std::optional<std::string> tenant, session, json, out_file, in_file, customer, except;
   bool overwrite = false;
 };
 
@@ -318,6 +322,11 @@ std::string ReadStoreArgs(const std::string& command, Flags& flags, StoreArgs& a
     args.tenant = Require(flags, "tenant", err);
     args.session = Require(flags, "session", err);
     args.json = flags.Get("json");
+  }
+  if (command == "sessions" || command == "logout") {
+    args.tenant = Require(flags, "tenant", err);
+    args.customer = Require(flags, "customer", err);
+    if (command == "logout") args.except = flags.Get("except");
   }
   args.out_file = flags.Get("out");
   args.in_file = flags.Get("in");
@@ -345,6 +354,31 @@ int Put(SessionService& service, const SessionKey& key, const std::optional<std:
     return 0;
   }
   return Fail("the session kept changing; try again");
+}
+
+// ListSessions: every page of a customer's live sessions, one JSON line each.
+int ListSessions(const SessionService& service, const CustomerKey& customer) {
+  std::string cursor;
+  int64_t count = 0;
+  do {
+    absl::StatusOr<CustomerSessionPage> page =
+        service.ListCustomerSessions(customer, cursor, kMaxCustomerPage);
+    if (!page.ok()) return FailStatus(page.status());
+    for (const CustomerSession& s : page->sessions) {
+      Json line = {{"sessionId", s.session_id},
+                   {"version", s.version},
+                   {"createdAt", FormatTimestamp(s.created_at)},
+                   {"modifiedAt", FormatTimestamp(s.modified_at)}};
+      if (s.expires_at != absl::InfiniteFuture())
+        line["expiresAt"] = FormatTimestamp(s.expires_at);
+      std::printf("%s\n",
+                  line.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+      ++count;
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  std::fprintf(stderr, "%lld sessions\n", static_cast<long long>(count));
+  return 0;
 }
 
 // Export: every live session, one JSON line each, to `out_file` or standard output.
@@ -417,6 +451,14 @@ int StoreCommand(const std::string& command, Flags& flags) {
     std::printf("purged %lld expired sessions\n", static_cast<long long>(*n));
     return 0;
   }
+  if (command == "sessions") return ListSessions(service, {*args.tenant, *args.customer});
+  if (command == "logout") {
+    absl::StatusOr<int64_t> n =
+        service.EndCustomerSessions({*args.tenant, *args.customer}, args.except);
+    if (!n.ok()) return FailStatus(n.status());
+    std::printf("ended %lld sessions\n", static_cast<long long>(*n));
+    return 0;
+  }
   if (command == "export") return Export(**store, args.out_file);
   if (command == "import") return Import(**store, args.in_file, args.overwrite);
   return Fail("unknown command " + command);
@@ -431,7 +473,8 @@ int Main(int argc, char** argv) {
   Flags flags;
   if (std::string err = flags.Parse(argc, argv, 2, {"overwrite"}); !err.empty()) return Fail(err);
   if (command == "token") return Token(flags);
-  for (const char* c : {"get", "put", "delete", "purge-expired", "export", "import"}) {
+  for (const char* c : {"get", "put", "delete", "purge-expired", "sessions", "logout",
+                        "export", "import"}) {
     if (command == c) return StoreCommand(command, flags);
   }
   return Fail("unknown command " + command + "\n" + kUsage);

@@ -157,4 +157,38 @@ absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
   return absl::OkStatus();
 }
 
+absl::Status CheckCustomerQuery(const CustomerKey& customer, std::optional<int> limit) {
+  if (absl::Status st = ValidateTenant(customer.tenant); !st.ok()) return st;
+  if (absl::Status st = ValidateCustomerId(customer.customer_id); !st.ok()) return st;
+  if (limit && (*limit < 1 || *limit > kMaxCustomerPage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be from 1 to ", kMaxCustomerPage, ", not ", *limit));
+  }
+  return absl::OkStatus();
+}
+
+CustomerSession SummaryOf(const SessionText& text, const std::string& session_id) {
+  return CustomerSession{session_id, text.version(), text.created_at(),
+                         text.modified_at(), text.expires_at()};
+}
+
+CustomerSession SummaryOf(const SessionContext& record) {
+  return CustomerSession{record.session_id, record.version, record.created_at,
+                         record.modified_at, record.expires_at};
+}
+
+CustomerSessionPage PageOf(std::vector<CustomerSession> sorted, int limit,
+                           bool more_after) {
+  CustomerSessionPage page;
+  const size_t n = static_cast<size_t>(std::max(limit, 0));
+  if (sorted.size() > n) {
+    sorted.resize(n);
+    more_after = true;
+  }
+  page.sessions = std::move(sorted);
+  if (more_after && !page.sessions.empty())
+    page.next_cursor = page.sessions.back().session_id;
+  return page;
+}
+
 }  // namespace sessionctx::backend

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,39 @@ bool IsOwn(Route r) {
 
 // What ParseIfMatch returns for a weak tag (W/"3"): no session has this version.
 constexpr int64_t kWeakTag = std::numeric_limits<int64_t>::max();
+
+// QueryValue: the value of `name` in the query (application/x-www-form-urlencoded:
+// '+' is a space, %XX a byte); nullopt when absent; InvalidArgument for a bad escape.
+absl::StatusOr<std::optional<std::string>> QueryValue(absl::string_view query,
+                                                      absl::string_view name) {
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first != name) continue;
+    std::string out;
+    for (size_t i = 0; i < kv.second.size(); ++i) {
+      const char c = kv.second[i];
+      if (c == '+') {
+        out.push_back(' ');
+      } else if (c != '%') {
+        out.push_back(c);
+      } else {
+        int byte = 0;
+        if (i + 2 >= kv.second.size() + 0 ||
+            !absl::SimpleHexAtoi(kv.second.substr(i + 1, 2), &byte) ||
+            !absl::ascii_isxdigit(kv.second[i + 1]) ||
+            !absl::ascii_isxdigit(kv.second[i + 2])) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "query parameter ", name, " holds a malformed percent-escape"));
+        }
+        out.push_back(static_cast<char>(byte));
+        i += 2;
+      }
+    }
+    return std::optional<std::string>(std::move(out));
+  }
+  return std::optional<std::string>();
+}
 
 bool QueryFlag(absl::string_view query, absl::string_view name) {
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
@@ -105,12 +139,33 @@ std::variant<Principal, HttpResponse> Authenticate(const TokenVerifier& verifier
 }
 
 // Authorize checks tenant, scope and session claim (403), and fixes the session an own
-// call addresses: the token's.
+// call addresses: the token's (and the customer of /me/sessions: the token's).
 std::optional<HttpResponse> Authorize(const Principal& who,
                                       const std::string& management_scope,
                                       RouteMatch& m) {
   if (who.tenant != m.tenant) {
     return ErrorResponse(403, "token is not valid for tenant " + m.tenant);
+  }
+  if (m.spec->route == Route::kOwnSessions) {
+    if (!who.customer_id) {
+      return ErrorResponse(403,
+                           "an anonymous token has no customer sessions; log in first");
+    }
+    m.customer_id = *who.customer_id;
+    m.session_id = who.session_id;  // the current session, if the token names one
+    if (absl::Status st = ValidateCustomerId(m.customer_id); !st.ok()) {
+      return ErrorResponse(403, "token carries an invalid customer id");
+    }
+    return std::nullopt;
+  }
+  if (m.spec->route == Route::kCustomerContexts) {
+    if (!who.HasScope(management_scope)) {
+      return ErrorResponse(403, "token lacks the scope " + management_scope);
+    }
+    if (absl::Status st = ValidateCustomerId(m.customer_id); !st.ok()) {
+      return ErrorResponse(400, st.message());
+    }
+    return std::nullopt;
   }
   const bool own = IsOwn(m.spec->route);
   if (own) {
@@ -316,6 +371,10 @@ HttpResponse HttpHandler::Dispatch(Call& call) const {
       return ServeSetAttribute(call);
     case Route::kContextAttribute:
       return ServeDeleteAttribute(call);
+    case Route::kCustomerContexts:
+    case Route::kOwnSessions:
+      if (call.try_only) return HttpResponse{kWouldWait};  // reads the store
+      return ServeCustomerSessions(call);
     default:
       return ErrorResponse(500, "unrouted request");
   }
@@ -441,6 +500,71 @@ HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
       IsOwn(call.match.spec->route) ? OwnGuard(call) : std::optional<CustomerGuard>(),
       call.if_match);
   return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
+}
+
+// ServeCustomerSessions: GET lists one page of a customer's sessions, DELETE ends
+// them (/me/sessions: the token's customer; ?except=current keeps the token's own
+// session; management: ?except=<sessionId>). The cursor goes out base64url-encoded,
+// so it needs no escaping in a URL.
+HttpResponse HttpHandler::ServeCustomerSessions(const Call& call) const {
+  const bool own = call.match.spec->route == Route::kOwnSessions;
+  const CustomerKey customer{call.match.tenant, call.match.customer_id};
+  if (call.req.method == "DELETE") {
+    absl::StatusOr<std::optional<std::string>> except = QueryValue(call.query, "except");
+    if (!except.ok()) return ErrorResponse(400, except.status().message());
+    std::optional<std::string> keep = *except;
+    if (own && keep) {
+      if (*keep != "current") return ErrorResponse(400, "except must be current");
+      if (call.who.session_id.empty()) {
+        return ErrorResponse(403,
+                             "except=current needs a token that carries a session id");
+      }
+      keep = call.who.session_id;
+    }
+    absl::StatusOr<int64_t> ended = service_->EndCustomerSessions(customer, keep);
+    if (!ended.ok()) return Fail(ended.status(), "");
+    HttpResponse res;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = Json{{"ended", *ended}}.dump();
+    return res;
+  }
+  absl::StatusOr<std::optional<std::string>> limit_text = QueryValue(call.query, "limit");
+  absl::StatusOr<std::optional<std::string>> cursor_text =
+      QueryValue(call.query, "cursor");
+  if (!limit_text.ok()) return ErrorResponse(400, limit_text.status().message());
+  if (!cursor_text.ok()) return ErrorResponse(400, cursor_text.status().message());
+  int limit = kDefaultCustomerPage;
+  if (*limit_text && (!absl::SimpleAtoi(**limit_text, &limit) || limit < 1 ||
+                      limit > kMaxCustomerPage)) {
+    return ErrorResponse(
+        400, absl::StrCat("limit must be an integer from 1 to ", kMaxCustomerPage));
+  }
+  std::string cursor;
+  if (*cursor_text &&
+      (!absl::WebSafeBase64Unescape(**cursor_text, &cursor) || cursor.empty())) {
+    return ErrorResponse(400, "cursor is not one a listing gave out (nextCursor)");
+  }
+  absl::StatusOr<CustomerSessionPage> page =
+      service_->ListCustomerSessions(customer, cursor, limit);
+  if (!page.ok()) return Fail(page.status(), "");
+  Json sessions = Json::array();
+  for (const CustomerSession& s : page->sessions) {
+    Json item = {{"sessionId", s.session_id},
+                 {"version", s.version},
+                 {"createdAt", FormatTimestamp(s.created_at)},
+                 {"modifiedAt", FormatTimestamp(s.modified_at)}};
+    if (s.expires_at != absl::InfiniteFuture())
+      item["expiresAt"] = FormatTimestamp(s.expires_at);
+    if (own) item["current"] = s.session_id == call.who.session_id;
+    sessions.push_back(std::move(item));
+  }
+  Json body = {{"sessions", std::move(sessions)}};
+  if (!page->next_cursor.empty())
+    body["nextCursor"] = absl::WebSafeBase64Escape(page->next_cursor);
+  HttpResponse res;
+  res.headers.emplace_back("Content-Type", "application/json");
+  res.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return res;
 }
 
 }  // namespace sessionctx

@@ -83,6 +83,7 @@ RouteMatch Matched(int r, const Segments& segs) {
     if (t[i] == "{tenant}") m.tenant = std::string(segs[i]);
     if (t[i] == "{sessionId}") m.session_id = std::string(segs[i]);
     if (t[i] == "{attributeName}") m.attribute = std::string(segs[i]);
+    if (t[i] == "{customerId}") m.customer_id = std::string(segs[i]);
   }
   return m;
 }

@@ -246,4 +246,17 @@ absl::StatusOr<SessionContext> SessionService::AttachCustomer(const SessionKey& 
 
 absl::StatusOr<int64_t> SessionService::PurgeExpired() { return store_->PurgeExpired(); }
 
+absl::StatusOr<CustomerSessionPage> SessionService::ListCustomerSessions(
+    const CustomerKey& customer, const std::string& cursor, int limit) const {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;
+  return store_->ListCustomerSessions(customer, cursor, limit);
+}
+
+absl::StatusOr<int64_t> SessionService::EndCustomerSessions(
+    const CustomerKey& customer, const std::optional<std::string>& keep) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+    return st;
+  return store_->EndCustomerSessions(customer, keep);
+}
+
 }  // namespace sessionctx

@@ -1,5 +1,6 @@
 #include "sessionctx/session_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -124,6 +125,47 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
     if (st.ok()) return AttributeResult{record.version, true};
     if (!absl::IsAborted(st)) return st;
   }
+}
+
+absl::StatusOr<CustomerSessionPage> SessionStore::ListCustomerSessions(
+    const CustomerKey& customer, const std::string& cursor, int limit) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;
+  std::vector<CustomerSession> found;
+  absl::Status st = ForEach([&](const SessionKey& key, const SessionContext& record) {
+    if (key.tenant == customer.tenant && record.customer_id == customer.customer_id &&
+        key.session_id > cursor) {
+      found.push_back(backend::SummaryOf(record));
+    }
+    return true;
+  });
+  if (!st.ok()) return st;
+  std::sort(found.begin(), found.end(),
+            [](const CustomerSession& a, const CustomerSession& b) {
+              return a.session_id < b.session_id;
+            });
+  return backend::PageOf(std::move(found), limit, false);
+}
+
+absl::StatusOr<int64_t> SessionStore::EndCustomerSessions(
+    const CustomerKey& customer, const std::optional<std::string>& keep) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+    return st;
+  std::vector<std::string> ids;
+  absl::Status st = ForEach([&](const SessionKey& key, const SessionContext& record) {
+    if (key.tenant == customer.tenant && record.customer_id == customer.customer_id &&
+        key.session_id != keep) {
+      ids.push_back(key.session_id);
+    }
+    return true;
+  });
+  if (!st.ok()) return st;
+  int64_t ended = 0;
+  for (const std::string& id : ids) {
+    absl::Status deleted = Delete(SessionKey{customer.tenant, id});
+    if (deleted.ok()) ++ended;
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+  }
+  return ended;
 }
 
 }  // namespace sessionctx

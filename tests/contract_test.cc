@@ -115,6 +115,9 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"Authorization", "Bearer " + testing::MintToken(secret, "--tenant other --session s1")}};
   const Headers lost = {
       {"Authorization", "Bearer " + testing::MintToken(secret, "--tenant acme --session gone")}};
+  const std::string customer_token =
+      testing::MintToken(secret, "--tenant acme --session cs1 --customer c1");
+  const Headers customer = {{"Authorization", "Bearer " + customer_token}};
   auto with = [](Headers headers, const std::string& name, const std::string& value) {
     headers.emplace_back(name, value);
     return headers;
@@ -125,7 +128,8 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"GET", "/healthz", {}, "", 200},
       {"GET", "/readyz", {}, "", 200},
       {"GET", "/openapi.json", {}, "", 200},
-      {"PUT", managed + "?upsert=true", manage, R"({"siteCode":"main","currency":"EUR"})", 204},
+      {"PUT", managed + "?upsert=true", manage, R"({"siteCode":"main","currency":"EUR"})",
+       204},
       {"PUT", managed, manage, R"({"currency":"CHF","metadata":{"version":1}})", 204},
       {"PUT", managed, manage, R"({"currency":"USD","metadata":{"version":1}})", 409},
       {"PUT", managed, manage, R"({"sessionId":"other","metadata":{"version":2}})", 400},
@@ -141,8 +145,11 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"PATCH", own, shopper, R"({"currency":"euro","metadata":{"version":3}})", 400},
       {"PATCH", own, shopper, "", 400},
       {"PATCH", own, shopper,
-       R"({"context":{"pad":")" + std::string(3000, 'x') + R"("},"metadata":{"version":3}})", 413},
-      {"POST", own + "/attributes", shopper, R"({"key":"gift wrap","value":{"paper":"red"}})", 201},
+       R"({"context":{"pad":")" + std::string(3000, 'x') +
+           R"("},"metadata":{"version":3}})",
+       413},
+      {"POST", own + "/attributes", shopper,
+       R"({"key":"gift wrap","value":{"paper":"red"}})", 201},
       {"POST", own + "/attributes", shopper, R"({"value":1})", 400},
       {"DELETE", own + "/attributes/gift%20wrap", shopper, "", 204},
       {"GET", managed, manage, "", 200},
@@ -150,14 +157,31 @@ TEST(Contract, EveryRouteAndErrorMatchesTheOpenApiDocument) {
       {"GET", "/session-context/ab/context/s1", manage, "", 400},
       {"GET", "/session-context/acme/context/" + std::string(9000, 'x'), manage, "", 414},
       {"POST", managed + "/attributes", manage, R"({"key":"k","value":[1,2]})", 204},
-      {"POST", own + "/attributes", with(shopper, "If-Match", "\"1\""), R"({"key":"x","value":1})", 409},
+      {"POST", own + "/attributes", with(shopper, "If-Match", "\"1\""),
+       R"({"key":"x","value":1})", 409},
       {"DELETE", own + "/attributes/k", with(shopper, "If-Match", "\"1\""), "", 409},
       {"DELETE", managed + "/attributes/k", with(manage, "If-Match", "\"1\""), "", 409},
       {"DELETE", managed + "/attributes/k", manage, "", 204},
-      {"POST", managed + "/attributes", with(manage, "If-Match", "\"6\""), R"({"key":"k","value":"\u0000"})", 400},
+      {"POST", managed + "/attributes", with(manage, "If-Match", "\"6\""),
+       R"({"key":"k","value":"\u0000"})", 400},
       {"DELETE", managed, with(manage, "If-Match", "\"2\""), "", 409},
       {"DELETE", managed, with(manage, "If-Match", "\"7\""), "", 204},
       {"DELETE", managed, manage, "", 404},
+      {"PUT", "/session-context/acme/context/cs1?upsert=true",
+       with(manage, "saas-token", customer_token), R"({"customerId":"c1"})", 204},
+      {"PUT", "/session-context/acme/context/cs2?upsert=true",
+       with(manage, "saas-token", customer_token), R"({"customerId":"c1"})", 204},
+      {"GET", "/session-context/acme/customers/c1/contexts?limit=1", manage, "", 200},
+      {"GET", "/session-context/acme/customers/c1/contexts?cursor=Y3Mx", manage, "", 200},
+      {"GET", "/session-context/acme/customers/c1/contexts?limit=0", manage, "", 400},
+      {"GET", "/session-context/acme/customers/c1/contexts", shopper, "", 403},
+      {"GET", "/session-context/acme/customers/c1/contexts", {}, "", 401},
+      {"PATCH", "/session-context/acme/customers/c1/contexts", manage, "{}", 405},
+      {"GET", "/session-context/acme/me/sessions", customer, "", 200},
+      {"GET", "/session-context/acme/me/sessions", shopper, "", 403},
+      {"DELETE", "/session-context/acme/me/sessions?except=all", customer, "", 400},
+      {"DELETE", "/session-context/acme/me/sessions?except=current", customer, "", 200},
+      {"DELETE", "/session-context/acme/customers/c1/contexts", manage, "", 200},
       {"GET", "/metrics", {}, "", 200},
   };
   HttpConnection via_prism(proxy.port());

@@ -108,6 +108,36 @@ TEST_F(PostgresTest, MigrationUpgradesAnOlderSchema) {
 
 // An import writes the sizes a create of the same record would (the record's and
 // each attribute's share, which the size limit of later writes is checked against).
+// Migration 5 indexes the sessions of a schema written before it, by customer.
+TEST_F(PostgresTest, MigrationFiveIndexesTheCustomersOfAnOlderSchema) {
+  const std::string uri = factory_.Uri();
+  const std::string schema = SchemaOf(uri);
+  ASSERT_OK(MigratePostgresSchema(uri, 4));
+  Psql("INSERT INTO " + schema + ".sessions (tenant, session_id, customer_id, version, " +
+       "created_at, modified_at, record_bytes) VALUES ('acme', 'old', 'c1', 3, now(), "
+       "now(), 100)");
+  EXPECT_EQ(Psql("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + schema +
+                 "' AND indexname = 'sessions_customer'"),
+            "0");
+  auto store = OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(store);
+  EXPECT_EQ(Psql("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + schema +
+                 "' AND indexname = 'sessions_customer'"),
+            "1");
+  absl::StatusOr<CustomerSessionPage> page =
+      (*store)->ListCustomerSessions({"acme", "c1"}, "", 10);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->sessions.size(), 1u);
+  EXPECT_EQ(page->sessions[0].session_id, "old");
+  EXPECT_EQ(page->sessions[0].version, 3);
+  // The listing and the logout read the index, not the table.
+  const std::string plan =
+      Psql("SET enable_seqscan = off; EXPLAIN SELECT session_id FROM " + schema +
+           ".sessions WHERE tenant = 'acme' AND customer_id = 'c1'");
+  EXPECT_NE(plan.find("sessions_customer"), std::string::npos) << plan;
+  EXPECT_EQ(*(*store)->EndCustomerSessions({"acme", "c1"}, std::nullopt), 1);
+}
+
 TEST_F(PostgresTest, ImportKeepsTheSizesACreateWrites) {
   const std::string uri = factory_.Uri();
   const std::string schema = SchemaOf(uri);

@@ -209,6 +209,38 @@ TEST_F(RedisStoreTest, EachAttributeIsAFieldOfItsOwnInTheSessionsOneHash) {
             static_cast<int64_t>((*text)->json().size()));
 }
 
+// A customer's index is a sorted set that cleans itself: a deleted session leaves it,
+// an entry whose session is gone is pruned by the next listing, logout everywhere
+// leaves no key behind, and the index expires with its last session.
+TEST_F(RedisStoreTest, TheCustomerIndexCleansItself) {
+  const std::string index = absl::StrCat("'", prefix_, "customer:{acme/c1}'");
+  Create("x1", "c1");
+  Create("x2", "c1");
+  EXPECT_EQ(CliNumber("ZCARD " + index), 2);
+  EXPECT_EQ(CliNumber("PTTL " + index), -1) << "customer sessions never expire";
+  ASSERT_OK(service_->Delete({"acme", "x1"}));
+  EXPECT_EQ(CliNumber("ZCARD " + index), 1);
+  EXPECT_EQ(CliNumber("ZADD " + index + " inf ghost"), 1);  // a writer died mid-way, say
+  absl::StatusOr<CustomerSessionPage> page =
+      store_->ListCustomerSessions({"acme", "c1"}, "", 10);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->sessions.size(), 1u);
+  EXPECT_EQ(page->sessions[0].session_id, "x2");
+  EXPECT_EQ(CliNumber("ZCARD " + index), 1) << "the ghost was pruned";
+  EXPECT_EQ(*store_->EndCustomerSessions({"acme", "c1"}, std::nullopt), 1);
+  EXPECT_EQ(CliNumber("EXISTS " + index), 0);
+  SessionContext soon;
+  soon.session_id = "soon";
+  soon.customer_id = "c1";
+  soon.version = 1;
+  soon.created_at = soon.modified_at = absl::Now();
+  soon.expires_at = absl::Now() + absl::Seconds(60);
+  ASSERT_OK(store_->Import({ImportRecord{{"acme", "soon"}, soon}}));
+  const int64_t ttl = CliNumber("PTTL " + index);
+  EXPECT_GT(ttl, 50'000);
+  EXPECT_LE(ttl, 60'000);
+}
+
 TEST_F(RedisStoreTest, ScriptsTheServerLostAreSentAgain) {
   const SessionKey key = Create("flush");
   ASSERT_EQ(Cli("SCRIPT FLUSH"), "OK");

@@ -68,7 +68,7 @@ TEST(RocksDbStore, UndecodableValueIsDataLoss) {
     // Overwrite the base record with garbage behind the library's back.
     rocksdb::Options options;
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(options, (dir.path() / "db").string(), families, &handles, &db).ok());
@@ -98,7 +98,7 @@ class RawDb {
  public:
   explicit RawDb(const TempDir& dir) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
     ok_ = rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,
                             &handles_, &db_)
               .ok();
@@ -127,6 +127,15 @@ class RawDb {
     for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
     return keys;
   }
+  // Keys of the customer index (the built marker included).
+  std::vector<std::string> CustomerEntries() {
+    std::vector<std::string> keys;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), handles_[2]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+    return keys;
+  }
+  rocksdb::ColumnFamilyHandle* customers() { return handles_[2]; }
   std::string Value(const std::string& key) {
     std::string v;
     db_->Get(rocksdb::ReadOptions(), records(), key, &v);
@@ -402,7 +411,7 @@ TEST(RocksDbExpiryIndex, AnEntryAtTheExactMillisecondIsReplacedNotLost) {
   }
   {  // index it as an older version did: at the exact expiry
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,
@@ -444,6 +453,46 @@ TEST(RocksDbExpiryIndex, AnEntryAtTheExactMillisecondIsReplacedNotLost) {
   ASSERT_OK(purged);
   EXPECT_EQ(*purged, 1);
   EXPECT_STATUS((*store)->Get({"acme", "old"}), kNotFound);
+}
+
+// A store written before the customer index existed gains it when opened, once: the
+// index is built from the sessions and recorded as built.
+TEST(RocksDbStore, AStoreWithoutTheCustomerIndexGainsItOnceWhenOpened) {
+  TempDir dir;
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);
+    SessionService service(store->get(), ServiceOptions{});
+    for (const char* id : {"a", "b", "c"}) {
+      ASSERT_OK(service.Create("acme", SessionContext{.session_id = id}));
+      ASSERT_OK(service.AttachCustomer({"acme", id}, "c1"));
+    }
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = "anon"}));
+  }
+  {  // as an older version left it: no customer index at all
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.ok());
+    std::vector<std::string> entries = raw.CustomerEntries();
+    EXPECT_EQ(entries.size(), 4u) << "three sessions and the built marker";
+    for (const std::string& k : entries) {
+      ASSERT_TRUE(raw.db()->Delete(rocksdb::WriteOptions(), raw.customers(), k).ok());
+    }
+  }
+  {
+    auto store = OpenSessionStore(Uri(dir), StoreOptions{});
+    ASSERT_OK(store);
+    absl::StatusOr<CustomerSessionPage> page =
+        (*store)->ListCustomerSessions({"acme", "c1"}, "", 10);
+    ASSERT_OK(page);
+    ASSERT_EQ(page->sessions.size(), 3u);
+    EXPECT_EQ(page->sessions[0].session_id, "a");
+    EXPECT_EQ(page->sessions[2].session_id, "c");
+  }
+  RawDb raw(dir);
+  ASSERT_TRUE(raw.ok());
+  std::vector<std::string> entries = raw.CustomerEntries();
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries.back(), rocksdb_internal::kCustomerIndexBuilt) << "recorded as built";
 }
 
 TEST(RocksDbStore, SecondOpenOfSamePathFailsAtOnce) {

@@ -271,6 +271,21 @@ TEST(Sessionctl, PutGetExportImportDeletePurge) {
   EXPECT_EQ(imported, got);
   Json customer = Json::parse(RunCommand(ctl + " get " + b + " acme s2"), nullptr, false);
   EXPECT_EQ(customer["customerId"], "c1");
+  // The import indexed s2 under its customer: listed, then logged out everywhere.
+  const std::string listed =
+      RunCommand(ctl + " sessions " + b + " --tenant acme --customer c1 2>/dev/null");
+  Json summary = Json::parse(listed, nullptr, false);
+  EXPECT_EQ(summary["sessionId"], "s2") << listed;
+  EXPECT_EQ(summary["version"], 1) << listed;
+  EXPECT_NE(RunCommand(ctl + " logout " + b + " --tenant acme --customer c1 --except s9")
+                .find("ended 1 sessions"),
+            std::string::npos);
+  EXPECT_EQ(
+      RunCommand(ctl + " sessions " + b + " --tenant acme --customer c1 2>/dev/null"),
+      "");
+  EXPECT_NE(RunCommand(ctl + " sessions " + b + " --tenant acme 2>&1; echo exit=$?")
+                .find("--customer is required"),
+            std::string::npos);
 
   EXPECT_NE(RunCommand(ctl + " delete " + b + " acme s1; echo exit=$?").find("exit=0"),
             std::string::npos);

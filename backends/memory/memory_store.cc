@@ -91,6 +91,49 @@ Entry MakeEntry(const SessionContext& record) {
   return Entry{backend::TextLayout::FromParts(record, "{}"), LargeContext::FromText(context)};
 }
 
+// CustomerIndex: the session ids of each customer ("tenant/customerId"), sorted. Moved
+// by the writes that change a session's customer, under that session's shard lock
+// (shard lock first, then this one's).
+class CustomerIndex {
+ public:
+  // Move: `key` leaves `before`'s sessions and joins `after`'s (nullopt: none).
+  void Move(const SessionKey& key, const std::optional<std::string>& before,
+            const std::optional<std::string>& after) {
+    if (before == after) return;
+    std::lock_guard lock(mu_);
+    if (before) {
+      auto it = ids_.find(Name(key.tenant, *before));
+      if (it != ids_.end()) {
+        it->second.erase(key.session_id);
+        if (it->second.empty()) ids_.erase(it);
+      }
+    }
+    if (after) ids_[Name(key.tenant, *after)].insert(key.session_id);
+  }
+
+  // After: up to `n` of the customer's session ids that sort after `cursor`.
+  std::vector<std::string> After(const CustomerKey& customer, const std::string& cursor,
+                                 size_t n) const {
+    std::vector<std::string> out;
+    std::shared_lock lock(mu_);
+    auto it = ids_.find(Name(customer.tenant, customer.customer_id));
+    if (it == ids_.end()) return out;
+    for (auto id = it->second.upper_bound(cursor);
+         id != it->second.end() && out.size() < n; ++id) {
+      out.push_back(*id);
+    }
+    return out;
+  }
+
+ private:
+  // Tenant names hold no '/', so "tenant/customerId" is unambiguous.
+  static std::string Name(const std::string& tenant, const std::string& customer) {
+    return absl::StrCat(tenant, "/", customer);
+  }
+  mutable std::shared_mutex mu_;
+  absl::flat_hash_map<std::string, absl::btree_set<std::string>> ids_;  // guarded by mu_
+};
+
 class MemoryStore final : public SessionStore {
  public:
   MemoryStore(const StoreOptions& options, int shards)
@@ -127,10 +170,12 @@ class MemoryStore final : public SessionStore {
     if (it != shard.records.end()) {
       if (!it->second.text->IsExpiredAt(clock_->Now())) return backend::SessionExistsError(key);
       Reindex(shard, k, it->second.text->expires_at(), entry.text->expires_at());
+      customers_.Move(key, it->second.text->customer_id(), entry.text->customer_id());
       it->second = std::move(entry);
       return absl::OkStatus();
     }
     Reindex(shard, k, absl::InfiniteFuture(), entry.text->expires_at());
+    customers_.Move(key, std::nullopt, entry.text->customer_id());
     shard.records.emplace(k, std::move(entry));
     return absl::OkStatus();
   }
@@ -147,6 +192,7 @@ class MemoryStore final : public SessionStore {
       return backend::VersionConflictError(expected_version, live->text->version());
     }
     Reindex(shard, k, live->text->expires_at(), entry.text->expires_at());
+    customers_.Move(key, live->text->customer_id(), entry.text->customer_id());
     *live = std::move(entry);
     return absl::OkStatus();
   }
@@ -163,6 +209,7 @@ class MemoryStore final : public SessionStore {
       return backend::VersionConflictError(*expected_version, it->second.text->version());
     }
     Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
+    customers_.Move(key, it->second.text->customer_id(), std::nullopt);
     gone = std::move(it->second);
     shard.records.erase(it);  // an expired record goes too
     return live ? absl::OkStatus() : backend::SessionNotFoundError(key);
@@ -183,6 +230,8 @@ class MemoryStore final : public SessionStore {
           ++it;  // expires later in the current minute
           continue;
         }
+        customers_.Move(KeyOf(record->first), record->second.text->customer_id(),
+                        std::nullopt);
         gone.push_back(std::move(record->second));
         shard.records.erase(record);
         it = shard.expiry.erase(it);
@@ -207,8 +256,7 @@ class MemoryStore final : public SessionStore {
       for (const auto& [k, text] : batch) {
         absl::StatusOr<SessionContext> record = text->Record();
         if (!record.ok()) return record.status();
-        const size_t slash = k.find('/');
-        if (!visit(SessionKey{k.substr(0, slash), k.substr(slash + 1)}, *record)) {
+        if (!visit(KeyOf(k), *record)) {
           return absl::OkStatus();
         }
       }
@@ -310,6 +358,65 @@ class MemoryStore final : public SessionStore {
     return AttributeResult{stamp.version, true};
   }
 
+  // The index names the customer's sessions (exact: it changes under the session's
+  // shard lock, with the session); each is then read under its shard lock.
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok())
+      return st;
+    std::vector<CustomerSession> found;
+    std::string after = cursor;
+    const absl::Time now = clock_->Now();
+    while (found.size() <= static_cast<size_t>(limit)) {
+      std::vector<std::string> ids = customers_.After(customer, after, limit + 1);
+      if (ids.empty()) break;
+      after = ids.back();
+      for (const std::string& id : ids) {
+        const SessionKey key{customer.tenant, id};
+        const std::string k = FlatKey(key);
+        Shard& shard = ShardFor(k);
+        std::shared_lock lock(shard.mu);
+        auto it = shard.records.find(k);
+        if (it == shard.records.end() || it->second.text->IsExpiredAt(now) ||
+            it->second.text->customer_id() != customer.customer_id) {
+          continue;  // expired, or changed since the index was read
+        }
+        found.push_back(backend::SummaryOf(*it->second.text, id));
+      }
+    }
+    return backend::PageOf(std::move(found), limit, false);
+  }
+
+  // Every session the index holds for the customer when it is read is deleted under
+  // its shard lock, unless it has left the customer meanwhile.
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+      return st;
+    const absl::Time now = clock_->Now();
+    int64_t ended = 0;
+    for (const std::string& id : customers_.After(customer, "", SIZE_MAX)) {
+      if (id == keep) continue;
+      const SessionKey key{customer.tenant, id};
+      const std::string k = FlatKey(key);
+      Shard& shard = ShardFor(k);
+      Entry gone;  // freed after the lock is released
+      std::unique_lock lock(shard.mu);
+      auto it = shard.records.find(k);
+      if (it == shard.records.end() ||
+          it->second.text->customer_id() != customer.customer_id) {
+        continue;
+      }
+      if (!it->second.text->IsExpiredAt(now)) ++ended;
+      Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
+      customers_.Move(key, it->second.text->customer_id(), std::nullopt);
+      gone = std::move(it->second);
+      shard.records.erase(it);
+    }
+    return ended;
+  }
+
   std::vector<StoreStat> Stats() override {
     double sessions = 0, bytes = 0;
     for (Shard& shard : shards_) {
@@ -343,6 +450,11 @@ class MemoryStore final : public SessionStore {
     if (has) shard.expiry.emplace(backend::ExpiryMinute(after), k);
   }
 
+  static SessionKey KeyOf(const std::string& k) {
+    const size_t slash = k.find('/');
+    return SessionKey{k.substr(0, slash), k.substr(slash + 1)};
+  }
+
   Shard& ShardFor(const std::string& k) { return shards_.For(absl::Hash<std::string>{}(k)); }
 
   // REQUIRES: shard.mu held (shared or exclusive).
@@ -356,6 +468,7 @@ class MemoryStore final : public SessionStore {
 
   const Clock* const clock_;
   backend::Striped<Shard> shards_;
+  CustomerIndex customers_;
 };
 
 }  // namespace

@@ -325,32 +325,36 @@ std::string PatchedFieldColumns(const std::string& base, const std::string& row)
 std::vector<std::string> Migrations(const std::string& s) {
   return {
       // 1: the tables.
-      absl::StrCat("CREATE TABLE ", s, ".sessions (",
-                   "tenant text NOT NULL, session_id text NOT NULL, customer_id text, ",
-                   "site_code text, currency text, cart_id text, target_location text, ",
-                   "language text, version bigint NOT NULL, created_at timestamptz NOT NULL, ",
-                   "modified_at timestamptz NOT NULL, expires_at timestamptz, ",
-                   "record_bytes bigint NOT NULL, PRIMARY KEY (tenant, session_id)); ",
-                   "CREATE TABLE ", s, ".attributes (",
-                   "tenant text NOT NULL, session_id text NOT NULL, name text NOT NULL, ",
-                   "value jsonb NOT NULL, bytes bigint NOT NULL, ",
-                   "PRIMARY KEY (tenant, session_id, name), ",
-                   "FOREIGN KEY (tenant, session_id) REFERENCES ", s,
-                   ".sessions ON DELETE CASCADE)"),
+      absl::StrCat(
+          "CREATE TABLE ", s, ".sessions (",
+          "tenant text NOT NULL, session_id text NOT NULL, customer_id text, ",
+          "site_code text, currency text, cart_id text, target_location text, ",
+          "language text, version bigint NOT NULL, created_at timestamptz NOT NULL, ",
+          "modified_at timestamptz NOT NULL, expires_at timestamptz, ",
+          "record_bytes bigint NOT NULL, PRIMARY KEY (tenant, session_id)); ",
+          "CREATE TABLE ", s, ".attributes (",
+          "tenant text NOT NULL, session_id text NOT NULL, name text NOT NULL, ",
+          "value jsonb NOT NULL, bytes bigint NOT NULL, ",
+          "PRIMARY KEY (tenant, session_id, name), ",
+          "FOREIGN KEY (tenant, session_id) REFERENCES ", s,
+          ".sessions ON DELETE CASCADE)"),
       // 2: purge reads only anonymous sessions, by expiry.
       absl::StrCat("CREATE INDEX sessions_expiry ON ", s,
                    ".sessions (expires_at) WHERE expires_at IS NOT NULL"),
       // 3: RFC 7386 JSON Merge Patch in the database, so PATCH is one statement.
       absl::StrCat(
           "CREATE FUNCTION ", s, ".merge_patch(target jsonb, patch jsonb) RETURNS jsonb ",
-          "LANGUAGE plpgsql IMMUTABLE AS $f$ DECLARE result jsonb; k text; v jsonb; BEGIN ",
-          "IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN RETURN patch; END IF; ",
-          "IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN result := '{}'::jsonb; ",
+          "LANGUAGE plpgsql IMMUTABLE AS $f$ DECLARE result jsonb; k text; v jsonb; "
+          "BEGIN ",
+          "IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN RETURN patch; END "
+          "IF; ",
+          "IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN result := "
+          "'{}'::jsonb; ",
           "ELSE result := target; END IF; ",
           "FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP ",
           "IF jsonb_typeof(v) = 'null' THEN result := result - k; ",
-          "ELSE result := jsonb_set(result, ARRAY[k], ", s, ".merge_patch(result -> k, v)); ",
-          "END IF; END LOOP; RETURN result; END $f$"),
+          "ELSE result := jsonb_set(result, ARRAY[k], ", s,
+          ".merge_patch(result -> k, v)); ", "END IF; END LOOP; RETURN result; END $f$"),
       // 4: exact record sizes under concurrency. Every write that changes a
       // session's attributes is a function that locks the session row first and only
       // then reads what it changes (each statement of a VOLATILE function takes a new
@@ -358,6 +362,12 @@ std::vector<std::string> Migrations(const std::string& s) {
       // computed from a stale row. Sizes are the compact JSON text's, as the core
       // measures them (AttributeBytes, RecordBytes), recomputed once here.
       SizeMigration(s),
+      // 5: a customer's sessions, by (tenant, customer): listing and ending them reads
+      // the index, not the table. The index is on the session row's own column, so
+      // every write that sets or changes customerId moves it in the same transaction.
+      absl::StrCat(
+          "CREATE INDEX sessions_customer ON ", s,
+          ".sessions (tenant, customer_id, session_id) WHERE customer_id IS NOT NULL"),
   };
 }
 
@@ -507,24 +517,27 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
   const std::string& expiry = w.expiry;
   const std::string& set_all = w.set_all;
   return {
-      {"get", absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
-                           "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
-                           Ts(3), ")")},
+      {"get",
+       absl::StrCat("SELECT ", Columns(schema), " FROM ", t, " s WHERE s.tenant = $1 ",
+                    "AND s.session_id = $2 AND (s.expires_at IS NULL OR s.expires_at > ",
+                    Ts(3), ")")},
       // Inserts, or takes over an expired record; false means a live one exists.
       {"create",
-       absl::StrCat("WITH up AS (INSERT INTO ", t, " (tenant, session_id, ", columns,
-                    "version, created_at, modified_at, expires_at, record_bytes) VALUES ($1, $2, ",
-                    values, "$6, ", Ts(7), ", ", Ts(8), ", ", expiry, ", $11) ",
-                    "ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all,
-                    " WHERE ", t, ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3),
-                    " RETURNING 1), ", ReplaceAttributes(a, key, "up"),
-                    "SELECT EXISTS (SELECT 1 FROM up), $10::bigint IS NULL")},
+       absl::StrCat(
+           "WITH up AS (INSERT INTO ", t, " (tenant, session_id, ", columns,
+           "version, created_at, modified_at, expires_at, record_bytes) VALUES ($1, $2, ",
+           values, "$6, ", Ts(7), ", ", Ts(8), ", ", expiry, ", $11) ",
+           "ON CONFLICT (tenant, session_id) DO UPDATE SET ", set_all, " WHERE ", t,
+           ".expires_at IS NOT NULL AND ", t, ".expires_at <= ", Ts(3), " RETURNING 1), ",
+           ReplaceAttributes(a, key, "up"),
+           "SELECT EXISTS (SELECT 1 FROM up), $10::bigint IS NULL")},
       // One statement tells success, conflict (current version) and absence apart.
-      {"cas", absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
-                           "), upd AS (UPDATE ", t, " SET ", set_all, " WHERE ", key,
-                           " AND version = $10 AND ", live, " RETURNING 1), ",
-                           ReplaceAttributes(a, key, "upd"),
-                           "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
+      {"cas",
+       absl::StrCat("WITH cur AS (SELECT version FROM ", t, " WHERE ", key, " AND ", live,
+                    "), upd AS (UPDATE ", t, " SET ", set_all, " WHERE ", key,
+                    " AND version = $10 AND ", live, " RETURNING 1), ",
+                    ReplaceAttributes(a, key, "upd"),
+                    "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
       {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
       {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
                              "expires_at <= to_timestamp($1::bigint / 1000.0)")},
@@ -533,24 +546,46 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // is false); $3 now. Answers how many it wrote. One statement: one round trip,
       // all or nothing.
       {"import", ImportStatement(schema, columns)},
-      {"scan", absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
-                            " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
-                            "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
-                            "ORDER BY s.tenant, s.session_id LIMIT 500")},
+      {"scan",
+       absl::StrCat("SELECT s.tenant, s.session_id, ", Columns(schema), " FROM ", t,
+                    " s WHERE (s.tenant, s.session_id) > ($1, $2) AND (s.expires_at IS ",
+                    "NULL OR s.expires_at > to_timestamp($3::bigint / 1000.0)) ",
+                    "ORDER BY s.tenant, s.session_id LIMIT 500")},
       // The writes of migration 4's functions (outcomes there). Each is one prepared
       // statement: one round trip.
-      {"set_attribute", absl::StrCat("SELECT * FROM ", schema, ".set_attribute($1, $2, $3, $4, $5, ",
-                                     "$6::jsonb, $7, $8, $9, $10, $11)")},
-      {"delete_attribute", absl::StrCat("SELECT * FROM ", schema, ".delete_attribute($1, $2, $3, ",
-                                        "$4, $5, $6, $7, $8)")},
-      {"patch", absl::StrCat("SELECT * FROM ", schema, ".patch($1, $2, $3, $4, $5, $6::jsonb, ",
-                             "$7::jsonb, $8, $9::jsonb, $10, $11, $12)")},
+      {"set_attribute",
+       absl::StrCat("SELECT * FROM ", schema, ".set_attribute($1, $2, $3, $4, $5, ",
+                    "$6::jsonb, $7, $8, $9, $10, $11)")},
+      {"delete_attribute",
+       absl::StrCat("SELECT * FROM ", schema, ".delete_attribute($1, $2, $3, ",
+                    "$4, $5, $6, $7, $8)")},
+      {"patch",
+       absl::StrCat("SELECT * FROM ", schema, ".patch($1, $2, $3, $4, $5, $6::jsonb, ",
+                    "$7::jsonb, $8, $9::jsonb, $10, $11, $12)")},
       // A PATCH of base fields alone, the common case: one UPDATE of the session row,
       // its size computed from the row being updated (re-read once it is locked), so
       // exact. No row: the patch function above says why (a second round trip, only
       // then). $5 expected version, $6 {field: value|null}, $7/$8 the guard, $9 limit.
       {"patch_base", PatchBaseStatement(schema)},
-      {"delete", absl::StrCat("SELECT * FROM ", schema, ".delete_session($1, $2, $3, $4)")},
+      {"delete",
+       absl::StrCat("SELECT * FROM ", schema, ".delete_session($1, $2, $3, $4)")},
+      // A customer's live sessions after a session id ($3), by id, at most $5; $4 now.
+      {"customer_sessions",
+       absl::StrCat(
+           "SELECT session_id, version, round(extract(epoch from created_at) * "
+           "1000)::bigint, ",
+           "round(extract(epoch from modified_at) * 1000)::bigint, ",
+           "round(extract(epoch from expires_at) * 1000)::bigint FROM ", t,
+           " WHERE tenant = $1 AND customer_id = $2 AND session_id > $3 AND (expires_at ",
+           "IS NULL OR expires_at > ", Ts(4), ") ORDER BY session_id LIMIT $5")},
+      // Ends a customer's sessions but $3 (NULL: none); counts the live ones ($4 now).
+      // One statement: the rows it deletes are those of the customer when it runs, a
+      // row a concurrent write changed is checked again once that write committed.
+      {"end_customer",
+       absl::StrCat(
+           "WITH d AS (DELETE FROM ", t, " WHERE tenant = $1 AND customer_id = $2 AND ",
+           "session_id IS DISTINCT FROM $3 RETURNING expires_at) SELECT count(*) FROM d ",
+           "WHERE expires_at IS NULL OR expires_at > ", Ts(4))},
   };
 }
 
@@ -815,6 +850,43 @@ class PostgresStore final : public SessionStore {
       }
       after = batch.back().first;
     }
+  }
+
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok())
+      return st;
+    return Run<CustomerSessionPage>(
+        [&](pqxx::nontransaction& tx) -> absl::StatusOr<CustomerSessionPage> {
+          pqxx::result r =
+              tx.exec_prepared("customer_sessions", customer.tenant, customer.customer_id,
+                               cursor, Now(), limit + 1);
+          std::vector<CustomerSession> found;
+          for (const pqxx::row& row : r) {
+            CustomerSession s;
+            s.session_id = row[0].as<std::string>();
+            s.version = row[1].as<int64_t>();
+            s.created_at = absl::FromUnixMillis(row[2].as<int64_t>());
+            s.modified_at = absl::FromUnixMillis(row[3].as<int64_t>());
+            s.expires_at = row[4].is_null() ? absl::InfiniteFuture()
+                                            : absl::FromUnixMillis(row[4].as<int64_t>());
+            found.push_back(std::move(s));
+          }
+          return backend::PageOf(std::move(found), limit, false);
+        });
+  }
+
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+      return st;
+    return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+      return tx
+          .exec_prepared1("end_customer", customer.tenant, customer.customer_id,
+                          CStr(keep), Now())[0]
+          .as<int64_t>();
+    });
   }
 
   // One statement, one round trip: the database merges, measures and checks (the

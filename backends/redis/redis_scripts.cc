@@ -15,6 +15,8 @@ namespace {
 constexpr char kPrelude[] = R"lua(#!lua
 local key = KEYS[1]
 local function num(x) return string.format('%d', x) end
+-- the customerId the key held before this script ran (quoted; false: none), set by read
+local was = false
 -- read: HMGET of the metadata and then `fields` (in chunks: Lua's stack is bounded);
 -- returns the session while it lives at `now` (the caller's clock), or nil; the
 -- fields' values (false: absent); and whether the key exists (live or not).
@@ -26,6 +28,7 @@ local function read(now, fields)
   end
   local values = {}
   for i = 6, #m do values[i - 5] = m[i] end
+  was = m[3]
   if not m[1] or (m[2] and tonumber(m[2]) <= now) then return nil, values, m[1] ~= false end
   return {v = tonumber(m[1]), customer = m[3], n = tonumber(m[4]), k = tonumber(m[5])}, values, true
 end
@@ -86,7 +89,7 @@ constexpr char kCreateBody[] = R"lua(
 local s, _, present = read(tonumber(ARGV[1]), none)
 if s then return {2, s.v} end
 put(3, ARGV[2], present)
-return {0, 1}
+return {0, 1, was or ''}
 )lua";
 
 // replace (compare-and-set of a whole record): ARGV now, expected version, ttl, fields.
@@ -95,7 +98,7 @@ local s = read(tonumber(ARGV[1]), none)
 if not s then return {1, 0} end
 if tonumber(ARGV[2]) ~= s.v then return {3, s.v} end
 put(4, ARGV[3], true)
-return {0, 0}
+return {0, 0, was or ''}
 )lua";
 
 // delete: ARGV now, expected version ('' any).
@@ -104,7 +107,7 @@ local s = read(tonumber(ARGV[1]), none)
 if not s then return {1, 0} end
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= s.v then return {3, s.v} end
 redis.call('DEL', key)
-return {0, 0}
+return {0, 0, was or ''}
 )lua";
 
 // attribute: ARGV now, ttl, max bytes, guard, expected version, the quoted name, and
@@ -192,6 +195,30 @@ constexpr char kImportBody[] = R"lua(
 local s = read(tonumber(ARGV[1]), none)
 if s and ARGV[2] ~= '1' and s.v > tonumber(ARGV[3]) then return {8, s.v} end
 put(5, ARGV[4], true)
+return {0, 0, was or ''}
+)lua";
+
+// end (a customer's logout everywhere): ARGV now, the quoted customer id. Deletes the
+// session while it lives and belongs to that customer; else changes nothing.
+constexpr char kEndBody[] = R"lua(
+local s = read(tonumber(ARGV[1]), none)
+if not s or s.customer ~= ARGV[2] then return {1, 0} end
+redis.call('DEL', key)
+return {0, s.v}
+)lua";
+
+// index (KEYS[1] a customer's index): ARGV now, the session's expiry (score; 'inf'
+// never), the session id. Adds the session, drops what expired, and gives the index
+// the expiry of its last session (none while one never expires).
+constexpr char kIndexBody[] = R"lua(
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
+redis.call('ZADD', key, ARGV[2], ARGV[3])
+local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if top[2] == 'inf' then
+  redis.call('PERSIST', key)
+else  -- relative to the caller's clock, as the sessions' own expiry
+  redis.call('PEXPIRE', key, num(math.max(1, tonumber(top[2]) - tonumber(ARGV[1]))))
+end
 return {0, 0}
 )lua";
 
@@ -199,7 +226,8 @@ struct Sources {
   std::string text[kScriptCount];
   Sources() {
     const char* bodies[kScriptCount] = {kCreateBody,    kReplaceBody, kDeleteBody,
-                                        kAttributeBody, kPatchBody,   kImportBody};
+                                        kAttributeBody, kPatchBody,   kImportBody,
+                                        kEndBody,       kIndexBody};
     for (int i = 0; i < kScriptCount; ++i) text[i] = std::string(kPrelude) + bodies[i];
   }
 };

@@ -15,7 +15,18 @@
 // a member `"key":value` and its comma take #key + #value + 2 bytes, an empty context
 // "{}" one byte more than a non-empty one's braces, and the version its digits.
 //
-// Every script answers {code, value}: see ScriptCode.
+// A customer's sessions are indexed apart, in a sorted set per customer,
+//   "customer:{<tenant>/<customerId>}"   member: session id, score: its expiry (Unix ms;
+//                                        inf: never); expires with its last session
+// which lives in its own slot: in a cluster no script can write it and a session
+// together. So the index may name more than the customer's sessions, never fewer: a
+// write that gives a session a customer adds it to the index before the session
+// script runs and again after (should a reader have pruned it in between); a session
+// leaves the index after the write that took it out. A reader checks each session it
+// names against the session's own customerId and prunes what no longer matches.
+//
+// Every script answers {code, value}: see ScriptCode. Create, replace, delete and
+// import add the customerId the key held before (quoted; '' none), for the index.
 #ifndef SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
 #define SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
 
@@ -35,7 +46,19 @@ enum ScriptCode {
 };
 
 // The scripts, in the order of Script below.
-enum Script { kCreate, kReplace, kDelete, kAttribute, kPatch, kImport, kScriptCount };
+// kEnd deletes a session of one customer; kIndex adds a session to a customer's index
+// (KEYS[1] is the index).
+enum Script {
+  kCreate,
+  kReplace,
+  kDelete,
+  kAttribute,
+  kPatch,
+  kImport,
+  kEnd,
+  kIndex,
+  kScriptCount
+};
 
 // The Lua source of `script` (with the shared prelude).
 const char* ScriptSource(Script script);

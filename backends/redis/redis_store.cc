@@ -44,11 +44,21 @@ std::string Expected(std::optional<int64_t> version) {
   return version ? absl::StrCat(*version) : std::string();
 }
 
-// ScriptReply: a script's {code, value}.
+// ScriptReply: a script's {code, value}, and for the writes that may change a
+// session's customer, the customerId the key held before (quoted; empty: none).
 struct ScriptReply {
   int code = 0;
   int64_t value = 0;
+  std::string was;
 };
+
+// Unquoted: a customerId as the hash keeps it (a quoted JSON string), read back.
+std::optional<std::string> Unquoted(const std::string& quoted) {
+  if (quoted.empty()) return std::nullopt;
+  Json parsed = Json::parse(quoted, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_string()) return std::nullopt;
+  return parsed.get<std::string>();
+}
 
 class RedisStore final : public SessionStore {
  public:
@@ -158,9 +168,11 @@ class RedisStore final : public SessionStore {
     const std::string at = Ms(now);
     Command c;
     c.Add(at).Add(stored.ttl);
+    if (absl::Status st = IndexBefore(key, record); !st.ok()) return st;
     absl::StatusOr<ScriptReply> r = Run(redis::kCreate, Key(key), c, &stored.fields);
     if (!r.ok()) return r.status();
     if (r->code == redis::kExists) return backend::SessionExistsError(key);
+    if (r->code == redis::kOk) IndexAfter(key, r->was, record);
     return Expect(*r, key);
   }
 
@@ -171,8 +183,10 @@ class RedisStore final : public SessionStore {
     const std::string at = Ms(now), expected = absl::StrCat(expected_version);
     Command c;
     c.Add(at).Add(expected).Add(stored.ttl);
+    if (absl::Status st = IndexBefore(key, record); !st.ok()) return st;
     absl::StatusOr<ScriptReply> r = Run(redis::kReplace, Key(key), c, &stored.fields);
     if (!r.ok()) return r.status();
+    if (r->code == redis::kOk) IndexAfter(key, r->was, record);
     return Expect(*r, key, expected_version);
   }
 
@@ -184,6 +198,7 @@ class RedisStore final : public SessionStore {
     c.Add(at).Add(expected);
     absl::StatusOr<ScriptReply> r = Run(redis::kDelete, Key(key), c);
     if (!r.ok()) return r.status();
+    if (r->code == redis::kOk) IndexAfter(key, r->was, SessionContext{});
     return Expect(*r, key, expected_version.value_or(0));
   }
 
@@ -230,11 +245,60 @@ class RedisStore final : public SessionStore {
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override;
 
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override;
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override;
+
   absl::Status Ready() override { return router_.Ready(); }
 
   std::vector<StoreStat> Stats() override { return router_.Stats(); }
 
  private:
+  // IndexKey: a customer's index (redis_scripts.h).
+  std::string IndexKey(const std::string& tenant, const std::string& customer) const {
+    return absl::StrCat(router_.options().prefix, "customer:{", tenant, "/", customer,
+                        "}");
+  }
+  // IndexCommand: `c` (empty) made the kIndex script's EVALSHA adding `key` to
+  // `customer`'s index. (Filled in place: a Command's views point into itself.)
+  void IndexCommand(Command& c, const SessionKey& key, const std::string& customer,
+                    absl::Time expires_at) const {
+    c.Add("EVALSHA")
+        .Add(shas_[redis::kIndex])
+        .Add("1")
+        .Own(IndexKey(key.tenant, customer));
+    c.Own(Ms(clock_->Now()))
+        .Own(expires_at == absl::InfiniteFuture() ? std::string("inf") : Ms(expires_at))
+        .Add(key.session_id);
+  }
+  // IndexBefore: a session about to be written with a customer is added to that
+  // customer's index first, so that the index never lacks it.
+  absl::Status IndexBefore(const SessionKey& key, const SessionContext& record) {
+    if (!record.customer_id) return absl::OkStatus();
+    std::vector<Command> add(1);
+    IndexCommand(add[0], key, *record.customer_id, record.expires_at);
+    return RunAll(redis::kIndex, add).status();
+  }
+  // IndexAfter: once a write landed on a session that held customer `was` (quoted)
+  // and now holds `record`'s: added again where the customer changed (a reader may
+  // have pruned the first entry while the session was not yet the customer's), and
+  // taken out of the old customer's index. Best effort: an entry left behind is
+  // pruned by the next reader of that index.
+  void IndexAfter(const SessionKey& key, const std::string& was,
+                  const SessionContext& record) {
+    const std::optional<std::string> before = Unquoted(was);
+    if (before == record.customer_id) return;
+    if (record.customer_id) (void)IndexBefore(key, record);
+    if (before) {
+      const std::string index = IndexKey(key.tenant, *before);
+      Command zrem;
+      zrem.Add("ZREM").Add(index).Add(key.session_id);
+      (void)router_.Call(index, zrem);
+    }
+  }
+
   std::string Key(const SessionKey& key) const {
     return absl::StrCat(router_.options().prefix, "{", key.tenant, "/", key.session_id,
                         "}");
@@ -345,12 +409,16 @@ void RedisStore::ReadLoop() {
 
 absl::StatusOr<ScriptReply> ScriptReplyOf(const redisReply* r) {
   if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements > 3 ||
       r->element[0]->type != REDIS_REPLY_INTEGER ||
       r->element[1]->type != REDIS_REPLY_INTEGER) {
     return absl::InternalError("redis: a script answered an unexpected reply");
   }
-  return ScriptReply{static_cast<int>(r->element[0]->integer), r->element[1]->integer};
+  if (r->elements == 3 && r->element[2]->type != REDIS_REPLY_STRING) {
+    return absl::InternalError("redis: a script answered an unexpected reply");
+  }
+  return ScriptReply{static_cast<int>(r->element[0]->integer), r->element[1]->integer,
+                     r->elements == 3 ? std::string(Str(r->element[2])) : std::string()};
 }
 
 absl::StatusOr<ScriptReply> RedisStore::Run(Script script, const std::string& key,
@@ -558,8 +626,28 @@ absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>&
         c.Add(absl::string_view(s.fields.argv()[a], s.fields.lens()[a]));
       }
     }
+    // The customers' indexes first (IndexBefore), in one pipeline.
+    std::vector<size_t> indexed;
+    for (size_t i = from; i < to; ++i) {
+      if (records[i].record.customer_id) indexed.push_back(i);
+    }
+    std::vector<Command> adds(indexed.size());
+    for (size_t j = 0; j < indexed.size(); ++j) {
+      const ImportRecord& r = records[indexed[j]];
+      IndexCommand(adds[j], r.key, *r.record.customer_id, r.record.expires_at);
+    }
+    if (!adds.empty()) {
+      if (absl::StatusOr<std::vector<ScriptReply>> added = RunAll(redis::kIndex, adds);
+          !added.ok()) {
+        return added.status();
+      }
+    }
     absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kImport, evals);
     if (!replies.ok()) return replies.status();
+    for (size_t i = from; i < to; ++i) {
+      const ScriptReply& r = (*replies)[i - from];
+      if (r.code == redis::kOk) IndexAfter(records[i].key, r.was, records[i].record);
+    }
     for (const ScriptReply& r : *replies) {
       if (r.code == redis::kSkipped) {
         ++result.skipped;
@@ -571,6 +659,140 @@ absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>&
     }
   }
   return result;
+}
+
+// A customer's sessions: the index's members (a superset, redis_scripts.h), each
+// checked against its session's hash; what no longer matches is pruned.
+absl::StatusOr<CustomerSessionPage> RedisStore::ListCustomerSessions(
+    const CustomerKey& customer, const std::string& cursor, int limit) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;
+  const std::string index = IndexKey(customer.tenant, customer.customer_id);
+  Command range;
+  range.Add("ZRANGE").Add(index).Add("0").Add("-1");
+  absl::StatusOr<Reply> members = router_.Call(index, range);
+  if (!members.ok()) return members.status();
+  const redisReply* m = members->get();
+  if (m->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(m));
+  if (m->type != REDIS_REPLY_ARRAY)
+    return absl::InternalError("redis: ZRANGE answered no array");
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < m->elements; ++i) {
+    std::string id(Str(m->element[i]));
+    if (id > cursor) ids.push_back(std::move(id));
+  }
+  std::sort(ids.begin(), ids.end());
+  const std::string quoted = backend::QuotedJsonString(customer.customer_id);
+  const absl::Time now = clock_->Now();
+  std::vector<CustomerSession> found;
+  std::vector<std::string> stale;
+  for (size_t from = 0;
+       from < ids.size() && found.size() <= static_cast<size_t>(limit);) {
+    const size_t to = std::min(ids.size(), from + static_cast<size_t>(limit) + 1);
+    std::vector<std::string> names;
+    std::vector<absl::string_view> keys;
+    std::vector<Command> reads(to - from);
+    std::vector<Command*> commands;
+    names.reserve(to - from);
+    for (size_t i = from; i < to; ++i) {
+      names.push_back(Key({customer.tenant, ids[i]}));
+      keys.push_back(names.back());
+      reads[i - from]
+          .Add("HMGET")
+          .Add(names.back())
+          .Add("v")
+          .Add("ct")
+          .Add("mt")
+          .Add("x")
+          .Add("customerId");
+      commands.push_back(&reads[i - from]);
+    }
+    absl::StatusOr<redis::Router::Batch> got =
+        router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
+    if (!got.ok()) return got.status();
+    for (size_t i = from; i < to; ++i) {
+      const redisReply* h = got->replies[i - from].get();
+      if (h->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(h));
+      auto field = [&](size_t f) -> std::optional<int64_t> {
+        int64_t v = 0;
+        if (h->type != REDIS_REPLY_ARRAY || h->elements != 5 ||
+            h->element[f]->type != REDIS_REPLY_STRING ||
+            !absl::SimpleAtoi(Str(h->element[f]), &v)) {
+          return std::nullopt;
+        }
+        return v;
+      };
+      const std::optional<int64_t> version = field(0), created = field(1),
+                                   modified = field(2), expires = field(3);
+      const bool theirs = h->type == REDIS_REPLY_ARRAY && h->elements == 5 &&
+                          h->element[4]->type == REDIS_REPLY_STRING &&
+                          Str(h->element[4]) == quoted;
+      if (!version || !created || !modified || !theirs) {
+        stale.push_back(ids[i]);  // gone, or not (or no longer) the customer's
+        continue;
+      }
+      const absl::Time expiry =
+          expires ? absl::FromUnixMillis(*expires) : absl::InfiniteFuture();
+      if (expiry <= now) continue;  // Redis removes it; its entry goes with the index
+      found.push_back(CustomerSession{ids[i], *version, absl::FromUnixMillis(*created),
+                                      absl::FromUnixMillis(*modified), expiry});
+    }
+    from = to;
+  }
+  if (!stale.empty()) {
+    Command zrem;
+    zrem.Add("ZREM").Add(index);
+    for (const std::string& id : stale) zrem.Add(id);
+    (void)router_.Call(index, zrem);  // best effort: the next reader prunes again
+  }
+  return backend::PageOf(std::move(found), limit, false);
+}
+
+// Every session the index names (but `keep`) goes through the end script, which
+// deletes it only while it is the customer's; the index then forgets them.
+absl::StatusOr<int64_t> RedisStore::EndCustomerSessions(
+    const CustomerKey& customer, const std::optional<std::string>& keep) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+    return st;
+  const std::string index = IndexKey(customer.tenant, customer.customer_id);
+  Command range;
+  range.Add("ZRANGE").Add(index).Add("0").Add("-1");
+  absl::StatusOr<Reply> members = router_.Call(index, range);
+  if (!members.ok()) return members.status();
+  const redisReply* m = members->get();
+  if (m->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(m));
+  if (m->type != REDIS_REPLY_ARRAY)
+    return absl::InternalError("redis: ZRANGE answered no array");
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < m->elements; ++i) {
+    std::string id(Str(m->element[i]));
+    if (id != keep) ids.push_back(std::move(id));
+  }
+  const std::string at = Ms(clock_->Now());
+  const std::string quoted = backend::QuotedJsonString(customer.customer_id);
+  constexpr size_t kBatch = 256;
+  int64_t ended = 0;
+  for (size_t from = 0; from < ids.size(); from += kBatch) {
+    const size_t to = std::min(ids.size(), from + kBatch);
+    std::vector<Command> evals(to - from);
+    for (size_t i = from; i < to; ++i) {
+      evals[i - from]
+          .Add("EVALSHA")
+          .Add(shas_[redis::kEnd])
+          .Add("1")
+          .Own(Key({customer.tenant, ids[i]}));
+      evals[i - from].Add(at).Add(quoted);
+    }
+    absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kEnd, evals);
+    if (!replies.ok()) return replies.status();
+    Command zrem;
+    zrem.Add("ZREM").Add(index);
+    for (size_t i = from; i < to; ++i) {
+      if ((*replies)[i - from].code == redis::kOk) ++ended;
+      zrem.Add(ids[i]);
+    }
+    (void)router_.Call(index, zrem);  // best effort: a reader prunes what is left
+  }
+  return ended;
 }
 
 // GlobEscaped: `s` with SCAN MATCH's special characters escaped.

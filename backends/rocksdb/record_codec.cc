@@ -110,6 +110,16 @@ std::optional<ParsedKey> ParseRecordKey(const std::string& raw) {
   return p;
 }
 
+std::string CustomerPrefix(const std::string& tenant, const std::string& customer_id) {
+  std::string k = absl::StrCat(tenant, "/", customer_id);
+  k.push_back('\0');
+  return k;
+}
+
+std::string CustomerIndexKey(const SessionKey& key, const std::string& customer_id) {
+  return CustomerPrefix(key.tenant, customer_id) + key.session_id;
+}
+
 std::optional<ParsedExpiry> ParseExpiryKey(const std::string& raw) {
   if (raw.size() < 10) return std::nullopt;
   uint64_t ms = 0;

@@ -2,12 +2,17 @@
 //
 // Column family "default":
 //   "<tenant>/<sessionId>\x00"        -> a small session: its wire JSON text (it starts
-//                                        with '{') + a trailer ending in 0x04 (EncodeText)
+//                                        with '{') + a trailer ending in 0x04
+//                                        (EncodeText)
 //                                     or a session with a large context: 0x02 + compact
 //                                        binary base record, attributes under their keys
 //   "<tenant>/<sessionId>\x01<name>"  -> 0x01 + MessagePack of one context attribute
 // Column family "expiry" (anonymous sessions only):
 //   8-byte big-endian expiry (ms since epoch) + "<tenant>/<sessionId>" -> ""
+// Column family "customers" (sessions with a customerId), written in the same
+// WriteBatch as the session:
+//   "<tenant>/<customerId>\x00<sessionId>" -> ""
+//   kCustomerIndexBuilt -> ""   once the index covers the sessions written before it
 //
 // Tenant names hold no '/', session ids no control characters, so the separators are
 // unambiguous. Attributes live under their own keys so that adding one is O(log n),
@@ -44,6 +49,14 @@ std::string BaseKey(const SessionKey& key);        // prefix + '\0'
 std::string AttributePrefix(const SessionKey& key);  // prefix + '\1'
 std::string AttributeKey(const SessionKey& key, const std::string& name);
 std::string ExpiryKey(absl::Time expires_at, const SessionKey& key);
+// CustomerPrefix: "<tenant>/<customerId>\0", the keys of one customer's sessions
+// (customer ids hold no NUL); CustomerIndexKey: prefix + session id.
+std::string CustomerPrefix(const std::string& tenant, const std::string& customer_id);
+std::string CustomerIndexKey(const SessionKey& key, const std::string& customer_id);
+// The "customers" key that records the index as built (no tenant starts with 0xff).
+inline constexpr char kCustomerIndexBuilt[] =
+    "\xff"
+    "built";
 
 // ParseRecordKey splits a "default" key; nullopt for a key of no known shape.
 struct ParsedKey {

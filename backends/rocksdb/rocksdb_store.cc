@@ -94,11 +94,14 @@ absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
 class RocksDbStore final : public SessionStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, rocksdb::ColumnFamilyHandle* records,
-               rocksdb::ColumnFamilyHandle* expiry, bool sync, size_t inline_context_bytes,
-               const Clock* clock, std::shared_ptr<ErrorListener> errors)
+               rocksdb::ColumnFamilyHandle* expiry,
+               rocksdb::ColumnFamilyHandle* customers, bool sync,
+               size_t inline_context_bytes, const Clock* clock,
+               std::shared_ptr<ErrorListener> errors)
       : db_(std::move(db)),
         records_(records),
         expiry_(expiry),
+        customers_(customers),
         clock_(clock),
         inline_context_bytes_(inline_context_bytes),
         stripes_(kStripes),
@@ -114,6 +117,7 @@ class RocksDbStore final : public SessionStore {
     if (!refusing) db_->FlushWAL(/*sync=*/true);
     db_->DestroyColumnFamilyHandle(records_);
     db_->DestroyColumnFamilyHandle(expiry_);
+    db_->DestroyColumnFamilyHandle(customers_);
     db_->Close();
   }
 
@@ -203,6 +207,7 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<size_t> written = WriteRecordInto(batch, key, record, nullptr);
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, std::nullopt, record.expires_at);
+    MoveCustomerInto(batch, key, std::nullopt, record.customer_id);
     return Commit(batch, "create");
   }
 
@@ -225,6 +230,7 @@ class RocksDbStore final : public SessionStore {
         WriteRecordInto(batch, key, record, old_attributes ? &*old_attributes : nullptr);
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, old->expires_at(), record.expires_at);
+    MoveCustomerInto(batch, key, old->customer_id(), record.customer_id);
     return Commit(batch, "compare-and-set");
   }
 
@@ -354,12 +360,120 @@ class RocksDbStore final : public SessionStore {
         absl::StatusOr<size_t> written = WriteRecordInto(batch, r.key, r.record, nullptr);
         if (!written.ok()) return written.status();
         MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
+        MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
       }
       if (absl::Status st = Commit(batch, "import"); !st.ok()) {
         return st;
       }
     }
     return result;
+  }
+
+  // CustomerIds: up to `n` session ids of `customer` from the index, after `cursor`.
+  absl::StatusOr<std::vector<std::string>> CustomerIds(const CustomerKey& customer,
+                                                       const std::string& cursor,
+                                                       size_t n) {
+    const std::string prefix = CustomerPrefix(customer.tenant, customer.customer_id);
+    std::string bound = prefix;
+    bound.back() = '\1';  // past every key of this prefix
+    const rocksdb::Slice upper(bound);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, customers_));
+    std::vector<std::string> ids;
+    for (it->Seek(prefix + cursor); it->Valid() && ids.size() < n; it->Next()) {
+      std::string id = it->key().ToString().substr(prefix.size());
+      if (id == cursor) continue;  // the cursor itself (the last one listed)
+      ids.push_back(std::move(id));
+    }
+    if (absl::Status st = Translate(it->status(), "read customer index"); !st.ok())
+      return st;
+    return ids;
+  }
+
+  // The index is written in the same WriteBatch as the session, so it is exact; each
+  // session it names is read for its summary (an imported one may have expired).
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok())
+      return st;
+    std::vector<CustomerSession> found;
+    std::string after = cursor;
+    const absl::Time now = clock_->Now();
+    while (found.size() <= static_cast<size_t>(limit)) {
+      absl::StatusOr<std::vector<std::string>> ids =
+          CustomerIds(customer, after, limit + 1);
+      if (!ids.ok()) return ids.status();
+      if (ids->empty()) break;
+      after = ids->back();
+      for (const std::string& id : *ids) {
+        absl::StatusOr<std::optional<Stored>> stored = ReadStored({customer.tenant, id});
+        if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
+        if (!stored.ok() || !*stored || (*stored)->IsExpiredAt(now)) continue;
+        const Stored& s = **stored;
+        if (s.text) {
+          found.push_back(backend::SummaryOf(*s.text, id));
+        } else {
+          found.push_back(backend::SummaryOf(s.base->fields));
+          found.back().session_id = id;
+        }
+      }
+    }
+    return backend::PageOf(std::move(found), limit, false);
+  }
+
+  // Each session the index names is deleted under its stripe, in its own batch, if it
+  // still belongs to the customer.
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override {
+    if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
+      return st;
+    absl::StatusOr<std::vector<std::string>> ids = CustomerIds(customer, "", SIZE_MAX);
+    if (!ids.ok()) return ids.status();
+    const absl::Time now = clock_->Now();
+    int64_t ended = 0;
+    for (const std::string& id : *ids) {
+      if (id == keep) continue;
+      const SessionKey key{customer.tenant, id};
+      std::lock_guard lock(StripeFor(key));
+      absl::StatusOr<std::optional<Stored>> stored = ReadStored(key);
+      if (!stored.ok()) return stored.status();
+      if (!*stored || (*stored)->customer_id() != customer.customer_id) continue;
+      rocksdb::WriteBatch batch;
+      if (absl::Status st = EraseInto(batch, key, **stored); !st.ok()) return st;
+      if (absl::Status st = Commit(batch, "end customer sessions"); !st.ok()) return st;
+      if (!(*stored)->IsExpiredAt(now)) ++ended;
+    }
+    return ended;
+  }
+
+  // BuildCustomerIndex: the index entries of the sessions a store written before the
+  // index existed holds, once (kCustomerIndexBuilt records it). Runs at open, before
+  // any write.
+  absl::Status BuildCustomerIndex() {
+    std::string marker;
+    rocksdb::Status got =
+        db_->Get(rocksdb::ReadOptions(), customers_, kCustomerIndexBuilt, &marker);
+    if (got.ok()) return absl::OkStatus();
+    if (!got.IsNotFound()) return Translate(got, "read customer index");
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), records_));
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::optional<ParsedKey> parsed = ParseRecordKey(it->key().ToString());
+      if (!parsed || !parsed->is_base) continue;
+      absl::StatusOr<SessionContext> record = DecodeRecord(it->value().ToString());
+      if (!record.ok() || !record->customer_id) continue;
+      batch.Put(customers_, CustomerIndexKey(parsed->key, *record->customer_id), "");
+      if (batch.Count() >= 1000) {
+        if (absl::Status st = Commit(batch, "build customer index"); !st.ok()) return st;
+        batch.Clear();
+      }
+    }
+    if (absl::Status st = Translate(it->status(), "scan"); !st.ok()) return st;
+    batch.Put(customers_, kCustomerIndexBuilt, "");
+    return Commit(batch, "build customer index");
   }
 
   // A session is patched in one step under its stripe. A small one: one read, the
@@ -811,10 +925,21 @@ class RocksDbStore final : public SessionStore {
     return json_bytes;
   }
 
-  // EraseInto removes the base, every attribute and the expiry entry.
+  // MoveCustomerInto: the session's entry in the customer index moved from `before`'s
+  // sessions to `after`'s (nullopt: none).
+  void MoveCustomerInto(rocksdb::WriteBatch& batch, const SessionKey& key,
+                        const std::optional<std::string>& before,
+                        const std::optional<std::string>& after) {
+    if (before == after) return;
+    if (before) batch.Delete(customers_, CustomerIndexKey(key, *before));
+    if (after) batch.Put(customers_, CustomerIndexKey(key, *after), "");
+  }
+
+  // EraseInto removes the base, every attribute, the expiry and customer entries.
   absl::Status EraseInto(rocksdb::WriteBatch& batch, const SessionKey& key, const Stored& stored) {
     batch.Delete(records_, BaseKey(key));
     DropExpiryInto(batch, key, stored.expires_at());
+    MoveCustomerInto(batch, key, stored.customer_id(), std::nullopt);
     if (stored.text) return absl::OkStatus();  // a small session has no attribute keys
     const std::string prefix = AttributePrefix(key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
@@ -827,6 +952,7 @@ class RocksDbStore final : public SessionStore {
   const std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* const records_;
   rocksdb::ColumnFamilyHandle* const expiry_;
+  rocksdb::ColumnFamilyHandle* const customers_;
   const Clock* const clock_;
   const size_t inline_context_bytes_;
   rocksdb::WriteOptions write_options_;
@@ -871,7 +997,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   rocksdb::ColumnFamilyOptions cf_options(db_options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, cf_options}, {"expiry", cf_options}};
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {"expiry", cf_options},
+      {"customers", cf_options}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options), parsed->path, families,
@@ -886,10 +1014,12 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
     }
     return s.IsCorruption() ? absl::DataLossError(why) : absl::InternalError(why);
   }
-  return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1],
-                                        parsed->sync,
-                                        static_cast<size_t>(parsed->inline_context_bytes),
-                                        options.clock, std::move(errors));
+  auto store = std::make_unique<RocksDbStore>(
+      std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1], handles[2], parsed->sync,
+      static_cast<size_t>(parsed->inline_context_bytes), options.clock,
+      std::move(errors));
+  if (absl::Status st = store->BuildCustomerIndex(); !st.ok()) return st;
+  return store;
 }
 
 }  // namespace sessionctx

@@ -55,6 +55,21 @@ absl::Status StorageFullError(absl::string_view message);
 // WouldBlockError: TryGetText's answer when the session is not at hand (IsWouldBlock).
 absl::Status WouldBlockError();
 
+// --- a customer's sessions ------------------------------------------------------
+
+// CheckCustomerQuery: InvalidArgument naming what is wrong with `customer` (tenant,
+// customer id) or, when `limit` is given, the page size (1..kMaxCustomerPage).
+absl::Status CheckCustomerQuery(const CustomerKey& customer, std::optional<int> limit);
+
+// SummaryOf: a session's line in a listing.
+CustomerSession SummaryOf(const SessionText& text, const std::string& session_id);
+CustomerSession SummaryOf(const SessionContext& record);
+
+// PageOf: the page of `sorted` (live sessions of one customer, by session id, all
+// after the cursor) that holds at most `limit`, and where the next one starts.
+CustomerSessionPage PageOf(std::vector<CustomerSession> sorted, int limit,
+                           bool more_after);
+
 // --- guard and version: checked inside the store's atomic step -------------------
 
 // GuardAllows: whether `guard` (if any) lets a write touch a session of `customer_id`:

@@ -115,6 +115,7 @@ class HttpHandler {
   HttpResponse ServeContext(const Call& call) const;
   HttpResponse ServeSetAttribute(const Call& call) const;
   HttpResponse ServeDeleteAttribute(const Call& call) const;
+  HttpResponse ServeCustomerSessions(const Call& call) const;
 
   SessionService* const service_;
   const TokenVerifier* const verifier_;

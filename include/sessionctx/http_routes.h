@@ -24,9 +24,11 @@ enum class Route {
   kContext,  // any session of the tenant (management scope)
   kContextAttributes,
   kContextAttribute,
-  kHealthz,  // liveness, answered by HttpHandler
-  kReadyz,   // readiness, metrics and the API description: answered by the
-  kMetrics,  // server in front of the handler (sessionctx-server)
+  kCustomerContexts,  // a customer's sessions (management scope)
+  kOwnSessions,       // the sessions of the token's customer
+  kHealthz,           // liveness, answered by HttpHandler
+  kReadyz,            // readiness, metrics and the API description: answered by the
+  kMetrics,           // server in front of the handler (sessionctx-server)
   kOpenApi,
 };
 
@@ -50,6 +52,9 @@ inline constexpr RouteSpec kRoutes[] = {
     {Route::kContextAttribute,
      "/session-context/{tenant}/context/{sessionId}/attributes/{attributeName}", "DELETE",
      false},
+    {Route::kCustomerContexts,
+     "/session-context/{tenant}/customers/{customerId}/contexts", "GET, DELETE", false},
+    {Route::kOwnSessions, "/session-context/{tenant}/me/sessions", "GET, DELETE", false},
     {Route::kHealthz, "/healthz", "GET", true},
     {Route::kReadyz, "/readyz", "GET", true},
     {Route::kMetrics, "/metrics", "GET", true},
@@ -63,6 +68,7 @@ struct RouteMatch {
   std::string tenant;
   std::string session_id;  // {sessionId}
   std::string attribute;   // {attributeName}
+  std::string customer_id;  // {customerId}
 };
 
 // MatchRoute: the route `path` (without the query) addresses; nullopt when none.

@@ -117,6 +117,18 @@ class SessionService {
   // PurgeExpired removes expired records; returns how many.
   absl::StatusOr<int64_t> PurgeExpired();
 
+  // ListCustomerSessions: one page of a customer's live sessions, by session id
+  // (SessionStore::ListCustomerSessions). InvalidArgument for a bad tenant, customer
+  // id or `limit` (1..kMaxCustomerPage).
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) const;
+
+  // EndCustomerSessions: logs the customer out everywhere, or everywhere but `keep`;
+  // returns how many sessions ended (SessionStore::EndCustomerSessions).
+  absl::StatusOr<int64_t> EndCustomerSessions(const CustomerKey& customer,
+                                              const std::optional<std::string>& keep);
+
  private:
   // Now: the time of a write, whole milliseconds are kept by the stamp.
   absl::Time Now() const;

@@ -110,6 +110,36 @@ struct StoreStat {
   Labels labels;  // e.g. {{"node", "10.0.0.7:6379"}}: one gauge per part of the backend
 };
 
+// CustomerKey: one customer of one tenant (the sessions a customer logged into).
+struct CustomerKey {
+  std::string tenant;
+  std::string customer_id;
+};
+
+// CustomerSession: one session in a listing of a customer's sessions (no context).
+struct CustomerSession {
+  std::string session_id;
+  int64_t version = 0;
+  absl::Time created_at = absl::UnixEpoch();
+  absl::Time modified_at = absl::UnixEpoch();
+  absl::Time expires_at = absl::InfiniteFuture();  // never, unless imported with one
+
+  bool operator==(const CustomerSession&) const = default;
+};
+
+// The most sessions one page of a listing holds, and how many when none is asked
+// for (the HTTP routes' `limit`).
+inline constexpr int kMaxCustomerPage = 1000;
+inline constexpr int kDefaultCustomerPage = 100;
+
+// CustomerSessionPage: one page of a customer's live sessions, by session id.
+struct CustomerSessionPage {
+  std::vector<CustomerSession> sessions;
+  // Where the next page starts (pass it back as `cursor`); empty: this was the last.
+  // Opaque to callers: today the last session id listed.
+  std::string next_cursor;
+};
+
 // The payload URL under which an Aborted status carries the current version.
 inline constexpr char kCurrentVersionPayload[] = "sessionctx/current-version";
 
@@ -228,6 +258,25 @@ class SessionStore {
     return Import(records, ImportOptions{});
   }
 
+  // ListCustomerSessions: one page of the live sessions whose customerId is
+  // `customer`'s, ordered by session id, starting after `cursor` ("" the first page);
+  // at most `limit` (1..kMaxCustomerPage, else InvalidArgument). Sessions written
+  // while the pages are read may or may not be listed; none is listed twice. Every
+  // backend keeps an index by customer, so the cost follows the customer's sessions,
+  // not the store's size. The default scans every session (ForEach): a backend of
+  // one's own should override it.
+  virtual absl::StatusOr<CustomerSessionPage> ListCustomerSessions(
+      const CustomerKey& customer, const std::string& cursor, int limit);
+
+  // EndCustomerSessions deletes the live sessions of `customer` ("log out
+  // everywhere"), all of them or all but `keep` ("sign me out of my other devices"),
+  // and returns how many it ended. When it returns, no session that belonged to the
+  // customer when the call began is live (but `keep`), whatever writes ran
+  // concurrently; a session that logs in to the customer after the call began may
+  // survive. The default scans every session (ForEach) and deletes the customer's.
+  virtual absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep);
+
   // Ready: OK when the store serves reads and writes now; otherwise why not
   // (Unavailable: unreachable; StorageFullError: writes refused, reads served). For
   // readiness probes: cheap, changes nothing. The default reads a session that does
@@ -285,6 +334,15 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override {
     return target_->Import(records, options);
+  }
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override {
+    return target_->ListCustomerSessions(customer, cursor, limit);
+  }
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override {
+    return target_->EndCustomerSessions(customer, keep);
   }
   absl::Status Ready() override { return target_->Ready(); }
   std::vector<StoreStat> Stats() override { return target_->Stats(); }
