@@ -365,12 +365,7 @@ int ListSessions(const SessionService& service, const CustomerKey& customer) {
         service.ListCustomerSessions(customer, cursor, kMaxCustomerPage);
     if (!page.ok()) return FailStatus(page.status());
     for (const CustomerSession& s : page->sessions) {
-      Json line = {{"sessionId", s.session_id},
-                   {"version", s.version},
-                   {"createdAt", FormatTimestamp(s.created_at)},
-                   {"modifiedAt", FormatTimestamp(s.modified_at)}};
-      if (s.expires_at != absl::InfiniteFuture())
-        line["expiresAt"] = FormatTimestamp(s.expires_at);
+      const Json line = ToJson(s);
       std::printf("%s\n",
                   line.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
       ++count;

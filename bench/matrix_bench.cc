@@ -829,6 +829,10 @@ Scaled& GetScaled(const std::string& backend, int n) {
       store = *OpenSessionStore("rocksdb:" + path, StoreOptions{});
     } else if (backend == "redis_cluster") {
       store = OpenRedisCluster(name);
+    } else if (backend == "redis") {
+      store = *OpenSessionStore(
+          absl::StrCat("redis://", flags.redis, "?prefix=", name, ":&pool_size=8"),
+          StoreOptions{});
     } else {
       DropPostgresSchema(name);
       store = *OpenSessionStore(PostgresUri(name, 2), StoreOptions{});
@@ -853,7 +857,7 @@ Scaled& GetScaled(const std::string& backend, int n) {
       s->target.reset();
       s->target = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + path, StoreOptions{}), path);
       s->bytes_per_session = s->target->BytesPerSession(n);
-    } else if (backend == "redis_cluster") {
+    } else if (backend == "redis_cluster" || backend == "redis") {
       s->bytes_per_session = 0;  // not measured: memory is the servers'
     } else {
       pqxx::connection c(flags.postgres);
@@ -867,6 +871,67 @@ Scaled& GetScaled(const std::string& backend, int n) {
     s->versions.assign(n, 1);
   }
   return *s;
+}
+
+// RunCustomerSessions: one customer's 5 sessions listed (one page), or ended, among
+// the stored ones; only that call is timed (manual time). Each end ends a customer of
+// its own, logged in to 5 fresh sessions before the timing.
+void RunCustomerSessions(benchmark::State& state, SessionStore& store, bool end) {
+  constexpr int kPerCustomer = 5;
+  // Customers of this run only: a Redis keeps the sessions of an earlier run.
+  static const int64_t run = absl::ToUnixMicros(absl::Now());
+  static int round = 0;
+  auto login = [&](const std::string& customer) {
+    for (int k = 0; k < kPerCustomer; ++k) {
+      SessionContext c = Stamped(false, absl::StrCat(customer, "-", k));
+      c.customer_id = customer;
+      c.expires_at = absl::InfiniteFuture();
+      if (absl::Status st = store.Create({"acme", c.session_id}, c); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  };
+  // Listed: 16 customers in turn, so that the time is not one customer's placement
+  // (on a cluster, how many masters its sessions happen to be on).
+  std::vector<std::string> listed;
+  for (int c = 0; !end && c < 16; ++c) {
+    listed.push_back(absl::StrCat("listed-", run, "-", round++));
+    if (absl::Status st = login(listed.back()); !st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      return;
+    }
+  }
+  std::string customer;
+  int64_t turn = 0;
+  for (auto _ : state) {
+    if (!end) customer = listed[turn++ % listed.size()];
+    if (end) {
+      customer = absl::StrCat("ended-", run, "-", round++);
+      if (absl::Status st = login(customer); !st.ok()) {
+        state.SkipWithError(st.ToString().c_str());
+        return;
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    int64_t got = 0;
+    if (end) {
+      absl::StatusOr<int64_t> ended =
+          store.EndCustomerSessions({"acme", customer}, std::nullopt);
+      got = ended.ok() ? *ended : -1;
+    } else {
+      absl::StatusOr<CustomerSessionPage> page =
+          store.ListCustomerSessions({"acme", customer}, "", 100);
+      got = page.ok() ? static_cast<int64_t>(page->sessions.size()) : -1;
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (got != kPerCustomer) {
+      state.SkipWithError(
+          absl::StrCat(end ? "ended " : "listed ", got, ", expected ", kPerCustomer)
+              .c_str());
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
 }
 
 void RunScale(benchmark::State& state, const std::string& backend, int n, const std::string& op) {
@@ -884,6 +949,10 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
       state.counters["us_per_expired"] = removed > 0 ? seconds * 1e6 / static_cast<double>(removed) : 0;
       if (removed != n / 100) state.SkipWithError(absl::StrCat("purged ", removed, ", expected ", n / 100).c_str());
     }
+    return;
+  }
+  if (op == "customer_list" || op == "customer_end") {
+    RunCustomerSessions(state, *s.target->store(), op == "customer_end");
     return;
   }
   int64_t conflicts = 0, done = 0;
@@ -906,20 +975,24 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
 
 void RegisterScale() {
   for (const std::string& backend : flags.backends) {
-    if (backend == "redis") continue;
     const std::vector<int>& sizes = backend == "postgres" ? flags.scale_postgres
                                     : backend == "redis_cluster"
                                         ? flags.scale_redis_cluster
                                         : flags.scale;
     for (int n : sizes) {
-      for (const char* op : {"get", "patch", "purge"}) {
-        // Redis expires sessions itself: there is nothing to purge.
-        if (backend == "redis_cluster" && std::string(op) == "purge") continue;
+      for (const char* op : {"get", "patch", "purge", "customer_list", "customer_end"}) {
+        // Redis expires sessions itself: there is nothing to purge. One Redis is in
+        // the scale runs for a customer's sessions only.
+        const std::string o = op;
+        if ((backend == "redis_cluster" || backend == "redis") && o == "purge") continue;
+        if (backend == "redis" && o.rfind("customer_", 0) != 0) continue;
         const std::string name = absl::StrCat("scale/", backend, "/", n, "/", op);
         benchmark::internal::Benchmark* b =
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { RunScale(st, backend, n, op); });
         if (std::string(op) == "purge") {
           b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+        } else if (o.rfind("customer_", 0) == 0) {
+          b->Iterations(300)->UseManualTime()->Unit(benchmark::kMicrosecond);
         } else {
           b->UseRealTime();
         }

@@ -549,12 +549,7 @@ HttpResponse HttpHandler::ServeCustomerSessions(const Call& call) const {
   if (!page.ok()) return Fail(page.status(), "");
   Json sessions = Json::array();
   for (const CustomerSession& s : page->sessions) {
-    Json item = {{"sessionId", s.session_id},
-                 {"version", s.version},
-                 {"createdAt", FormatTimestamp(s.created_at)},
-                 {"modifiedAt", FormatTimestamp(s.modified_at)}};
-    if (s.expires_at != absl::InfiniteFuture())
-      item["expiresAt"] = FormatTimestamp(s.expires_at);
+    Json item = ToJson(s);
     if (own) item["current"] = s.session_id == call.who.session_id;
     sessions.push_back(std::move(item));
   }

@@ -5,9 +5,19 @@
 namespace sessionctx {
 namespace {
 
-constexpr const char* kOperationNames[] = {"get",    "create",        "compare_and_set",
-                                           "delete", "purge_expired", "for_each",
-                                           "update_attribute", "patch"};
+constexpr const char* kOperationNames[] = {"get",
+                                           "create",
+                                           "compare_and_set",
+                                           "delete",
+                                           "purge_expired",
+                                           "for_each",
+                                           "update_attribute",
+                                           "patch",
+                                           "list_customer_sessions",
+                                           "end_customer_sessions"};
+static_assert(sizeof(kOperationNames) / sizeof(kOperationNames[0]) ==
+                  MetricsStore::kOperationCount,
+              "one name per operation");
 constexpr const char* kOutcomeNames[] = {"ok", "not_found", "conflict", "unavailable", "other"};
 
 const absl::Status& StatusOf(const absl::Status& s) { return s; }
@@ -144,6 +154,19 @@ void MetricsStore::RefreshStats() {
     }
     gauge->Set(stat.value);
   }
+}
+
+absl::StatusOr<CustomerSessionPage> MetricsStore::ListCustomerSessions(
+    const CustomerKey& customer, const std::string& cursor, int limit) {
+  return Timed(kListCustomerSessions, [&] {
+    return SessionStoreWrapper::ListCustomerSessions(customer, cursor, limit);
+  });
+}
+
+absl::StatusOr<int64_t> MetricsStore::EndCustomerSessions(
+    const CustomerKey& customer, const std::optional<std::string>& keep) {
+  return Timed(kEndCustomerSessions,
+               [&] { return SessionStoreWrapper::EndCustomerSessions(customer, keep); });
 }
 
 }  // namespace sessionctx

@@ -127,6 +127,16 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
   }
 }
 
+Json ToJson(const CustomerSession& s) {
+  Json out = {{"sessionId", s.session_id},
+              {"version", s.version},
+              {"createdAt", FormatTimestamp(s.created_at)},
+              {"modifiedAt", FormatTimestamp(s.modified_at)}};
+  if (s.expires_at != absl::InfiniteFuture())
+    out["expiresAt"] = FormatTimestamp(s.expires_at);
+  return out;
+}
+
 absl::StatusOr<CustomerSessionPage> SessionStore::ListCustomerSessions(
     const CustomerKey& customer, const std::string& cursor, int limit) {
   if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;

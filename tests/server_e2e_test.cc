@@ -128,6 +128,49 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   EXPECT_EQ(final_record["metadata"]["version"], 4);
   EXPECT_EQ(final_record["context"], Json::object());
 
+  // The shopper logs in on two devices (s1 and s2); the second signs out the others,
+  // then the back office lists what is left and logs the customer out everywhere.
+  const std::string customer = RunCommand(ctl + " token --secret-file " + secret_file +
+                                          " --tenant acme --session s2 --customer c1");
+  const Headers as_customer = {{"Authorization", "Bearer " + customer}};
+  for (const char* id : {"s1", "s2"}) {
+    Headers with_saas = as_manager;
+    with_saas.emplace_back("saas-token", customer);
+    if (std::string(id) == "s1")
+      with_saas.emplace_back("If-Match", "\"4\"");  // s2 is new
+    auto login = http.Request(
+        "PUT", absl::StrCat("/session-context/acme/context/", id, "?upsert=true"),
+        with_saas, R"({"customerId":"c1"})");
+    ASSERT_TRUE(login);
+    EXPECT_EQ(login->status, 204) << login->body;
+  }
+  auto mine = http.Request("GET", "/session-context/acme/me/sessions", as_customer);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->status, 200) << mine->body;
+  Json listed = Json::parse(mine->body);
+  ASSERT_EQ(listed["sessions"].size(), 2u) << mine->body;
+  EXPECT_EQ(listed["sessions"][1]["sessionId"], "s2");
+  EXPECT_EQ(listed["sessions"][1]["current"], true);
+  auto others = http.Request("DELETE", "/session-context/acme/me/sessions?except=current",
+                             as_customer);
+  ASSERT_TRUE(others);
+  EXPECT_EQ(others->status, 200);
+  EXPECT_EQ(Json::parse(others->body), (Json{{"ended", 1}}));
+  auto anonymous = http.Request("GET", "/session-context/acme/me/sessions", as_shopper);
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 403);
+  auto left =
+      http.Request("GET", "/session-context/acme/customers/c1/contexts", as_manager);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(Json::parse(left->body)["sessions"].size(), 1u) << left->body;
+  auto everywhere =
+      http.Request("DELETE", "/session-context/acme/customers/c1/contexts", as_manager);
+  ASSERT_TRUE(everywhere);
+  EXPECT_EQ(Json::parse(everywhere->body), (Json{{"ended", 1}}));
+  auto gone = http.Request("GET", "/session-context/acme/me/context", as_customer);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+
   auto too_big = http.Request("POST", "/session-context/acme/me/context/attributes", as_shopper,
                               std::string(70000, 'x'));
   ASSERT_TRUE(too_big);

@@ -365,27 +365,24 @@ class MemoryStore final : public SessionStore {
                                                            int limit) override {
     if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok())
       return st;
-    std::vector<CustomerSession> found;
-    std::string after = cursor;
     const absl::Time now = clock_->Now();
-    while (found.size() <= static_cast<size_t>(limit)) {
-      std::vector<std::string> ids = customers_.After(customer, after, limit + 1);
-      if (ids.empty()) break;
-      after = ids.back();
-      for (const std::string& id : ids) {
-        const SessionKey key{customer.tenant, id};
-        const std::string k = FlatKey(key);
-        Shard& shard = ShardFor(k);
-        std::shared_lock lock(shard.mu);
-        auto it = shard.records.find(k);
-        if (it == shard.records.end() || it->second.text->IsExpiredAt(now) ||
-            it->second.text->customer_id() != customer.customer_id) {
-          continue;  // expired, or changed since the index was read
-        }
-        found.push_back(backend::SummaryOf(*it->second.text, id));
-      }
-    }
-    return backend::PageOf(std::move(found), limit, false);
+    return backend::ListFromIndex(
+        cursor, limit,
+        [&](const std::string& after,
+            size_t n) -> absl::StatusOr<std::vector<std::string>> {
+          return customers_.After(customer, after, n);
+        },
+        [&](const std::string& id) -> absl::StatusOr<std::optional<CustomerSession>> {
+          const std::string k = FlatKey({customer.tenant, id});
+          Shard& shard = ShardFor(k);
+          std::shared_lock lock(shard.mu);
+          auto it = shard.records.find(k);
+          if (it == shard.records.end() || it->second.text->IsExpiredAt(now) ||
+              it->second.text->customer_id() != customer.customer_id) {
+            return std::nullopt;  // expired, or changed since the index was read
+          }
+          return backend::SummaryOf(*it->second.text, id);
+        });
   }
 
   // Every session the index holds for the customer when it is read is deleted under

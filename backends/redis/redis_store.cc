@@ -256,6 +256,7 @@ class RedisStore final : public SessionStore {
   std::vector<StoreStat> Stats() override { return router_.Stats(); }
 
  private:
+  absl::StatusOr<std::vector<std::string>> IndexMembers(const std::string& index);
   // IndexKey: a customer's index (redis_scripts.h).
   std::string IndexKey(const std::string& tenant, const std::string& customer) const {
     return absl::StrCat(router_.options().prefix, "customer:{", tenant, "/", customer,
@@ -644,10 +645,24 @@ absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>&
     }
     absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kImport, evals);
     if (!replies.ok()) return replies.status();
+    // IndexAfter for the batch: the entries again where the customer changed, in one
+    // pipeline; the old customers' entries dropped (rare: an import that moves one).
+    std::vector<size_t> again;
     for (size_t i = from; i < to; ++i) {
       const ScriptReply& r = (*replies)[i - from];
-      if (r.code == redis::kOk) IndexAfter(records[i].key, r.was, records[i].record);
+      if (r.code != redis::kOk) continue;
+      const std::optional<std::string> before = Unquoted(r.was);
+      if (before == records[i].record.customer_id) continue;
+      if (records[i].record.customer_id) again.push_back(i);
+      if (before) IndexAfter(records[i].key, r.was, SessionContext{});
     }
+    std::vector<Command> readds(again.size());
+    for (size_t j = 0; j < again.size(); ++j) {
+      const ImportRecord& r = records[again[j]];
+      IndexCommand(readds[j], r.key, *r.record.customer_id, r.record.expires_at);
+    }
+    if (!readds.empty())
+      (void)RunAll(redis::kIndex, readds);  // best effort, as IndexAfter
     for (const ScriptReply& r : *replies) {
       if (r.code == redis::kSkipped) {
         ++result.skipped;
@@ -661,12 +676,9 @@ absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>&
   return result;
 }
 
-// A customer's sessions: the index's members (a superset, redis_scripts.h), each
-// checked against its session's hash; what no longer matches is pruned.
-absl::StatusOr<CustomerSessionPage> RedisStore::ListCustomerSessions(
-    const CustomerKey& customer, const std::string& cursor, int limit) {
-  if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;
-  const std::string index = IndexKey(customer.tenant, customer.customer_id);
+// IndexMembers: every session id a customer's index names.
+absl::StatusOr<std::vector<std::string>> RedisStore::IndexMembers(
+    const std::string& index) {
   Command range;
   range.Add("ZRANGE").Add(index).Add("0").Add("-1");
   absl::StatusOr<Reply> members = router_.Call(index, range);
@@ -676,8 +688,21 @@ absl::StatusOr<CustomerSessionPage> RedisStore::ListCustomerSessions(
   if (m->type != REDIS_REPLY_ARRAY)
     return absl::InternalError("redis: ZRANGE answered no array");
   std::vector<std::string> ids;
-  for (size_t i = 0; i < m->elements; ++i) {
-    std::string id(Str(m->element[i]));
+  ids.reserve(m->elements);
+  for (size_t i = 0; i < m->elements; ++i) ids.emplace_back(Str(m->element[i]));
+  return ids;
+}
+
+// A customer's sessions: the index's members (a superset, redis_scripts.h), each
+// checked against its session's hash; what no longer matches is pruned.
+absl::StatusOr<CustomerSessionPage> RedisStore::ListCustomerSessions(
+    const CustomerKey& customer, const std::string& cursor, int limit) {
+  if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok()) return st;
+  const std::string index = IndexKey(customer.tenant, customer.customer_id);
+  absl::StatusOr<std::vector<std::string>> members = IndexMembers(index);
+  if (!members.ok()) return members.status();
+  std::vector<std::string> ids;
+  for (std::string& id : *members) {
     if (id > cursor) ids.push_back(std::move(id));
   }
   std::sort(ids.begin(), ids.end());
@@ -754,17 +779,10 @@ absl::StatusOr<int64_t> RedisStore::EndCustomerSessions(
   if (absl::Status st = backend::CheckCustomerQuery(customer, std::nullopt); !st.ok())
     return st;
   const std::string index = IndexKey(customer.tenant, customer.customer_id);
-  Command range;
-  range.Add("ZRANGE").Add(index).Add("0").Add("-1");
-  absl::StatusOr<Reply> members = router_.Call(index, range);
+  absl::StatusOr<std::vector<std::string>> members = IndexMembers(index);
   if (!members.ok()) return members.status();
-  const redisReply* m = members->get();
-  if (m->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(m));
-  if (m->type != REDIS_REPLY_ARRAY)
-    return absl::InternalError("redis: ZRANGE answered no array");
   std::vector<std::string> ids;
-  for (size_t i = 0; i < m->elements; ++i) {
-    std::string id(Str(m->element[i]));
+  for (std::string& id : *members) {
     if (id != keep) ids.push_back(std::move(id));
   }
   const std::string at = Ms(clock_->Now());

@@ -398,29 +398,24 @@ class RocksDbStore final : public SessionStore {
                                                            int limit) override {
     if (absl::Status st = backend::CheckCustomerQuery(customer, limit); !st.ok())
       return st;
-    std::vector<CustomerSession> found;
-    std::string after = cursor;
     const absl::Time now = clock_->Now();
-    while (found.size() <= static_cast<size_t>(limit)) {
-      absl::StatusOr<std::vector<std::string>> ids =
-          CustomerIds(customer, after, limit + 1);
-      if (!ids.ok()) return ids.status();
-      if (ids->empty()) break;
-      after = ids->back();
-      for (const std::string& id : *ids) {
-        absl::StatusOr<std::optional<Stored>> stored = ReadStored({customer.tenant, id});
-        if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
-        if (!stored.ok() || !*stored || (*stored)->IsExpiredAt(now)) continue;
-        const Stored& s = **stored;
-        if (s.text) {
-          found.push_back(backend::SummaryOf(*s.text, id));
-        } else {
-          found.push_back(backend::SummaryOf(s.base->fields));
-          found.back().session_id = id;
-        }
-      }
-    }
-    return backend::PageOf(std::move(found), limit, false);
+    return backend::ListFromIndex(
+        cursor, limit,
+        [&](const std::string& after, size_t n) {
+          return CustomerIds(customer, after, n);
+        },
+        [&](const std::string& id) -> absl::StatusOr<std::optional<CustomerSession>> {
+          absl::StatusOr<std::optional<Stored>> stored =
+              ReadStored({customer.tenant, id});
+          if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
+          if (!stored.ok() || !*stored || (*stored)->IsExpiredAt(now))
+            return std::nullopt;
+          const Stored& s = **stored;
+          if (s.text) return backend::SummaryOf(*s.text, id);
+          CustomerSession summary = backend::SummaryOf(s.base->fields);
+          summary.session_id = id;
+          return summary;
+        });
   }
 
   // Each session the index names is deleted under its stripe, in its own batch, if it

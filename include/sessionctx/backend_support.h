@@ -70,6 +70,31 @@ CustomerSession SummaryOf(const SessionContext& record);
 CustomerSessionPage PageOf(std::vector<CustomerSession> sorted, int limit,
                            bool more_after);
 
+// ListFromIndex: the page after `cursor` of a backend whose index by customer is exact.
+// `ids(after, n)` gives up to n of the customer's session ids that sort after `after`,
+// in order (StatusOr<std::vector<std::string>>); `summary(id)` reads one session
+// (StatusOr<std::optional<CustomerSession>>: nullopt when it no longer lives or is no
+// longer the customer's, e.g. changed since the index was read).
+template <typename Ids, typename Summary>
+absl::StatusOr<CustomerSessionPage> ListFromIndex(const std::string& cursor, int limit,
+                                                  Ids&& ids, Summary&& summary) {
+  std::vector<CustomerSession> found;
+  std::string after = cursor;
+  while (found.size() <= static_cast<size_t>(limit)) {
+    absl::StatusOr<std::vector<std::string>> next =
+        ids(after, static_cast<size_t>(limit) + 1);
+    if (!next.ok()) return next.status();
+    if (next->empty()) break;
+    after = next->back();
+    for (const std::string& id : *next) {
+      absl::StatusOr<std::optional<CustomerSession>> one = summary(id);
+      if (!one.ok()) return one.status();
+      if (*one) found.push_back(**std::move(one));
+    }
+  }
+  return PageOf(std::move(found), limit, false);
+}
+
 // --- guard and version: checked inside the store's atomic step -------------------
 
 // GuardAllows: whether `guard` (if any) lets a write touch a session of `customer_id`:

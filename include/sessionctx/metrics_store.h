@@ -57,14 +57,28 @@ class MetricsStore : public SessionStoreWrapper {
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override;
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override;
+  absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
+                                                           const std::string& cursor,
+                                                           int limit) override;
+  absl::StatusOr<int64_t> EndCustomerSessions(
+      const CustomerKey& customer, const std::optional<std::string>& keep) override;
 
   // RefreshStats copies the backend's Stats() into gauges; call it before a scrape.
   // Thread-safe.
   void RefreshStats();
 
   enum Operation {
-    kGet, kCreate, kCompareAndSet, kDelete, kPurgeExpired, kForEach, kUpdateAttribute,
-    kPatch, kOperationCount
+    kGet,
+    kCreate,
+    kCompareAndSet,
+    kDelete,
+    kPurgeExpired,
+    kForEach,
+    kUpdateAttribute,
+    kPatch,
+    kListCustomerSessions,
+    kEndCustomerSessions,
+    kOperationCount
   };
   enum Outcome { kOk, kNotFound, kConflict, kUnavailable, kOther, kOutcomeCount };
 

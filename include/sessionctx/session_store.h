@@ -127,6 +127,10 @@ struct CustomerSession {
   bool operator==(const CustomerSession&) const = default;
 };
 
+// ToJson: a session's line in a listing, as the HTTP routes and sessionctl print it:
+// {"sessionId", "version", "createdAt", "modifiedAt"[, "expiresAt"]}.
+Json ToJson(const CustomerSession& session);
+
 // The most sessions one page of a listing holds, and how many when none is asked
 // for (the HTTP routes' `limit`).
 inline constexpr int kMaxCustomerPage = 1000;
