@@ -230,9 +230,10 @@ def customer_section(runs):
     for (b, op) in sorted(by, key=lambda k: (BACKENDS.index(k[0]), k[1])):
         sizes = by[(b, op)]
         small, big = min(sizes), max(sizes)
-        lines.append("| %s | %s | %s, %s | %.0f | %.0f | %s |" % (
-            b, op.replace("customer_", ""), "{:,}".format(small), "{:,}".format(big), sizes[small],
-            sizes[big], "%.2f" % (sizes[big] / sizes[small]) if big != small else "–"))
+        us = lambda v: "%.1f" % v if v < 100 else "%.0f" % v
+        lines.append("| %s | %s | %s, %s | %s | %s | %s |" % (
+            b, op.replace("customer_", ""), "{:,}".format(small), "{:,}".format(big), us(sizes[small]),
+            us(sizes[big]), "%.2f" % (sizes[big] / sizes[small]) if big != small else "–"))
     return lines
 
 

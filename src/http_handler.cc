@@ -29,45 +29,9 @@ bool IsOwn(Route r) {
 // What ParseIfMatch returns for a weak tag (W/"3"): no session has this version.
 constexpr int64_t kWeakTag = std::numeric_limits<int64_t>::max();
 
-// QueryValue: the value of `name` in the query (application/x-www-form-urlencoded:
-// '+' is a space, %XX a byte); nullopt when absent; InvalidArgument for a bad escape.
-absl::StatusOr<std::optional<std::string>> QueryValue(absl::string_view query,
-                                                      absl::string_view name) {
-  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    if (kv.first != name) continue;
-    std::string out;
-    for (size_t i = 0; i < kv.second.size(); ++i) {
-      const char c = kv.second[i];
-      if (c == '+') {
-        out.push_back(' ');
-      } else if (c != '%') {
-        out.push_back(c);
-      } else {
-        int byte = 0;
-        if (i + 2 >= kv.second.size() + 0 ||
-            !absl::SimpleHexAtoi(kv.second.substr(i + 1, 2), &byte) ||
-            !absl::ascii_isxdigit(kv.second[i + 1]) ||
-            !absl::ascii_isxdigit(kv.second[i + 2])) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "query parameter ", name, " holds a malformed percent-escape"));
-        }
-        out.push_back(static_cast<char>(byte));
-        i += 2;
-      }
-    }
-    return std::optional<std::string>(std::move(out));
-  }
-  return std::optional<std::string>();
-}
-
 bool QueryFlag(absl::string_view query, absl::string_view name) {
-  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    if (kv.first == name) return absl::AsciiStrToLower(kv.second) == "true";
-  }
-  return false;
+  absl::StatusOr<std::optional<std::string>> v = QueryValue(query, name);
+  return v.ok() && *v && absl::AsciiStrToLower(**v) == "true";
 }
 
 HttpResponse NoContent() {

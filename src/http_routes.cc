@@ -52,13 +52,15 @@ int HexValue(char c) {
   return -1;
 }
 
-// PercentDecode decodes one path segment ('+' stays '+': it is a query convention).
-std::optional<std::string> PercentDecode(absl::string_view in) {
+// PercentDecode decodes one path segment ('+' stays '+': it is a query convention),
+// or with `plus_is_space` a query value.
+std::optional<std::string> PercentDecode(absl::string_view in,
+                                         bool plus_is_space = false) {
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
-      out += in[i];
+      out += plus_is_space && in[i] == '+' ? ' ' : in[i];
       continue;
     }
     if (i + 2 >= in.size()) return std::nullopt;
@@ -108,6 +110,22 @@ absl::StatusOr<std::optional<RouteMatch>> MatchRoute(absl::string_view path) {
   const int r = Find(segs);
   if (r < 0) return std::optional<RouteMatch>();
   return std::optional<RouteMatch>(Matched(r, segs));
+}
+
+absl::StatusOr<std::optional<std::string>> QueryValue(absl::string_view query,
+                                                      absl::string_view name) {
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first != name) continue;
+    std::optional<std::string> value = PercentDecode(kv.second, /*plus_is_space=*/true);
+    if (!value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("query parameter ", name, " holds a malformed percent-escape"));
+    }
+    return value;
+  }
+  return std::optional<std::string>();
 }
 
 const RouteSpec* RouteOf(absl::string_view path) {

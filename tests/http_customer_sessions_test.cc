@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sessionctx/http_routes.h"
 #include "tests/handler_fixture.h"
 #include "tests/test_util.h"
 
@@ -163,6 +164,16 @@ TEST_F(CustomerRoutesTest, MySessionsRefusesAnonymousAndForeignTokens) {
   ExpectError(Call("PATCH", kMine, CustomerToken("s1", "c1"), "{}"), 405);
   EXPECT_EQ(ListedIds(kCustomerPath, ManageToken(), 10).size(), 3u)
       << "nothing was ended";
+}
+
+TEST(QueryValue, FormDecodesAndNamesAMalformedEscape) {
+  EXPECT_EQ(*QueryValue("limit=5&cursor=a%2Bb+c", "cursor"), "a+b c");
+  EXPECT_EQ(*QueryValue("limit=5&cursor=", "cursor"), "");
+  EXPECT_EQ(*QueryValue("limit=5", "cursor"), std::nullopt);
+  absl::StatusOr<std::optional<std::string>> bad = QueryValue("cursor=%4", "cursor");
+  EXPECT_STATUS(bad, kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("cursor"), std::string::npos);
+  EXPECT_STATUS(QueryValue("except=%zz", "except"), kInvalidArgument);
 }
 
 }  // namespace

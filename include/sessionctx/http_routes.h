@@ -75,6 +75,12 @@ struct RouteMatch {
 // InvalidArgument when a segment holds a malformed percent-escape.
 absl::StatusOr<std::optional<RouteMatch>> MatchRoute(absl::string_view path);
 
+// QueryValue: the value of parameter `name` in `query` (the target after '?'),
+// form-decoded ('+' is a space, %XX a byte); nullopt when absent. InvalidArgument,
+// naming the parameter, for a malformed percent-escape.
+absl::StatusOr<std::optional<std::string>> QueryValue(absl::string_view query,
+                                                      absl::string_view name);
+
 // RouteOf: the spec of the route `path` addresses, or nullptr.
 const RouteSpec* RouteOf(absl::string_view path);
 
