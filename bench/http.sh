@@ -16,6 +16,9 @@
 # POSTGRES_URI=postgresql://… adds a postgresql: server (schema http_bench).
 # REDIS_URI=redis://host:port adds a redis: server (keys under http_bench_PID:).
 # REDIS_CLUSTER_URI=redis+cluster://host:port,… adds one on a Redis Cluster (the same).
+# ADAPTERS="build/release/bin/poco_server …" adds framework adapters from examples/
+# (each started as `ADAPTER PORT SECRET_FILE`, a memory store inside), named by file,
+# and prints each one's GET rate beside sessionctx-server's on memory:.
 # RESULTS_FILE=FILE also writes the results as tab-separated lines:
 #   target, request, requests/s, ratio to nginx (or -), p99 at 256 connections (or -).
 #
@@ -96,6 +99,25 @@ start_server() {
   PORT=$port
 }
 
+# start_adapter NAME BINARY: starts a framework adapter (examples/*_server) the same
+# way, its port left in $PORT.
+declare -A PORT_OF
+start_adapter() {
+  local name=$1 bin=$2 port
+  port=$(free_port)
+  "$bin" "$port" "$WORK/secret" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  PID_OF[$name]=$!
+  until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
+    kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -sf -X PUT "http://127.0.0.1:$port/session-context/acme/context/s1?upsert=true" \
+    -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
+    -d '{"siteCode":"main","currency":"EUR","targetLocation":"DE","language":"de-DE","cartId":"c-1001","context":{"giftWrap":true,"segment":"returning","recentlyViewed":["p-1","p-2","p-3"]}}'
+  PORT=$port
+}
+
 declare -A PID_OF
 start_server memory memory:
 MEM_PORT=$PORT
@@ -123,6 +145,15 @@ if [ -n "${REDIS_CLUSTER_URI:-}" ]; then
   RCLUSTER_HTTP_PORT=$PORT
   TARGETS+=(rcluster)
 fi
+
+ADAPTER_NAMES=()
+for bin in ${ADAPTERS:-}; do
+  name=$(basename "$bin")
+  start_adapter "$name" "$bin"
+  PORT_OF[$name]=$PORT
+  TARGETS+=("$name")
+  ADAPTER_NAMES+=("$name")
+done
 
 # nginx serves the same bytes: the server's own answers, saved to files.
 mkdir -p "$WORK/www/session-context/acme/me"
@@ -202,6 +233,7 @@ port_of() {
     nginx) echo "$NGINX_PORT" ;; memory) echo "$MEM_PORT" ;; rocksdb) echo "$ROCKS_PORT" ;;
     postgres) echo "$PG_PORT" ;; redis) echo "$REDIS_HTTP_PORT" ;;
     rcluster) echo "$RCLUSTER_HTTP_PORT" ;;
+    *) echo "${PORT_OF[$1]}" ;;
   esac
 }
 : >"$WORK/results.tsv"
@@ -227,6 +259,15 @@ for path in /healthz "$CONTEXT"; do
     printf '%s\tGET %s\t%.0f\t%.2f\t-\n' "$t" "$path" "$m" "$ratio" >>"$WORK/results.tsv"
   done
 done
+
+if [ ${#ADAPTER_NAMES[@]} -gt 0 ]; then
+  printf '\n%-16s %-32s %12s %14s\n' adapter request req/s "vs server"
+  server=$(echo "${RESULTS["memory $CONTEXT"]}" | tr ' ' '\n' | grep . | median)
+  for t in "${ADAPTER_NAMES[@]}"; do
+    m=$(echo "${RESULTS["$t $CONTEXT"]}" | tr ' ' '\n' | grep . | median)
+    printf '%-16s %-32s %12.0f %14.2f\n' "$t" "GET $CONTEXT" "$m" "$(echo "$m / $server" | bc -l)"
+  done
+fi
 
 # PATCH: sessions p1…pN, one per wrk thread, each with its own shopper token.
 cat >"$WORK/patch.lua" <<'LUA'

@@ -1,22 +1,20 @@
-// The HTTP handler inside cpp-httplib, as one more framework. An example only:
-// cpp-httplib 0.11 runs a thread per connection and reads chunked bodies without
-// limit, so it is no front for real traffic (sessionctx-server is).
+// The HTTP handler inside cpp-httplib (libcpp-httplib-dev). cpp-httplib runs a thread
+// per connection from its pool and calls the handler there; it reads the whole body
+// first (chunked too), answers HEAD through the GET route without the body, and
+// answers 413 itself for a body over set_payload_max_length. An example only: cpp-httplib
+// 0.11 is no front for real traffic (sessionctx-server is).
 //
 //   httplib_server 8080 secret-file
 #include <httplib.h>
 
-#include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
+#include <thread>
 
-#include "sessionctx/http_handler.h"
-#include "sessionctx/memory_store.h"
-#include "sessionctx/session_service.h"
-#include "sessionctx/jwt.h"
+#include "example_app.h"
 
 namespace {
 
+// [embed:httplib-adapter]
 sessionctx::HttpRequest ToRequest(const httplib::Request& in) {
   sessionctx::HttpRequest out;
   out.method = in.method;
@@ -38,43 +36,46 @@ void Serve(const sessionctx::HttpHandler& handler, const httplib::Request& in,
       out.set_header(name, value);
     }
   }
-  if (!res.body.empty()) out.set_content(res.body, content_type);
+  if (!res.body.empty()) out.set_content(res.body, content_type);  // not sent after HEAD
 }
+// [end:httplib-adapter]
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: httplib_server PORT SECRET_FILE\n");
-    return 2;
-  }
-  std::ifstream secret_in(argv[2]);
-  std::stringstream secret;
-  secret << secret_in.rdbuf();
-  std::string key = secret.str();
-  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-
-  auto store = sessionctx::NewMemoryStore(sessionctx::StoreOptions{});
-  sessionctx::SessionService service(store.get(), sessionctx::ServiceOptions{});
-  auto verifier = sessionctx::NewHs256Verifier(key, sessionctx::JwtOptions{});
-  if (!verifier.ok()) {
-    std::fprintf(stderr, "%s\n", verifier.status().ToString().c_str());
-    return 2;
-  }
-  const sessionctx::HandlerOptions options;
-  const sessionctx::HttpHandler handler(&service, verifier->get(), options);
-
+  std::unique_ptr<example::App> app = example::Start(argc, argv, "httplib_server");
+  if (!app) return 2;
   httplib::Server server;
-  server.set_payload_max_length(options.max_body_bytes);  // Content-Length bodies only
-  auto serve = [&handler](const httplib::Request& in, httplib::Response& out) {
-    Serve(handler, in, out);
+  server.set_payload_max_length(app->options.max_body_bytes);
+  server.set_keep_alive_max_count(1000);  // cpp-httplib closes after 5 requests otherwise
+  // cpp-httplib's own errors (413, 400) in the handler's JSON shape.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&, httplib::Response& out) {
+        if (!out.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;  // the handler's
+        const char* why = out.status == 413 ? "request body is too large" : "bad request";
+        out.set_content(sessionctx::ErrorResponse(out.status, why).body,
+                        "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  auto serve = [&app](const httplib::Request& in, httplib::Response& out) {
+    Serve(*app->handler, in, out);
   };
   server.Get(".*", serve);
   server.Post(".*", serve);
   server.Put(".*", serve);
   server.Patch(".*", serve);
   server.Delete(".*", serve);
-  std::printf("listening on 127.0.0.1:%s\n", argv[1]);
-  std::fflush(stdout);
-  return server.listen("127.0.0.1", std::stoi(argv[1])) ? 0 : 1;
+  server.Options(".*", serve);
+  if (!server.bind_to_port("127.0.0.1", app->port)) {
+    std::fprintf(stderr, "httplib_server: cannot listen on port %d\n", app->port);
+    return 1;
+  }
+  std::thread listening([&server] { server.listen_after_bind(); });
+  example::Listening(app->port);
+  example::WaitForStop();
+  server
+      .stop();  // closes the listener and every connection's read; calls under way finish
+  listening.join();
+  return 0;
 }

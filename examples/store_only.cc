@@ -15,6 +15,7 @@
 
 namespace {
 
+// [embed:store-only-exercise]
 // Exercise runs one shopper's session through `store`; returns 0 on success.
 int Exercise(const char* name, sessionctx::SessionStore* store) {
   sessionctx::SessionService service(store, sessionctx::ServiceOptions{});
@@ -47,6 +48,7 @@ int Exercise(const char* name, sessionctx::SessionStore* store) {
   if (!ok) std::fprintf(stderr, "%s: unexpected result\n", name);
   return ok ? 0 : 1;
 }
+// [end:store-only-exercise]
 
 }  // namespace
 
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   }
   std::printf("sessionctx %s\n", sessionctx::kVersion);
 
+  // [embed:store-only-open]
   std::unique_ptr<sessionctx::SessionStore> memory =
       sessionctx::NewMemoryStore(sessionctx::StoreOptions{});
   absl::StatusOr<std::unique_ptr<sessionctx::SessionStore>> rocksdb =
@@ -66,4 +69,5 @@ int main(int argc, char** argv) {
     return 1;
   }
   return Exercise("memory", memory.get()) | Exercise("rocksdb", rocksdb->get());
+  // [end:store-only-open]
 }

@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh          # everything: the server's, plus what the test
 #                                    # command adds (GoogleTest, Google Benchmark, a
 #                                    # PostgreSQL server and a Redis server, clang for
-#                                    # fuzzing, cpp-httplib for examples/) and what the
+#                                    # fuzzing, the frameworks examples/ adapts: cpp-httplib,
+#                                    # Poco, Pistache, cpprestsdk, CivetWeb, libevent) and what the
 #                                    # benchmark report adds (nginx, wrk, perf, gnuplot),
 #                                    # which the test command runs in its smoke mode
 set -euo pipefail
@@ -20,7 +21,8 @@ SERVER=(
   python3 python3-yaml curl
 )
 TESTS=(
-  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-httplib-dev libpoco-dev libpistache-dev libcpprest-dev libcivetweb-dev libevent-dev
   postgresql redis-server clang-14 libclang-rt-14-dev
 )
 REPORT=(

@@ -20,6 +20,8 @@ if [ "${1:-}" != "--with-server" ]; then
   scripts/install-deps.sh
   # The API description must stay valid (Redocly's recommended rules, npm).
   scripts/lint-openapi.sh
+  # Every code block of docs/embedding.md is a copy of a file built or run here.
+  python3 scripts/check-embedding.py
   # Prism, for the contract test against docs/openapi.yaml.
   SESSIONCTX_PRISM=$(scripts/install-prism.sh)
   export SESSIONCTX_PRISM
@@ -47,12 +49,14 @@ for preset in "${presets[@]}"; do
   if [ "$preset" = release ]; then
     # The package as a user gets it: install, then build examples/ on its own against
     # the installed sessionctxConfig.cmake, and run the store-only program.
-    echo "=== release: install, build examples/ against the installed package, run store_only and own_verifier"
+    echo "=== release: install, build examples/ against the installed package, run store_only, own_verifier, metrics_store and the adapters' end-to-end test"
     rm -rf build/install build/consumer
+    # [embed:consumer-build]
     cmake --install build/release --prefix "$PWD/build/install" >/dev/null
     cmake -S examples -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/install" \
       -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build build/consumer -j2
+    # [end:consumer-build]
     consumer_db=$(mktemp -d)
     build/consumer/store_only "$consumer_db/db"
     rm -rf "$consumer_db"
@@ -66,6 +70,16 @@ for preset in "${presets[@]}"; do
       echo "own_verifier (sessionctx::http without sessionctx::jwt) must link neither OpenSSL nor libpq"
       exit 1
     fi
+    build/consumer/metrics_store >/dev/null
+    # Each framework adapter, built against the installed package, passes the one
+    # end-to-end test over a real socket (none may be missing).
+    for adapter in beast_server httplib_server poco_server pistache_server cpprest_server \
+                   civetweb_server libevent_server; do
+      echo "=== release: adapter_e2e_test against build/consumer/$adapter"
+      test -x "build/consumer/$adapter" || { echo "examples/$adapter was not built"; exit 1; }
+      SESSIONCTX_ADAPTER_BIN="$PWD/build/consumer/$adapter" build/release/bin/adapter_e2e_test \
+        --gtest_brief=1
+    done
   fi
 done
 if [ "$#" -eq 0 ]; then

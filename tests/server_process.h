@@ -20,15 +20,24 @@
 
 namespace sessionctx::testing {
 
+#ifdef SESSIONCTL_BIN
 // MintToken: a development token from sessionctl, e.g. MintToken(secret_file,
 // "--tenant acme --session s1").
 inline std::string MintToken(const std::string& secret_file, const std::string& args) {
   return RunCommand(std::string(SESSIONCTL_BIN) + " token --secret-file " + secret_file + " " +
                     args);
 }
+#endif
 
+// ServerProcess: sessionctx-server, or any program that prints
+// "listening on 127.0.0.1:PORT" once it serves (the adapters in examples/).
 class ServerProcess {
  public:
+#ifdef SESSIONCTX_SERVER_BIN
+  ServerProcess() : bin_(SESSIONCTX_SERVER_BIN) {}
+#endif
+  explicit ServerProcess(std::string bin) : bin_(std::move(bin)) {}
+
   // Start runs the server with `args` in `dir` and returns once it says where it
   // listens. Its standard output is collected (Output) until it exits.
   bool Start(const std::string& dir, const std::vector<std::string>& args) {
@@ -41,7 +50,7 @@ class ServerProcess {
       close(out[1]);
       if (chdir(dir.c_str()) != 0) _exit(127);
       std::vector<char*> argv;
-      std::string bin = SESSIONCTX_SERVER_BIN;
+      std::string bin = bin_;
       argv.push_back(bin.data());
       std::vector<std::string> copy = args;
       for (std::string& a : copy) argv.push_back(a.data());
@@ -131,6 +140,7 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  std::string bin_;
   pid_t pid_ = -1;
   int port_ = 0;
   std::thread reader_;
