@@ -40,6 +40,9 @@ http::response<http::string_body> Adapt(const sessionctx::HttpHandler& handler,
   sessionctx::HttpResponse res = handler.Handle(in);
   http::response<http::string_body> out{static_cast<http::status>(res.status), req.version()};
   for (const auto& [name, value] : res.headers) out.set(name, value);
+  // A 204 of the handler has no header; some clients (wrk's Lua response()) skip an
+  // answer without any, so every answer names its server.
+  out.set(http::field::server, "sessionctx-beast-example");
   out.keep_alive(req.keep_alive());
   if (res.status == 204 || res.status == 304) return out;  // no body, no Content-Length
   out.content_length(res.body.size());                     // HEAD: the GET's length

@@ -51,7 +51,12 @@ void Serve(const example::App& app, const http::http_request& req) {
   } else if (!content_type.empty()) {
     out.headers().set_content_type(content_type);  // HEAD: the GET's headers
   }
-  req.reply(out);  // asynchronous; the listener writes it on its own threads
+  req.reply(out).then([](const pplx::task<void>& sent) {  // asynchronous
+    try {
+      sent.wait();
+    } catch (const std::exception&) {  // the client left: nothing to do (unobserved, it
+    }                                  // would end the process)
+  });
 }
 // [end:cpprest-adapter]
 
@@ -60,16 +65,16 @@ void Serve(const example::App& app, const http::http_request& req) {
 int main(int argc, char** argv) {
   std::unique_ptr<example::App> app = example::Start(argc, argv, "cpprest_server");
   if (!app) return 2;
-  auto pool = std::make_unique<example::WorkerPool>(4);
+  example::WorkerPool pool(4);  // outlives the listener
   http::experimental::listener::http_listener listener("http://127.0.0.1:" +
                                                        std::to_string(app->port));
   listener.support([&app, &pool](const http::http_request& req) {
-    pool->Post([&app, req] { Serve(*app, req); });  // off cpprestsdk's I/O threads
+    pool.Post([&app, req] { Serve(*app, req); });  // off cpprestsdk's I/O threads
   });
   listener.open().wait();
   example::Listening(app->port);
   example::WaitForStop();
-  pool.reset();  // the calls under way finish and reply
-  listener.close().wait();
+  listener.close().wait();  // no new requests; the pool answers those under way
+  pool.Stop();  // and finishes what is left (answers to connections that closed)
   return 0;
 }

@@ -109,30 +109,40 @@ inline bool HasBody(const std::string& method, int status) {
 
 // WorkerPool: a few threads that run the handler off a framework's event-loop
 // thread, where a store that blocks (a RocksDB write stall, a database round trip)
-// would stall every connection of that loop. The destructor runs what was posted,
-// then joins.
+// would stall every connection of that loop.
 class WorkerPool {
  public:
   explicit WorkerPool(int threads) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
   }
-  ~WorkerPool() {
+  ~WorkerPool() { Stop(); }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Post runs `task` on a thread of the pool; once the pool is stopping, at once on
+  // the caller's thread (a request that arrives during a stop is still answered).
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_) {
+        tasks_.push_back(std::move(task));
+        ready_.notify_one();
+        return;
+      }
+    }
+    task();
+  }
+
+  // Stop runs what was posted, then joins the threads.
+  void Stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
     ready_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-  WorkerPool(const WorkerPool&) = delete;
-  WorkerPool& operator=(const WorkerPool&) = delete;
-
-  void Post(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(std::move(task));
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
     }
-    ready_.notify_one();
   }
 
  private:

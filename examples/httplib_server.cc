@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   httplib::Server server;
   server.set_payload_max_length(app->options.max_body_bytes);
   server.set_keep_alive_max_count(1000);  // cpp-httplib closes after 5 requests otherwise
+  server.set_tcp_nodelay(true);  // head and body go out in two writes: no Nagle wait
+  // A keep-alive connection holds a thread of the pool (8 by default) while open.
+  server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   // cpp-httplib's own errors (413, 400) in the handler's JSON shape.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request&, httplib::Response& out) {

@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
                                        EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
   evhttp_set_max_body_size(http, static_cast<ev_ssize_t>(app->options.max_body_bytes));
   evhttp_set_timeout(http, 30);
-  auto pool = std::make_unique<example::WorkerPool>(4);
-  Server server{app.get(), base, pool.get()};
+  example::WorkerPool pool(4);
+  Server server{app.get(), base, &pool};
   evhttp_set_gencb(http, Serve, &server);
   if (evhttp_bind_socket(http, "127.0.0.1", static_cast<uint16_t>(app->port)) != 0) {
     std::fprintf(stderr, "libevent_server: cannot listen on port %d\n", app->port);
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   std::thread loop([base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });
   example::Listening(app->port);
   example::WaitForStop();
-  pool.reset();  // the calls under way finish and post their answers
+  pool.Stop();  // calls under way post their answers; later ones run on the loop's thread
   const timeval flush{0, 200 * 1000};
   event_base_loopexit(base, &flush);  // the loop sends them, then ends
   loop.join();

@@ -82,7 +82,7 @@ class Adapter final : public Pistache::Http::Handler {
 int main(int argc, char** argv) {
   std::unique_ptr<example::App> app = example::Start(argc, argv, "pistache_server");
   if (!app) return 2;
-  auto pool = std::make_unique<example::WorkerPool>(4);
+  example::WorkerPool pool(4);  // outlives the endpoint
   Pistache::Http::Endpoint endpoint(
       Pistache::Address("127.0.0.1", Pistache::Port(static_cast<uint16_t>(app->port))));
   endpoint.init(
@@ -90,11 +90,11 @@ int main(int argc, char** argv) {
           .threads(2)
           .maxRequestSize(app->options.max_body_bytes + 16 * 1024)  // head + body
           .flags(Pistache::Tcp::Options::ReuseAddr));
-  endpoint.setHandler(Pistache::Http::make_handler<Adapter>(app.get(), pool.get()));
+  endpoint.setHandler(Pistache::Http::make_handler<Adapter>(app.get(), &pool));
   endpoint.serveThreaded();
   example::Listening(app->port);
   example::WaitForStop();
-  pool.reset();  // the calls under way finish and send their answers
+  pool.Stop();  // calls under way send their answers; later ones run on the reactor
   endpoint.shutdown();
   return 0;
 }

@@ -336,14 +336,34 @@ TEST_F(AdapterTest, ConcurrentPatchRace) {
   EXPECT_GE(won.size(), static_cast<size_t>(kAttempts)) << "too few writes went through";
 }
 
-// SIGTERM: the adapter stops and exits 0, an idle keep-alive connection open.
-TEST_F(AdapterTest, GracefulStop) {
+// SIGTERM while clients keep sending (and an idle keep-alive connection is open): the
+// adapter stops and exits 0 — no crash on requests that arrive during the stop.
+TEST_F(AdapterTest, GracefulStopUnderLoad) {
   const std::string shopper = Seed("g1");
   HttpConnection idle(port_);
   auto got = idle.Request("GET", absl::StrCat(kBase, "/me/context"), Bearer(shopper));
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, 200);
-  EXPECT_EQ(server_->Stop(), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        HttpConnection c(port_);
+        while (!stop) {
+          auto r = c.Request("GET", absl::StrCat(kBase, "/me/context"), Bearer(shopper));
+          if (!r) break;  // closed by the stop
+          ++answered;
+        }
+        if (!c.connected()) return;  // nobody listens any more
+      }
+    });
+  }
+  while (answered < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server_->Stop(), 0) << "the adapter did not exit 0 on SIGTERM under load";
+  stop = true;
+  for (std::thread& t : clients) t.join();
 }
 
 }  // namespace
