@@ -79,18 +79,12 @@ MANAGE=$("$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --sc
 SHOPPER=$("$BIN/sessionctl" token --secret-file "$WORK/secret" --tenant acme --session s1 --ttl 86400)
 CONTEXT=/session-context/acme/me/context
 
-# start_server NAME STORE: starts sessionctx-server, creates session s1; its port is
-# left in $PORT.
-start_server() {
-  local name=$1 store=$2 port
-  port=$(free_port)
-  "$BIN/sessionctx-server" --listen "127.0.0.1:$port" --store "$store" \
-    --jwt-secret-file "$WORK/secret" --access-log "$LOG" --purge-interval 0 \
-    >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  PID_OF[$name]=$!
+# serving NAME PORT: waits until the target just started answers /healthz, then
+# creates session s1 on it; its port is left in $PORT.
+serving() {
+  local name=$1 port=$2
   until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
-    kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+    kill -0 "${PID_OF[$name]}" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
     sleep 0.1
   done
   curl -sf -X PUT "http://127.0.0.1:$port/session-context/acme/context/s1?upsert=true" \
@@ -99,8 +93,20 @@ start_server() {
   PORT=$port
 }
 
+# start_server NAME STORE: starts sessionctx-server (serving, above).
+start_server() {
+  local name=$1 store=$2 port
+  port=$(free_port)
+  "$BIN/sessionctx-server" --listen "127.0.0.1:$port" --store "$store" \
+    --jwt-secret-file "$WORK/secret" --access-log "$LOG" --purge-interval 0 \
+    >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  PID_OF[$name]=$!
+  serving "$name" "$port"
+}
+
 # start_adapter NAME BINARY: starts a framework adapter (examples/*_server) the same
-# way, its port left in $PORT.
+# way.
 declare -A PORT_OF
 start_adapter() {
   local name=$1 bin=$2 port
@@ -108,14 +114,7 @@ start_adapter() {
   "$bin" "$port" "$WORK/secret" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   PID_OF[$name]=$!
-  until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
-    kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  curl -sf -X PUT "http://127.0.0.1:$port/session-context/acme/context/s1?upsert=true" \
-    -H "Authorization: Bearer $MANAGE" -H 'Content-Type: application/json' \
-    -d '{"siteCode":"main","currency":"EUR","targetLocation":"DE","language":"de-DE","cartId":"c-1001","context":{"giftWrap":true,"segment":"returning","recentlyViewed":["p-1","p-2","p-3"]}}'
-  PORT=$port
+  serving "$name" "$port"
 }
 
 declare -A PID_OF

@@ -31,17 +31,20 @@ namespace {
 constexpr char kSecret[] = "adapter-e2e-secret";
 constexpr char kBase[] = "/session-context/acme";
 
-// FreePort: a loopback port nobody listens on right now.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+// Chunked: a PATCH of /me/context with `body` sent in chunks of `chunk` bytes.
+std::string Chunked(const std::string& token, const std::string& body, size_t chunk) {
+  std::string request = absl::StrCat("PATCH ", kBase,
+                                     "/me/context HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     "Authorization: Bearer ",
+                                     token,
+                                     "\r\nContent-Type: application/json\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n");
+  for (size_t at = 0; at < body.size(); at += chunk) {
+    const std::string piece = body.substr(at, chunk);
+    absl::StrAppend(&request, absl::Hex(piece.size()), "\r\n", piece, "\r\n");
+  }
+  absl::StrAppend(&request, "0\r\n\r\n");
+  return request;
 }
 
 std::string Token(Json claims) {
@@ -205,19 +208,8 @@ TEST_F(AdapterTest, ChunkedBody) {
   const std::string shopper = Seed("c1");
   const std::string body =
       R"({"currency":"JPY","context":{"chunked":true},"metadata":{"version":1}})";
-  std::string request = absl::StrCat("PATCH ", kBase,
-                                     "/me/context HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                     "Authorization: Bearer ",
-                                     shopper,
-                                     "\r\nContent-Type: application/json\r\n"
-                                     "Transfer-Encoding: chunked\r\n\r\n");
-  for (size_t at = 0; at < body.size(); at += 16) {  // chunks of 16 bytes
-    const std::string piece = body.substr(at, 16);
-    absl::StrAppend(&request, absl::Hex(piece.size()), "\r\n", piece, "\r\n");
-  }
-  absl::StrAppend(&request, "0\r\n\r\n");
   HttpConnection c(port_);
-  ASSERT_TRUE(c.Send(request));
+  ASSERT_TRUE(c.Send(Chunked(shopper, body, 16)));  // chunks of 16 bytes
   auto patched = c.Read();
   ASSERT_TRUE(patched);
   EXPECT_EQ(patched->status, 204) << patched->body;
@@ -266,19 +258,8 @@ TEST_F(AdapterTest, BodyOverTheLimit) {
     EXPECT_EQ(r->status, 413) << r->body;
   }
   {
-    std::string request = absl::StrCat("PATCH ", kBase,
-                                       "/me/context HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                       "Authorization: Bearer ",
-                                       shopper,
-                                       "\r\nContent-Type: application/json\r\n"
-                                       "Transfer-Encoding: chunked\r\n\r\n");
-    for (size_t at = 0; at < big.size(); at += 8192) {
-      const std::string piece = big.substr(at, 8192);
-      absl::StrAppend(&request, absl::Hex(piece.size()), "\r\n", piece, "\r\n");
-    }
-    absl::StrAppend(&request, "0\r\n\r\n");
     HttpConnection c(port_);
-    c.Send(request);
+    c.Send(Chunked(shopper, big, 8192));
     auto r = c.Read();
     ASSERT_TRUE(r) << "no answer to a chunked body over the limit";
     EXPECT_EQ(r->status, 413) << r->body;

@@ -27,23 +27,12 @@
 namespace sessionctx {
 namespace {
 
+using testing::FreePort;
 using testing::Headers;
 using testing::HttpConnection;
 using testing::HttpReply;
 using testing::ServerProcess;
 using testing::TempDir;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Prism: `prism proxy SPEC UPSTREAM --port PORT` as a child process.
 class Prism {

@@ -188,6 +188,19 @@ class HttpConnection {
   std::string pending_;
 };
 
+// FreePort: a loopback port nobody listens on right now.
+inline int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 // Fetch: one request on a new connection.
 inline std::optional<HttpReply> Fetch(int port, absl::string_view method, absl::string_view target,
                                       const Headers& headers = {}, absl::string_view body = "") {
