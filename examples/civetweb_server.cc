@@ -59,19 +59,11 @@ int main(int argc, char** argv) {
   const std::string ports = "127.0.0.1:" + std::to_string(app->port);
   // A keep-alive connection holds a worker thread while open; head and body go out in
   // two writes, so Nagle's wait is turned off.
-  const char* options[] = {"listening_ports",
-                           ports.c_str(),
-                           "num_threads",
-                           "64",
-                           "enable_keep_alive",
-                           "yes",
-                           "tcp_nodelay",
-                           "1",
-                           "decode_url",
-                           "no",
-                           "request_timeout_ms",
-                           "30000",
-                           nullptr};
+  // clang-format off
+  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "64",
+                           "enable_keep_alive", "yes", "tcp_nodelay", "1",
+                           "decode_url", "no", "request_timeout_ms", "30000", nullptr};
+  // clang-format on
   mg_callbacks callbacks{};
   mg_context* ctx = mg_start(&callbacks, nullptr, options);
   if (ctx == nullptr) {

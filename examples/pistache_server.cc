@@ -22,16 +22,17 @@ namespace {
 sessionctx::HttpRequest ToRequest(const Pistache::Http::Request& req) {
   sessionctx::HttpRequest in;
   in.method = Pistache::Http::methodString(req.method());
-  in.target = req.resource() + req.query().as_str();  // both still percent-encoded
+  // Both still percent-encoded; the query's parameters come back in another order
+  // (the handler reads them by name).
+  in.target = req.resource() + req.query().as_str();
   for (const std::shared_ptr<Pistache::Http::Header::Header>& header :
        req.headers().list()) {
     std::ostringstream value;
     header->write(value);  // a typed header (Content-Type, Host, …) rendered back
     in.headers.emplace_back(header->name(), value.str());
   }
-  for (const auto& [name, raw] : req.headers().rawList()) {
-    in.headers.emplace_back(raw.name(),
-                            raw.value());  // every header Pistache does not know
+  for (const auto& [name, raw] : req.headers().rawList()) {  // those it does not know
+    in.headers.emplace_back(raw.name(), raw.value());
   }
   in.body = req.body();
   return in;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Keeps every code block of docs/embedding.md a copy of a file CI builds or runs.
+"""Keeps every code block of docs/embedding.md a copy of a file CI builds or runs
+(and every table row's line count of an examples/ file right).
 
 Each fenced block on the page is preceded by a marker naming where it comes from:
 
@@ -23,6 +24,19 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "embedding.md"
 MARKER = re.compile(r"^<!-- from (\S+): (\S+) -->$")
+# A table row naming a file and its length: | `examples/x.cc` | 87 | …
+LENGTH = re.compile(r"\| `(examples/[^`]+)` \| (\d+) \|")
+
+
+def lengths(line, problems, number, write):
+    """The row with its file's line count put right (a problem when wrong, unless
+    writing)."""
+    def fix(m):
+        actual = len((ROOT / m.group(1)).read_text().splitlines())
+        if actual != int(m.group(2)) and not write:
+            problems.append(f"line {number}: {m.group(1)} has {actual} lines, not {m.group(2)}")
+        return f"| `{m.group(1)}` | {actual} |"
+    return LENGTH.sub(fix, line)
 
 
 def region(path, name):
@@ -44,7 +58,7 @@ def main():
     while i < len(lines):
         line = lines[i]
         if not line.startswith("```"):
-            out.append(line)
+            out.append(lengths(line, problems, i + 1, write))
             i += 1
             continue
         close = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), None)
@@ -73,7 +87,8 @@ def main():
     for p in problems:
         print(f"docs/embedding.md: {p}", file=sys.stderr)
     if not problems:
-        print(f"docs/embedding.md: {blocks} code blocks, each the same as the file it comes from")
+        print(f"docs/embedding.md: {blocks} code blocks, each the same as the file it comes "
+              "from; line counts right")
     return 1 if problems else 0
 
 
