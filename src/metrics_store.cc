@@ -14,7 +14,8 @@ constexpr const char* kOperationNames[] = {"get",
                                            "update_attribute",
                                            "patch",
                                            "list_customer_sessions",
-                                           "end_customer_sessions"};
+                                           "end_customer_sessions",
+                                           "read_events"};
 static_assert(sizeof(kOperationNames) / sizeof(kOperationNames[0]) ==
                   MetricsStore::kOperationCount,
               "one name per operation");
@@ -167,6 +168,10 @@ absl::StatusOr<int64_t> MetricsStore::EndCustomerSessions(
     const CustomerKey& customer, const std::optional<std::string>& keep) {
   return Timed(kEndCustomerSessions,
                [&] { return SessionStoreWrapper::EndCustomerSessions(customer, keep); });
+}
+
+absl::StatusOr<EventPage> MetricsStore::ReadEvents(const EventQuery& query) {
+  return Timed(kReadEvents, [&] { return SessionStoreWrapper::ReadEvents(query); });
 }
 
 }  // namespace sessionctx

@@ -127,6 +127,10 @@ absl::StatusOr<AttributeResult> SessionStore::UpdateAttribute(const SessionKey& 
   }
 }
 
+absl::StatusOr<EventPage> SessionStore::ReadEvents(const EventQuery&) {
+  return absl::UnimplementedError("this store keeps no event feed");
+}
+
 Json ToJson(const CustomerSession& s) {
   Json out = {{"sessionId", s.session_id},
               {"version", s.version},

@@ -68,7 +68,10 @@ TEST(RocksDbStore, UndecodableValueIsDataLoss) {
     // Overwrite the base record with garbage behind the library's back.
     rocksdb::Options options;
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {"expiry", {}},
+        {"customers", {}},
+        {"events", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(options, (dir.path() / "db").string(), families, &handles, &db).ok());
@@ -98,7 +101,10 @@ class RawDb {
  public:
   explicit RawDb(const TempDir& dir) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {"expiry", {}},
+        {"customers", {}},
+        {"events", {}}};
     ok_ = rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,
                             &handles_, &db_)
               .ok();
@@ -411,7 +417,10 @@ TEST(RocksDbExpiryIndex, AnEntryAtTheExactMillisecondIsReplacedNotLost) {
   }
   {  // index it as an older version did: at the exact expiry
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"expiry", {}}, {"customers", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {"expiry", {}},
+        {"customers", {}},
+        {"events", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (dir.path() / "db").string(), families,

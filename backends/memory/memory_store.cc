@@ -8,9 +8,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "sessionctx/backend_support.h"
+#include "sessionctx/event_support.h"
 #include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
-#include "sessionctx/backend_support.h"
 
 namespace sessionctx {
 namespace {
@@ -137,7 +138,10 @@ class CustomerIndex {
 class MemoryStore final : public SessionStore {
  public:
   MemoryStore(const StoreOptions& options, int shards)
-      : clock_(options.clock), shards_(static_cast<size_t>(std::max(shards, 1))) {}
+      : clock_(options.clock),
+        shards_(static_cast<size_t>(std::max(shards, 1))),
+        events_on_(options.events.enabled),
+        events_(options.events) {}
 
   absl::StatusOr<SessionContext> Get(const SessionKey& key) override {
     absl::StatusOr<std::shared_ptr<const SessionText>> text = GetText(key);
@@ -171,12 +175,15 @@ class MemoryStore final : public SessionStore {
       if (!it->second.text->IsExpiredAt(clock_->Now())) return backend::SessionExistsError(key);
       Reindex(shard, k, it->second.text->expires_at(), entry.text->expires_at());
       customers_.Move(key, it->second.text->customer_id(), entry.text->customer_id());
+      Emit(key, EventType::kExpired, it->second.text->version());
       it->second = std::move(entry);
+      Emit(key, EventType::kCreated, record.version);
       return absl::OkStatus();
     }
     Reindex(shard, k, absl::InfiniteFuture(), entry.text->expires_at());
     customers_.Move(key, std::nullopt, entry.text->customer_id());
     shard.records.emplace(k, std::move(entry));
+    Emit(key, EventType::kCreated, record.version);
     return absl::OkStatus();
   }
 
@@ -194,6 +201,7 @@ class MemoryStore final : public SessionStore {
     Reindex(shard, k, live->text->expires_at(), entry.text->expires_at());
     customers_.Move(key, live->text->customer_id(), entry.text->customer_id());
     *live = std::move(entry);
+    Emit(key, EventType::kChanged, record.version);
     return absl::OkStatus();
   }
 
@@ -210,6 +218,8 @@ class MemoryStore final : public SessionStore {
     }
     Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
     customers_.Move(key, it->second.text->customer_id(), std::nullopt);
+    Emit(key, live ? EventType::kDeleted : EventType::kExpired,
+         it->second.text->version());
     gone = std::move(it->second);
     shard.records.erase(it);  // an expired record goes too
     return live ? absl::OkStatus() : backend::SessionNotFoundError(key);
@@ -230,14 +240,16 @@ class MemoryStore final : public SessionStore {
           ++it;  // expires later in the current minute
           continue;
         }
-        customers_.Move(KeyOf(record->first), record->second.text->customer_id(),
-                        std::nullopt);
+        const SessionKey key = KeyOf(record->first);
+        customers_.Move(key, record->second.text->customer_id(), std::nullopt);
+        Emit(key, EventType::kExpired, record->second.text->version());
         gone.push_back(std::move(record->second));
         shard.records.erase(record);
         it = shard.expiry.erase(it);
         ++removed;
       }
     }
+    events_.Trim(now);
     return removed;
   }
 
@@ -302,6 +314,7 @@ class MemoryStore final : public SessionStore {
     }
     Reindex(shard, k, text.expires_at(), entry.text->expires_at());
     replaced = std::exchange(*live, std::move(entry));
+    Emit(key, EventType::kChanged, next->version);
     return next->version;
   }
 
@@ -341,6 +354,7 @@ class MemoryStore final : public SessionStore {
       }
       Reindex(shard, k, t.expires_at(), stamp.expires_at);
       replaced = std::exchange(live->text, backend::TextLayout::WithContext(t, "{}", stamp));
+      Emit(key, EventType::kChanged, stamp.version);
       return AttributeResult{stamp.version, true};
     }
     absl::StatusOr<std::optional<std::string>> next = backend::EditContext(t, write);
@@ -355,6 +369,7 @@ class MemoryStore final : public SessionStore {
     }
     Reindex(shard, k, t.expires_at(), stamp.expires_at);
     replaced = std::exchange(live->text, std::move(text));
+    Emit(key, EventType::kChanged, stamp.version);
     return AttributeResult{stamp.version, true};
   }
 
@@ -405,13 +420,21 @@ class MemoryStore final : public SessionStore {
           it->second.text->customer_id() != customer.customer_id) {
         continue;
       }
-      if (!it->second.text->IsExpiredAt(now)) ++ended;
+      const bool live = !it->second.text->IsExpiredAt(now);
+      if (live) ++ended;
+      Emit(key, live ? EventType::kEnded : EventType::kExpired,
+           it->second.text->version());
       Reindex(shard, k, it->second.text->expires_at(), absl::InfiniteFuture());
       customers_.Move(key, it->second.text->customer_id(), std::nullopt);
       gone = std::move(it->second);
       shard.records.erase(it);
     }
     return ended;
+  }
+
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
+    if (!events_on_) return EventsOffError();
+    return events_.Read(query);
   }
 
   std::vector<StoreStat> Stats() override {
@@ -463,9 +486,17 @@ class MemoryStore final : public SessionStore {
     return &it->second;
   }
 
+  // Emit appends the event of a write. REQUIRES: the session's shard lock held
+  // exclusively, so that one session's events are in the order of its writes.
+  void Emit(const SessionKey& key, EventType type, int64_t version) {
+    if (events_on_) events_.Append(key, type, version, clock_->Now());
+  }
+
   const Clock* const clock_;
   backend::Striped<Shard> shards_;
   CustomerIndex customers_;
+  const bool events_on_;
+  backend::EventRing events_;
 };
 
 }  // namespace

@@ -13,6 +13,10 @@
 // WriteBatch as the session:
 //   "<tenant>/<customerId>\x00<sessionId>" -> ""
 //   kCustomerIndexBuilt -> ""   once the index covers the sessions written before it
+// Column family "events" (the event feed), written in the same WriteBatch as the
+// session:
+//   8-byte big-endian position -> backend::EncodeEvent (event_support.h)
+//   0xff x 8 + 0x01            -> 8-byte position: the highest one trimming dropped
 //
 // Tenant names hold no '/', session ids no control characters, so the separators are
 // unambiguous. Attributes live under their own keys so that adding one is O(log n),

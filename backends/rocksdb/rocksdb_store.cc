@@ -1,6 +1,7 @@
 #include "sessionctx/rocksdb_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -21,9 +22,10 @@
 #include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "sessionctx/backend_support.h"
+#include "sessionctx/event_support.h"
 #include "sessionctx/session_text.h"
 #include "sessionctx/write_rules.h"
-#include "sessionctx/backend_support.h"
 
 namespace sessionctx {
 namespace {
@@ -31,6 +33,15 @@ namespace {
 using namespace rocksdb_internal;
 
 constexpr size_t kStripes = 1024;
+
+// View: a Slice as an absl::string_view (Debian's Abseil has its own string_view).
+absl::string_view View(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+// The "events" column family's one key that is not a position (9 bytes, sorting after
+// every position): the highest position trimming dropped.
+constexpr char kTrimmedKey[] = "\xff\xff\xff\xff\xff\xff\xff\xff\x01";
 
 // By default a context up to this size (as JSON text) is kept inside the base record,
 // so that a typical session is one point read; a larger one is spilled into a key per
@@ -95,16 +106,22 @@ class RocksDbStore final : public SessionStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, rocksdb::ColumnFamilyHandle* records,
                rocksdb::ColumnFamilyHandle* expiry,
-               rocksdb::ColumnFamilyHandle* customers, bool sync,
-               size_t inline_context_bytes, const Clock* clock,
+               rocksdb::ColumnFamilyHandle* customers,
+               rocksdb::ColumnFamilyHandle* events, bool sync,
+               size_t inline_context_bytes, const StoreOptions& options,
+               uint64_t last_event, uint64_t trimmed_events,
                std::shared_ptr<ErrorListener> errors)
       : db_(std::move(db)),
         records_(records),
         expiry_(expiry),
         customers_(customers),
-        clock_(clock),
+        events_(events),
+        clock_(options.clock),
+        event_options_(options.events),
         inline_context_bytes_(inline_context_bytes),
         stripes_(kStripes),
+        sequencer_(last_event),
+        trimmed_(trimmed_events),
         guard_(std::make_unique<WriteGuard>(db_.get(), std::move(errors))) {
     write_options_.sync = sync;
   }
@@ -118,6 +135,7 @@ class RocksDbStore final : public SessionStore {
     db_->DestroyColumnFamilyHandle(records_);
     db_->DestroyColumnFamilyHandle(expiry_);
     db_->DestroyColumnFamilyHandle(customers_);
+    db_->DestroyColumnFamilyHandle(events_);
     db_->Close();
   }
 
@@ -200,15 +218,18 @@ class RocksDbStore final : public SessionStore {
     absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     rocksdb::WriteBatch batch;
+    Events events;
     if (*old) {
       if (!(*old)->IsExpiredAt(clock_->Now())) return backend::SessionExistsError(key);
       if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
+      events.push_back({key, EventType::kExpired, (*old)->version()});
     }
     absl::StatusOr<size_t> written = WriteRecordInto(batch, key, record, nullptr);
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, std::nullopt, record.expires_at);
     MoveCustomerInto(batch, key, std::nullopt, record.customer_id);
-    return Commit(batch, "create");
+    events.push_back({key, EventType::kCreated, record.version});
+    return Commit(batch, "create", events);
   }
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
@@ -231,7 +252,7 @@ class RocksDbStore final : public SessionStore {
     if (!written.ok()) return written.status();
     MoveExpiryInto(batch, key, old->expires_at(), record.expires_at);
     MoveCustomerInto(batch, key, old->customer_id(), record.customer_id);
-    return Commit(batch, "compare-and-set");
+    return Commit(batch, "compare-and-set", {{key, EventType::kChanged, record.version}});
   }
 
   absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
@@ -245,7 +266,10 @@ class RocksDbStore final : public SessionStore {
     }
     rocksdb::WriteBatch batch;
     if (absl::Status st = EraseInto(batch, key, **old); !st.ok()) return st;
-    if (absl::Status st = Commit(batch, "delete"); !st.ok()) {
+    if (absl::Status st = Commit(
+            batch, "delete",
+            {{key, live ? EventType::kDeleted : EventType::kExpired, (*old)->version()}});
+        !st.ok()) {
       return st;
     }
     return live ? absl::OkStatus() : backend::SessionNotFoundError(key);
@@ -272,8 +296,10 @@ class RocksDbStore final : public SessionStore {
       absl::StatusOr<std::optional<Stored>> stored = ReadStored(parsed->key);
       if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
       rocksdb::WriteBatch batch;
+      Events events;
       if (stored.ok() && *stored && (*stored)->IsExpiredAt(now)) {
         if (absl::Status st = EraseInto(batch, parsed->key, **stored); !st.ok()) return st;
+        events.push_back({parsed->key, EventType::kExpired, (*stored)->version()});
         ++removed;
       } else if (stored.ok() && *stored && (*stored)->expires_at() != absl::InfiniteFuture()) {
         const std::string own = ExpiryKey(ExpiryBucket((*stored)->expires_at()), parsed->key);
@@ -281,10 +307,11 @@ class RocksDbStore final : public SessionStore {
         batch.Put(expiry_, own, "");  // a stale entry goes; the session keeps its own
       }
       batch.Delete(expiry_, entry);  // done with, or stale (an older expiry, a login)
-      if (absl::Status st = Commit(batch, "purge"); !st.ok()) {
+      if (absl::Status st = Commit(batch, "purge", events); !st.ok()) {
         return st;
       }
     }
+    if (absl::Status st = TrimEvents(now); !st.ok()) return st;
     return removed;
   }
 
@@ -345,24 +372,34 @@ class RocksDbStore final : public SessionStore {
       locks.reserve(stripes.size());
       for (size_t i : stripes) locks.emplace_back(stripes_.at(i));
       rocksdb::WriteBatch batch;
+      Events events;
       for (size_t i = begin; i < end; ++i) {
         const ImportRecord& r = records[i];
         absl::StatusOr<std::optional<Stored>> old = ReadStored(r.key);
         if (!old.ok() && !absl::IsDataLoss(old.status())) return old.status();
+        EventType type = EventType::kCreated;
         if (old.ok() && *old) {
-          if (!(*old)->IsExpiredAt(now) && !backend::ImportReplaces((*old)->version(), r.record.version, options)) {
+          const bool live = !(*old)->IsExpiredAt(now);
+          if (live &&
+              !backend::ImportReplaces((*old)->version(), r.record.version, options)) {
             ++result.skipped;
             continue;
           }
           if (absl::Status st = EraseInto(batch, r.key, **old); !st.ok()) return st;
+          if (live) {
+            type = EventType::kChanged;
+          } else {
+            events.push_back({r.key, EventType::kExpired, (*old)->version()});
+          }
         }
+        events.push_back({r.key, type, r.record.version});
         ++result.written;
         absl::StatusOr<size_t> written = WriteRecordInto(batch, r.key, r.record, nullptr);
         if (!written.ok()) return written.status();
         MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
         MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
       }
-      if (absl::Status st = Commit(batch, "import"); !st.ok()) {
+      if (absl::Status st = Commit(batch, "import", events); !st.ok()) {
         return st;
       }
     }
@@ -437,8 +474,14 @@ class RocksDbStore final : public SessionStore {
       if (!*stored || (*stored)->customer_id() != customer.customer_id) continue;
       rocksdb::WriteBatch batch;
       if (absl::Status st = EraseInto(batch, key, **stored); !st.ok()) return st;
-      if (absl::Status st = Commit(batch, "end customer sessions"); !st.ok()) return st;
-      if (!(*stored)->IsExpiredAt(now)) ++ended;
+      const bool live = !(*stored)->IsExpiredAt(now);
+      if (absl::Status st = Commit(batch, "end customer sessions",
+                                   {{key, live ? EventType::kEnded : EventType::kExpired,
+                                     (*stored)->version()}});
+          !st.ok()) {
+        return st;
+      }
+      if (live) ++ended;
     }
     return ended;
   }
@@ -491,7 +534,9 @@ class RocksDbStore final : public SessionStore {
           WriteInto(batch, key, *next, context, nullptr, nullptr, write.max_record_bytes);
       if (!written.ok()) return written.status();
       MoveExpiryInto(batch, key, text.expires_at(), next->expires_at);
-      if (absl::Status st = Commit(batch, "patch"); !st.ok()) {
+      if (absl::Status st =
+              Commit(batch, "patch", {{key, EventType::kChanged, next->version}});
+          !st.ok()) {
         return st;
       }
       return next->version;
@@ -592,7 +637,9 @@ class RocksDbStore final : public SessionStore {
     MoveExpiryInto(batch, key, base.fields.expires_at, next->expires_at);
     Base written{*std::move(next), bytes};
     batch.Put(records_, BaseKey(key), EncodeBase(written));
-    if (absl::Status st = Commit(batch, "patch"); !st.ok()) {
+    if (absl::Status st =
+            Commit(batch, "patch", {{key, EventType::kChanged, written.fields.version}});
+        !st.ok()) {
       return st;
     }
     return written.fields.version;
@@ -652,7 +699,8 @@ class RocksDbStore final : public SessionStore {
     } else {
       batch.Delete(records_, attr_key);
     }
-    if (absl::Status st = Commit(batch, "attribute write");
+    if (absl::Status st = Commit(batch, "attribute write",
+                                 {{key, EventType::kChanged, base.fields.version}});
         !st.ok()) {
       return st;
     }
@@ -711,7 +759,8 @@ class RocksDbStore final : public SessionStore {
       absl::StatusOr<size_t> written = WriteInto(batch, key, *fields, next, nullptr, nullptr);
       if (!written.ok()) return written.status();
     }
-    if (absl::Status st = Commit(batch, "attribute write");
+    if (absl::Status st =
+            Commit(batch, "attribute write", {{key, EventType::kChanged, stamp.version}});
         !st.ok()) {
       return st;
     }
@@ -944,22 +993,137 @@ class RocksDbStore final : public SessionStore {
     return Translate(it->status(), "erase");
   }
 
+  // A write's events, appended to its batch by Commit.
+  struct PendingEvent {
+    SessionKey key;
+    EventType type;
+    int64_t version;
+  };
+  using Events = std::vector<PendingEvent>;
+
   const std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* const records_;
   rocksdb::ColumnFamilyHandle* const expiry_;
   rocksdb::ColumnFamilyHandle* const customers_;
+  rocksdb::ColumnFamilyHandle* const events_;
   const Clock* const clock_;
+  const EventOptions event_options_;
   const size_t inline_context_bytes_;
   rocksdb::WriteOptions write_options_;
-  // Commit writes a batch through the guard (refused while RocksDB recovers).
-  absl::Status Commit(rocksdb::WriteBatch& batch, absl::string_view what) {
-    return guard_->Write(write_options_, batch, what);
+  // Commit writes a batch through the guard (refused while RocksDB recovers), with
+  // `events` in the same batch under positions of their own: the write and its
+  // events commit together or not at all. The caller holds the stripes of the
+  // events' sessions, so one session's events are in the order of its writes.
+  absl::Status Commit(rocksdb::WriteBatch& batch, absl::string_view what,
+                      const Events& events = {}) {
+    if (!event_options_.enabled || events.empty()) {
+      return guard_->Write(write_options_, batch, what);
+    }
+    const absl::Time now = clock_->Now();
+    std::vector<uint64_t> positions;
+    positions.reserve(events.size());
+    for (const PendingEvent& e : events) {
+      positions.push_back(sequencer_.Reserve());
+      batch.Put(events_, backend::EventKey(positions.back()),
+                backend::EncodeEvent({"", e.key, e.type, e.version, now}));
+    }
+    absl::Status st = guard_->Write(write_options_, batch, what);
+    for (uint64_t position : positions) sequencer_.Done(position);
+    return st;
+  }
+
+  // TrimEvents drops the events past the retention's count or age.
+  absl::Status TrimEvents(absl::Time now) {
+    if (!event_options_.enabled) return absl::OkStatus();
+    const uint64_t readable = sequencer_.Readable();
+    const uint64_t max_count =
+        static_cast<uint64_t>(backend::RetentionCount(event_options_, 1'000'000));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), events_));
+    it->Seek(backend::EventKey(0));
+    std::optional<uint64_t> first;
+    if (it->Valid()) first = backend::EventKeyPosition(View(it->key()));
+    if (!first || *first > readable) return Translate(it->status(), "trim events");
+    // Positions up to `cut` go: those past the count, then those older than the age.
+    uint64_t cut = readable > max_count ? readable - max_count : 0;
+    for (it->Seek(backend::EventKey(std::max(*first, cut + 1))); it->Valid();
+         it->Next()) {
+      std::optional<uint64_t> position = backend::EventKeyPosition(View(it->key()));
+      if (!position || *position > readable) break;
+      absl::StatusOr<SessionEvent> e = backend::DecodeEvent(View(it->value()), *position);
+      if (e.ok() && e->time >= now - event_options_.max_age) break;
+      cut = *position;
+    }
+    if (absl::Status st = Translate(it->status(), "trim events"); !st.ok()) return st;
+    if (cut < *first) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(events_, backend::EventKey(*first), backend::EventKey(cut + 1));
+    batch.Put(events_, kTrimmedKey, backend::EventKey(cut));
+    if (absl::Status st = guard_->Write(write_options_, batch, "trim events"); !st.ok()) {
+      return st;
+    }
+    trimmed_.store(cut);
+    return absl::OkStatus();
+  }
+
+  // Events after a position: read up to the sequencer's watermark, never past a
+  // position whose batch is still in flight.
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
+    if (!event_options_.enabled) return EventsOffError();
+    if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
+    const uint64_t readable = sequencer_.Readable();
+    EventPage page;
+    if (query.after.empty()) {
+      page.next = absl::StrCat(readable);
+      return page;
+    }
+    absl::StatusOr<uint64_t> after = ParseEventPosition(query.after);
+    if (!after.ok()) return after.status();
+    if (*after < trimmed_.load() || *after > readable) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), events_));
+      it->Seek(backend::EventKey(0));
+      std::string oldest;
+      if (it->Valid() && backend::EventKeyPosition(View(it->key()))) {
+        oldest = absl::StrCat(*backend::EventKeyPosition(View(it->key())));
+      }
+      return EventsGoneError(query.after, oldest);
+    }
+    const std::string upper_key = backend::EventKey(readable + 1);
+    const rocksdb::Slice upper(upper_key);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, events_));
+    size_t budget = static_cast<size_t>(query.limit) * 16;
+    uint64_t position = *after;
+    for (it->Seek(backend::EventKey(*after + 1));
+         it->Valid() && page.events.size() < static_cast<size_t>(query.limit) &&
+         budget > 0;
+         it->Next(), --budget) {
+      std::optional<uint64_t> at = backend::EventKeyPosition(View(it->key()));
+      if (!at) break;
+      absl::StatusOr<SessionEvent> e = backend::DecodeEvent(View(it->value()), *at);
+      if (!e.ok()) return e.status();
+      position = *at;
+      if (query.tenant && e->key.tenant != *query.tenant) continue;
+      page.events.push_back(*std::move(e));
+    }
+    if (absl::Status st = Translate(it->status(), "read events"); !st.ok()) return st;
+    // Nothing more below the watermark: the reader may skip the gaps up to it.
+    if (!it->Valid() && page.events.size() < static_cast<size_t>(query.limit) &&
+        budget > 0) {
+      position = readable;
+    }
+    page.next = absl::StrCat(position);
+    return page;
   }
 
   // Every read-check-write of one session holds its stripe; RocksDB is single-process
   // (its LOCK file), so in-process locks make compare-and-set atomic.
   // (std::mutex rather than absl::Mutex, so that ThreadSanitizer sees them.)
   backend::Striped<std::mutex> stripes_;
+  backend::EventSequencer sequencer_;
+  std::atomic<uint64_t> trimmed_;      // the highest position trimming dropped (0: none)
   std::unique_ptr<WriteGuard> guard_;  // reset first when the store closes
 };
 
@@ -994,7 +1158,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {"expiry", cf_options},
-      {"customers", cf_options}};
+      {"customers", cf_options},
+      {"events", cf_options}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options), parsed->path, families,
@@ -1009,10 +1174,25 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
     }
     return s.IsCorruption() ? absl::DataLossError(why) : absl::InternalError(why);
   }
+  // The feed resumes after the newest event stored (or the newest trimmed).
+  uint64_t last_event = 0, trimmed_events = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw->NewIterator(rocksdb::ReadOptions(), handles[3]));
+    for (it->SeekToLast(); it->Valid(); it->Prev()) {
+      const std::string key = it->key().ToString();
+      if (key == kTrimmedKey) {
+        trimmed_events = backend::EventKeyPosition(View(it->value())).value_or(0);
+        continue;
+      }
+      last_event = backend::EventKeyPosition(key).value_or(0);
+      break;
+    }
+  }
   auto store = std::make_unique<RocksDbStore>(
-      std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1], handles[2], parsed->sync,
-      static_cast<size_t>(parsed->inline_context_bytes), options.clock,
-      std::move(errors));
+      std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1], handles[2], handles[3],
+      parsed->sync, static_cast<size_t>(parsed->inline_context_bytes), options,
+      std::max(last_event, trimmed_events), trimmed_events, std::move(errors));
   if (absl::Status st = store->BuildCustomerIndex(); !st.ok()) return st;
   return store;
 }

@@ -62,6 +62,7 @@ class MetricsStore : public SessionStoreWrapper {
                                                            int limit) override;
   absl::StatusOr<int64_t> EndCustomerSessions(
       const CustomerKey& customer, const std::optional<std::string>& keep) override;
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
 
   // RefreshStats copies the backend's Stats() into gauges; call it before a scrape.
   // Thread-safe.
@@ -78,6 +79,7 @@ class MetricsStore : public SessionStoreWrapper {
     kPatch,
     kListCustomerSessions,
     kEndCustomerSessions,
+    kReadEvents,
     kOperationCount
   };
   enum Outcome { kOk, kNotFound, kConflict, kUnavailable, kOther, kOutcomeCount };

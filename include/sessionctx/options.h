@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "sessionctx/clock.h"
+#include "sessionctx/session_events.h"
 
 namespace sessionctx {
 
@@ -23,6 +24,8 @@ struct StoreOptions {
   // Source of "now" for expiry checks on reads and purges. Not owned; must outlive
   // the store. Default: the wall clock.
   const Clock* clock = Clock::Real();
+  // The event feed: on, and its retention (session_events.h).
+  EventOptions events;
 };
 
 // TenantDefaults fill the fields a Create call does not give.

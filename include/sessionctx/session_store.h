@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "sessionctx/options.h"
 #include "sessionctx/session_context.h"
+#include "sessionctx/session_events.h"
 #include "sessionctx/session_text.h"
 
 namespace sessionctx {
@@ -281,6 +282,16 @@ class SessionStore {
   virtual absl::StatusOr<int64_t> EndCustomerSessions(
       const CustomerKey& customer, const std::optional<std::string>& keep);
 
+  // ReadEvents: one page of the store's event feed (session_events.h): the events
+  // after `query.after`, in position order. Every write above that commits appends
+  // its event in the same atomic step (PurgeExpired: one `expired` per session
+  // removed; EndCustomerSessions: one `ended` per session), a write that fails
+  // appends none. Errors: InvalidArgument (a malformed position or limit),
+  // EventsGoneError (a position out of retention, or one this feed never gave: a
+  // memory store restarted). PurgeExpired also trims the feed to its retention. The
+  // default: Unimplemented (a store without a feed).
+  virtual absl::StatusOr<EventPage> ReadEvents(const EventQuery& query);
+
   // Ready: OK when the store serves reads and writes now; otherwise why not
   // (Unavailable: unreachable; StorageFullError: writes refused, reads served). For
   // readiness probes: cheap, changes nothing. The default reads a session that does
@@ -347,6 +358,9 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<int64_t> EndCustomerSessions(
       const CustomerKey& customer, const std::optional<std::string>& keep) override {
     return target_->EndCustomerSessions(customer, keep);
+  }
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
+    return target_->ReadEvents(query);
   }
   absl::Status Ready() override { return target_->Ready(); }
   std::vector<StoreStat> Stats() override { return target_->Stats(); }
