@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -143,6 +144,9 @@ class Connection;
 using Executor = net::io_context::executor_type;
 using Socket = net::basic_stream_socket<tcp, Executor>;
 using Stream = beast::basic_stream<tcp, Executor>;
+using Timer =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class HttpServer::Impl {
  public:
@@ -185,10 +189,38 @@ class HttpServer::Impl {
     for (size_t i = 1; i < loops_.size(); ++i) {
       threads.emplace_back([loop = loops_[i].get()] { loop->ioc.run(); });
     }
+    std::thread watcher;
+    if (handler_ != nullptr) watcher = std::thread([this] { WatchEvents(); });
     loops_[0]->ioc.run();
     for (std::thread& t : threads) t.join();
+    {
+      std::lock_guard<std::mutex> lock(waiting_mu_);
+      watching_ = false;
+    }
+    waiting_cv_.notify_all();
+    if (watcher.joinable()) watcher.join();
     if (pool_) pool_->join();
   }
+
+  // Event streams: a stream with nothing to send waits here, at `position`, until
+  // the feed's newest position differs from it.
+  void WaitForEvents(const std::shared_ptr<Connection>& c, uint64_t id,
+                     std::string position) {
+    {
+      std::lock_guard<std::mutex> lock(waiting_mu_);
+      waiting_[id] = {c, std::move(position)};
+    }
+    waiting_cv_.notify_all();
+  }
+  // A stream may open unless `max_streams` are open (then false).
+  bool AcquireStream() {
+    size_t open = streams_.load();
+    do {
+      if (open >= options_.events.max_streams) return false;
+    } while (!streams_.compare_exchange_weak(open, open + 1));
+    return true;
+  }
+  void ReleaseStream() { streams_.fetch_sub(1); }
 
   void Shutdown(std::chrono::milliseconds grace) {
     net::post(control(), [this, grace] {
@@ -269,6 +301,35 @@ class HttpServer::Impl {
   void Accept();
   void OnAccept(beast::error_code ec, Socket socket);
   void Refuse(Socket& socket);
+  static void Wake(Connection& c);
+
+  // WatchEvents: the watcher thread. While streams wait, it reads the feed's newest
+  // position every `poll` and wakes each stream that waits at another position.
+  void WatchEvents() {
+    std::unique_lock<std::mutex> lock(waiting_mu_);
+    while (watching_) {
+      if (waiting_.empty()) {
+        waiting_cv_.wait(lock);
+        continue;
+      }
+      waiting_cv_.wait_for(lock, options_.events.poll);
+      if (!watching_ || waiting_.empty()) continue;
+      lock.unlock();
+      const std::string tail = handler_->EventTail();  // may block: not under the lock
+      lock.lock();
+      if (tail.empty()) continue;  // the store cannot say now: try again later
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->second.second == tail) {
+          ++it;
+          continue;
+        }
+        if (std::shared_ptr<Connection> c = it->second.first.lock()) {
+          PostToConnection(c, &Impl::Wake);
+        }
+        it = waiting_.erase(it);
+      }
+    }
+  }
 
   const HttpHandler* const handler_;
   AccessLog* const log_;
@@ -286,6 +347,13 @@ class HttpServer::Impl {
   std::mutex mu_;
   uint64_t next_id_ = 0;                                                 // guarded by mu_
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // guarded by mu_
+  std::atomic<size_t> streams_{0};  // event streams open
+  std::mutex waiting_mu_;
+  std::condition_variable waiting_cv_;
+  bool watching_ = true;  // guarded by waiting_mu_
+  // Streams waiting for events, by connection id: the connection and its position.
+  std::unordered_map<uint64_t, std::pair<std::weak_ptr<Connection>, std::string>>
+      waiting_;  // guarded by waiting_mu_
 };
 
 // Connection: one client, on one event loop for its whole life. Requests are served
@@ -316,15 +384,143 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start() { ReadNext(); }
 
-  // Stop: the server is shutting down. An idle connection closes now; a request in
-  // flight finishes and its answer says "Connection: close".
+  // Stop: the server is shutting down. An idle connection closes now, and so does
+  // an event stream; a request in flight finishes and its answer says
+  // "Connection: close".
   void Stop() {
-    if (state_ == State::kIdle) Close();
+    if (state_ == State::kIdle || state_ == State::kStreaming) Close();
   }
   void Kill() { Close(); }
 
+  // Wake: the feed has news for a waiting event stream.
+  void Wake() {
+    if (state_ != State::kStreaming || stream_busy_) return;
+    heartbeat_.cancel();
+    FetchEvents();
+  }
+
  private:
-  enum class State { kIdle, kReading, kHandling, kWriting, kClosing, kClosed };
+  enum class State {
+    kIdle,
+    kReading,
+    kHandling,
+    kWriting,
+    kClosing,
+    kStreaming,
+    kClosed
+  };
+
+  // --- event streams: the head, then chunks of events as they come, each written
+  // whole before the next is read (so at most one chunk is held per stream); a
+  // chunk the client does not take within the request timeout cuts it off.
+
+  // Blocking: `work` on a handler thread (inline when there are none), then `then`
+  // with its result back on this connection's loop.
+  template <typename Work, typename Then>
+  void Blocking(Work work, Then then) {
+    net::thread_pool* pool = server_->pool();
+    if (pool == nullptr) return then(work());
+    net::post(*pool, [self = shared_from_this(), work = std::move(work),
+                      then = std::move(then)]() mutable {
+      auto result = work();
+      net::post(self->stream_.get_executor(),
+                [self, then = std::move(then), result = std::move(result)]() mutable {
+                  if (self->state_ != State::kClosed) then(std::move(result));
+                });
+    });
+  }
+
+  void OpenEvents(HttpRequest req) {
+    const HttpHandler* handler = server_->handler();
+    if (HttpObserver* o = server_->observer()) o->OnHandedOff();
+    Blocking([handler, req = std::move(req)] { return handler->OpenEventStream(req); },
+             [this](std::variant<HttpResponse, EventStreamStart> opened) {
+               if (auto* res = std::get_if<HttpResponse>(&opened))
+                 return Respond(*std::move(res));
+               StartStream(std::get<EventStreamStart>(std::move(opened)));
+             });
+  }
+
+  void StartStream(EventStreamStart start) {
+    if (server_->stopping()) return Respond(ErrorResponse(503, "server is stopping"));
+    if (!server_->AcquireStream()) {
+      return Respond(
+          ErrorResponse(503, absl::StrCat("server holds its limit of ",
+                                          server_->options().events.max_streams,
+                                          " event streams; retry later")));
+    }
+    counted_stream_ = true;
+    state_ = State::kStreaming;
+    status_ = 200;
+    if (HttpObserver* o = server_->observer()) {
+      o->OnRequest(method_, path_, status_,
+                   std::chrono::duration<double>(Clock::now() - started_).count());
+    }
+    std::string head = absl::StrCat(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
+        "no-store\r\n"
+        "Connection: close\r\nDate: ",
+        HttpDate(), "\r\n\r\nretry: 2000\n\n");
+    // A client that named no position learns where it starts, so that it resumes
+    // from there (Last-Event-ID) even if it leaves before the first event.
+    if (!start.resumed) absl::StrAppend(&head, "id: ", start.after, "\n\n");
+    stream_at_ = start.after;
+    stream_start_ = std::move(start);
+    WatchPeer();
+    WriteStream(std::move(head), /*last=*/false);
+  }
+
+  // WatchPeer: reads (and drops) what the client sends; its end ends the stream.
+  void WatchPeer() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->WatchPeer();
+                            });
+  }
+
+  void FetchEvents() {
+    stream_busy_ = true;
+    const HttpHandler* handler = server_->handler();
+    Blocking([handler, start = *stream_start_,
+              at = stream_at_] { return handler->ReadEventStream(start, at); },
+             [this](EventChunk chunk) {
+               if (state_ != State::kStreaming) return;
+               stream_at_ = chunk.next;
+               if (!chunk.text.empty())
+                 return WriteStream(std::move(chunk.text), chunk.end);
+               stream_busy_ = false;
+               server_->WaitForEvents(shared_from_this(), id_, stream_at_);
+               ArmHeartbeat();
+             });
+  }
+
+  void ArmHeartbeat() {
+    heartbeat_.expires_after(server_->options().events.heartbeat);
+    heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->state_ != State::kStreaming || self->stream_busy_) return;
+      self->WriteStream(": heartbeat\n\n", /*last=*/false);
+    });
+  }
+
+  // WriteStream sends `text`, then reads on (or, after the `last` text, closes).
+  void WriteStream(std::string text, bool last) {
+    stream_busy_ = true;
+    out_ = std::move(text);
+    write_timer_.expires_after(limits_.request_timeout);
+    write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // written in time
+      if (HttpObserver* o = self->server_->observer()) o->OnRefused(Refusal::kSlowReader);
+      self->Close();  // a reader that does not take what it is sent is cut off
+    });
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this(), last](beast::error_code ec, size_t n) {
+                       self->write_timer_.cancel();
+                       self->streamed_ += n;
+                       if (ec || last) return self->Close();
+                       self->FetchEvents();
+                     });
+  }
 
   void ReadNext() {
     if (server_->stopping()) return Close();
@@ -423,6 +619,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const HttpHandler* handler = server_->handler();
     if (handler == nullptr) return Respond(ErrorResponse(404, "no such route"));
     if (path_ == "/healthz") return Respond(handler->Handle(req));
+    if (const RouteSpec* spec = RouteOf(path_);
+        spec != nullptr && spec->route == Route::kEvents && req.method == "GET") {
+      return OpenEvents(std::move(req));
+    }
     if (path_ == "/readyz") {
       if (std::optional<HttpResponse> refused = RefusedMethod(req))
         return Respond(*std::move(refused));
@@ -531,7 +731,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Close() {
     if (state_ == State::kClosed) return;
+    if (state_ == State::kStreaming && server_->log().enabled()) {
+      const int64_t micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_)
+              .count();
+      server_->log().Write({remote_, method_, path_, status_, micros, streamed_});
+    }
     state_ = State::kClosed;
+    if (counted_stream_) {
+      counted_stream_ = false;
+      server_->ReleaseStream();
+    }
+    heartbeat_.cancel();
+    write_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -553,11 +765,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;
   std::array<char, 4096> drain_;
   size_t drained_ = 0;
+  // An event stream's state (StartStream).
+  std::optional<EventStreamStart> stream_start_;
+  std::string stream_at_;     // the position the stream has sent up to
+  bool stream_busy_ = false;  // a read of the feed or a write is under way
+  bool counted_stream_ = false;
+  size_t streamed_ = 0;  // bytes sent on the stream
+  Timer heartbeat_{stream_.get_executor()};
+  Timer write_timer_{stream_.get_executor()};
 
   friend class HttpServer::Impl;
 };
 
 void HttpServer::Impl::Stop(Connection& c) { c.Stop(); }
+void HttpServer::Impl::Wake(Connection& c) { c.Wake(); }
 void HttpServer::Impl::Kill(Connection& c) { c.Kill(); }
 
 void HttpServer::Impl::PostToConnection(const std::shared_ptr<Connection>& c,

@@ -66,6 +66,7 @@ enum class Refusal {
   kMalformed,
   kConnections,
   kRequestTimeout,
+  kSlowReader,  // an event stream's client took no chunk within the request timeout
 };
 
 // The refusals in one table: each one's metric label and the status it is answered
@@ -87,13 +88,15 @@ inline constexpr RefusalSpec kRefusals[] = {
     {Refusal::kMalformed, "malformed", 400},
     {Refusal::kConnections, "connections", 503},
     {Refusal::kRequestTimeout, "request_timeout", 0},
+    {Refusal::kSlowReader, "slow_reader", 0},
 };
 
 // SpecOf: the table's row of `refusal`.
 constexpr const RefusalSpec& SpecOf(Refusal refusal) {
   return kRefusals[static_cast<int>(refusal)];
 }
-static_assert(SpecOf(Refusal::kRequestTimeout).why == Refusal::kRequestTimeout,
+static_assert(SpecOf(Refusal::kRequestTimeout).why == Refusal::kRequestTimeout &&
+                  SpecOf(Refusal::kSlowReader).why == Refusal::kSlowReader,
               "kRefusals lists the refusals in their enum order");
 
 // RefusalName: the metric label of a refusal, e.g. "header_bytes".
@@ -116,6 +119,20 @@ class HttpObserver {
                          double seconds) = 0;
 };
 
+// EventStreamOptions: the event streams (GET /session-context/{tenant}/events), held
+// open on the event loops without a thread each. A stream waits for news without
+// asking the store; one watcher thread checks the feed's newest position every
+// `poll` while any stream waits, and wakes the streams it has passed.
+struct EventStreamOptions {
+  // A comment line (": heartbeat") after this long without a write, so that
+  // proxies and clients see the stream is alive.
+  std::chrono::milliseconds heartbeat{15'000};
+  // How often the feed's newest position is checked while streams wait.
+  std::chrono::milliseconds poll{50};
+  // Streams open at once; one beyond it is answered 503.
+  size_t max_streams = 1'000;
+};
+
 // HttpServerOptions: where to listen and how many threads do what.
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -136,6 +153,7 @@ struct HttpServerOptions {
   // Fixed answers to GET (and HEAD) of a path, e.g. /openapi.json, served on the
   // I/O thread.
   std::map<std::string, HttpResponse> static_routes;
+  EventStreamOptions events;
 };
 
 // ReadinessCheck answers whether the store answers; called for GET /readyz on a

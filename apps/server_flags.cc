@@ -140,6 +140,28 @@ const FlagSpec kServerFlags[] = {
    "threads for requests that reach the store (0 = on the event-loop threads, only for a "
    "store that never blocks)",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 0, f.threads); }},
+  {"events", "on|off", "on", nullptr,
+   "the store keeps an event feed (`GET …/events`); `off` keeps none and answers it 501",
+   [](absl::string_view v, ServerFlags& f) {
+     if (v != "on" && v != "off") return absl::InvalidArgumentError("must be on or off");
+     f.events.enabled = v == "on";
+     return absl::OkStatus();
+   }},
+  {"events-max-count", "N", nullptr, "`memory:` 100000, others 1000000",
+   "events kept at most (older ones are trimmed with the purge)",
+   [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 1, f.events.max_count); }},
+  {"events-max-age", "SECONDS", "86400", nullptr, "events older than this are trimmed",
+   [](absl::string_view v, ServerFlags& f) {
+     milliseconds age{0};
+     absl::Status st = ReadSeconds(v, false, age);
+     f.events.max_age = absl::FromChrono(age);
+     return st;
+   }},
+  {"events-heartbeat", "SECONDS", "15", nullptr,
+   "an event stream without news gets a comment line this often",
+   [](absl::string_view v, ServerFlags& f) { return ReadSeconds(v, false, f.event_streams.heartbeat); }},
+  {"events-max-streams", "N", "1000", nullptr, "event streams open at once; more get 503",
+   [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 1, f.event_streams.max_streams); }},
   {"access-log", "off|text|json", "text", nullptr,
    "one line per request on stdout (`METHOD PATH STATUS MICROSECONDSus`), or JSON",
    ReadAccessLog},

@@ -31,6 +31,8 @@ struct ServerFlags {
   std::optional<int64_t> io_threads;   // unset: one per core
   std::optional<int64_t> threads;      // unset: by store (DefaultHandlerThreads)
   ServerLimits limits;
+  EventOptions events;               // --events, --events-max-count, --events-max-age
+  EventStreamOptions event_streams;  // --events-heartbeat, --events-max-streams
   AccessLogFormat access_log = AccessLogFormat::kText;
   std::string metrics_host;
   int metrics_port = -1;  // -1: GET /metrics on the main port

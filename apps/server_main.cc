@@ -281,6 +281,7 @@ HttpServerOptions MainServerOptions(const ServerFlags& flags, int64_t handler_th
       flags.io_threads.value_or(std::max(1u, std::thread::hardware_concurrency())));
   options.handler_threads = static_cast<int>(handler_threads);
   options.limits = flags.limits;
+  options.events = flags.event_streams;
   options.observer = &metrics;
   HttpResponse openapi;
   openapi.headers.emplace_back("Content-Type", "application/json");
@@ -381,8 +382,10 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<Keys>> keys = LoadKeys(*flags, jwt_options);
   if (!keys.ok()) return Fail(std::string(keys.status().message()));
+  StoreOptions store_options;
+  store_options.events = flags->events;
   absl::StatusOr<std::unique_ptr<SessionStore>> store =
-      OpenSessionStore(flags->store_uri, StoreOptions{});
+      OpenSessionStore(flags->store_uri, store_options);
   if (!store.ok()) {
     return Fail(absl::StrCat("cannot open store ", flags->store_uri, ": ", store.status().message()));
   }

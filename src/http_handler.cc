@@ -122,6 +122,12 @@ std::optional<HttpResponse> Authorize(const Principal& who,
     }
     return std::nullopt;
   }
+  if (m.spec->route == Route::kEvents) {
+    if (!who.HasScope(management_scope)) {
+      return ErrorResponse(403, "token lacks the scope " + management_scope);
+    }
+    return std::nullopt;
+  }
   if (m.spec->route == Route::kCustomerContexts) {
     if (!who.HasScope(management_scope)) {
       return ErrorResponse(403, "token lacks the scope " + management_scope);
@@ -211,12 +217,15 @@ struct HttpHandler::Call {
   bool try_only = false;           // answer only without a wait (TryHandle)
   const HttpHandler::Responder* later = nullptr;  // set: a read may answer later
   bool* started = nullptr;                        // set true when it does
+  EventStreamStart* stream = nullptr;  // set: OpenEventStream (the stream's start)
 };
 
 // Fail: the answer to a failed call; a store failure's detail goes to the log.
 HttpResponse HttpHandler::Fail(const absl::Status& st, const std::string& session_id) const {
   const int code = HttpStatusFor(st);
-  if (code >= 500 && options_.store_error_log) options_.store_error_log(st);
+  // 501: a store without a feed (or with it turned off) is not a failure.
+  if (code >= 500 && code != 501 && options_.store_error_log)
+    options_.store_error_log(st);
   return FromStatus(st, session_id);
 }
 
@@ -269,7 +278,8 @@ HttpResponse HttpHandler::Handle(const HttpRequest& request) const {
 }
 
 HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only,
-                                          const Responder* later, bool* started) const {
+                                          const Responder* later, bool* started,
+                                          EventStreamStart* stream) const {
   const size_t qpos = req.target.find('?');
   const absl::string_view path = absl::string_view(req.target).substr(0, qpos);
   absl::StatusOr<std::optional<RouteMatch>> routed = MatchRoute(path);
@@ -306,6 +316,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only,
   call.try_only = try_only;
   call.later = later;
   call.started = started;
+  call.stream = stream;
   if (takes_body) {
     std::variant<Json, HttpResponse> body =
         ReadBody(req, service_->options().limits.max_json_depth);
@@ -339,6 +350,9 @@ HttpResponse HttpHandler::Dispatch(Call& call) const {
     case Route::kOwnSessions:
       if (call.try_only) return HttpResponse{kWouldWait};  // reads the store
       return ServeCustomerSessions(call);
+    case Route::kEvents:
+      if (call.try_only) return HttpResponse{kWouldWait};  // reads the store
+      return ServeEvents(call);
     default:
       return ErrorResponse(500, "unrouted request");
   }
@@ -470,6 +484,116 @@ HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
 // them (/me/sessions: the token's customer; ?except=current keeps the token's own
 // session; management: ?except=<sessionId>). The cursor goes out base64url-encoded,
 // so it needs no escaping in a URL.
+namespace {
+
+// What ServeEvents answers OpenEventStream when the stream may start.
+constexpr int kStreamStarts = 1;
+
+// The longest position a client may name (Last-Event-ID or ?after=).
+constexpr size_t kMaxPositionBytes = 4096;
+
+// EventText: one event as text/event-stream: its position as the `id`, its type as
+// the `event`, its JSON as the `data`.
+void AppendEvent(std::string& out, const SessionEvent& e) {
+  absl::StrAppend(&out, "id: ", e.position, "\nevent: ", EventTypeName(e.type),
+                  "\ndata: ", ToJson(e).dump(), "\n\n");
+}
+
+// EventPageText: a page's events, then (when the page passed over events of other
+// tenants) an `id` alone, which moves the client's Last-Event-ID without an event.
+std::string EventPageText(const EventPage& page) {
+  std::string out;
+  for (const SessionEvent& e : page.events) AppendEvent(out, e);
+  if (!page.next.empty() &&
+      (page.events.empty() || page.events.back().position != page.next)) {
+    absl::StrAppend(&out, "id: ", page.next, "\n\n");
+  }
+  return out;
+}
+
+// EventErrorText: an error event (its data the JSON of an error answer), which ends
+// the stream.
+std::string EventErrorText(const HttpResponse& error) {
+  return absl::StrCat("event: error\ndata: ", error.body, "\n\n");
+}
+
+}  // namespace
+
+// The client's position: Last-Event-ID (an EventSource reconnecting), else ?after=,
+// else none (the stream starts at the newest event). The store checks its form.
+HttpResponse HttpHandler::ServeEvents(const Call& call) const {
+  std::string after(call.req.Header("Last-Event-ID"));
+  bool resumed = call.req.HasHeader("Last-Event-ID");
+  absl::StatusOr<std::optional<std::string>> query_after =
+      QueryValue(call.query, "after");
+  if (!query_after.ok()) return ErrorResponse(400, query_after.status().message());
+  if (!resumed && *query_after) {
+    after = **query_after;
+    resumed = true;
+  }
+  if (resumed && (after.empty() || after.size() > kMaxPositionBytes)) {
+    return ErrorResponse(
+        400, absl::StrCat("event position (Last-Event-ID or after) must be 1 to ",
+                          kMaxPositionBytes, " characters"));
+  }
+  int limit = kDefaultEventPage;
+  absl::StatusOr<std::optional<std::string>> limit_text = QueryValue(call.query, "limit");
+  if (!limit_text.ok()) return ErrorResponse(400, limit_text.status().message());
+  if (*limit_text &&
+      (!absl::SimpleAtoi(**limit_text, &limit) || limit < 1 || limit > kMaxEventPage)) {
+    return ErrorResponse(
+        400, absl::StrCat("limit must be a number from 1 to ", kMaxEventPage));
+  }
+  // One page: the answer itself (Handle), or the check that the position is good
+  // before a stream starts (OpenEventStream).
+  absl::StatusOr<EventPage> page = service_->store()->ReadEvents(
+      {.after = after, .limit = call.stream ? 1 : limit, .tenant = call.match.tenant});
+  if (!page.ok()) return Fail(page.status(), "");
+  if (call.stream) {
+    *call.stream = {call.match.tenant, resumed ? after : page->next, limit, resumed};
+    return HttpResponse{kStreamStarts};
+  }
+  HttpResponse res;
+  res.headers = {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-store"}};
+  res.body = absl::StrCat("retry: 1000\n\n", EventPageText(*page));
+  return res;
+}
+
+std::variant<HttpResponse, EventStreamStart> HttpHandler::OpenEventStream(
+    const HttpRequest& request) const {
+  EventStreamStart start;
+  try {
+    HttpResponse res =
+        HandleUnchecked(request, /*try_only=*/false, nullptr, nullptr, &start);
+    if (res.status == kStreamStarts) return start;
+    return res;
+  } catch (...) {
+    return ErrorResponse(500, "internal error while serving the request");
+  }
+}
+
+EventChunk HttpHandler::ReadEventStream(const EventStreamStart& stream,
+                                        const std::string& after) const {
+  EventChunk chunk;
+  absl::StatusOr<EventPage> page = service_->store()->ReadEvents(
+      {.after = after, .limit = stream.limit, .tenant = stream.tenant});
+  if (!page.ok()) {
+    chunk.text = EventErrorText(Fail(page.status(), ""));
+    chunk.next = after;
+    chunk.end = true;
+    return chunk;
+  }
+  chunk.next = page->next;
+  if (page->events.empty() && page->next == after) return chunk;
+  chunk.text = EventPageText(*page);
+  return chunk;
+}
+
+std::string HttpHandler::EventTail() const {
+  absl::StatusOr<EventPage> page = service_->store()->ReadEvents({.after = ""});
+  return page.ok() ? page->next : "";
+}
+
 HttpResponse HttpHandler::ServeCustomerSessions(const Call& call) const {
   const bool own = call.match.spec->route == Route::kOwnSessions;
   const CustomerKey customer{call.match.tenant, call.match.customer_id};

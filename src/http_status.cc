@@ -10,7 +10,7 @@ int HttpStatusFor(const absl::Status& status) {
       return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
-      return 400;
+      return IsEventsGone(status) ? 410 : 400;
     case absl::StatusCode::kUnauthenticated:
       return 401;
     case absl::StatusCode::kPermissionDenied:
@@ -27,6 +27,8 @@ int HttpStatusFor(const absl::Status& status) {
       return IsStorageFull(status) ? 507 : 503;
     case absl::StatusCode::kDeadlineExceeded:
       return 503;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
     default:
       return 500;
   }

@@ -45,7 +45,7 @@ bool IsEventsGone(const absl::Status& status) {
 }
 
 absl::Status EventsOffError() {
-  return absl::FailedPreconditionError(
+  return absl::UnimplementedError(
       "this store's event feed is turned off (EventOptions::enabled, or the server's "
       "--events=off)");
 }

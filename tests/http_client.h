@@ -64,8 +64,13 @@ inline std::string FormatRequest(absl::string_view method, absl::string_view tar
 
 class HttpConnection {
  public:
-  explicit HttpConnection(int port) {
+  // `receive_buffer` (bytes, 0: the system's default) is set before connecting, so
+  // that the window the client offers is small from the start.
+  explicit HttpConnection(int port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));

@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -65,6 +66,22 @@ struct HandlerOptions {
   std::function<void(const absl::Status&)> store_error_log;
 };
 
+// EventStreamStart: an authorised request for a tenant's event stream
+// (HttpHandler::OpenEventStream).
+struct EventStreamStart {
+  std::string tenant;
+  std::string after;              // the stream starts after this position
+  int limit = kDefaultEventPage;  // events per chunk (the request's `limit`)
+  bool resumed = false;  // the client named the position (Last-Event-ID or ?after=)
+};
+
+// EventChunk: the next piece of an event stream, as text/event-stream.
+struct EventChunk {
+  std::string text;  // events (and where to resume); empty when none followed
+  std::string next;  // the position the stream goes on after
+  bool end = false;  // `text` is an error event that ends the stream
+};
+
 class HttpHandler {
  public:
   // REQUIRES: `service` and `verifier` outlive the handler.
@@ -91,6 +108,26 @@ class HttpHandler {
   std::optional<HttpResponse> TryHandle(const HttpRequest& request,
                                         const Responder& respond, bool* started) const;
 
+  // The event stream (GET /session-context/{tenant}/events, docs/events.md). Handle
+  // answers it with the events that follow the client's position now (one page,
+  // then the answer ends and an EventSource reconnects with Last-Event-ID): every
+  // adapter serves the feed. A server that holds streams open uses these instead:
+  //
+  // OpenEventStream checks the request as Handle would (route, token, scope, the
+  // position): an answer to send when refused, else where the stream starts. May
+  // block (reads the feed's newest position when the client named none).
+  std::variant<HttpResponse, EventStreamStart> OpenEventStream(
+      const HttpRequest& request) const;
+  // ReadEventStream: the events of `stream.tenant` after `after`, at most
+  // `stream.limit`, as the stream's text. A failure (a position out of retention,
+  // the store unavailable) is an error event that ends the stream. Blocks on the
+  // store.
+  EventChunk ReadEventStream(const EventStreamStart& stream,
+                             const std::string& after) const;
+  // EventTail: the feed's newest position ("" when the store cannot say now). Blocks
+  // on the store.
+  std::string EventTail() const;
+
  private:
   struct Call;  // an authorised request on its way to a route (http_handler.cc)
 
@@ -101,8 +138,8 @@ class HttpHandler {
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
   HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
   HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only,
-                               const Responder* later = nullptr,
-                               bool* started = nullptr) const;
+                               const Responder* later = nullptr, bool* started = nullptr,
+                               EventStreamStart* stream = nullptr) const;
   HttpResponse GetSession(const Call& call, bool own) const;
   HttpResponse SessionAnswer(
       const absl::StatusOr<std::shared_ptr<const SessionText>>& current,
@@ -116,6 +153,7 @@ class HttpHandler {
   HttpResponse ServeSetAttribute(const Call& call) const;
   HttpResponse ServeDeleteAttribute(const Call& call) const;
   HttpResponse ServeCustomerSessions(const Call& call) const;
+  HttpResponse ServeEvents(const Call& call) const;
 
   SessionService* const service_;
   const TokenVerifier* const verifier_;

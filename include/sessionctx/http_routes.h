@@ -26,6 +26,7 @@ enum class Route {
   kContextAttribute,
   kCustomerContexts,  // a customer's sessions (management scope)
   kOwnSessions,       // the sessions of the token's customer
+  kEvents,            // the tenant's event feed, as Server-Sent Events (management scope)
   kHealthz,           // liveness, answered by HttpHandler
   kReadyz,            // readiness, metrics and the API description: answered by the
   kMetrics,           // server in front of the handler (sessionctx-server)
@@ -55,6 +56,7 @@ inline constexpr RouteSpec kRoutes[] = {
     {Route::kCustomerContexts,
      "/session-context/{tenant}/customers/{customerId}/contexts", "GET, DELETE", false},
     {Route::kOwnSessions, "/session-context/{tenant}/me/sessions", "GET, DELETE", false},
+    {Route::kEvents, "/session-context/{tenant}/events", "GET", false},
     {Route::kHealthz, "/healthz", "GET", true},
     {Route::kReadyz, "/readyz", "GET", true},
     {Route::kMetrics, "/metrics", "GET", true},

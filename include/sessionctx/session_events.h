@@ -98,7 +98,7 @@ struct EventPage {
 // retention). An event goes once either limit is passed; stores trim in the
 // background (with PurgeExpired).
 struct EventOptions {
-  // false: no feed (ReadEvents answers FailedPrecondition), for a deployment that
+  // false: no feed (ReadEvents answers Unimplemented), for a deployment that
   // wants none, and to measure what the feed costs.
   bool enabled = true;
   // Events kept at most; 0: the backend's default (memory: 100,000, held in RAM;
@@ -118,7 +118,7 @@ absl::Status EventsGoneError(absl::string_view after, absl::string_view oldest);
 // IsEventsGone: whether `status` is EventsGoneError.
 bool IsEventsGone(const absl::Status& status);
 
-// EventsOffError: FailedPrecondition, ReadEvents of a store whose feed is turned off.
+// EventsOffError: Unimplemented, ReadEvents of a store whose feed is turned off.
 absl::Status EventsOffError();
 
 // ParseEventPosition: a numeric position ("0", "42"); InvalidArgument naming the
