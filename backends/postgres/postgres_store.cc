@@ -7,17 +7,19 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
-#include <utility>
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "sessionctx/base_fields.h"
-#include "sessionctx/write_rules.h"
 #include "sessionctx/backend_support.h"
+#include "sessionctx/base_fields.h"
+#include "sessionctx/event_support.h"
+#include "sessionctx/write_rules.h"
 
 namespace sessionctx {
 namespace {
@@ -30,6 +32,7 @@ struct PgOptions {
   int pool_size = 8;
   int statement_timeout_ms = 5000;
   int acquire_timeout_ms = 5000;
+  bool events = true;  // StoreOptions::events.enabled
 };
 
 absl::StatusOr<PgOptions> ParseUri(const std::string& uri) {
@@ -252,10 +255,14 @@ std::string DeleteSessionFunction(const std::string& s) {
       "DECLARE r ", s, ".sessions; BEGIN SELECT * INTO r FROM ", s, ".sessions x WHERE ",
       "x.tenant = p_tenant AND x.session_id = p_id FOR UPDATE; ",
       "IF NOT FOUND THEN outcome := 2; RETURN; END IF; ",
-      "IF r.expires_at IS NOT NULL AND r.expires_at <= to_timestamp(p_now / 1000.0) THEN ",
+      // Why the row goes and when, for the event trigger (migration 6).
+      "PERFORM set_config('sessionctx.delete', 'deleted:' || p_now, true); ",
+      "IF r.expires_at IS NOT NULL AND r.expires_at <= to_timestamp(p_now / 1000.0) "
+      "THEN ",
       "outcome := 2; ELSIF p_expected IS NOT NULL AND r.version <> p_expected THEN ",
       "outcome := 4; version := r.version; RETURN; ELSE outcome := 0; END IF; ",
-      "DELETE FROM ", s, ".sessions x WHERE x.tenant = p_tenant AND x.session_id = p_id; END $f$");
+      "DELETE FROM ", s,
+      ".sessions x WHERE x.tenant = p_tenant AND x.session_id = p_id; END $f$");
 }
 
 // SizeMigration: migration 4 (see Migrations): the size functions, the sizes of the
@@ -317,6 +324,102 @@ std::string PatchedFieldColumns(const std::string& base, const std::string& row)
   return out;
 }
 
+// EventsMigration: migration 6, the event feed (session_events.h).
+//
+// A trigger on the sessions table writes each write's event into `events` in the
+// write's own transaction: every statement and function that writes a session
+// yields its events without a line of its own, and an aborted write yields none.
+// INSERT: created; UPDATE: changed, or expired + created when the row it replaces
+// had expired (a create over an expired session); DELETE: expired when the row had
+// expired at the statement's time, else ended or deleted, as the statement says in
+// the transaction-local setting sessionctx.delete ("deleted:<ms>", "ended:<ms>",
+// "expired:<ms>"). The setting sessionctx.events = 'off' (a connection's) turns the
+// trigger off.
+//
+// Positions: writers commit in any order, so a position handed out as they insert
+// could become visible after a larger one a reader has passed. Events are therefore
+// inserted without a position and sequenced by readers: sequence_events, under a
+// transaction advisory lock, numbers the committed unsequenced events in insertion
+// order (one session's events are inserted in the order of its writes: the row lock
+// orders them) and records the last position in events_state in the same
+// transaction. A reader reads up to events_state.last of its own snapshot: every
+// position up to it is committed and none below it can appear later.
+std::string EventsMigration(const std::string& s) {
+  const std::string insert =
+      absl::StrCat("INSERT INTO ", s, ".events (tenant, session_id, type, version, at) ");
+  return absl::StrCat(
+      "CREATE TABLE ", s, ".events (id bigserial PRIMARY KEY, position bigint, ",
+      "tenant text NOT NULL, session_id text NOT NULL, type smallint NOT NULL, ",
+      "version bigint NOT NULL, at timestamptz NOT NULL); ",
+      "CREATE UNIQUE INDEX events_position ON ", s,
+      ".events (position) WHERE position IS NOT NULL; ",
+      "CREATE INDEX events_unsequenced ON ", s, ".events (id) WHERE position IS NULL; ",
+      "CREATE TABLE ", s,
+      ".events_state (last bigint NOT NULL, trimmed bigint NOT NULL); ", "INSERT INTO ",
+      s, ".events_state VALUES (0, 0); ", "CREATE FUNCTION ", s,
+      ".session_event() RETURNS trigger LANGUAGE plpgsql AS $f$ ",
+      "DECLARE why text; at timestamptz; BEGIN ",
+      "IF current_setting('sessionctx.events', true) = 'off' THEN RETURN NULL; END IF; ",
+      "IF TG_OP = 'INSERT' THEN ", insert,
+      "VALUES (NEW.tenant, NEW.session_id, 0, NEW.version, NEW.modified_at); ",
+      "ELSIF TG_OP = 'UPDATE' THEN ",
+      "IF OLD.expires_at IS NOT NULL AND OLD.expires_at <= NEW.modified_at THEN ", insert,
+      "VALUES (OLD.tenant, OLD.session_id, 3, OLD.version, NEW.modified_at), ",
+      "(NEW.tenant, NEW.session_id, 0, NEW.version, NEW.modified_at); ", "ELSE ", insert,
+      "VALUES (NEW.tenant, NEW.session_id, 1, NEW.version, NEW.modified_at); ",
+      "END IF; ELSE why := COALESCE(current_setting('sessionctx.delete', true), ''); ",
+      "at := CASE WHEN why LIKE '%:%' THEN to_timestamp(split_part(why, ':', 2)::bigint "
+      "/ 1000.0) ",
+      "ELSE now() END; ", insert,
+      "VALUES (OLD.tenant, OLD.session_id, CASE WHEN OLD.expires_at ",
+      "IS NOT NULL AND OLD.expires_at <= at THEN 3 WHEN split_part(why, ':', 1) = "
+      "'ended' THEN 4 ",
+      "ELSE 2 END, OLD.version, at); END IF; RETURN NULL; END $f$; ",
+      "CREATE TRIGGER session_events AFTER INSERT OR UPDATE OR DELETE ON ", s,
+      ".sessions FOR EACH ROW EXECUTE FUNCTION ", s, ".session_event(); ",
+      // Numbers what has committed unnumbered (one sequencer at a time; the others
+      // go on: what they miss is numbered by the next call); answers the last position.
+      "CREATE FUNCTION ", s, ".sequence_events() RETURNS bigint LANGUAGE plpgsql AS $f$ ",
+      "DECLARE n bigint; BEGIN ",
+      "IF pg_try_advisory_xact_lock(hashtext('sessionctx-events:' || '", s, "')) THEN ",
+      "SELECT last INTO n FROM ", s, ".events_state; ",
+      "WITH todo AS (SELECT id, n + row_number() OVER (ORDER BY id) AS p FROM ", s,
+      ".events WHERE position IS NULL ORDER BY id LIMIT 100000), ", "done AS (UPDATE ", s,
+      ".events e SET position = todo.p FROM todo WHERE e.id = todo.id ",
+      "RETURNING todo.p) UPDATE ", s,
+      ".events_state SET last = COALESCE((SELECT max(p) FROM done), last); ",
+      "END IF; RETURN (SELECT last FROM ", s, ".events_state); END $f$; ",
+      // A page: first a row (position = last, version = trimmed, type = -1), then the
+      // events after p_after (of p_tenant when given) up to last, at most p_limit.
+      "CREATE FUNCTION ", s, ".read_events(p_after bigint, p_limit int, p_tenant text) ",
+      "RETURNS TABLE (pos bigint, tenant text, session_id text, type smallint, version "
+      "bigint, ",
+      "at_ms bigint) LANGUAGE plpgsql AS $f$ DECLARE l bigint; t bigint; BEGIN ",
+      "PERFORM ", s, ".sequence_events(); SELECT st.last, st.trimmed INTO l, t FROM ", s,
+      ".events_state st; ",
+      "RETURN QUERY SELECT l, NULL::text, NULL::text, (-1)::smallint, t, 0::bigint; ",
+      "IF p_after IS NULL OR p_after < t OR p_after > l THEN RETURN; END IF; ",
+      "RETURN QUERY SELECT e.position, e.tenant, e.session_id, e.type, e.version, ",
+      "round(extract(epoch from e.at) * 1000)::bigint FROM ", s, ".events e WHERE ",
+      "e.position > p_after AND e.position <= l AND (p_tenant IS NULL OR e.tenant = "
+      "p_tenant) ",
+      "ORDER BY e.position LIMIT p_limit; END $f$; ",
+      // Retention: what is past p_count events or older than p_before goes.
+      "CREATE FUNCTION ", s,
+      ".trim_events(p_count bigint, p_before bigint) RETURNS bigint ",
+      "LANGUAGE plpgsql AS $f$ DECLARE l bigint; cut bigint; BEGIN ", "l := ", s,
+      ".sequence_events(); cut := greatest(l - p_count, COALESCE((SELECT max(position) ",
+      "FROM ", s,
+      ".events WHERE position IS NOT NULL AND at < to_timestamp(p_before / 1000.0)), "
+      "0)); ",
+      "IF cut > (SELECT trimmed FROM ", s, ".events_state) THEN ", "DELETE FROM ", s,
+      ".events WHERE position <= cut; ", "UPDATE ", s,
+      ".events_state SET trimmed = cut; END IF; RETURN cut; END $f$; ",
+      absl::StrReplaceAll(DeleteSessionFunction(s),
+                          {{"CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"}}),
+      "; ");
+}
+
 // Migrations, in order; migration N brings the schema from version N-1 to N.
 //
 // Custom attributes are rows of their own (jsonb values) rather than one jsonb column:
@@ -368,6 +471,8 @@ std::vector<std::string> Migrations(const std::string& s) {
       absl::StrCat(
           "CREATE INDEX sessions_customer ON ", s,
           ".sessions (tenant, customer_id, session_id) WHERE customer_id IS NOT NULL"),
+      // 6: the event feed (see EventsMigration).
+      EventsMigration(s),
   };
 }
 
@@ -539,8 +644,15 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
                     ReplaceAttributes(a, key, "upd"),
                     "SELECT (SELECT version FROM cur), EXISTS (SELECT 1 FROM upd)")},
       {"version", absl::StrCat("SELECT version FROM ", t, " WHERE ", key, " AND ", live)},
-      {"purge", absl::StrCat("DELETE FROM ", t, " WHERE expires_at IS NOT NULL AND ",
-                             "expires_at <= to_timestamp($1::bigint / 1000.0)")},
+      // The setting tells the event trigger why the rows go (EventsMigration).
+      {"purge",
+       absl::StrCat("WITH why AS (SELECT set_config('sessionctx.delete', 'expired:' || ",
+                    "$1::bigint, true)) DELETE FROM ", t,
+                    " WHERE expires_at IS NOT NULL AND ",
+                    "expires_at <= to_timestamp($1::bigint / 1000.0) AND EXISTS (SELECT ",
+                    "1 FROM why)")},
+      {"read_events", absl::StrCat("SELECT * FROM ", schema, ".read_events($1, $2, $3)")},
+      {"trim_events", absl::StrCat("SELECT ", schema, ".trim_events($1, $2)")},
       // Import: $1 is a JSON array of whole records (ImportJson); each replaces what is
       // stored under its key unless that is live at a newer version (and $2, overwrite,
       // is false); $3 now. Answers how many it wrote. One statement: one round trip,
@@ -581,11 +693,14 @@ std::vector<std::pair<std::string, std::string>> Statements(const std::string& s
       // Ends a customer's sessions but $3 (NULL: none); counts the live ones ($4 now).
       // One statement: the rows it deletes are those of the customer when it runs, a
       // row a concurrent write changed is checked again once that write committed.
-      {"end_customer",
-       absl::StrCat(
-           "WITH d AS (DELETE FROM ", t, " WHERE tenant = $1 AND customer_id = $2 AND ",
-           "session_id IS DISTINCT FROM $3 RETURNING expires_at) SELECT count(*) FROM d ",
-           "WHERE expires_at IS NULL OR expires_at > ", Ts(4))},
+      {"end_customer", absl::StrCat("WITH why AS (SELECT set_config('sessionctx.delete', "
+                                    "'ended:' || $4::bigint, true)), ",
+                                    "d AS (DELETE FROM ", t,
+                                    " WHERE tenant = $1 AND customer_id = $2 AND ",
+                                    "session_id IS DISTINCT FROM $3 AND EXISTS (SELECT 1 "
+                                    "FROM why) RETURNING expires_at) ",
+                                    "SELECT count(*) FROM d ",
+                                    "WHERE expires_at IS NULL OR expires_at > ", Ts(4))},
   };
 }
 
@@ -648,6 +763,7 @@ class Pool {
       auto conn = std::make_unique<pqxx::connection>(options_.libpq_uri);
       pqxx::nontransaction setup(*conn);
       setup.exec(absl::StrCat("SET statement_timeout = ", options_.statement_timeout_ms));
+      if (!options_.events) setup.exec("SET sessionctx.events = 'off'");
       setup.commit();
       const std::string schema = conn->quote_name(options_.schema);
       for (const auto& [name, sql] : Statements(schema)) conn->prepare(name, sql);
@@ -757,7 +873,10 @@ absl::StatusOr<SessionContext> RecordFrom(const pqxx::row& row, int first,
 
 class PostgresStore final : public SessionStore {
  public:
-  PostgresStore(PgOptions options, const Clock* clock) : pool_(std::move(options)), clock_(clock) {}
+  PostgresStore(PgOptions options, const StoreOptions& store_options)
+      : pool_(std::move(options)),
+        clock_(store_options.clock),
+        events_(store_options.events) {}
 
   std::vector<StoreStat> Stats() override { return pool_.Stats(); }
 
@@ -821,9 +940,64 @@ class PostgresStore final : public SessionStore {
   }
 
   absl::StatusOr<int64_t> PurgeExpired() override {
-    return Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
-      pqxx::result r = tx.exec_prepared("purge", Now());
-      return static_cast<int64_t>(r.affected_rows());
+    absl::StatusOr<int64_t> purged =
+        Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+          pqxx::result r = tx.exec_prepared("purge", Now());
+          return static_cast<int64_t>(r.affected_rows());
+        });
+    if (!purged.ok() || !events_.enabled) return purged;
+    absl::StatusOr<int64_t> trimmed =
+        Run<int64_t>([&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+          return tx
+              .exec_prepared1("trim_events", backend::RetentionCount(events_, 1'000'000),
+                              Ms(clock_->Now() - events_.max_age))[0]
+              .as<int64_t>();
+        });
+    if (!trimmed.ok()) return trimmed.status();
+    return purged;
+  }
+
+  // One round trip: the feed sequenced, then the page read (read_events, migration 6).
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
+    if (!events_.enabled) return EventsOffError();
+    if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
+    std::optional<int64_t> after;
+    std::optional<std::string> after_text;  // as the statement's parameter (NULL: none)
+    if (!query.after.empty()) {
+      absl::StatusOr<uint64_t> parsed = ParseEventPosition(query.after);
+      if (!parsed.ok()) return parsed.status();
+      // Past any position this feed can reach: refused below as never given.
+      after = static_cast<int64_t>(std::min<uint64_t>(*parsed, INT64_MAX));
+      after_text = absl::StrCat(*after);
+    }
+    return Run<EventPage>([&](pqxx::nontransaction& tx) -> absl::StatusOr<EventPage> {
+      pqxx::result r = tx.exec_prepared("read_events", CStr(after_text), query.limit,
+                                        CStr(query.tenant));
+      const int64_t last = r[0][0].as<int64_t>(), trimmed = r[0][4].as<int64_t>();
+      EventPage page;
+      if (!after) {
+        page.next = absl::StrCat(last);
+        return page;
+      }
+      if (*after < trimmed || *after > last) {
+        return EventsGoneError(query.after,
+                               trimmed < last ? absl::StrCat(trimmed + 1) : "");
+      }
+      for (size_t i = 1; i < r.size(); ++i) {
+        const pqxx::row& row = r[static_cast<pqxx::result::size_type>(i)];
+        const int type = row[3].as<int>();
+        if (type < 0 || type > 4)
+          return absl::DataLossError("postgresql: event of unknown type");
+        page.events.push_back({absl::StrCat(row[0].as<int64_t>()),
+                               {row[1].as<std::string>(), row[2].as<std::string>()},
+                               static_cast<EventType>(type),
+                               row[4].as<int64_t>(),
+                               absl::FromUnixMillis(row[5].as<int64_t>())});
+      }
+      page.next = page.events.size() < static_cast<size_t>(query.limit)
+                      ? absl::StrCat(last)
+                      : page.events.back().position;
+      return page;
     });
   }
 
@@ -1064,6 +1238,7 @@ class PostgresStore final : public SessionStore {
 
   Pool pool_;
   const Clock* const clock_;
+  const EventOptions events_;
 };
 
 }  // namespace
@@ -1094,7 +1269,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgresStore(const std::strin
   } catch (const std::exception& e) {
     return Translate(e);
   }
-  return std::make_unique<PostgresStore>(*std::move(parsed), options.clock);
+  parsed->events = options.events.enabled;
+  return std::make_unique<PostgresStore>(*std::move(parsed), options);
 }
 
 }  // namespace sessionctx

@@ -30,7 +30,7 @@
 namespace sessionctx {
 
 // The schema version this build creates and understands.
-inline constexpr int kPostgresSchemaVersion = 5;
+inline constexpr int kPostgresSchemaVersion = 6;
 
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenPostgresStore(const std::string& uri,
                                                                 const StoreOptions& options);
