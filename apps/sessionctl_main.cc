@@ -1,13 +1,14 @@
 // sessionctl: development tokens and store-level commands on any store URI.
 #include <unistd.h>
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -16,10 +17,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "apps/flags.h"
+#include "sessionctx/jwt.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
-#include "sessionctx/jwt.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx::apps {
@@ -47,6 +48,10 @@ constexpr char kUsage[] = R"(usage: sessionctl COMMAND [flags]
   import         --store URI [--in FILE] [--overwrite]        JSON Lines as written by export;
                    a session stored at a newer version is skipped (and counted) unless
                    --overwrite
+  events         --store URI [--tenant T] [--after POS|now] [--follow]
+                   the event feed, one JSON line per event, after POS (default 0: from
+                   the first event kept; now: from the newest); --follow waits for more
+                   until stopped (SIGINT/SIGTERM)
 
   Flags common to store commands: --anonymous-ttl SECONDS (default 3600).
 )";
@@ -304,6 +309,8 @@ struct StoreArgs {
   int64_t ttl = 3600;
   std::optional<std::string> tenant, session, json, out_file, in_file, customer, except;
   bool overwrite = false;
+  std::string after = "0";  // events
+  bool follow = false;      // events
 };
 
 // ReadStoreArgs: positional words stand in for the flags, in order: URI [TENANT
@@ -327,6 +334,11 @@ std::string ReadStoreArgs(const std::string& command, Flags& flags, StoreArgs& a
     args.tenant = Require(flags, "tenant", err);
     args.customer = Require(flags, "customer", err);
     if (command == "logout") args.except = flags.Get("except");
+  }
+  if (command == "events") {
+    args.tenant = flags.Get("tenant");
+    args.after = flags.Get("after", "0");
+    args.follow = flags.Get("follow") == "true";
   }
   args.out_file = flags.Get("out");
   args.in_file = flags.Get("in");
@@ -421,6 +433,26 @@ int Import(SessionStore& store, const std::optional<std::string>& in_file, bool 
   return importer.Finish();
 }
 
+// Events: the feed from `after` ("now": the newest), a JSON line per event, flushed
+// as it goes; with `follow`, waits for more (polling) until the process is stopped.
+int Events(SessionStore& store, const std::optional<std::string>& tenant,
+           std::string after, bool follow) {
+  if (after == "now") after = "";
+  for (;;) {
+    absl::StatusOr<EventPage> page =
+        store.ReadEvents({.after = after, .limit = 1000, .tenant = tenant});
+    if (!page.ok()) return FailStatus(page.status());
+    for (const SessionEvent& e : page->events)
+      std::printf("%s\n", ToJson(e).dump().c_str());
+    std::fflush(stdout);
+    after = page->next;
+    if (page->events.empty()) {
+      if (!follow) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+}
+
 int StoreCommand(const std::string& command, Flags& flags) {
   StoreArgs args;
   if (std::string err = ReadStoreArgs(command, flags, args); !err.empty()) return Fail(err);
@@ -456,6 +488,7 @@ int StoreCommand(const std::string& command, Flags& flags) {
   }
   if (command == "export") return Export(**store, args.out_file);
   if (command == "import") return Import(**store, args.in_file, args.overwrite);
+  if (command == "events") return Events(**store, args.tenant, args.after, args.follow);
   return Fail("unknown command " + command);
 }
 
@@ -466,10 +499,13 @@ int Main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   Flags flags;
-  if (std::string err = flags.Parse(argc, argv, 2, {"overwrite"}); !err.empty()) return Fail(err);
+  if (std::string err = flags.Parse(argc, argv, 2, {"overwrite", "follow"});
+      !err.empty()) {
+    return Fail(err);
+  }
   if (command == "token") return Token(flags);
   for (const char* c : {"get", "put", "delete", "purge-expired", "sessions", "logout",
-                        "export", "import"}) {
+                        "export", "import", "events"}) {
     if (command == c) return StoreCommand(command, flags);
   }
   return Fail("unknown command " + command + "\n" + kUsage);

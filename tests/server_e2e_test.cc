@@ -2,18 +2,20 @@
 // HTTP through the README walk-through, then stopped with SIGTERM.
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
-#include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "sessionctx/session_context.h"
 #include "sessionctx/jwt.h"
+#include "sessionctx/session_context.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"
@@ -273,6 +275,41 @@ TEST_P(ServerE2E, ConcurrentClientsLoseNoAcknowledgedWrite) {
 }
 
 #ifdef SESSIONCTX_HAVE_ROCKSDB
+// sessionctl events prints the feed as JSON lines; --after resumes; a bad position
+// is refused with its reason.
+TEST(Sessionctl, EventsPrintsTheFeedAsJsonLinesAndResumesAfterAPosition) {
+  TempDir dir;
+  const std::string ctl = SESSIONCTL_BIN;
+  const std::string a = "rocksdb:" + (dir.path() / "a").string();
+  RunCommand(ctl + " put " + a + " acme s1 --json '{}'");
+  RunCommand(ctl + " put " + a + " acme s1 --json '{\"currency\":\"CHF\"}'");
+  RunCommand(ctl + " put " + a + " other s2 --json '{}'");
+  RunCommand(ctl + " delete " + a + " acme s1");
+  std::vector<Json> lines;
+  for (absl::string_view line :
+       absl::StrSplit(RunCommand(ctl + " events --store " + a), '\n')) {
+    if (!line.empty()) lines.push_back(Json::parse(line, nullptr, false));
+  }
+  ASSERT_EQ(lines.size(), 4u);
+  const char* types[] = {"created", "changed", "created", "deleted"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(lines[i]["type"], types[i]);
+    EXPECT_EQ(lines[i]["position"], std::to_string(i + 1));
+  }
+  EXPECT_EQ(lines[2]["tenant"], "other");
+  EXPECT_EQ(lines[3]["version"], 2);
+  const std::string acme_after_1 =
+      RunCommand(ctl + " events " + a + " --tenant acme --after 1");
+  EXPECT_EQ(std::count(acme_after_1.begin(), acme_after_1.end(), '\n'), 1)
+      << "two lines: " << acme_after_1;
+  EXPECT_EQ(acme_after_1.find("other"), std::string::npos) << acme_after_1;
+  EXPECT_EQ(RunCommand(ctl + " events " + a + " --after now"), "");
+  const std::string bad =
+      RunCommand(ctl + " events " + a + " --after x 2>&1; echo rc=$?");
+  EXPECT_NE(bad.find("event position must be a number"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("rc=2"), std::string::npos) << bad;
+}
+
 TEST(Sessionctl, PutGetExportImportDeletePurge) {
   TempDir dir;
   const std::string ctl = SESSIONCTL_BIN;

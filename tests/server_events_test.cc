@@ -23,6 +23,7 @@
 #include "sessionctx/session_context.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
+#include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
 namespace sessionctx {
@@ -394,6 +395,51 @@ TEST_F(ServerEvents, ManyStreamsShareTheServersThreadsAndAGracefulStopEndsThemAl
   EXPECT_LT(std::chrono::steady_clock::now() - stop_began, seconds(5))
       << "streams do not hold a stop for its grace";
 }
+
+#ifdef SESSIONCTX_HAVE_POSTGRES
+// Two servers on one PostgreSQL: a stream on either sees the writes made through
+// both, each once, in order per session.
+TEST_F(ServerEvents, TwoServersOnOneDatabaseShareOneFeed) {
+  if (testing::PostgresTestUri().empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set: start a server with "
+                    "scripts/with-postgres.sh";
+  }
+  const std::string store = testing::WithQuery(testing::PostgresTestUri(),
+                                               "schema=" + testing::FreshSchemaName());
+  StartServer({}, store);
+  const int port_a = port_;
+  ServerProcess b;
+  std::vector<std::string> args = {"--listen", "127.0.0.1:0",       "--store",
+                                   store,      "--jwt-secret-file", secret_file_};
+  ASSERT_TRUE(b.Start(dir_.path().string(), args));
+  EventStream on_a(port_a, "/session-context/acme/events?after=0", manage_);
+  EventStream on_b(b.port(), "/session-context/acme/events?after=0", manage_);
+  ASSERT_EQ(on_a.status(), 200);
+  ASSERT_EQ(on_b.status(), 200);
+  constexpr int kWrites = 20;
+  for (int i = 0; i < kWrites; ++i) {
+    port_ = i % 2 == 0 ? port_a : b.port();  // alternate the servers
+    if (i < 2) {
+      Put(absl::StrCat("x", i));
+    } else {
+      SetAttribute(absl::StrCat("x", i % 2), "n", i);
+    }
+  }
+  for (EventStream* stream : {&on_a, &on_b}) {
+    std::vector<Message> got = stream->Events(kWrites);
+    ASSERT_EQ(got.size(), static_cast<size_t>(kWrites));
+    std::map<std::string, int64_t> last;
+    for (const Message& m : got) {
+      const Json e = Data(m);
+      EXPECT_EQ(e["version"].get<int64_t>(), last[e["sessionId"]] + 1) << m.data;
+      last[e["sessionId"]] = e["version"].get<int64_t>();
+    }
+    EXPECT_EQ(last["x0"], kWrites / 2);
+    EXPECT_EQ(last["x1"], kWrites / 2);
+  }
+}
+#endif
 
 #ifdef SESSIONCTX_HAVE_ROCKSDB
 TEST_F(ServerEvents, AReaderResumesAcrossARestartOfTheServerOnRocksDb) {
