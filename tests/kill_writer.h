@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -61,10 +63,11 @@ namespace sessionctx::testing {
 }
 
 // KillWriterOnce forks a WriterChild on `uri`, lets it write for 100 to 500 ms, kills
-// it with SIGKILL, and adds what it reported to `acked` (session -> highest version)
-// and `*acks`.
+// it with SIGKILL, and adds what it reported to `acked` (session -> highest version),
+// `*acks` and, when given, `every` (each acknowledged session and version).
 inline void KillWriterOnce(const std::string& uri, int round, std::mt19937& rng,
-                           std::map<std::string, int64_t>& acked, int64_t* acks) {
+                           std::map<std::string, int64_t>& acked, int64_t* acks,
+                           std::set<std::pair<std::string, int64_t>>* every = nullptr) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
@@ -86,6 +89,7 @@ inline void KillWriterOnce(const std::string& uri, int round, std::mt19937& rng,
   while (fscanf(in, "%127s %lld", id, &version) == 2) {
     acked[id] = std::max<int64_t>(acked[id], version);
     ++*acks;
+    if (every) every->emplace(id, version);
   }
   fclose(in);
 }

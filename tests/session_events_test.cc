@@ -4,12 +4,7 @@
 // and repeats nothing; retention refuses a position it dropped; concurrent writers
 // checked against a reader that follows them, exactly; a kill -9 of the writer
 // loses no event of an acknowledged write.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cstdio>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/kill_writer.h"
 #include "tests/store_conformance.h"
 
 namespace sessionctx {
@@ -37,21 +33,7 @@ using Seen = std::tuple<std::string, EventType, int64_t>;  // session id, type, 
 class SessionEvents : public StoreConformance {
  protected:
   // Open the store again with `options` (a fresh one for memory).
-  void Reopen(EventOptions options = {}) {
-    service_.reset();
-    store_.reset();
-    StoreOptions store_options;
-    store_options.clock = &clock_;
-    store_options.events = options;
-    absl::StatusOr<std::unique_ptr<SessionStore>> store =
-        OpenSessionStore(factory_.Uri(), store_options);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-    ServiceOptions service_options;
-    service_options.clock = &clock_;
-    service_options.anonymous_ttl = absl::Hours(1);
-    service_ = std::make_unique<SessionService>(store_.get(), service_options);
-  }
+  void Reopen(EventOptions options = {}) { OpenStore(options); }
 
   // Tail: the newest position (where a reader starting now begins).
   std::string Tail() {
@@ -327,52 +309,23 @@ TEST_P(SessionEvents, EveryAcknowledgedWriteHasItsEventAfterKillNine) {
                                                         {"m1", EventType::kChanged, 2}}));
     return;
   }
-  const std::string uri = factory_.Uri();
   const std::string start = Tail();
   service_.reset();
   store_.reset();  // rocksdb: one process at a time
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    auto store = OpenSessionStore(uri, StoreOptions{});
-    if (!store.ok()) _exit(3);
-    SessionService service(store->get(), ServiceOptions{});
-    for (int i = 0;; ++i) {
-      const std::string id = absl::StrCat("k", i % 50);
-      if (i < 50 && !service.Create("acme", SessionContext{.session_id = id}).ok())
-        _exit(4);
-      absl::StatusOr<int64_t> v = service.SetAttribute({"acme", id}, "n", i);
-      if (!v.ok()) _exit(5);
-      const std::string line = absl::StrCat(id, " ", *v, "\n");
-      if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-        _exit(6);
-    }
-  }
-  close(fds[1]);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited early with " << WEXITSTATUS(status);
+  std::mt19937 rng(24);
+  std::map<std::string, int64_t> highest;
+  int64_t acks = 0;
   std::set<std::pair<std::string, int64_t>> acked;
-  FILE* in = fdopen(fds[0], "r");
-  char id[64];
-  long long version = 0;
-  while (fscanf(in, "%63s %lld", id, &version) == 2) acked.emplace(id, version);
-  fclose(in);
+  testing::KillWriterOnce(factory_.Uri(), 1, rng, highest, &acks, &acked);
   ASSERT_GT(acked.size(), 50u) << "the writer acknowledged too little before the kill";
   Reopen();
-  std::set<std::pair<std::string, int64_t>> changed;
+  std::set<std::pair<std::string, int64_t>> written;
   for (const SessionEvent& e : ReadAll(start, 1000)) {
-    if (e.type == EventType::kChanged) {
-      EXPECT_TRUE(changed.emplace(e.key.session_id, e.version).second) << "twice";
-    }
+    EXPECT_TRUE(e.type == EventType::kCreated || e.type == EventType::kChanged);
+    EXPECT_TRUE(written.emplace(e.key.session_id, e.version).second) << "twice";
   }
   for (const auto& a : acked) {
-    EXPECT_TRUE(changed.contains(a))
+    EXPECT_TRUE(written.contains(a))
         << a.first << " v" << a.second << " acknowledged, no event";
   }
 }

@@ -42,7 +42,15 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
 
   void SetUp() override {
     SESSIONCTX_REQUIRE_BACKEND(factory_);
-    absl::StatusOr<std::unique_ptr<SessionStore>> store = factory_.Open(&clock_);
+    OpenStore();
+  }
+
+  // OpenStore opens the backend's store (again: the same data, but for memory, which
+  // starts empty) with `events`, and a service over it.
+  void OpenStore(EventOptions events = {}) {
+    service_.reset();
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<SessionStore>> store = factory_.Open(&clock_, events);
     ASSERT_OK(store);
     store_ = *std::move(store);
     ServiceOptions options;

@@ -94,9 +94,11 @@ class StoreFactory {
     return "SESSIONCTX_TEST_PG_URI is not set: start a server with scripts/with-postgres.sh";
   }
 
-  absl::StatusOr<std::unique_ptr<SessionStore>> Open(const Clock* clock) {
+  absl::StatusOr<std::unique_ptr<SessionStore>> Open(const Clock* clock,
+                                                     EventOptions events = {}) {
     StoreOptions options;
     options.clock = clock;
+    options.events = events;
     return OpenSessionStore(Uri(), options);
   }
 
