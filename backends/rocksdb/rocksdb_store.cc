@@ -1073,8 +1073,18 @@ class RocksDbStore final : public SessionStore {
     if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
     const uint64_t readable = sequencer_.Readable();
     EventPage page;
+    // Positions handed out are stored ones: a failed batch leaves a gap, and the
+    // sequencer starts again after the last stored position when the store opens, so a
+    // gap at the end may be handed out again. The newest position is therefore the last
+    // stored one, not the watermark.
     if (query.after.empty()) {
-      page.next = absl::StrCat(readable);
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), events_));
+      it->SeekForPrev(backend::EventKey(readable));
+      std::optional<uint64_t> last;
+      if (it->Valid()) last = backend::EventKeyPosition(View(it->key()));
+      if (absl::Status st = Translate(it->status(), "read events"); !st.ok()) return st;
+      page.next = absl::StrCat(last.value_or(trimmed_.load()));
       return page;
     }
     absl::StatusOr<uint64_t> after = ParseEventPosition(query.after);
@@ -1109,11 +1119,6 @@ class RocksDbStore final : public SessionStore {
       page.events.push_back(*std::move(e));
     }
     if (absl::Status st = Translate(it->status(), "read events"); !st.ok()) return st;
-    // Nothing more below the watermark: the reader may skip the gaps up to it.
-    if (!it->Valid() && page.events.size() < static_cast<size_t>(query.limit) &&
-        budget > 0) {
-      position = readable;
-    }
     page.next = absl::StrCat(position);
     return page;
   }
