@@ -1,6 +1,8 @@
 #include "sessionctx/session_events.h"
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
@@ -75,52 +77,96 @@ absl::Status CheckEventQuery(const EventQuery& query) {
 
 namespace backend {
 
-EventRing::EventRing(EventOptions retention) : retention_(retention) {}
+EventRing::EventRing(EventOptions retention)
+    : retention_(retention),
+      capacity_(static_cast<uint64_t>(RetentionCount(retention, 100'000))),
+      slots_(std::make_unique<Slot[]>(capacity_)) {}
+
+template <typename Fn>
+auto EventRing::WithSlot(uint64_t position, Fn&& fn) const {
+  Slot& slot = slots_[position % capacity_];
+  while (slot.busy.exchange(true, std::memory_order_acquire)) {
+  }
+  auto result = fn(slot);
+  slot.busy.store(false, std::memory_order_release);
+  return result;
+}
 
 void EventRing::Append(const SessionKey& key, EventType type, int64_t version,
                        absl::Time time) {
-  std::lock_guard lock(mu_);
-  entries_.push_back({key, type, version, time});
-  const size_t max = static_cast<size_t>(RetentionCount(retention_, 100'000));
-  while (entries_.size() > max) {
-    entries_.pop_front();
-    ++first_;
+  const uint64_t position = next_.fetch_add(1);
+  // The slot's previous event (one ring older) must be published before it is
+  // overwritten, or the watermark could never pass it. Only a ring far smaller than
+  // the writers in flight ever waits here.
+  while (position > capacity_ && published_.load() < position - capacity_) {
+    std::this_thread::yield();
+  }
+  WithSlot(position, [&](Slot& slot) {
+    slot.key = key;
+    slot.type = type;
+    slot.version = version;
+    slot.time = time;
+    slot.position.store(position, std::memory_order_release);
+    return 0;
+  });
+  Publish();
+}
+
+void EventRing::Publish() {
+  uint64_t published = published_.load();
+  while (slots_[(published + 1) % capacity_].position.load(std::memory_order_acquire) ==
+         published + 1) {
+    if (published_.compare_exchange_weak(published, published + 1)) ++published;
   }
 }
 
 void EventRing::Trim(absl::Time now) {
-  std::lock_guard lock(mu_);
-  while (!entries_.empty() && entries_.front().time < now - retention_.max_age) {
-    entries_.pop_front();
-    ++first_;
+  std::lock_guard lock(trim_mu_);
+  const uint64_t published = published_.load();
+  uint64_t trimmed =
+      std::max(trimmed_.load(), published > capacity_ ? published - capacity_ : 0);
+  while (trimmed < published && WithSlot(trimmed + 1, [&](const Slot& slot) {
+           return slot.position.load() == trimmed + 1 &&
+                  slot.time < now - retention_.max_age;
+         })) {
+    ++trimmed;
   }
+  trimmed_.store(trimmed);
 }
 
 absl::StatusOr<EventPage> EventRing::Read(const EventQuery& query) const {
   if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
   EventPage page;
-  std::lock_guard lock(mu_);
-  const uint64_t last = first_ + entries_.size() - 1;  // first_ - 1 when empty
+  const uint64_t last = published_.load();
   if (query.after.empty()) {
     page.next = absl::StrCat(last);
     return page;
   }
   absl::StatusOr<uint64_t> after = ParseEventPosition(query.after);
   if (!after.ok()) return after.status();
-  if (*after + 1 < first_ || *after > last) {
-    return EventsGoneError(query.after, entries_.empty() ? "" : absl::StrCat(first_));
-  }
+  // The oldest kept: past what the age trimmed and what the ring overwrote.
+  const uint64_t gone =
+      std::max(trimmed_.load(), last > capacity_ ? last - capacity_ : 0);
+  auto refused = [&] {
+    return EventsGoneError(query.after, gone < last ? absl::StrCat(gone + 1) : "");
+  };
+  if (*after < gone || *after > last) return refused();
   // Passing over other tenants' events costs at most this many per page.
   size_t budget = static_cast<size_t>(query.limit) * 16;
   uint64_t position = *after;
-  for (size_t i = *after + 1 - first_;
-       i < entries_.size() && page.events.size() < static_cast<size_t>(query.limit) &&
-       budget > 0;
-       ++i, --budget) {
-    const Entry& e = entries_[i];
-    position = first_ + i;
-    if (query.tenant && e.key.tenant != *query.tenant) continue;
-    page.events.push_back({absl::StrCat(position), e.key, e.type, e.version, e.time});
+  for (uint64_t at = *after + 1;
+       at <= last && page.events.size() < static_cast<size_t>(query.limit) && budget > 0;
+       ++at, --budget) {
+    std::optional<SessionEvent> e =
+        WithSlot(at, [&](const Slot& slot) -> std::optional<SessionEvent> {
+          if (slot.position.load() != at) return std::nullopt;  // overwritten meanwhile
+          return SessionEvent{absl::StrCat(at), slot.key, slot.type, slot.version,
+                              slot.time};
+        });
+    if (!e) return refused();
+    position = at;
+    if (query.tenant && e->key.tenant != *query.tenant) continue;
+    page.events.push_back(*std::move(e));
   }
   page.next = absl::StrCat(position);
   return page;

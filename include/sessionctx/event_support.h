@@ -18,9 +18,10 @@
 #ifndef SESSIONCTX_EVENT_SUPPORT_H_
 #define SESSIONCTX_EVENT_SUPPORT_H_
 
+#include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -32,16 +33,19 @@
 
 namespace sessionctx::backend {
 
-// EventRing: the feed of a store that lives in memory. Positions are 1, 2, 3, … in
-// the order of Append. Thread-safe; a writer appends while it still holds the lock
-// of the session it wrote, so that one session's events are in the order of its
-// writes.
+// EventRing: the feed of a store that lives in memory: a ring of `max_count` slots
+// allocated at construction (about 100 bytes each). Positions are 1, 2, 3, … in the
+// order of Append. Thread-safe without a global lock: a writer takes its position
+// with one atomic add and fills its slot under the slot's own lock, while it still
+// holds the lock of the session it wrote (so one session's events are in the order
+// of its writes); readers read up to the highest position below which every slot is
+// filled, so they never pass one that is still being written.
 class EventRing {
  public:
   explicit EventRing(EventOptions retention);
 
-  // Append adds one event (its position is assigned here) and drops the oldest past
-  // the count limit.
+  // Append adds one event (its position is assigned here); the event `max_count`
+  // positions older is overwritten.
   void Append(const SessionKey& key, EventType type, int64_t version, absl::Time time);
 
   // Read: ReadEvents over the ring.
@@ -51,16 +55,27 @@ class EventRing {
   void Trim(absl::Time now);
 
  private:
-  struct Entry {
-    SessionKey key;
-    EventType type;
-    int64_t version;
+  struct Slot {
+    mutable std::atomic<bool> busy{false};  // a spin lock: held for a few copies
+    std::atomic<uint64_t> position{0};      // the event it holds; 0: none yet
+    SessionKey key;                         // the fields: guarded by busy
+    EventType type = EventType::kChanged;
+    int64_t version = 0;
     absl::Time time;
   };
+  // The slot of `position`, locked while `fn(slot)` runs.
+  template <typename Fn>
+  auto WithSlot(uint64_t position, Fn&& fn) const;
+  // Published: move `published_` past every filled slot that follows it.
+  void Publish();
+
   const EventOptions retention_;
-  mutable std::mutex mu_;
-  std::deque<Entry> entries_;  // guarded by mu_
-  uint64_t first_ = 1;         // position of entries_.front(); guarded by mu_
+  const uint64_t capacity_;
+  const std::unique_ptr<Slot[]> slots_;
+  std::atomic<uint64_t> next_{1};       // the next position to hand out
+  std::atomic<uint64_t> published_{0};  // every position up to it is filled
+  std::atomic<uint64_t> trimmed_{0};    // every position up to it is gone by age
+  std::mutex trim_mu_;                  // one Trim at a time
 };
 
 // EventSequencer hands out increasing positions to writers that commit out of order
