@@ -204,6 +204,34 @@ TEST_F(AdapterTest, ManagementRoutesAndErrors) {
 }
 
 // A chunked body is read whole.
+// The event feed in its one-page form (HttpHandler::Handle): what the writes
+// before it produced, as text/event-stream, each event with its position as id; a
+// position past the feed is 410.
+TEST_F(AdapterTest, EventsAnswerTheFeedAsAPage) {
+  Seed("e1");
+  auto added = Fetch(port_, "POST", absl::StrCat(kBase, "/context/e1/attributes"),
+                     Bearer(manage_), R"({"key":"k","value":2})");
+  ASSERT_TRUE(added && added->status == 204);
+  auto page =
+      Fetch(port_, "GET", absl::StrCat(kBase, "/events?after=0"), Bearer(manage_));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200) << page->body;
+  EXPECT_EQ(page->Header("Content-Type"), "text/event-stream");
+  EXPECT_NE(page->body.find("id: 1\nevent: created\ndata: {"), std::string::npos)
+      << page->body;
+  EXPECT_NE(page->body.find("id: 2\nevent: changed\ndata: {"), std::string::npos)
+      << page->body;
+  auto resumed = Fetch(port_, "GET", absl::StrCat(kBase, "/events"),
+                       Bearer(manage_, {{"Last-Event-ID", "1"}}));
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->body.find("event: created"), std::string::npos) << resumed->body;
+  EXPECT_NE(resumed->body.find("event: changed"), std::string::npos) << resumed->body;
+  auto gone =
+      Fetch(port_, "GET", absl::StrCat(kBase, "/events?after=99"), Bearer(manage_));
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 410) << gone->body;
+}
+
 TEST_F(AdapterTest, ChunkedBody) {
   const std::string shopper = Seed("c1");
   const std::string body =
