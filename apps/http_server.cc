@@ -206,11 +206,20 @@ class HttpServer::Impl {
   // the feed's newest position differs from it.
   void WaitForEvents(const std::shared_ptr<Connection>& c, uint64_t id,
                      std::string position) {
+    bool first = false;
     {
       std::lock_guard<std::mutex> lock(waiting_mu_);
+      first = waiting_.empty();
       waiting_[id] = {c, std::move(position)};
     }
-    waiting_cv_.notify_all();
+    // Only the first waiter wakes the watcher (asleep while none waits); the others
+    // are seen at its next poll.
+    if (first) waiting_cv_.notify_all();
+  }
+  // A stream that closed waits no more.
+  void StopWaiting(uint64_t id) {
+    std::lock_guard<std::mutex> lock(waiting_mu_);
+    waiting_.erase(id);
   }
   // A stream may open unless `max_streams` are open (then false).
   bool AcquireStream() {
@@ -741,6 +750,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (counted_stream_) {
       counted_stream_ = false;
       server_->ReleaseStream();
+      server_->StopWaiting(id_);
     }
     heartbeat_.cancel();
     write_timer_.cancel();
