@@ -175,22 +175,76 @@ TEST(RedisUnreachable, OpenAndCallsFailUnavailableWithinTheTimeout) {
 TEST_F(RedisStoreTest, AnonymousSessionsCarryRedisExpiryAndCustomerSessionsPersist) {
   Create("anon");
   Create("cust", "c-1");
+  // With the event feed (the default), Redis's own expiry falls an hour (the sweep's
+  // grace) after the session's, and the expiry index holds the session's.
+  constexpr int64_t kGrace = 60 * 60 * 1000;
   const int64_t ttl = CliNumber("PTTL " + KeyOf("anon"));
-  EXPECT_GT(ttl, 29 * 60 * 1000);
-  EXPECT_LE(ttl, 30 * 60 * 1000);
+  EXPECT_GT(ttl, kGrace + 29 * 60 * 1000);
+  EXPECT_LE(ttl, kGrace + 30 * 60 * 1000);
   EXPECT_EQ(CliNumber("PTTL " + KeyOf("cust")), -1);  // no expiry
+  EXPECT_EQ(Cli(absl::StrCat("ZSCORE '", prefix_, "expiry' acme/anon")),
+            Cli("HGET " + KeyOf("anon") + " x"));
+  EXPECT_EQ(Cli(absl::StrCat("ZSCORE '", prefix_, "expiry' acme/cust")), "");
   // A write moves Redis's expiry with the session's.
   ASSERT_OK(Cli("PEXPIRE " + KeyOf("anon") + " 60000") == "1"
                 ? absl::OkStatus()
                 : absl::InternalError("PEXPIRE"));
   ASSERT_OK(service_->SetAttribute({"acme", "anon"}, "a", 1));
-  EXPECT_GT(CliNumber("PTTL " + KeyOf("anon")), 29 * 60 * 1000);
+  EXPECT_GT(CliNumber("PTTL " + KeyOf("anon")), kGrace + 29 * 60 * 1000);
   ASSERT_OK(service_->SetAttribute({"acme", "cust"}, "a", 1));
   EXPECT_EQ(CliNumber("PTTL " + KeyOf("cust")), -1);
-  // Nothing to purge: Redis deletes expired sessions itself.
+  // Nothing is due yet.
   absl::StatusOr<int64_t> purged = store_->PurgeExpired();
   ASSERT_OK(purged);
   EXPECT_EQ(*purged, 0);
+  // Without a feed, Redis's expiry is the session's, and nothing is ever swept.
+  absl::StatusOr<std::unique_ptr<SessionStore>> plain =
+      OpenSessionStore(factory_.Uri(), StoreOptions{.events = {.enabled = false}});
+  ASSERT_OK(plain);
+  SessionService service(plain->get(),
+                         ServiceOptions{.anonymous_ttl = absl::Minutes(30)});
+  ASSERT_OK(service.Create("acme", SessionContext{.session_id = "plain"}));
+  EXPECT_LE(CliNumber("PTTL " + KeyOf("plain")), 30 * 60 * 1000);
+  EXPECT_EQ(Cli(absl::StrCat("ZSCORE '", prefix_, "expiry' acme/plain")), "");
+}
+
+// The sweep expires what is due, each session with its `expired` event; a session
+// Redis dropped itself (past the grace) still gets its event (version unknown: 0).
+TEST_F(RedisStoreTest, TheSweepExpiresDueSessionsWithTheirEvents) {
+  ManualClock clock(absl::Now());
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      OpenSessionStore(factory_.Uri(), StoreOptions{.clock = &clock});
+  ASSERT_OK(store);
+  SessionService service(
+      store->get(), ServiceOptions{.anonymous_ttl = absl::Minutes(30), .clock = &clock});
+  for (const char* id : {"due", "dropped", "later"}) {
+    ASSERT_OK(service.Create("acme", SessionContext{.session_id = id}));
+  }
+  ASSERT_OK(service.SetAttribute({"acme", "due"}, "a", 1));  // version 2
+  clock.Advance(absl::Minutes(20));
+  ASSERT_OK(service.SetAttribute({"acme", "later"}, "a", 1));  // its expiry moves on
+  absl::StatusOr<EventPage> tail = (*store)->ReadEvents({.after = ""});
+  ASSERT_OK(tail);
+  ASSERT_EQ(Cli("DEL " + KeyOf("dropped")), "1");  // as Redis's own expiry would
+  clock.Advance(absl::Minutes(15));
+  absl::StatusOr<int64_t> purged = (*store)->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 2);
+  EXPECT_EQ(CliNumber("EXISTS " + KeyOf("due")), 0);
+  EXPECT_EQ(CliNumber("EXISTS " + KeyOf("later")), 1);
+  EXPECT_EQ(CliNumber(absl::StrCat("ZCARD '", prefix_, "expiry'")), 1);
+  absl::StatusOr<EventPage> page = (*store)->ReadEvents({.after = tail->next});
+  ASSERT_OK(page);
+  ASSERT_EQ(page->events.size(), 2u);
+  std::map<std::string, int64_t> expired;
+  for (const SessionEvent& e : page->events) {
+    EXPECT_EQ(e.type, EventType::kExpired);
+    EXPECT_EQ(e.time, clock.Now());
+    expired[e.key.session_id] = e.version;
+  }
+  EXPECT_EQ(expired, (std::map<std::string, int64_t>{{"due", 2}, {"dropped", 0}}));
+  // Swept once: a second sweep finds nothing.
+  EXPECT_EQ(*(*store)->PurgeExpired(), 0);
 }
 
 TEST_F(RedisStoreTest, EachAttributeIsAFieldOfItsOwnInTheSessionsOneHash) {
@@ -199,9 +253,12 @@ TEST_F(RedisStoreTest, EachAttributeIsAFieldOfItsOwnInTheSessionsOneHash) {
     ASSERT_OK(service_->SetAttribute(key, absl::StrCat("a", i), i * 11));
   EXPECT_EQ(Cli("HGET " + KeyOf("fields") + " '\"a3\"'"), "33");
   EXPECT_EQ(Cli("HGET " + KeyOf("fields") + " '\"cart\"'"), "{\"items\":2}");
-  // One key per session: the session's whole state is in its hash.
-  EXPECT_EQ(Cli(absl::StrCat("--scan --pattern '", prefix_, "*'")),
+  // One key per session: the session's whole state is in its hash (beside it, the
+  // store's own event stream and expiry index).
+  EXPECT_EQ(Cli(absl::StrCat("--scan --pattern '", prefix_, "{*'")),
             absl::StrCat(prefix_, "{acme/fields}"));
+  EXPECT_EQ(Cli(absl::StrCat("TYPE '", prefix_, "events'")), "stream");
+  EXPECT_EQ(Cli(absl::StrCat("TYPE '", prefix_, "expiry'")), "zset");
   // The stored size is the record's JSON size.
   absl::StatusOr<std::shared_ptr<const SessionText>> text = store_->GetText(key);
   ASSERT_OK(text);
@@ -358,6 +415,8 @@ TEST_F(RedisStoreTest, RestartAndKillNineOfRedisMidWritesLoseNothingAcknowledged
   ServiceOptions options;
   options.anonymous_ttl = absl::Hours(1);
   SessionService service(store->get(), options);
+  absl::StatusOr<EventPage> start = (*store)->ReadEvents({.after = ""});
+  ASSERT_OK(start);
   constexpr int kSessions = 20;
   for (int i = 0; i < kSessions; ++i) {
     ASSERT_OK(service.Create("acme", SessionContext{.session_id = absl::StrCat("w", i)}));
@@ -393,6 +452,27 @@ TEST_F(RedisStoreTest, RestartAndKillNineOfRedisMidWritesLoseNothingAcknowledged
         "0\n",
         how, static_cast<long long>(writers.acks.load()),
         static_cast<long long>(writers.refused.load()));
+  }
+  // The feed resumes across both restarts from the position taken before: each
+  // session's events in version order, each once, up to its last acknowledged write.
+  std::map<std::string, std::vector<int64_t>> seen;
+  std::string after = start->next;
+  for (;;) {
+    absl::StatusOr<EventPage> page = (*store)->ReadEvents({.after = after, .limit = 500});
+    ASSERT_OK(page);
+    for (const SessionEvent& e : page->events)
+      seen[e.key.session_id].push_back(e.version);
+    if (page->events.empty()) break;
+    after = page->next;
+  }
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kSessions));
+  for (const auto& [id, versions] : seen) {
+    for (size_t i = 0; i < versions.size(); ++i) {
+      EXPECT_EQ(versions[i], static_cast<int64_t>(i) + 1) << id << ": event " << i;
+    }
+    absl::StatusOr<SessionContext> s = service.Get({"acme", id});
+    ASSERT_OK(s);
+    EXPECT_EQ(versions.back(), s->version) << id << ": the last write has its event";
   }
 }
 

@@ -25,10 +25,28 @@
 // leaves the index after the write that took it out. A reader checks each session it
 // names against the session's own customerId and prunes what no longer matches.
 //
+// The event feed (redis://, when the store keeps one; docs/events.md): every write
+// script also appends its event to one Stream, in the same script, so a write and
+// its event land together or not at all,
+//   "events"   entry id 0-N (N the event's position: 1, 2, … per stream, from XADD
+//              "0-*"), fields s "<tenant>/<sessionId>", t the type (c created, u
+//              changed, d deleted, x expired, e ended), v the version, at the write's
+//              time (Unix ms, the store's clock); trimmed to about the count kept
+//              (MAXLEN ~) by each append, exactly and by age by the sweep
+//   "expiry"   sorted set: "<tenant>/<sessionId>" of each anonymous session, score
+//              its expiry (Unix ms)
+// and the sweep (PurgeExpired) deletes the sessions due in "expiry", each with its
+// `expired` event. So that a session is still there to sweep (with its version)
+// after its expiry, Redis's own expiry then falls a grace period later.
+//
 // Every script answers {code, value}: see ScriptCode. Create, replace, delete and
 // import add the customerId the key held before (quoted; '' none), for the index.
 #ifndef SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
 #define SESSIONCTX_BACKENDS_REDIS_REDIS_SCRIPTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
 
 namespace sessionctx::redis {
 
@@ -47,7 +65,9 @@ enum ScriptCode {
 
 // The scripts, in the order of Script below.
 // kEnd deletes a session of one customer; kIndex adds a session to a customer's index
-// (KEYS[1] is the index).
+// (KEYS[1] is the index). With a feed, the session scripts (kCreate … kEnd) take
+// KEYS[2] "events" and KEYS[3] "expiry"; kSweep and kReadEvents (below) take the same
+// three keys (KEYS[1] the stream again).
 enum Script {
   kCreate,
   kReplace,
@@ -57,11 +77,27 @@ enum Script {
   kImport,
   kEnd,
   kIndex,
+  // sweep: ARGV now, the most sessions to expire, the count of events kept ('' no
+  // trim), the oldest event time kept (Unix ms). Expires what is due and trims the
+  // stream; answers {0, sessions expired}.
+  kSweep,
+  // read events: ARGV after ('' the newest), limit, tenant ('' every tenant).
+  // Answers {0, next, then per event: position, "<tenant>/<id>", type, version, at}
+  // or {1, newest, oldest kept ('' none)} when `after` was trimmed or never given.
+  kReadEvents,
   kScriptCount
 };
 
-// The Lua source of `script` (with the shared prelude).
-const char* ScriptSource(Script script);
+// ScriptSettings: what the scripts of one store are built with.
+struct ScriptSettings {
+  bool events = false;         // keep a feed (the session scripts append to it)
+  int64_t keep = 1000000;      // events kept (MAXLEN ~ on each append)
+  int64_t grace_ms = 3600000;  // Redis's expiry this long after the session's
+  std::string prefix;          // the keys' prefix (a session's key from its name)
+};
+
+// The Lua source of `script` (with the shared prelude) for a store with `settings`.
+std::string ScriptSource(Script script, const ScriptSettings& settings);
 
 }  // namespace sessionctx::redis
 

@@ -19,6 +19,7 @@
 #include "backends/redis/redis_scripts.h"
 #include "sessionctx/backend_support.h"
 #include "sessionctx/base_fields.h"
+#include "sessionctx/event_support.h"
 #include "sessionctx/write_rules.h"
 
 namespace sessionctx {
@@ -62,10 +63,22 @@ std::optional<std::string> Unquoted(const std::string& quoted) {
 
 class RedisStore final : public SessionStore {
  public:
-  RedisStore(redis::RedisOptions options, const Clock* clock)
-      : router_(std::move(options)), clock_(clock) {
+  RedisStore(redis::RedisOptions options, const StoreOptions& store_options)
+      : router_(std::move(options)),
+        clock_(store_options.clock),
+        events_(store_options.events),
+        // A cluster keeps no feed yet: its sessions live in every slot, and no script
+        // may append to a stream in another slot (docs/events.md).
+        feed_(events_.enabled && !router_.options().cluster),
+        events_key_(router_.options().prefix + "events"),
+        expiry_key_(router_.options().prefix + "expiry") {
+    redis::ScriptSettings settings;
+    settings.events = feed_;
+    settings.keep = backend::RetentionCount(events_, kDefaultKept);
+    settings.grace_ms = absl::ToInt64Milliseconds(kExpiryGrace);
+    settings.prefix = router_.options().prefix;
     for (int i = 0; i < redis::kScriptCount; ++i) {
-      sources_[i] = redis::ScriptSource(static_cast<Script>(i));
+      sources_[i] = redis::ScriptSource(static_cast<Script>(i), settings);
     }
   }
 
@@ -202,9 +215,11 @@ class RedisStore final : public SessionStore {
     return Expect(*r, key, expected_version.value_or(0));
   }
 
-  // Redis deletes expired sessions itself (each anonymous session carries its own
-  // expiry): nothing is left to scan.
-  absl::StatusOr<int64_t> PurgeExpired() override { return 0; }
+  // Without a feed, Redis deletes expired sessions itself (each anonymous session
+  // carries its own expiry): nothing is left to scan. With one, the sweep script
+  // expires what is due, with its events, and trims the feed.
+  absl::StatusOr<int64_t> PurgeExpired() override;
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
 
   absl::Status ForEach(const std::function<bool(const SessionKey&,
                                                 const SessionContext&)>& visit) override;
@@ -300,6 +315,13 @@ class RedisStore final : public SessionStore {
     }
   }
 
+  // Eval: `c` (empty) begins the EVALSHA of `script` on the session key `key` (with
+  // the feed's keys, when the store keeps one).
+  void Eval(Command& c, Script script, std::string key) const {
+    c.Add("EVALSHA").Add(shas_[script]).Add(feed_ ? "3" : "1").Own(std::move(key));
+    if (feed_) c.Add(events_key_).Add(expiry_key_);
+  }
+
   std::string Key(const SessionKey& key) const {
     return absl::StrCat(router_.options().prefix, "{", key.tenant, "/", key.session_id,
                         "}");
@@ -357,9 +379,17 @@ class RedisStore final : public SessionStore {
     }
   }
 
+  // The feed's default count kept, and how long after a session's expiry Redis
+  // drops it itself when the sweep has not (redis_scripts.h).
+  static constexpr int64_t kDefaultKept = 1'000'000;
+  static constexpr absl::Duration kExpiryGrace = absl::Hours(1);
+
   redis::Router router_;
   const Clock* clock_;
-  const char* sources_[redis::kScriptCount];
+  const EventOptions events_;
+  const bool feed_;  // this store appends events (redis:// with events enabled)
+  const std::string events_key_, expiry_key_;
+  std::string sources_[redis::kScriptCount];
   std::string shas_[redis::kScriptCount];
 
   struct PendingRead {
@@ -426,7 +456,7 @@ absl::StatusOr<ScriptReply> RedisStore::Run(Script script, const std::string& ke
                                             Command& args, Command* more) {
   std::vector<Command> evals(1);
   Command& c = evals[0];
-  c.Add("EVALSHA").Add(shas_[script]).Add("1").Add(key);
+  Eval(c, script, key);
   for (Command* part : {&args, more}) {
     if (part == nullptr) continue;
     for (int i = 0; i < part->argc(); ++i)
@@ -621,7 +651,7 @@ absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>&
       const ImportRecord& r = records[i];
       StoredRecord& s = stored.emplace_back(StoredOf(r.key, r.record, now));
       Command& c = evals[i - from];
-      c.Add("EVALSHA").Add(shas_[redis::kImport]).Add("1").Own(Key(r.key));
+      Eval(c, redis::kImport, Key(r.key));
       c.Add(at).Add(overwrite).Own(absl::StrCat(r.record.version)).Add(s.ttl);
       for (int a = 0; a < s.fields.argc(); ++a) {
         c.Add(absl::string_view(s.fields.argv()[a], s.fields.lens()[a]));
@@ -793,11 +823,7 @@ absl::StatusOr<int64_t> RedisStore::EndCustomerSessions(
     const size_t to = std::min(ids.size(), from + kBatch);
     std::vector<Command> evals(to - from);
     for (size_t i = from; i < to; ++i) {
-      evals[i - from]
-          .Add("EVALSHA")
-          .Add(shas_[redis::kEnd])
-          .Add("1")
-          .Own(Key({customer.tenant, ids[i]}));
+      Eval(evals[i - from], redis::kEnd, Key({customer.tenant, ids[i]}));
       evals[i - from].Add(at).Add(quoted);
     }
     absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kEnd, evals);
@@ -811,6 +837,109 @@ absl::StatusOr<int64_t> RedisStore::EndCustomerSessions(
     (void)router_.Call(index, zrem);  // best effort: a reader prunes what is left
   }
   return ended;
+}
+
+absl::StatusOr<int64_t> RedisStore::PurgeExpired() {
+  if (!feed_) return 0;
+  constexpr int64_t kBatch =
+      1000;  // sessions per script: Redis runs nothing else meanwhile
+  const absl::Time now = clock_->Now();
+  const std::string at = Ms(now), batch = absl::StrCat(kBatch),
+                    keep = absl::StrCat(backend::RetentionCount(events_, kDefaultKept)),
+                    oldest = Ms(now - events_.max_age);
+  int64_t expired = 0;
+  for (;;) {
+    Command c;
+    c.Add(at).Add(batch).Add(keep).Add(oldest);
+    absl::StatusOr<ScriptReply> r = Run(redis::kSweep, events_key_, c);
+    if (!r.ok()) return r.status();
+    if (r->code != redis::kOk)
+      return absl::InternalError(
+          absl::StrCat("redis: the sweep answered code ", r->code));
+    expired += r->value;
+    if (r->value < kBatch) return expired;
+  }
+}
+
+absl::StatusOr<EventPage> RedisStore::ReadEvents(const EventQuery& query) {
+  if (!events_.enabled) return EventsOffError();
+  if (!feed_) {
+    return absl::UnimplementedError(
+        "redis+cluster: this store keeps no event feed yet (docs/events.md)");
+  }
+  if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
+  std::string after;
+  if (!query.after.empty()) {
+    absl::StatusOr<uint64_t> parsed = ParseEventPosition(query.after);
+    if (!parsed.ok()) return parsed.status();
+    // Lua's numbers are doubles: past 2^53 is past any position, refused as never given.
+    after = absl::StrCat(std::min<uint64_t>(*parsed, uint64_t{1} << 53));
+  }
+  const std::string limit = absl::StrCat(query.limit);
+  Command c;
+  Eval(c, redis::kReadEvents, events_key_);
+  c.Add(after).Add(limit).Add(query.tenant ? absl::string_view(*query.tenant) : "");
+  absl::StatusOr<Reply> reply = router_.Call(events_key_, c);
+  if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+      absl::StartsWith(Str(reply->get()), "NOSCRIPT")) {
+    c.Set(0, "EVAL");
+    c.Set(1, sources_[redis::kReadEvents]);
+    reply = router_.Call(events_key_, c);
+  }
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
+  const auto text = [&](size_t i) { return Str(r->element[i]); };
+  const bool gone = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                    r->element[0]->type == REDIS_REPLY_INTEGER &&
+                    r->element[0]->integer == 1;
+  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+                r->element[0]->type == REDIS_REPLY_INTEGER &&
+                (gone || (r->elements - 2) % 5 == 0);
+  for (size_t i = 1; shaped && i < r->elements; ++i)
+    shaped = r->element[i]->type == REDIS_REPLY_STRING;
+  if (!shaped)
+    return absl::InternalError("redis: reading the feed answered an unexpected reply");
+  if (gone) return EventsGoneError(query.after, text(2));
+  EventPage page;
+  page.next = std::string(text(1));
+  for (size_t i = 2; i < r->elements; i += 5) {
+    const absl::string_view name = text(i + 1);
+    const size_t slash = name.find('/');
+    std::optional<EventType> type;
+    switch (text(i + 2).empty() ? ' ' : text(i + 2)[0]) {
+      case 'c':
+        type = EventType::kCreated;
+        break;
+      case 'u':
+        type = EventType::kChanged;
+        break;
+      case 'd':
+        type = EventType::kDeleted;
+        break;
+      case 'x':
+        type = EventType::kExpired;
+        break;
+      case 'e':
+        type = EventType::kEnded;
+        break;
+      default:
+        break;
+    }
+    int64_t version = 0, at = 0;
+    if (slash == name.npos || !type || !absl::SimpleAtoi(text(i + 3), &version) ||
+        !absl::SimpleAtoi(text(i + 4), &at)) {
+      return absl::DataLossError(
+          absl::StrCat("redis: an event of the feed is not readable, at ", text(i)));
+    }
+    page.events.push_back(SessionEvent{
+        std::string(text(i)),
+        {std::string(name.substr(0, slash)), std::string(name.substr(slash + 1))},
+        *type,
+        version,
+        absl::FromUnixMillis(at)});
+  }
+  return page;
 }
 
 // GlobEscaped: `s` with SCAN MATCH's special characters escaped.
@@ -893,7 +1022,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRedisStore(
     const std::string& uri, const StoreOptions& options) {
   absl::StatusOr<redis::RedisOptions> parsed = redis::ParseRedisUri(uri);
   if (!parsed.ok()) return parsed.status();
-  auto store = std::make_unique<RedisStore>(*std::move(parsed), options.clock);
+  auto store = std::make_unique<RedisStore>(*std::move(parsed), options);
   if (absl::Status st = store->Connect(); !st.ok()) return st;
   return store;
 }
