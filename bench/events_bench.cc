@@ -6,8 +6,9 @@
 //   build/release/bin/events_bench --benchmark_repetitions=3 \
 //       --benchmark_enable_random_interleaving=true
 //
-// Backends: memory:, rocksdb: (a temp folder, default options: sync=false) and
-// postgresql:// when SESSIONCTX_TEST_PG_URI names a server (a fresh schema per run).
+// Backends: memory:, rocksdb: (a temp folder, default options: sync=false),
+// postgresql:// when SESSIONCTX_TEST_PG_URI names a server (a fresh schema per run)
+// and redis:// when SESSIONCTX_TEST_REDIS_URI does (a fresh key prefix per run).
 // Threads: 1 and 2 (this machine has 2 cores). The ratio on/off is the goal's
 // (>= 0.8); report it from the medians of one run.
 #include <algorithm>
@@ -36,6 +37,11 @@ std::string PostgresUri() {
   return uri == nullptr ? "" : uri;
 }
 
+std::string RedisUri() {
+  const char* uri = std::getenv("SESSIONCTX_TEST_REDIS_URI");
+  return uri == nullptr ? "" : uri;
+}
+
 // Fixture: one store of `backend` with the feed on or off, 1,000 sessions created.
 struct Fixture {
   std::unique_ptr<TempDir> dir;
@@ -56,6 +62,12 @@ std::unique_ptr<Fixture> Open(const std::string& backend, bool events) {
     const std::string base = PostgresUri();
     uri = absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&",
                        "schema=bench_events_", rd(), "&pool_size=8");
+  }
+  if (backend == "redis") {
+    std::random_device rd;
+    const std::string base = RedisUri();
+    uri = absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&",
+                       "prefix=bench_events_", rd(), ":&pool_size=8");
   }
   StoreOptions options;
   options.events.enabled = events;
@@ -150,6 +162,7 @@ void BM_ReaderLag(benchmark::State& state, std::string backend) {
 void Register() {
   std::vector<std::string> backends = {"memory", "rocksdb"};
   if (!PostgresUri().empty()) backends.push_back("postgres");
+  if (!RedisUri().empty()) backends.push_back("redis");
   for (const std::string& b : backends) {
     benchmark::RegisterBenchmark(("BM_Write/" + b).c_str(), BM_Write, b)
         ->ArgName("events")

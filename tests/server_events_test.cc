@@ -166,6 +166,8 @@ class EventStream {
 
 class ServerEvents : public ::testing::Test {
  protected:
+  void TwoServersShareOneFeed(const std::string& store);
+
   void StartServer(std::vector<std::string> extra = {}, std::string store = "memory:") {
     secret_file_ = (dir_.path() / "secret").string();
     std::ofstream(secret_file_) << "events-secret\n";
@@ -404,17 +406,9 @@ TEST_F(ServerEvents, ManyStreamsShareTheServersThreadsAndAGracefulStopEndsThemAl
       << "streams do not hold a stop for its grace";
 }
 
-#ifdef SESSIONCTX_HAVE_POSTGRES
-// Two servers on one PostgreSQL: a stream on either sees the writes made through
-// both, each once, in order per session.
-TEST_F(ServerEvents, TwoServersOnOneDatabaseShareOneFeed) {
-  if (testing::PostgresTestUri().empty()) {
-    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
-    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set: start a server with "
-                    "scripts/with-postgres.sh";
-  }
-  const std::string store = testing::WithQuery(testing::PostgresTestUri(),
-                                               "schema=" + testing::FreshSchemaName());
+// Two servers on one store (PostgreSQL, Redis): a stream on either sees the writes
+// made through both, each once, in order per session.
+void ServerEvents::TwoServersShareOneFeed(const std::string& store) {
   StartServer({}, store);
   const int port_a = port_;
   ServerProcess b;
@@ -446,6 +440,29 @@ TEST_F(ServerEvents, TwoServersOnOneDatabaseShareOneFeed) {
     EXPECT_EQ(last["x0"], kWrites / 2);
     EXPECT_EQ(last["x1"], kWrites / 2);
   }
+}
+
+#ifdef SESSIONCTX_HAVE_POSTGRES
+TEST_F(ServerEvents, TwoServersOnOneDatabaseShareOneFeed) {
+  if (testing::PostgresTestUri().empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_URI is not set: start a server with "
+                    "scripts/with-postgres.sh";
+  }
+  TwoServersShareOneFeed(testing::WithQuery(testing::PostgresTestUri(),
+                                            "schema=" + testing::FreshSchemaName()));
+}
+#endif
+
+#ifdef SESSIONCTX_HAVE_REDIS
+TEST_F(ServerEvents, TwoServersOnOneRedisShareOneFeed) {
+  if (testing::RedisTestUri().empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_REDIS_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_REDIS_URI is not set: start a server with "
+                    "scripts/with-redis.sh";
+  }
+  TwoServersShareOneFeed(testing::WithQuery(
+      testing::RedisTestUri(), "prefix=" + testing::FreshSchemaName() + ":"));
 }
 #endif
 
