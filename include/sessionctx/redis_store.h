@@ -11,7 +11,11 @@
 // round trip; a read is one HGETALL. An attribute write touches that attribute alone.
 // Anonymous sessions carry Redis's own expiry (moved by every write); a read also
 // checks the stored expiry by the store's clock, so an expired session is missing
-// even before Redis evicts it. Customer sessions never expire.
+// even before Redis evicts it. Customer sessions never expire. With the event feed
+// (StoreOptions::events, on by default; redis:// only) every write script also appends
+// its event to a Stream and keeps anonymous sessions in an expiry index, and
+// PurgeExpired sweeps the sessions due, each with its `expired` event
+// (docs/events.md).
 //
 // timeout_ms bounds the connect, every call and the wait for a pooled connection:
 // when Redis is unreachable calls fail with Unavailable, never hang, and broken
