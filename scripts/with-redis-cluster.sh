@@ -29,7 +29,8 @@ if ! command -v redis-server >/dev/null; then
 fi
 DIR=$(mktemp -d /tmp/sessionctx-cluster.XXXXXX)
 SPARE_WANTED=${SESSIONCTX_CLUSTER_SPARE:-1}
-# Seven free ports whose bus ports (+10000) are free too.
+# Seven free ports whose bus ports (+10000) are free too, none of them another's
+# bus port.
 read -r -a PORTS <<<"$(python3 - <<'PY'
 import random, socket
 def free(p):
@@ -43,7 +44,8 @@ def free(p):
 out = []
 while len(out) < 7:
     p = random.randint(20000, 45000)
-    if p not in out and free(p) and free(p + 10000):
+    taken = set(out) | {q + 10000 for q in out}  # the chosen nodes' ports and bus ports
+    if p not in taken and p + 10000 not in taken and free(p) and free(p + 10000):
         out.append(p)
 print(" ".join(map(str, out)))
 PY
