@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -104,6 +105,10 @@ class ServerProcess {
     }
     pid_ = -1;
     if (reader_.joinable()) reader_.join();
+    if (WIFSIGNALED(status)) {
+      std::fprintf(stderr, "%s: killed by signal %d (%s)\n", bin_.c_str(),
+                   WTERMSIG(status), strsignal(WTERMSIG(status)));
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
