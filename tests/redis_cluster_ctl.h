@@ -105,6 +105,17 @@ inline std::vector<redis::SlotRange> SlotRangesOf(int port) {
   return out;
 }
 
+// SessionPortOf: the port of the master of the main cluster serving `key`'s slot.
+inline int SessionPortOf(const std::string& key) {
+  const int slot = redis::KeySlot(key);
+  for (const int port : ClusterPorts("main")) {
+    for (const redis::SlotRange& r : SlotRangesOf(port)) {
+      if (slot >= r.first && slot <= r.last) return port;
+    }
+  }
+  return 0;
+}
+
 // SessionIdsOn: `n` ids "<stem><i>" of tenant acme whose keys under `prefix` fall in
 // a slot the master at `port` serves (any slot when `port` is 0).
 inline std::vector<std::string> SessionIdsOn(int port, const std::string& prefix, int n,
@@ -114,7 +125,8 @@ inline std::vector<std::string> SessionIdsOn(int port, const std::string& prefix
   std::vector<std::string> ids;
   for (int i = 0; static_cast<int>(ids.size()) < n && i < 10000000; ++i) {
     const std::string id = absl::StrCat(stem, i);
-    const int slot = redis::KeySlot(absl::StrCat(prefix, "{acme/", id, "}"));
+    const int slot =
+        redis::KeySlot(redis::SessionKeyName(prefix, /*bucketed=*/true, "acme", id));
     bool mine = port == 0;
     for (const redis::SlotRange& r : ranges) mine |= slot >= r.first && slot <= r.last;
     if (mine) ids.push_back(id);

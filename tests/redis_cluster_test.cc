@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -135,6 +136,57 @@ TEST(RedisClusterUri, ErrorsNameWhatIsWrong) {
 // Every master forgets the scripts (a restart, SCRIPT FLUSH, a replica promoted that
 // never saw them): an import batch spread over all of them, and single writes, send
 // the scripts' source again where they were missing and land.
+// The buckets' layout: each tag's slot is the middle of its share of the slots (so
+// masters serving equal ranges serve equal shares of the buckets), and a session's
+// key, its bucket's event stream and its expiry index share one slot.
+TEST(RedisClusterSlots, ABucketsSessionsStreamAndExpiryIndexShareOneSlot) {
+  std::set<std::string> tags;
+  for (int b = 0; b < redis::kBuckets; ++b) {
+    const std::string& tag = redis::BucketTag(b);
+    EXPECT_EQ(redis::KeySlot("{" + tag + "}"), b * 128 + 64) << tag;
+    tags.insert(tag);
+  }
+  EXPECT_EQ(tags.size(), static_cast<size_t>(redis::kBuckets));
+  std::map<int, int> per_bucket;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = absl::StrCat("s", i);
+    const std::string key = redis::SessionKeyName("p:", true, "acme", id);
+    const int bucket = redis::BucketOf("acme/" + id);
+    ++per_bucket[bucket];
+    EXPECT_EQ(key, absl::StrCat("p:{", redis::BucketTag(bucket), "}acme/", id));
+    EXPECT_EQ(redis::KeySlot(key),
+              redis::KeySlot(absl::StrCat("p:events:{", redis::BucketTag(bucket), "}")));
+  }
+  EXPECT_EQ(per_bucket.size(), static_cast<size_t>(redis::kBuckets));
+  EXPECT_EQ(redis::SessionKeyName("p:", false, "acme", "s1"), "p:{acme/s1}");
+}
+
+// A cluster holding sessions in the layout before buckets is refused at open, with
+// what to do; a fresh one is marked with its layout.
+TEST(RedisClusterStore, AClusterOfTheLayoutBeforeBucketsIsRefusedNotShownEmpty) {
+  REQUIRE_CLUSTER(testing::RedisClusterTestUri());
+  const std::string prefix = testing::FreshSchemaName() + ":";
+  const std::string uri =
+      testing::WithQuery(testing::RedisClusterTestUri(), "prefix=" + prefix);
+  absl::StatusOr<std::unique_ptr<SessionStore>> fresh =
+      OpenSessionStore(uri, StoreOptions{});
+  ASSERT_OK(fresh);
+  const std::string marker = prefix + "layout";
+  const int marker_port = testing::SessionPortOf(marker);
+  EXPECT_EQ(NodeCli(marker_port, "GET " + marker), "buckets:128");
+  // An older store's session, under another prefix.
+  const std::string old_prefix = testing::FreshSchemaName() + ":";
+  const std::string old_key = old_prefix + "{acme/old}";
+  ASSERT_EQ(NodeCli(testing::SessionPortOf(old_key), "HSET '" + old_key + "' v 1"), "1");
+  absl::StatusOr<std::unique_ptr<SessionStore>> old = OpenSessionStore(
+      testing::WithQuery(testing::RedisClusterTestUri(), "prefix=" + old_prefix),
+      StoreOptions{});
+  EXPECT_TRUE(absl::IsFailedPrecondition(old.status())) << old.status();
+  EXPECT_NE(old.status().message().find("sessionctl export"), std::string::npos)
+      << old.status();
+  EXPECT_NE(old.status().message().find(old_key), std::string::npos) << old.status();
+}
+
 TEST(RedisClusterStore, ScriptsEveryMasterLostAreSentAgain) {
   testing::StoreFactory factory("redis_cluster");
   REQUIRE_CLUSTER(testing::RedisClusterTestUri());

@@ -406,8 +406,8 @@ TEST_F(ServerEvents, ManyStreamsShareTheServersThreadsAndAGracefulStopEndsThemAl
       << "streams do not hold a stop for its grace";
 }
 
-// Two servers on one store (PostgreSQL, Redis): a stream on either sees the writes
-// made through both, each once, in order per session.
+// Two servers on one store (PostgreSQL, Redis, a Redis Cluster): a stream on either
+// sees the writes made through both, each once, in order per session.
 void ServerEvents::TwoServersShareOneFeed(const std::string& store) {
   StartServer({}, store);
   const int port_a = port_;
@@ -463,6 +463,16 @@ TEST_F(ServerEvents, TwoServersOnOneRedisShareOneFeed) {
   }
   TwoServersShareOneFeed(testing::WithQuery(
       testing::RedisTestUri(), "prefix=" + testing::FreshSchemaName() + ":"));
+}
+
+TEST_F(ServerEvents, TwoServersOnOneRedisClusterShareOneFeed) {
+  if (testing::RedisClusterTestUri().empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_REDIS_CLUSTER_URI is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_REDIS_CLUSTER_URI is not set: start a cluster with "
+                    "scripts/with-redis-cluster.sh";
+  }
+  TwoServersShareOneFeed(testing::WithQuery(
+      testing::RedisClusterTestUri(), "prefix=" + testing::FreshSchemaName() + ":"));
 }
 #endif
 

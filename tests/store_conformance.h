@@ -70,12 +70,6 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
     return s;
   }
 
-  // Purged: what PurgeExpired returns when `expired` sessions are due: the count, or
-  // 0 where the engine deletes expired sessions itself (they are missing all the same).
-  int64_t Purged(int64_t expired) const {
-    return testing::ExpiresByItself(GetParam()) ? 0 : expired;
-  }
-
   testing::StoreFactory factory_;
   ManualClock clock_;
   std::unique_ptr<SessionStore> store_;

@@ -132,7 +132,7 @@ TEST_P(StoreConformance, PurgeRemovesOnlyExpiredAnonymousSessions) {
   clock_.Advance(absl::Minutes(31));
   absl::StatusOr<int64_t> purged = store_->PurgeExpired();
   ASSERT_OK(purged);
-  EXPECT_EQ(*purged, Purged(2));
+  EXPECT_EQ(*purged, 2);
   for (const char* id : {"old1", "old2"})
     EXPECT_TRUE(absl::IsNotFound(store_->Get({"acme", id}).status()));
   EXPECT_OK(store_->Get({"acme", "cust"}));
@@ -162,17 +162,17 @@ TEST_P(StoreConformance, PurgeFollowsExpiryMovedByWrites) {
   ASSERT_OK(store_->Create({"acme", "soon"}, soon));
   absl::StatusOr<int64_t> purged = store_->PurgeExpired();
   ASSERT_OK(purged);
-  EXPECT_EQ(*purged, Purged(1));  // "idle"
+  EXPECT_EQ(*purged, 1);  // "idle"
   EXPECT_TRUE(absl::IsNotFound(store_->Get({"acme", "idle"}).status()));
   for (const char* id : {"touched", "cas", "recreated", "soon"}) {
     SCOPED_TRACE(id);
     EXPECT_OK(store_->Get({"acme", id}));
   }
   clock_.Advance(absl::Seconds(2));
-  EXPECT_EQ(*store_->PurgeExpired(), Purged(1));  // "soon"
+  EXPECT_EQ(*store_->PurgeExpired(), 1);  // "soon"
   EXPECT_TRUE(absl::IsNotFound(store_->Get({"acme", "soon"}).status()));
   clock_.Advance(absl::Hours(1));
-  EXPECT_EQ(*store_->PurgeExpired(), Purged(3));
+  EXPECT_EQ(*store_->PurgeExpired(), 3);
   for (const char* id : {"touched", "cas", "recreated"}) {
     EXPECT_TRUE(absl::IsNotFound(store_->Get({"acme", id}).status())) << id;
   }

@@ -34,14 +34,6 @@ inline std::vector<std::string> CompiledBackends() {
   return names;
 }
 
-// ExpiresByItself: whether the backend's engine deletes expired sessions on its own
-// (Redis Cluster's per-key expiry), so that PurgeExpired has nothing to do and
-// returns 0. (redis:// with its event feed, as the fixtures open it, sweeps them with
-// their events.)
-inline bool ExpiresByItself(const std::string& backend) {
-  return backend == "redis_cluster";
-}
-
 // A unique PostgreSQL schema name, so tests never see each other's rows.
 inline std::string FreshSchemaName() {
   std::random_device rd;

@@ -81,6 +81,18 @@ absl::Status BadMap(absl::string_view what) {
 
 }  // namespace
 
+namespace {
+
+uint16_t Crc16(absl::string_view bytes) {
+  uint16_t crc = 0;
+  for (unsigned char ch : bytes) {
+    crc = static_cast<uint16_t>((crc << 8) ^ kCrc16[((crc >> 8) ^ ch) & 0xff]);
+  }
+  return crc;
+}
+
+}  // namespace
+
 int KeySlot(absl::string_view key) {
   if (const size_t open = key.find('{'); open != absl::string_view::npos) {
     const size_t close = key.find('}', open + 1);
@@ -88,11 +100,44 @@ int KeySlot(absl::string_view key) {
       key = key.substr(open + 1, close - open - 1);
     }
   }
-  uint16_t crc = 0;
-  for (unsigned char ch : key) {
-    crc = static_cast<uint16_t>((crc << 8) ^ kCrc16[((crc >> 8) ^ ch) & 0xff]);
-  }
-  return crc & (kSlots - 1);
+  return Crc16(key) & (kSlots - 1);
+}
+
+int BucketOf(absl::string_view name) { return Crc16(name) % kBuckets; }
+
+const std::string& BucketTag(int bucket) {
+  static const std::vector<std::string>* tags = [] {
+    constexpr int kShare = kSlots / kBuckets;
+    constexpr absl::string_view kAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+    auto* out = new std::vector<std::string>(kBuckets);
+    int found = 0;
+    std::string text;
+    // Every text of `length` characters, in order, by counting in base 36.
+    for (size_t length = 1; length <= 4 && found < kBuckets; ++length) {
+      std::vector<size_t> digits(length, 0);
+      for (;;) {
+        text.clear();
+        for (size_t d : digits) text.push_back(kAlphabet[d]);
+        const int slot = Crc16(text) & (kSlots - 1);
+        if (slot % kShare == kShare / 2 && (*out)[slot / kShare].empty()) {
+          (*out)[slot / kShare] = text;
+          ++found;
+        }
+        size_t i = length;
+        while (i > 0 && ++digits[i - 1] == kAlphabet.size()) digits[--i] = 0;
+        if (i == 0) break;
+      }
+    }
+    return out;
+  }();
+  return (*tags)[bucket];
+}
+
+std::string SessionKeyName(absl::string_view prefix, bool bucketed,
+                           absl::string_view tenant, absl::string_view id) {
+  if (!bucketed) return absl::StrCat(prefix, "{", tenant, "/", id, "}");
+  const std::string name = absl::StrCat(tenant, "/", id);
+  return absl::StrCat(prefix, "{", BucketTag(BucketOf(name)), "}", name);
 }
 
 absl::StatusOr<std::vector<SlotRange>> ParseClusterShards(const redisReply* r) {

@@ -30,6 +30,26 @@ inline constexpr int kSlots = 16384;
 // 16384 — what CLUSTER KEYSLOT answers.
 int KeySlot(absl::string_view key);
 
+// A cluster's sessions are spread over kBuckets buckets, each with a hash tag of its
+// own, so that a bucket's sessions, its event stream and its expiry index share one
+// slot (redis_scripts.h): a session's key there is "<prefix>{<tag>}<tenant>/<id>".
+// The tags' slots are spread evenly over the 16,384, so that masters serving equal
+// slot ranges serve equal shares of the buckets. A standalone server is one bucket
+// with the key "<prefix>{<tenant>/<id>}".
+inline constexpr int kBuckets = 128;
+
+// BucketOf: the bucket of the session named "<tenant>/<id>" (CRC16 of the name,
+// modulo kBuckets).
+int BucketOf(absl::string_view name);
+// BucketTag: the hash tag of `bucket`: the first text of 1 to 4 characters of
+// [0-9a-z] (shortest first, then in order) whose slot is
+// bucket * 128 + 64, the middle of its share of the slots.
+const std::string& BucketTag(int bucket);
+// SessionKeyName: the key of session `id` of `tenant` under `prefix`, on a cluster
+// (`bucketed`) or a standalone server.
+std::string SessionKeyName(absl::string_view prefix, bool bucketed,
+                           absl::string_view tenant, absl::string_view id);
+
 // SlotRange: slots first..last served by the master at host:port.
 struct SlotRange {
   int first = 0;

@@ -22,7 +22,9 @@ local function num(x) return string.format('%d', x) end
 -- seq: N of an event's entry id 0-N
 local function seq(id) return tonumber(string.match(id, '^0%-(%d+)$')) end
 -- name: the session's name in the feed and the expiry index, "<tenant>/<id>"
-local name = string.sub(key, #prefix + 2, -2)
+local name
+if bucketed then name = string.sub(key, string.find(key, '}', #prefix + 1, true) + 1)
+else name = string.sub(key, #prefix + 2, -2) end
 -- the customerId the key held before this script ran (quoted; false: none), and its
 -- version (false: no key), set by read
 local was, old = false, false
@@ -285,7 +287,8 @@ local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, limit)
 for i = 1, #due do
   name = due[i]
-  key = prefix .. '{' .. name .. '}'
+  if bucketed then key = prefix .. '{' .. ARGV[5] .. '}' .. name
+  else key = prefix .. '{' .. name .. '}' end
   local m = redis.call('HMGET', key, 'v', 'x')
   if m[1] and m[2] and tonumber(m[2]) > now then
     redis.call('ZADD', KEYS[3], m[2], name)
@@ -367,11 +370,12 @@ std::string ScriptSource(Script script, const ScriptSettings& settings) {
   const char* bodies[kScriptCount] = {
       kCreateBody, kReplaceBody, kDeleteBody, kAttributeBody, kPatchBody,
       kImportBody, kEndBody,     kIndexBody,  kSweepBody,     kReadEventsBody};
-  return absl::StrCat(
-      script == kReadEvents ? "#!lua flags=no-writes\n" : "#!lua\n",
-      "local events, keep, grace = ", settings.events ? "true" : "false", ", '",
-      settings.keep, "', ", settings.events ? settings.grace_ms : 0,
-      "\nlocal prefix = ", LuaString(settings.prefix), kPrelude, bodies[script]);
+  return absl::StrCat(script == kReadEvents ? "#!lua flags=no-writes\n" : "#!lua\n",
+                      "local events, keep, grace = ", settings.events ? "true" : "false",
+                      ", '", settings.keep, "', ",
+                      settings.events ? settings.grace_ms : 0,
+                      "\nlocal prefix, bucketed = ", LuaString(settings.prefix), ", ",
+                      settings.bucketed ? "true" : "false", kPrelude, bodies[script]);
 }
 
 }  // namespace sessionctx::redis

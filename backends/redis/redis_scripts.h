@@ -25,9 +25,11 @@
 // leaves the index after the write that took it out. A reader checks each session it
 // names against the session's own customerId and prunes what no longer matches.
 //
-// The event feed (redis://, when the store keeps one; docs/events.md): every write
-// script also appends its event to one Stream, in the same script, so a write and
-// its event land together or not at all,
+// The event feed (when the store keeps one; docs/events.md): every write script also
+// appends its event to its bucket's Stream, in the same script, so a write and its
+// event land together or not at all. A standalone server is one bucket, with the keys
+// "events" and "expiry"; a cluster has kBuckets (redis_router.h), each with the keys
+// "events:{<tag>}" and "expiry:{<tag>}" in the slot of its sessions:
 //   "events"   entry id 0-N (N the event's position: 1, 2, … per stream, from XADD
 //              "0-*"), fields s "<tenant>/<sessionId>", t the type (c created, u
 //              changed, d deleted, x expired, e ended), v the version, at the write's
@@ -78,8 +80,8 @@ enum Script {
   kEnd,
   kIndex,
   // sweep: ARGV now, the most sessions to expire, the count of events kept ('' no
-  // trim), the oldest event time kept (Unix ms). Expires what is due and trims the
-  // stream; answers {0, sessions expired}.
+  // trim), the oldest event time kept (Unix ms), the bucket's tag (a cluster).
+  // Expires what is due and trims the stream; answers {0, sessions expired}.
   kSweep,
   // read events: ARGV after ('' the newest), limit, tenant ('' every tenant).
   // Answers {0, next, then per event: position, "<tenant>/<id>", type, version, at}
@@ -94,6 +96,7 @@ struct ScriptSettings {
   int64_t keep = 1000000;      // events kept (MAXLEN ~ on each append)
   int64_t grace_ms = 3600000;  // Redis's expiry this long after the session's
   std::string prefix;          // the keys' prefix (a session's key from its name)
+  bool bucketed = false;       // a cluster's layout: "<prefix>{<tag>}<tenant>/<id>"
 };
 
 // The Lua source of `script` (with the shared prelude) for a store with `settings`.

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -13,6 +14,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "backends/redis/redis_client.h"
 #include "backends/redis/redis_record.h"
 #include "backends/redis/redis_router.h"
@@ -67,16 +70,27 @@ class RedisStore final : public SessionStore {
       : router_(std::move(options)),
         clock_(store_options.clock),
         events_(store_options.events),
-        // A cluster keeps no feed yet: its sessions live in every slot, and no script
-        // may append to a stream in another slot (docs/events.md).
-        feed_(events_.enabled && !router_.options().cluster),
-        events_key_(router_.options().prefix + "events"),
-        expiry_key_(router_.options().prefix + "expiry") {
+        feed_(events_.enabled),
+        bucketed_(router_.options().cluster),
+        buckets_(bucketed_ ? redis::kBuckets : 1) {
+    const std::string& prefix = router_.options().prefix;
+    for (int b = 0; b < buckets_; ++b) {
+      if (!bucketed_) {
+        events_keys_.push_back(prefix + "events");
+        expiry_keys_.push_back(prefix + "expiry");
+        break;
+      }
+      const std::string& tag = redis::BucketTag(b);
+      events_keys_.push_back(absl::StrCat(prefix, "events:{", tag, "}"));
+      expiry_keys_.push_back(absl::StrCat(prefix, "expiry:{", tag, "}"));
+      bucket_of_tag_[tag] = b;
+    }
     redis::ScriptSettings settings;
     settings.events = feed_;
-    settings.keep = backend::RetentionCount(events_, kDefaultKept);
+    settings.keep = Kept();
     settings.grace_ms = absl::ToInt64Milliseconds(kExpiryGrace);
-    settings.prefix = router_.options().prefix;
+    settings.prefix = prefix;
+    settings.bucketed = bucketed_;
     for (int i = 0; i < redis::kScriptCount; ++i) {
       sources_[i] = redis::ScriptSource(static_cast<Script>(i), settings);
     }
@@ -87,6 +101,7 @@ class RedisStore final : public SessionStore {
   // them, gets them by EVAL).
   absl::Status Connect() {
     if (absl::Status st = router_.Discover(); !st.ok()) return st;
+    if (absl::Status st = CheckLayout(); !st.ok()) return st;
     std::vector<Command> loads(redis::kScriptCount);
     std::vector<Command*> commands;
     for (int i = 0; i < redis::kScriptCount; ++i) {
@@ -218,8 +233,15 @@ class RedisStore final : public SessionStore {
   // Without a feed, Redis deletes expired sessions itself (each anonymous session
   // carries its own expiry): nothing is left to scan. With one, the sweep script
   // expires what is due, with its events, and trims the feed.
+  // CheckLayout: a cluster's keys are of this release's layout (redis_router.h): the
+  // marker key "<prefix>layout" says so, or (none yet) no master holds a session of
+  // the layout before buckets, and the marker is set. A cluster store of that older
+  // layout is refused (FailedPrecondition), never shown empty.
+  absl::Status CheckLayout();
   absl::StatusOr<int64_t> PurgeExpired() override;
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
+  absl::StatusOr<std::vector<uint64_t>> ParsePosition(const std::string& position) const;
+  std::string FormatPosition(const std::vector<uint64_t>& at) const;
 
   absl::Status ForEach(const std::function<bool(const SessionKey&,
                                                 const SessionContext&)>& visit) override;
@@ -315,16 +337,50 @@ class RedisStore final : public SessionStore {
     }
   }
 
-  // Eval: `c` (empty) begins the EVALSHA of `script` on the session key `key` (with
-  // the feed's keys, when the store keeps one).
+  // Eval: `c` (empty) begins the EVALSHA of `script` on `key`, a session's key or a
+  // bucket's stream (with its bucket's feed keys, when the store keeps a feed).
   void Eval(Command& c, Script script, std::string key) const {
+    const int bucket = BucketOfKey(key);
     c.Add("EVALSHA").Add(shas_[script]).Add(feed_ ? "3" : "1").Own(std::move(key));
-    if (feed_) c.Add(events_key_).Add(expiry_key_);
+    if (feed_) c.Add(events_keys_[bucket]).Add(expiry_keys_[bucket]);
+  }
+  // BucketOfKey: the bucket of a key of the layout (its hash tag's, on a cluster).
+  int BucketOfKey(absl::string_view key) const {
+    if (!bucketed_) return 0;
+    const size_t open = key.find('{', router_.options().prefix.size());
+    const size_t close = key.find('}', open);
+    if (open == key.npos || close == key.npos) return 0;
+    const auto it =
+        bucket_of_tag_.find(std::string(key.substr(open + 1, close - open - 1)));
+    return it == bucket_of_tag_.end() ? 0 : it->second;
+  }
+  // Kept: the events each bucket's stream keeps (the count, shared by the buckets).
+  int64_t Kept() const {
+    const int64_t count = backend::RetentionCount(events_, kDefaultKept);
+    return (count + buckets_ - 1) / buckets_;
+  }
+
+  // KeyOfName: the session a key names (the key without its prefix), or nullopt
+  // when it is not a session's key of this store's layout.
+  std::optional<SessionKey> KeyOfName(absl::string_view name) const {
+    if (name.size() < 3 || name.front() != '{') return std::nullopt;
+    if (bucketed_) {
+      const size_t close = name.find('}');
+      if (close == name.npos || close + 1 == name.size()) return std::nullopt;
+      name.remove_prefix(close + 1);
+    } else {
+      if (name.back() != '}') return std::nullopt;
+      name = name.substr(1, name.size() - 2);
+    }
+    const size_t slash = name.find('/');
+    if (slash == name.npos) return std::nullopt;
+    return SessionKey{std::string(name.substr(0, slash)),
+                      std::string(name.substr(slash + 1))};
   }
 
   std::string Key(const SessionKey& key) const {
-    return absl::StrCat(router_.options().prefix, "{", key.tenant, "/", key.session_id,
-                        "}");
+    return redis::SessionKeyName(router_.options().prefix, bucketed_, key.tenant,
+                                 key.session_id);
   }
   static std::string TtlOf(absl::Duration ttl) {
     return absl::StrCat(absl::ToInt64Milliseconds(ttl));
@@ -387,8 +443,11 @@ class RedisStore final : public SessionStore {
   redis::Router router_;
   const Clock* clock_;
   const EventOptions events_;
-  const bool feed_;  // this store appends events (redis:// with events enabled)
-  const std::string events_key_, expiry_key_;
+  const bool feed_;      // this store appends events (StoreOptions::events)
+  const bool bucketed_;  // a cluster: kBuckets buckets (redis_router.h), else one
+  const int buckets_;
+  std::vector<std::string> events_keys_, expiry_keys_;  // by bucket
+  std::map<std::string, int> bucket_of_tag_;
   std::string sources_[redis::kScriptCount];
   std::string shas_[redis::kScriptCount];
 
@@ -841,68 +900,69 @@ absl::StatusOr<int64_t> RedisStore::EndCustomerSessions(
 
 absl::StatusOr<int64_t> RedisStore::PurgeExpired() {
   if (!feed_) return 0;
-  constexpr int64_t kBatch =
-      1000;  // sessions per script: Redis runs nothing else meanwhile
+  // Sessions per script: Redis runs nothing else meanwhile.
+  constexpr int64_t kBatch = 1000;
   const absl::Time now = clock_->Now();
   const std::string at = Ms(now), batch = absl::StrCat(kBatch),
-                    keep = absl::StrCat(backend::RetentionCount(events_, kDefaultKept)),
-                    oldest = Ms(now - events_.max_age);
+                    keep = absl::StrCat(Kept()), oldest = Ms(now - events_.max_age);
+  std::vector<int> pending;  // the buckets that may have more due
+  for (int b = 0; b < buckets_; ++b) pending.push_back(b);
   int64_t expired = 0;
-  for (;;) {
-    Command c;
-    c.Add(at).Add(batch).Add(keep).Add(oldest);
-    absl::StatusOr<ScriptReply> r = Run(redis::kSweep, events_key_, c);
-    if (!r.ok()) return r.status();
-    if (r->code != redis::kOk)
-      return absl::InternalError(
-          absl::StrCat("redis: the sweep answered code ", r->code));
-    expired += r->value;
-    if (r->value < kBatch) return expired;
+  while (!pending.empty()) {
+    std::vector<Command> sweeps(pending.size());
+    for (size_t i = 0; i < pending.size(); ++i) {
+      Eval(sweeps[i], redis::kSweep, events_keys_[pending[i]]);
+      sweeps[i].Add(at).Add(batch).Add(keep).Add(oldest);
+      sweeps[i].Add(bucketed_ ? absl::string_view(redis::BucketTag(pending[i])) : "");
+    }
+    absl::StatusOr<std::vector<ScriptReply>> replies = RunAll(redis::kSweep, sweeps);
+    if (!replies.ok()) return replies.status();
+    std::vector<int> more;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const ScriptReply& r = (*replies)[i];
+      if (r.code != redis::kOk)
+        return absl::InternalError(
+            absl::StrCat("redis: the sweep answered code ", r.code));
+      expired += r.value;
+      if (r.value >= kBatch) more.push_back(pending[i]);
+    }
+    pending.swap(more);
   }
+  return expired;
 }
 
-absl::StatusOr<EventPage> RedisStore::ReadEvents(const EventQuery& query) {
-  if (!events_.enabled) return EventsOffError();
-  if (!feed_) {
-    return absl::UnimplementedError(
-        "redis+cluster: this store keeps no event feed yet (docs/events.md)");
-  }
-  if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
-  std::string after;
-  if (!query.after.empty()) {
-    absl::StatusOr<uint64_t> parsed = ParseEventPosition(query.after);
-    if (!parsed.ok()) return parsed.status();
-    // Lua's numbers are doubles: past 2^53 is past any position, refused as never given.
-    after = absl::StrCat(std::min<uint64_t>(*parsed, uint64_t{1} << 53));
-  }
-  const std::string limit = absl::StrCat(query.limit);
-  Command c;
-  Eval(c, redis::kReadEvents, events_key_);
-  c.Add(after).Add(limit).Add(query.tenant ? absl::string_view(*query.tenant) : "");
-  absl::StatusOr<Reply> reply = router_.Call(events_key_, c);
-  if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
-      absl::StartsWith(Str(reply->get()), "NOSCRIPT")) {
-    c.Set(0, "EVAL");
-    c.Set(1, sources_[redis::kReadEvents]);
-    reply = router_.Call(events_key_, c);
-  }
-  if (!reply.ok()) return reply.status();
-  const redisReply* r = reply->get();
+namespace {
+
+// BucketRead: what the read script answered for one bucket.
+struct BucketRead {
+  bool gone = false;
+  std::string oldest;  // gone: the oldest position kept ('' none)
+  uint64_t next = 0;
+  std::vector<std::pair<uint64_t, SessionEvent>> events;  // by position in the bucket
+};
+
+absl::StatusOr<BucketRead> BucketReadOf(const redisReply* r) {
   if (r->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(r));
-  const auto text = [&](size_t i) { return Str(r->element[i]); };
-  const bool gone = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                    r->element[0]->type == REDIS_REPLY_INTEGER &&
-                    r->element[0]->integer == 1;
-  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-                r->element[0]->type == REDIS_REPLY_INTEGER &&
-                (gone || (r->elements - 2) % 5 == 0);
-  for (size_t i = 1; shaped && i < r->elements; ++i)
-    shaped = r->element[i]->type == REDIS_REPLY_STRING;
-  if (!shaped)
+  const auto bad = [] {
     return absl::InternalError("redis: reading the feed answered an unexpected reply");
-  if (gone) return EventsGoneError(query.after, text(2));
-  EventPage page;
-  page.next = std::string(text(1));
+  };
+  BucketRead out;
+  out.gone = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER ||
+      (!out.gone && (r->elements - 2) % 5 != 0)) {
+    return bad();
+  }
+  for (size_t i = 1; i < r->elements; ++i) {
+    if (r->element[i]->type != REDIS_REPLY_STRING) return bad();
+  }
+  const auto text = [&](size_t i) { return Str(r->element[i]); };
+  if (out.gone) {
+    out.oldest = std::string(text(2));
+    return out;
+  }
+  if (!absl::SimpleAtoi(text(1), &out.next)) return bad();
   for (size_t i = 2; i < r->elements; i += 5) {
     const absl::string_view name = text(i + 1);
     const size_t slash = name.find('/');
@@ -926,19 +986,145 @@ absl::StatusOr<EventPage> RedisStore::ReadEvents(const EventQuery& query) {
       default:
         break;
     }
+    uint64_t position = 0;
     int64_t version = 0, at = 0;
-    if (slash == name.npos || !type || !absl::SimpleAtoi(text(i + 3), &version) ||
-        !absl::SimpleAtoi(text(i + 4), &at)) {
+    if (slash == name.npos || !type || !absl::SimpleAtoi(text(i), &position) ||
+        !absl::SimpleAtoi(text(i + 3), &version) || !absl::SimpleAtoi(text(i + 4), &at)) {
       return absl::DataLossError(
           absl::StrCat("redis: an event of the feed is not readable, at ", text(i)));
     }
-    page.events.push_back(SessionEvent{
-        std::string(text(i)),
-        {std::string(name.substr(0, slash)), std::string(name.substr(slash + 1))},
-        *type,
-        version,
-        absl::FromUnixMillis(at)});
+    out.events.emplace_back(position, SessionEvent{"",
+                                                   {std::string(name.substr(0, slash)),
+                                                    std::string(name.substr(slash + 1))},
+                                                   *type,
+                                                   version,
+                                                   absl::FromUnixMillis(at)});
   }
+  return out;
+}
+
+}  // namespace
+
+// A position: on a standalone server the event's number in the one stream; on a
+// cluster the position reached in each bucket's stream, joined by '.' ("0": none yet).
+absl::StatusOr<std::vector<uint64_t>> RedisStore::ParsePosition(
+    const std::string& position) const {
+  std::vector<uint64_t> out(buckets_, 0);
+  if (!bucketed_ || position == "0") {
+    absl::StatusOr<uint64_t> n = ParseEventPosition(position);
+    if (!n.ok()) return n.status();
+    out[0] = *n;
+    return out;
+  }
+  const std::vector<absl::string_view> parts = absl::StrSplit(position, '.');
+  bool valid = parts.size() == static_cast<size_t>(buckets_);
+  for (size_t b = 0; valid && b < parts.size(); ++b) {
+    absl::StatusOr<uint64_t> n = ParseEventPosition(parts[b]);
+    valid = n.ok();
+    if (valid) out[b] = *n;
+  }
+  if (!valid) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "an event position of redis+cluster is \"0\" or ", buckets_,
+        " numbers joined by '.' (one per bucket), not \"",
+        position.size() > 40 ? position.substr(0, 40) + "…" : position, "\""));
+  }
+  return out;
+}
+
+std::string RedisStore::FormatPosition(const std::vector<uint64_t>& at) const {
+  return bucketed_ ? absl::StrJoin(at, ".") : absl::StrCat(at[0]);
+}
+
+// One script per bucket, all in one round trip per master. A cluster's page merges the
+// buckets by the events' times, each bucket's events in their order.
+absl::StatusOr<EventPage> RedisStore::ReadEvents(const EventQuery& query) {
+  if (!feed_) return EventsOffError();
+  if (absl::Status st = CheckEventQuery(query); !st.ok()) return st;
+  const bool newest = query.after.empty();
+  std::vector<uint64_t> after(buckets_, 0);
+  if (!newest) {
+    absl::StatusOr<std::vector<uint64_t>> parsed = ParsePosition(query.after);
+    if (!parsed.ok()) return parsed.status();
+    after = *std::move(parsed);
+  }
+  // Each bucket's share of the page (all of it for one bucket).
+  const int count = bucketed_
+                        ? std::min(query.limit, std::max(16, 2 * query.limit / buckets_))
+                        : query.limit;
+  std::vector<Command> reads(buckets_);
+  std::vector<absl::string_view> keys;
+  std::vector<Command*> commands;
+  for (int b = 0; b < buckets_; ++b) {
+    Eval(reads[b], redis::kReadEvents, events_keys_[b]);
+    // Lua's numbers are doubles: past 2^53 is past any position, refused as never given.
+    reads[b].Own(newest ? std::string()
+                        : absl::StrCat(std::min<uint64_t>(after[b], uint64_t{1} << 53)));
+    reads[b].Own(absl::StrCat(count));
+    reads[b].Add(query.tenant ? absl::string_view(*query.tenant) : "");
+    keys.push_back(events_keys_[b]);
+    commands.push_back(&reads[b]);
+  }
+  absl::StatusOr<redis::Router::Batch> batch =
+      router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
+  if (!batch.ok()) return batch.status();
+  std::vector<size_t> lost;  // a node without the script: again with its source
+  for (int b = 0; b < buckets_; ++b) {
+    const redisReply* r = batch->replies[b].get();
+    if (r->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(r), "NOSCRIPT")) {
+      reads[b].Set(0, "EVAL");
+      reads[b].Set(1, sources_[redis::kReadEvents]);
+      lost.push_back(b);
+    }
+  }
+  if (!lost.empty()) {
+    std::vector<absl::string_view> lost_keys;
+    std::vector<Command*> lost_commands;
+    for (size_t b : lost) {
+      lost_keys.push_back(keys[b]);
+      lost_commands.push_back(&reads[b]);
+    }
+    absl::StatusOr<redis::Router::Batch> again =
+        router_.Exec(lost_keys, lost_commands, nullptr, /*idempotent=*/true);
+    if (!again.ok()) return again.status();
+    for (size_t i = 0; i < lost.size(); ++i)
+      batch->replies[lost[i]] = std::move(again->replies[i]);
+  }
+  std::vector<BucketRead> read;
+  for (int b = 0; b < buckets_; ++b) {
+    absl::StatusOr<BucketRead> r = BucketReadOf(batch->replies[b].get());
+    if (!r.ok()) return r.status();
+    if (r->gone) return EventsGoneError(query.after, bucketed_ ? "" : r->oldest);
+    read.push_back(*std::move(r));
+  }
+  EventPage page;
+  std::vector<uint64_t> at = after;
+  if (newest) {
+    for (int b = 0; b < buckets_; ++b) at[b] = read[b].next;
+    page.next = FormatPosition(at);
+    return page;
+  }
+  std::vector<size_t> taken(buckets_, 0);
+  while (page.events.size() < static_cast<size_t>(query.limit)) {
+    int first = -1;  // the bucket whose next event is the oldest
+    for (int b = 0; b < buckets_; ++b) {
+      if (taken[b] == read[b].events.size()) continue;
+      if (first < 0 || read[b].events[taken[b]].second.time <
+                           read[first].events[taken[first]].second.time) {
+        first = b;
+      }
+    }
+    if (first < 0) break;
+    auto& [position, event] = read[first].events[taken[first]++];
+    at[first] = position;
+    event.position = FormatPosition(at);
+    page.events.push_back(std::move(event));
+  }
+  // A bucket read to its end moves on past other tenants' events too.
+  for (int b = 0; b < buckets_; ++b) {
+    if (taken[b] == read[b].events.size()) at[b] = std::max(at[b], read[b].next);
+  }
+  page.next = FormatPosition(at);
   return page;
 }
 
@@ -951,6 +1137,64 @@ std::string GlobEscaped(absl::string_view s) {
     out.push_back(ch);
   }
   return out;
+}
+
+absl::Status RedisStore::CheckLayout() {
+  if (!bucketed_) return absl::OkStatus();
+  const std::string layout = absl::StrCat("buckets:", redis::kBuckets);
+  const std::string& prefix = router_.options().prefix;
+  const std::string marker = prefix + "layout";
+  Command get;
+  get.Add("GET").Add(marker);
+  absl::StatusOr<Reply> got = router_.Call(marker, get);
+  if (!got.ok()) return got.status();
+  if ((*got)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(got->get()));
+  if ((*got)->type == REDIS_REPLY_STRING) {
+    if (Str(got->get()) == layout) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "redis+cluster: the keys under prefix \"", prefix, "\" are of layout \"",
+        Str(got->get()), "\"; this release reads layout \"", layout, "\""));
+  }
+  const std::string pattern = GlobEscaped(prefix) + "{*";
+  for (redis::Pool* pool : router_.Masters()) {
+    std::string cursor = "0";
+    do {
+      Command scan;
+      scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("1000");
+      absl::StatusOr<Reply> page;
+      {
+        absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
+        if (!lease.ok()) return lease.status();
+        page = (*lease)->Call(scan);
+      }
+      if (!page.ok()) return page.status();
+      const redisReply* p = page->get();
+      if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
+      if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
+          p->element[1]->type != REDIS_REPLY_ARRAY) {
+        return absl::InternalError("redis: SCAN answered an unexpected reply");
+      }
+      cursor = std::string(Str(p->element[0]));
+      for (size_t i = 0; i < p->element[1]->elements; ++i) {
+        absl::string_view name = Str(p->element[1]->element[i]);
+        name.remove_prefix(prefix.size());
+        if (name.find('}') + 1 == name.size()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "redis+cluster: this cluster holds sessions in the key layout before "
+              "buckets (\"",
+              prefix, "{<tenant>/<sessionId>}\", as ", Str(p->element[1]->element[i]),
+              "): move them with `sessionctl export` of the release that wrote them, "
+              "then `sessionctl import` of this one (docs/backends.md)"));
+        }
+      }
+    } while (cursor != "0");
+  }
+  Command set;
+  set.Add("SET").Add(marker).Add(layout).Add("NX");
+  absl::StatusOr<Reply> stored = router_.Call(marker, set);
+  if (!stored.ok()) return stored.status();
+  if ((*stored)->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(stored->get()));
+  return absl::OkStatus();
 }
 
 absl::Status RedisStore::ForEach(
@@ -995,13 +1239,9 @@ absl::Status RedisStore::ForEach(
       for (size_t i = 0; i < keys.size(); ++i) {
         absl::string_view name = keys[i];
         name.remove_prefix(prefix.size());
-        const size_t slash = name.find('/');
-        if (name.size() < 3 || name.front() != '{' || name.back() != '}' ||
-            slash == name.npos)
-          continue;
-        const SessionKey key{
-            std::string(name.substr(1, slash - 1)),
-            std::string(name.substr(slash + 1, name.size() - slash - 2))};
+        const std::optional<SessionKey> parsed = KeyOfName(name);
+        if (!parsed) continue;
+        const SessionKey& key = *parsed;
         const redisReply* h = hashes->replies[i].get();
         if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
           continue;  // deleted meanwhile

@@ -12,7 +12,7 @@
 // Anonymous sessions carry Redis's own expiry (moved by every write); a read also
 // checks the stored expiry by the store's clock, so an expired session is missing
 // even before Redis evicts it. Customer sessions never expire. With the event feed
-// (StoreOptions::events, on by default; redis:// only) every write script also appends
+// (StoreOptions::events, on by default) every write script also appends
 // its event to a Stream and keeps anonymous sessions in an expiry index, and
 // PurgeExpired sweeps the sessions due, each with its `expired` event
 // (docs/events.md).
@@ -36,9 +36,12 @@
 // session's slot (one pool of pool_size connections per master); a slot that moved
 // (MOVED, ASK) or a node that failed sends the command again, a few times at most,
 // after a short back-off and a new look at the slot map, then fails with Unavailable
-// (HTTP 503) until the cluster serves the slot again. Every command touches one
-// session, so one slot: the same scripts run unchanged. ForEach (export) walks every
-// master. Stats() has each node's gauges, labelled with the node.
+// (HTTP 503) until the cluster serves the slot again. A cluster's sessions are keyed
+// by bucket, "<prefix>{<tag>}<tenant>/<sessionId>" (128 buckets, each with its event
+// stream and expiry index in its slot): every command touches one slot, and the same
+// scripts run unchanged. A cluster holding sessions of the older per-session layout
+// is refused at open (FailedPrecondition; docs/backends.md). ForEach (export) walks
+// every master. Stats() has each node's gauges, labelled with the node.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<SessionStore>> store =
