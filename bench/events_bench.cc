@@ -8,7 +8,8 @@
 //
 // Backends: memory:, rocksdb: (a temp folder, default options: sync=false),
 // postgresql:// when SESSIONCTX_TEST_PG_URI names a server (a fresh schema per run)
-// and redis:// when SESSIONCTX_TEST_REDIS_URI does (a fresh key prefix per run).
+// redis:// when SESSIONCTX_TEST_REDIS_URI names a server and redis+cluster:// when
+// SESSIONCTX_TEST_REDIS_CLUSTER_URI names a cluster (a fresh key prefix per run).
 // Threads: 1 and 2 (this machine has 2 cores). The ratio on/off is the goal's
 // (>= 0.8); report it from the medians of one run.
 #include <algorithm>
@@ -37,8 +38,9 @@ std::string PostgresUri() {
   return uri == nullptr ? "" : uri;
 }
 
-std::string RedisUri() {
-  const char* uri = std::getenv("SESSIONCTX_TEST_REDIS_URI");
+std::string RedisUri(bool cluster = false) {
+  const char* uri = std::getenv(cluster ? "SESSIONCTX_TEST_REDIS_CLUSTER_URI"
+                                        : "SESSIONCTX_TEST_REDIS_URI");
   return uri == nullptr ? "" : uri;
 }
 
@@ -63,9 +65,9 @@ std::unique_ptr<Fixture> Open(const std::string& backend, bool events) {
     uri = absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&",
                        "schema=bench_events_", rd(), "&pool_size=8");
   }
-  if (backend == "redis") {
+  if (backend == "redis" || backend == "redis_cluster") {
     std::random_device rd;
-    const std::string base = RedisUri();
+    const std::string base = RedisUri(backend == "redis_cluster");
     uri = absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&",
                        "prefix=bench_events_", rd(), ":&pool_size=8");
   }
@@ -163,6 +165,7 @@ void Register() {
   std::vector<std::string> backends = {"memory", "rocksdb"};
   if (!PostgresUri().empty()) backends.push_back("postgres");
   if (!RedisUri().empty()) backends.push_back("redis");
+  if (!RedisUri(true).empty()) backends.push_back("redis_cluster");
   for (const std::string& b : backends) {
     benchmark::RegisterBenchmark(("BM_Write/" + b).c_str(), BM_Write, b)
         ->ArgName("events")
