@@ -238,6 +238,10 @@ class RedisStore final : public SessionStore {
   // the layout before buckets, and the marker is set. A cluster store of that older
   // layout is refused (FailedPrecondition), never shown empty.
   absl::Status CheckLayout();
+  // ScanSessionKeys: SCAN on every master for the keys of sessions ("<prefix>{*"),
+  // `count` a page; `page` gets each page's names (an array reply), false stops.
+  absl::Status ScanSessionKeys(int count,
+                               const std::function<bool(const redisReply* names)>& page);
   absl::StatusOr<int64_t> PurgeExpired() override;
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<std::vector<uint64_t>> ParsePosition(const std::string& position) const;
@@ -1155,40 +1159,24 @@ absl::Status RedisStore::CheckLayout() {
         "redis+cluster: the keys under prefix \"", prefix, "\" are of layout \"",
         Str(got->get()), "\"; this release reads layout \"", layout, "\""));
   }
-  const std::string pattern = GlobEscaped(prefix) + "{*";
-  for (redis::Pool* pool : router_.Masters()) {
-    std::string cursor = "0";
-    do {
-      Command scan;
-      scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("1000");
-      absl::StatusOr<Reply> page;
-      {
-        absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
-        if (!lease.ok()) return lease.status();
-        page = (*lease)->Call(scan);
-      }
-      if (!page.ok()) return page.status();
-      const redisReply* p = page->get();
-      if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
-      if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
-          p->element[1]->type != REDIS_REPLY_ARRAY) {
-        return absl::InternalError("redis: SCAN answered an unexpected reply");
-      }
-      cursor = std::string(Str(p->element[0]));
-      for (size_t i = 0; i < p->element[1]->elements; ++i) {
-        absl::string_view name = Str(p->element[1]->element[i]);
-        name.remove_prefix(prefix.size());
-        if (name.find('}') + 1 == name.size()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "redis+cluster: this cluster holds sessions in the key layout before "
-              "buckets (\"",
-              prefix, "{<tenant>/<sessionId>}\", as ", Str(p->element[1]->element[i]),
-              "): move them with `sessionctl export` of the release that wrote them, "
-              "then `sessionctl import` of this one (docs/backends.md)"));
-        }
-      }
-    } while (cursor != "0");
-  }
+  absl::Status old = absl::OkStatus();
+  absl::Status scanned = ScanSessionKeys(1000, [&](const redisReply* names) {
+    for (size_t i = 0; i < names->elements; ++i) {
+      absl::string_view name = Str(names->element[i]);
+      name.remove_prefix(prefix.size());
+      if (name.find('}') + 1 != name.size()) continue;
+      old = absl::FailedPreconditionError(absl::StrCat(
+          "redis+cluster: this cluster holds sessions in the key layout before buckets "
+          "(\"",
+          prefix, "{<tenant>/<sessionId>}\", as ", Str(names->element[i]),
+          "): move them with `sessionctl export` of the release that wrote them, then "
+          "`sessionctl import` of this one (docs/backends.md)"));
+      return false;
+    }
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!old.ok()) return old;
   Command set;
   set.Add("SET").Add(marker).Add(layout).Add("NX");
   absl::StatusOr<Reply> stored = router_.Call(marker, set);
@@ -1197,63 +1185,74 @@ absl::Status RedisStore::CheckLayout() {
   return absl::OkStatus();
 }
 
-absl::Status RedisStore::ForEach(
-    const std::function<bool(const SessionKey&, const SessionContext&)>& visit) {
-  // Every master's keys in turn (a cluster's SCAN sees one node's keys); the hashes
-  // read by key, so that one moved meanwhile is read where it went.
-  const std::string& prefix = router_.options().prefix;
-  const std::string pattern = GlobEscaped(prefix) + "{*";
+absl::Status RedisStore::ScanSessionKeys(
+    int count, const std::function<bool(const redisReply* names)>& page) {
+  const std::string pattern = GlobEscaped(router_.options().prefix) + "{*";
+  const std::string per_page = absl::StrCat(count);
   for (redis::Pool* pool : router_.Masters()) {
     std::string cursor = "0";
     do {
       Command scan;
-      scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add("500");
-      absl::StatusOr<Reply> page;
+      scan.Add("SCAN").Add(cursor).Add("MATCH").Add(pattern).Add("COUNT").Add(per_page);
+      absl::StatusOr<Reply> got;
       {
         absl::StatusOr<redis::Pool::Lease> lease = pool->Acquire();
         if (!lease.ok()) return lease.status();
         pool->CountRoundTrip();
-        page = (*lease)->Call(scan);
+        got = (*lease)->Call(scan);
       }
-      if (!page.ok()) return page.status();
-      const redisReply* p = page->get();
+      if (!got.ok()) return got.status();
+      const redisReply* p = got->get();
       if (p->type == REDIS_REPLY_ERROR) return redis::ReplyError(Str(p));
       if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
           p->element[1]->type != REDIS_REPLY_ARRAY) {
         return absl::InternalError("redis: SCAN answered an unexpected reply");
       }
       cursor = std::string(Str(p->element[0]));
-      const redisReply* names = p->element[1];
-      if (names->elements == 0) continue;
-      std::vector<absl::string_view> keys;
-      std::vector<Command> gets(names->elements);
-      std::vector<Command*> commands;
-      for (size_t i = 0; i < names->elements; ++i) {
-        keys.push_back(Str(names->element[i]));
-        gets[i].Add("HGETALL").Add(keys.back());
-        commands.push_back(&gets[i]);
-      }
-      absl::StatusOr<redis::Router::Batch> hashes =
-          router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
-      if (!hashes.ok()) return hashes.status();
-      for (size_t i = 0; i < keys.size(); ++i) {
-        absl::string_view name = keys[i];
-        name.remove_prefix(prefix.size());
-        const std::optional<SessionKey> parsed = KeyOfName(name);
-        if (!parsed) continue;
-        const SessionKey& key = *parsed;
-        const redisReply* h = hashes->replies[i].get();
-        if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
-          continue;  // deleted meanwhile
-        absl::StatusOr<std::shared_ptr<const SessionText>> text = Decode(key, h);
-        if (!text.ok()) continue;  // expired; or logged as lost
-        absl::StatusOr<SessionContext> record = (*text)->Record();
-        if (!record.ok()) continue;
-        if (!visit(key, *record)) return absl::OkStatus();
-      }
+      if (p->element[1]->elements > 0 && !page(p->element[1])) return absl::OkStatus();
     } while (cursor != "0");
   }
   return absl::OkStatus();
+}
+
+absl::Status RedisStore::ForEach(
+    const std::function<bool(const SessionKey&, const SessionContext&)>& visit) {
+  // Every master's keys in turn (a cluster's SCAN sees one node's keys); the hashes
+  // read by key, so that one moved meanwhile is read where it went.
+  const std::string& prefix = router_.options().prefix;
+  absl::Status failed = absl::OkStatus();
+  absl::Status scanned = ScanSessionKeys(500, [&](const redisReply* names) {
+    std::vector<absl::string_view> keys;
+    std::vector<Command> gets(names->elements);
+    std::vector<Command*> commands;
+    for (size_t i = 0; i < names->elements; ++i) {
+      keys.push_back(Str(names->element[i]));
+      gets[i].Add("HGETALL").Add(keys.back());
+      commands.push_back(&gets[i]);
+    }
+    absl::StatusOr<redis::Router::Batch> hashes =
+        router_.Exec(keys, commands, nullptr, /*idempotent=*/true);
+    if (!hashes.ok()) {
+      failed = hashes.status();
+      return false;
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      absl::string_view name = keys[i];
+      name.remove_prefix(prefix.size());
+      const std::optional<SessionKey> key = KeyOfName(name);
+      if (!key) continue;
+      const redisReply* h = hashes->replies[i].get();
+      if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+        continue;  // deleted meanwhile
+      absl::StatusOr<std::shared_ptr<const SessionText>> text = Decode(*key, h);
+      if (!text.ok()) continue;  // expired; or logged as lost
+      absl::StatusOr<SessionContext> record = (*text)->Record();
+      if (!record.ok()) continue;
+      if (!visit(*key, *record)) return false;
+    }
+    return true;
+  });
+  return scanned.ok() ? failed : scanned;
 }
 
 }  // namespace
