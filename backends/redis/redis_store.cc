@@ -101,7 +101,16 @@ class RedisStore final : public SessionStore {
   // them, gets them by EVAL).
   absl::Status Connect() {
     if (absl::Status st = router_.Discover(); !st.ok()) return st;
-    if (absl::Status st = CheckLayout(); !st.ok()) return st;
+    if (absl::Status st = CheckLayout(); absl::IsUnavailable(st)) {
+      // A master failing over: the store opens as it did before the check (a cluster
+      // of the older layout is then found at the next open).
+      std::fprintf(stderr,
+                   "sessionctx redis: the cluster's key layout could not be checked "
+                   "now (%s)\n",
+                   std::string(st.message()).c_str());
+    } else if (!st.ok()) {
+      return st;
+    }
     std::vector<Command> loads(redis::kScriptCount);
     std::vector<Command*> commands;
     for (int i = 0; i < redis::kScriptCount; ++i) {
@@ -236,7 +245,8 @@ class RedisStore final : public SessionStore {
   // CheckLayout: a cluster's keys are of this release's layout (redis_router.h): the
   // marker key "<prefix>layout" says so, or (none yet) no master holds a session of
   // the layout before buckets, and the marker is set. A cluster store of that older
-  // layout is refused (FailedPrecondition), never shown empty.
+  // layout is refused (FailedPrecondition), never shown empty; Unavailable when a
+  // master cannot be asked now.
   absl::Status CheckLayout();
   // ScanSessionKeys: SCAN on every master for the keys of sessions ("<prefix>{*"),
   // `count` a page; `page` gets each page's names (an array reply), false stops.
