@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "backends/rocksdb/info_log.h"
 #include "backends/rocksdb/record_codec.h"
+#include "backends/rocksdb/rocksdb_options.h"
 #include "backends/rocksdb/write_guard.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -1134,6 +1135,21 @@ class RocksDbStore final : public SessionStore {
 
 }  // namespace
 
+namespace backend {
+
+rocksdb::Options EngineOptions(int64_t cache_mb) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(cache_mb) << 20);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+}  // namespace backend
+
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string& uri,
                                                                const StoreOptions& options) {
   absl::StatusOr<UriOptions> parsed = ParseUri(uri);
@@ -1144,10 +1160,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat("rocksdb: cannot create ", parsed->path, ": ", ec.message()));
   }
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
+  rocksdb::Options db_options = backend::EngineOptions(parsed->cache_mb);
   db_options.create_missing_column_families = true;
-  db_options.IncreaseParallelism(2);
   // RocksDB's LOG, written by a logger that survives a full disk (info_log.h).
   db_options.info_log = InfoLog::Open((std::filesystem::path(parsed->path) / "LOG").string());
   auto errors = std::make_shared<ErrorListener>();
@@ -1155,11 +1169,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   // Tickers only (no histograms, no timers): what the block-cache hit ratio needs.
   db_options.statistics = rocksdb::CreateDBStatistics();
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(parsed->cache_mb) << 20);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  rocksdb::ColumnFamilyOptions cf_options(db_options);
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  const rocksdb::ColumnFamilyOptions cf_options(db_options);
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {"expiry", cf_options},
