@@ -20,7 +20,7 @@ OPS = ["get_hit", "get_miss", "create", "patch", "patch_contended", "attribute_a
 BACKENDS = ["memory", "rocksdb", "postgres", "redis", "redis_cluster"]
 BARE = {
     "memory": "a hash map of the same bytes under a reader/writer lock per shard",
-    "rocksdb": "RocksDB Get/Put/Delete of the same bytes (a patch: Get + Put, no lock)",
+    "rocksdb": "RocksDB Get/Put/Delete of the same bytes, with the store's engine settings (32 MB block cache, bloom filter; a patch: Get + Put, no lock)",
     "postgres": "one prepared statement on a table (id, body, version) holding the same bytes; "
                 "a patch is a conditional UPDATE",
     "redis": "the least Redis can do on the same bytes: GET/SET/DEL of the record; a patch, "
