@@ -980,29 +980,14 @@ absl::StatusOr<BucketRead> BucketReadOf(const redisReply* r) {
   for (size_t i = 2; i < r->elements; i += 5) {
     const absl::string_view name = text(i + 1);
     const size_t slash = name.find('/');
-    std::optional<EventType> type;
-    switch (text(i + 2).empty() ? ' ' : text(i + 2)[0]) {
-      case 'c':
-        type = EventType::kCreated;
-        break;
-      case 'u':
-        type = EventType::kChanged;
-        break;
-      case 'd':
-        type = EventType::kDeleted;
-        break;
-      case 'x':
-        type = EventType::kExpired;
-        break;
-      case 'e':
-        type = EventType::kEnded;
-        break;
-      default:
-        break;
-    }
+    // The scripts' type letters (redis_scripts.h), in EventType's order.
+    constexpr absl::string_view kTypes = "cudxe";
+    const size_t kind =
+        text(i + 2).size() == 1 ? kTypes.find(text(i + 2)[0]) : kTypes.npos;
     uint64_t position = 0;
     int64_t version = 0, at = 0;
-    if (slash == name.npos || !type || !absl::SimpleAtoi(text(i), &position) ||
+    if (slash == name.npos || kind == kTypes.npos ||
+        !absl::SimpleAtoi(text(i), &position) ||
         !absl::SimpleAtoi(text(i + 3), &version) || !absl::SimpleAtoi(text(i + 4), &at)) {
       return absl::DataLossError(
           absl::StrCat("redis: an event of the feed is not readable, at ", text(i)));
@@ -1010,7 +995,7 @@ absl::StatusOr<BucketRead> BucketReadOf(const redisReply* r) {
     out.events.emplace_back(position, SessionEvent{"",
                                                    {std::string(name.substr(0, slash)),
                                                     std::string(name.substr(slash + 1))},
-                                                   *type,
+                                                   static_cast<EventType>(kind),
                                                    version,
                                                    absl::FromUnixMillis(at)});
   }
