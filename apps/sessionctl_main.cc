@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "apps/flags.h"
+#include "sessionctx/backend_support.h"
 #include "sessionctx/jwt.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
@@ -123,8 +124,9 @@ Json ExportLine(const SessionKey& key, const SessionContext& s) {
   return line;
 }
 
-// ParseImportLine reads one export line into the record to put in place.
-absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
+// ParseImportLineDom reads one export line into the record to put in place, through
+// a DOM of the whole line.
+absl::StatusOr<ImportRecord> ParseImportLineDom(const std::string& text) {
   Json line = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!line.is_object()) return absl::InvalidArgumentError("not a JSON object");
   auto tenant = line.find("tenant");
@@ -147,6 +149,34 @@ absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
   }
   SessionKey key{tenant->get<std::string>(), record->session_id};
   return ImportRecord{std::move(key), *std::move(record)};
+}
+
+// ParseImportLine reads one export line into the record to put in place. A line as
+// export writes it (canonical JSON) has its context cut out as text, kept as it is
+// (ImportRecord::context_json): only the rest, a few fields, is parsed. Any other line,
+// or one the fields of which are refused, goes through the DOM, which names the
+// problem.
+absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
+  constexpr int kMaxDepth = 64;
+  if (text.empty() || text[0] != '{' || !backend::IsCanonicalJson(text, kMaxDepth)) {
+    return ParseImportLineDom(text);
+  }
+  const std::optional<backend::MemberSpan> session =
+      backend::FindMember(text, "\"session\"");
+  if (!session || text[session->value_begin] != '{') return ParseImportLineDom(text);
+  const absl::string_view session_text = absl::string_view(text).substr(
+      session->value_begin, session->end - session->value_begin);
+  const std::optional<backend::MemberSpan> context =
+      backend::FindMember(session_text, "\"context\"");
+  if (!context || session_text[context->value_begin] != '{')
+    return ParseImportLineDom(text);
+  const size_t begin = session->value_begin + context->value_begin;
+  const size_t end = session->value_begin + context->end;
+  absl::StatusOr<ImportRecord> record =
+      ParseImportLineDom(absl::StrCat(text.substr(0, begin), "{}", text.substr(end)));
+  if (!record.ok()) return ParseImportLineDom(text);
+  record->context_json = text.substr(begin, end - begin);
+  return record;
 }
 
 // Importer writes parsed lines in batches (one store call each: a WriteBatch, one SQL

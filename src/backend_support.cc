@@ -2,6 +2,7 @@
 // errors, guard and version, stamps, sizes, one attribute edited in a record's text.
 #include "sessionctx/backend_support.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -131,6 +132,29 @@ absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
   return std::optional<std::string>(std::move(next));
 }
 
+// How deep a context_json may nest (a deeper context goes through the DOM).
+constexpr int kImportContextDepth = 64;
+
+std::string ImportContextJson(const ImportRecord& r) {
+  if (!r.context_json.empty()) return r.context_json;
+  return r.record.context.is_object() ? r.record.context.dump() : "{}";
+}
+
+const std::vector<ImportRecord>& ParsedImportRecords(
+    const std::vector<ImportRecord>& records, std::vector<ImportRecord>& storage) {
+  const bool any = std::any_of(records.begin(), records.end(), [](const ImportRecord& r) {
+    return !r.context_json.empty();
+  });
+  if (!any) return records;
+  storage = records;
+  for (ImportRecord& r : storage) {
+    if (r.context_json.empty()) continue;
+    r.record.context = Json::parse(r.context_json);  // canonical, so valid
+    r.context_json.clear();
+  }
+  return storage;
+}
+
 absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
   absl::flat_hash_set<std::pair<std::string, std::string>> seen;
   seen.reserve(records.size());
@@ -148,7 +172,13 @@ absl::Status CheckImportKeys(const std::vector<ImportRecord>& records) {
     for (const BaseField& f : kBaseFields) {
       if (st.ok() && r.record.*f.member) st = ValidateNoNul(*(r.record.*f.member), f.name);
     }
-    if (st.ok()) st = RejectNul(r.record.context, "context");
+    if (st.ok() && r.context_json.empty()) st = RejectNul(r.record.context, "context");
+    if (st.ok() && !r.context_json.empty() &&
+        (r.context_json[0] != '{' ||
+         !IsCanonicalJson(r.context_json, kImportContextDepth))) {
+      st = absl::InvalidArgumentError(
+          "context_json is not an object's JSON text as the library renders it");
+    }
     if (!st.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("import: session ", r.key.session_id, ": ", st.message()));

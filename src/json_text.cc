@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "sessionctx/session_context.h"
@@ -157,11 +159,50 @@ size_t ScanNumber(absl::string_view t, size_t i) {
   return j;
 }
 
+// CanonicalEscapes: whether every escape in the string `s` (quotes included) is the
+// one the library writes for its character: \" \\ \b \f \n \r \t, and \u00xx (lower
+// case) for the other control characters but NUL, which no store accepts.
+bool CanonicalEscapes(absl::string_view s) {
+  for (size_t k = s.find('\\'); k != absl::string_view::npos; k = s.find('\\', k)) {
+    const char e = s[k + 1];
+    if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+        e == 't') {
+      k += 2;
+      continue;
+    }
+    if (e != 'u' || s.substr(k + 2, 2) != "00" || (s[k + 4] != '0' && s[k + 4] != '1'))
+      return false;
+    const char d = s[k + 5];
+    const bool hex = IsDigit(d) || (d >= 'a' && d <= 'f');
+    if (!hex || s.substr(k + 4, 2) == "00" ||
+        (s[k + 4] == '0' && (d == '8' || d == '9' || d == 'a' || d == 'c' || d == 'd'))) {
+      return false;
+    }
+    k += 6;
+  }
+  return true;
+}
+
+// CanonicalNumber: whether the number text `n` (valid JSON) is the library's own
+// rendering of the value it denotes: an integer of at most 18 digits, not "-0", or a
+// decimal that renders back to the same text.
+bool CanonicalNumber(absl::string_view n) {
+  if (n.find_first_of(".eE") == absl::string_view::npos) {
+    return n != "-0" && n.size() - (n[0] == '-' ? 1 : 0) <= 18;
+  }
+  const std::string text(n);
+  const double value = std::strtod(text.c_str(), nullptr);
+  return std::isfinite(value) && Json(value).dump() == text;
+}
+
 // StrictJson checks one JSON text in a single pass: `open_` holds the containers
-// open at the read position, innermost last ('{' or '[').
+// open at the read position, innermost last ('{' or '['). In canonical mode it also
+// demands the library's own compact rendering (IsCanonicalJson); `keys_` then holds,
+// per open object, its last key.
 class StrictJson {
  public:
-  StrictJson(absl::string_view t, int max_depth) : t_(t), max_depth_(max_depth) {}
+  StrictJson(absl::string_view t, int max_depth, bool canonical = false)
+      : t_(t), max_depth_(max_depth), canonical_(canonical) {}
 
   bool Check() {
     if (!Value()) return false;
@@ -174,7 +215,30 @@ class StrictJson {
 
  private:
   void SkipWhitespace() {
+    if (canonical_) return;  // none allowed: the next token check fails on it
     while (i_ < t_.size() && IsWhitespace(t_[i_])) ++i_;
+  }
+
+  // Canonical checks of a string just scanned ([begin, i_)), a key when `key`: keys
+  // hold no escape and rise strictly within their object (byte order, as the
+  // library's objects keep them).
+  bool CanonicalString(size_t begin, bool key) {
+    const absl::string_view s = t_.substr(begin, i_ - begin);
+    if (!key) return CanonicalEscapes(s);
+    if (s.find('\\') != absl::string_view::npos) return false;
+    std::optional<absl::string_view>& last = keys_.back();
+    if (last && !(*last < s)) return false;
+    last = s;
+    return true;
+  }
+
+  void Open(char c) {
+    open_.push_back(c);
+    if (canonical_ && c == '{') keys_.emplace_back();
+  }
+  void Close() {
+    if (canonical_ && open_.back() == '{') keys_.pop_back();
+    open_.pop_back();
   }
   bool At(char c) const { return i_ < t_.size() && t_[i_] == c; }
   char Closing() const { return open_.back() == '{' ? '}' : ']'; }
@@ -183,8 +247,10 @@ class StrictJson {
   bool Key() {
     SkipWhitespace();
     if (!At('"')) return false;
+    const size_t begin = i_;
     i_ = ScanString(t_, i_);
     if (i_ == absl::string_view::npos) return false;
+    if (canonical_ && !CanonicalString(begin, /*key=*/true)) return false;
     SkipWhitespace();
     if (!At(':')) return false;
     ++i_;
@@ -199,20 +265,28 @@ class StrictJson {
     const char c = t_[i_];
     if (c == '{' || c == '[') {
       if (static_cast<int>(open_.size()) >= max_depth_) return false;
-      open_.push_back(c);
+      Open(c);
       ++i_;
       SkipWhitespace();
       if (At(Closing())) {
-        open_.pop_back();
+        Close();
         ++i_;
         return true;
       }
       return c == '[' ? Value() : Key() && Value();
     }
+    const size_t begin = i_;
     if (c == '"') {
       i_ = ScanString(t_, i_);
+      if (canonical_ && i_ != absl::string_view::npos && !CanonicalString(begin, false)) {
+        return false;
+      }
     } else if (c == '-' || IsDigit(c)) {
       i_ = ScanNumber(t_, i_);
+      if (canonical_ && i_ != absl::string_view::npos &&
+          !CanonicalNumber(t_.substr(begin, i_ - begin))) {
+        return false;
+      }
     } else if (t_.substr(i_, 4) == "true" || t_.substr(i_, 4) == "null") {
       i_ += 4;
     } else if (t_.substr(i_, 5) == "false") {
@@ -227,7 +301,7 @@ class StrictJson {
   // and the next member.
   bool AfterMember() {
     if (At(Closing())) {
-      open_.pop_back();
+      Close();
       ++i_;
       return true;
     }
@@ -238,13 +312,19 @@ class StrictJson {
 
   absl::string_view t_;
   const int max_depth_;
+  const bool canonical_;
   size_t i_ = 0;
   std::string open_;
+  std::vector<std::optional<absl::string_view>> keys_;
 };
 
 }  // namespace
 
 bool IsJsonValue(absl::string_view t, int max_depth) { return StrictJson(t, max_depth).Check(); }
+
+bool IsCanonicalJson(absl::string_view t, int max_depth) {
+  return StrictJson(t, max_depth, /*canonical=*/true).Check();
+}
 
 void AppendJsonString(std::string& out, absl::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -47,8 +47,9 @@ absl::Status SessionStore::Ready() {
 absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord>& records,
                                                   const ImportOptions& options) {
   if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
+  std::vector<ImportRecord> parsed;
   ImportResult result;
-  for (const ImportRecord& r : records) {
+  for (const ImportRecord& r : backend::ParsedImportRecords(records, parsed)) {
     while (true) {  // a concurrent writer can only make the compare-and-set retry
       absl::Status st = Create(r.key, r.record);
       if (!absl::IsAlreadyExists(st)) {

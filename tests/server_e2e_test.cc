@@ -452,6 +452,56 @@ void ImportInBatchesIsIdempotentAndTheLaterLineWins(const std::string& store, co
   EXPECT_EQ(lines, kSessions);
 }
 
+// A line as export writes it has its context kept as text, without a DOM; the same
+// session written any other way (spacing, member order, escapes, number forms) imports
+// to the same record, and a bad field in either form is named.
+TEST(Sessionctl, ImportTakesExportLinesAndHandWrittenOnesAlike) {
+  TempDir dir;
+  const std::string ctl = SESSIONCTL_BIN;
+  const std::string store = "rocksdb:" + (dir.path() / "db").string();
+  const std::string context =
+      R"({"cart":{"qty":2,"sku":"sku-1"},"name":"Zoë \"Z\"","price":406.56,"tags":[true,null]})";
+  auto session = [&](const std::string& id, const std::string& ctx,
+                     const std::string& currency) {
+    return absl::StrCat(
+        R"({"expiresAt":"2099-01-01T00:00:00.000Z","session":{"context":)", ctx,
+        R"(,"currency":")", currency,
+        R"(","metadata":{"createdAt":"2026-11-18T10:00:00.000Z","modifiedAt":"2026-11-18T10:00:00.000Z","version":3},"sessionId":")",
+        id, R"("},"tenant":"acme"})");
+  };
+  const std::string by_hand =
+      R"({ "tenant": "acme", "session": {"sessionId":"hand", "currency":"EUR", "context": {"tags":[true, null], "price":406.560, "name":"Zo\u00eb \"Z\"", "cart":{"sku":"sku-1","qty":2}}, "metadata":{"version":3,"createdAt":"2026-11-18T10:00:00.000Z","modifiedAt":"2026-11-18T10:00:00.000Z"}}, "expiresAt":"2099-01-01T00:00:00.000Z" })";
+  const std::string file = (dir.path() / "in.jsonl").string();
+  {
+    std::ofstream out(file);
+    out << session("canonical", context, "EUR") << "\n"
+        << by_hand << "\n"
+        << session("bad-currency", context, "eur") << "\n"
+        << session("big-number", R"({"n":12345678901234567890})", "EUR") << "\n";
+  }
+  const std::string report = RunCommand(ctl + " import --store " + store + " --in " +
+                                        file + " 2>&1; echo exit=$?");
+  EXPECT_NE(report.find("line 3: "), std::string::npos) << report;
+  EXPECT_NE(report.find("currency"), std::string::npos) << report;
+  EXPECT_NE(
+      report.find(
+          "imported 3 sessions, 0 skipped (stored at a newer version), 1 lines failed"),
+      std::string::npos)
+      << report;
+  Json canonical =
+      Json::parse(RunCommand(ctl + " get " + store + " acme canonical"), nullptr, false);
+  Json hand =
+      Json::parse(RunCommand(ctl + " get " + store + " acme hand"), nullptr, false);
+  ASSERT_TRUE(canonical.is_object()) << canonical;
+  EXPECT_EQ(canonical["context"], Json::parse(context));
+  EXPECT_EQ(canonical["metadata"]["version"], 3);
+  canonical["sessionId"] = "hand";
+  EXPECT_EQ(hand, canonical);
+  Json big =
+      Json::parse(RunCommand(ctl + " get " + store + " acme big-number"), nullptr, false);
+  EXPECT_EQ(big["context"]["n"], Json::parse("12345678901234567890"));
+}
+
 TEST(Sessionctl, ImportInBatchesIsIdempotentAndTheLaterLineWins) {
   TempDir dir;
   ImportInBatchesIsIdempotentAndTheLaterLineWins("rocksdb:" + (dir.path() / "db").string(), dir);

@@ -1,12 +1,14 @@
 // SessionText (a record as JSON text) and the JSON text tools under it: the text is
 // exactly the record's wire shape, reads back as the same record, and member edits
 // touch only the member named.
+#include "sessionctx/session_text.h"
+
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sessionctx/backend_support.h"
-#include "sessionctx/session_text.h"
 #include "src/json_text.h"
 #include "tests/test_util.h"
 
@@ -154,6 +156,101 @@ TEST(JsonText, IsJsonValueAcceptsExactlyOneStrictJsonValue) {
   EXPECT_TRUE(backend::IsJsonValue("[[[1]]]", 3));
   EXPECT_FALSE(backend::IsJsonValue("[[[1]]]", 2));
   EXPECT_FALSE(backend::IsJsonValue(std::string(100'000, '['), 128));
+}
+
+// IsCanonicalJson says yes only to text the library renders itself: a text it accepts
+// renders back unchanged, and each way of writing the same value otherwise is refused.
+TEST(JsonText, IsCanonicalJsonAcceptsOnlyTheLibrarysOwnRendering) {
+  const std::vector<std::string> canonical = {
+      "{}",
+      "[]",
+      "0",
+      "-7",
+      "123456789012345678",
+      "1.5",
+      "0.001",
+      "406.56",
+      "-2.5e-07",
+      "true",
+      "null",
+      "\"\"",
+      "{\"a\":1,\"b\":[true,null,\"x\"]}",
+      "{\"\":0,\"A\":1,\"a\":2}",
+      "\"tab\\tquote\\\"back\\\\slash\\n\\u001f\\u000b\"",
+      "\"\xc3\xa9\xf0\x9f\x98\x80/\x7f\"",
+      "{\"deep\":{\"er\":{\"est\":[[1.25]]}}}"};
+  const std::vector<std::string> other = {" {}",
+                                          "{} ",
+                                          "{\"a\": 1}",
+                                          "[1, 2]",
+                                          "{\"b\":1,\"a\":2}",
+                                          "{\"a\":1,\"a\":2}",
+                                          "-0",
+                                          "1234567890123456789",
+                                          "1.50",
+                                          "1e2",
+                                          "1E+2",
+                                          "0.10",
+                                          "\"\\/\"",
+                                          "\"\\u00e9\"",
+                                          "\"\\u000a\"",
+                                          "\"\\u001F\"",
+                                          "\"\\u0000\"",
+                                          "{\"\\u0061\":1}",
+                                          "\"\\ud83d\\ude00\"",
+                                          "\"\x01\"",
+                                          "\"\xc0\xaf\"",
+                                          "[1,]",
+                                          "{",
+                                          "1e999"};
+  for (const std::string& c : canonical) {
+    SCOPED_TRACE(c);
+    EXPECT_TRUE(backend::IsCanonicalJson(c, 64));
+    EXPECT_EQ(Json::parse(c).dump(), c);
+  }
+  for (const std::string& o : other) {
+    SCOPED_TRACE(o);
+    EXPECT_FALSE(backend::IsCanonicalJson(o, 64));
+  }
+  EXPECT_TRUE(backend::IsCanonicalJson("[[[1]]]", 3));
+  EXPECT_FALSE(backend::IsCanonicalJson("[[[1]]]", 2));
+  // Varied values, rendered by the library, are all canonical; and any one-byte change
+  // that stays canonical is still the library's rendering of what it parses to.
+  std::mt19937 rng(7);
+  const std::string alphabet = "{}[],:\"\\0123456789.-eE+ abtnrfu/\x7f\xc3\xa9";
+  for (int i = 0; i < 2000; ++i) {
+    Json v = Json::object();
+    for (int k = 0; k < 1 + i % 7; ++k) {
+      const std::string name = absl::StrCat("k", rng() % 50, k % 2 ? "\xc3\xa9" : "");
+      switch (rng() % 6) {
+        case 0:
+          v[name] = static_cast<int64_t>(rng()) - (1LL << 31);
+          break;
+        case 1:
+          v[name] = static_cast<double>(rng()) / 997.0;
+          break;
+        case 2:
+          v[name] = std::string(1 + rng() % 5, static_cast<char>(rng() % 0x7e + 1));
+          break;
+        case 3:
+          v[name] = Json::array({rng() % 2 == 0, nullptr, 1e-9 * rng()});
+          break;
+        case 4:
+          v[name] = Json{{"n", Json::object()}, {"m", Json::array()}};
+          break;
+        default:
+          v[name] = "\t\x1f\"\\ok";
+          break;
+      }
+    }
+    std::string text = v.dump();
+    if (absl::StrContains(text, "\\u0000")) continue;  // NUL: never canonical
+    ASSERT_TRUE(backend::IsCanonicalJson(text, 64)) << text;
+    text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
+    if (backend::IsCanonicalJson(text, 64)) {
+      EXPECT_EQ(Json::parse(text).dump(), text);
+    }
+  }
 }
 
 }  // namespace

@@ -574,6 +574,49 @@ TEST_P(StoreConformance, ImportReplacesAnExpiredSessionAndALargeContext) {
   EXPECT_EQ(got->version, 2);
 }
 
+// A record may bring its context as canonical text (sessionctl import cuts it out of
+// the export line): every store keeps exactly that context, small or spilled.
+TEST_P(StoreConformance, ImportKeepsAContextGivenAsText) {
+  SessionContext small = Record("text-small", 3);
+  small.context =
+      Json{{"cart", {{"sku", "sku-1"}, {"qty", 2}}}, {"price", 406.56}, {"é", "\t"}};
+  SessionContext large = Record("text-large", 5);
+  for (int i = 0; i < 400; ++i) large.context[absl::StrCat("attribute-", i)] = i;
+  std::vector<ImportRecord> batch = {{{"acme", "text-small"}, small},
+                                     {{"acme", "text-large"}, large}};
+  for (ImportRecord& r : batch) {
+    r.context_json = r.record.context.dump();
+    r.record.context = Json{{"ignored", true}};  // the text stands for the context
+  }
+  ASSERT_OK(store_->Import(batch));
+  for (const SessionContext& want : {small, large}) {
+    SCOPED_TRACE(want.session_id);
+    absl::StatusOr<SessionContext> got = store_->Get({"acme", want.session_id});
+    ASSERT_OK(got);
+    EXPECT_EQ(*got, want);
+    EXPECT_EQ(Json::parse((*store_->GetText({"acme", want.session_id}))->json()),
+              ToJson(want));
+  }
+  // Imported text behaves as any context: an attribute write lands in it.
+  ASSERT_OK(service_->SetAttribute({"acme", "text-small"}, "n", 1));
+  EXPECT_EQ(store_->Get({"acme", "text-small"})->context.value("n", 0), 1);
+}
+
+TEST_P(StoreConformance, ImportRefusesAContextTextNotInTheLibrarysFormAndWritesNothing) {
+  for (const std::string& text :
+       {std::string("{\"b\":1,\"a\":2}"), std::string("{ \"a\":1}"), std::string("[1]"),
+        std::string("{\"a\":\"\\u0000\"}"), std::string("{\"a\":1"),
+        std::string("{\"a\":1.50}")}) {
+    SCOPED_TRACE(text);
+    ImportRecord ok{{"acme", "fine"}, Record("fine", 1)};
+    ImportRecord bad{{"acme", "bad"}, Record("bad", 1)};
+    bad.context_json = text;
+    EXPECT_STATUS(store_->Import({ok, bad}), kInvalidArgument);
+    EXPECT_STATUS(store_->Get({"acme", "fine"}), kNotFound);
+    EXPECT_STATUS(store_->Get({"acme", "bad"}), kNotFound);
+  }
+}
+
 TEST_P(StoreConformance, ImportRefusesAKeyTwiceAndWritesNothing) {
   SessionContext a = Record("dup", 1);
   SessionContext b = Record("dup", 2);

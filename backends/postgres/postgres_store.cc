@@ -822,11 +822,10 @@ int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
 // context and attribute sizes are read off that text.
 void AppendImportRow(std::string& rows, const ImportRecord& r) {
   const SessionContext& s = r.record;
-  const std::string wire = ToJson(s).dump();
-  absl::string_view context = "{}";
-  if (std::optional<backend::MemberSpan> c = backend::FindMember(wire, "\"context\"")) {
-    context = absl::string_view(wire).substr(c->value_begin, c->end - c->value_begin);
-  }
+  const std::shared_ptr<const SessionText> text =
+      backend::TextLayout::FromParts(s, backend::ImportContextJson(r));
+  const absl::string_view wire = text->json();
+  const absl::string_view context = text->context_json();
   auto field = [&rows](absl::string_view name, const std::optional<std::string>& v) {
     absl::StrAppend(&rows, ",\"", name, "\":");
     if (v) {

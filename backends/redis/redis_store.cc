@@ -708,9 +708,11 @@ absl::StatusOr<int64_t> RedisStore::Patch(const SessionKey& key,
   return r->value;
 }
 
-absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>& records,
+absl::StatusOr<ImportResult> RedisStore::Import(const std::vector<ImportRecord>& given,
                                                 const ImportOptions& options) {
-  if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
+  if (absl::Status st = backend::CheckImportKeys(given); !st.ok()) return st;
+  std::vector<ImportRecord> parsed;
+  const std::vector<ImportRecord>& records = backend::ParsedImportRecords(given, parsed);
   constexpr size_t kBatch = 64;
   ImportResult result;
   const absl::Time now = clock_->Now();

@@ -12,7 +12,8 @@ namespace sessionctx::backend {
 
 // EngineOptions: create_if_missing, 2 background threads (IncreaseParallelism(2)),
 // and every column family's table with an LRU block cache of `cache_mb` MiB and a
-// bloom filter of 10 bits per key; compression and WAL settings are RocksDB's
+// bloom filter of 10 bits per key, and a whole-key bloom filter over each memtable
+// (2 % of the write buffer); compression and WAL settings are RocksDB's
 // defaults (Snappy; sync=false unless a write asks for it).
 rocksdb::Options EngineOptions(int64_t cache_mb);
 

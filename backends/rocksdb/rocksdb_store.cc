@@ -395,7 +395,11 @@ class RocksDbStore final : public SessionStore {
         }
         events.push_back({r.key, type, r.record.version});
         ++result.written;
-        absl::StatusOr<size_t> written = WriteRecordInto(batch, r.key, r.record, nullptr);
+        const Json* context = r.context_json.empty() && r.record.context.is_object()
+                                  ? &r.record.context
+                                  : nullptr;
+        absl::StatusOr<size_t> written = WriteInto(
+            batch, r.key, r.record, backend::ImportContextJson(r), context, nullptr);
         if (!written.ok()) return written.status();
         MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
         MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
@@ -1145,6 +1149,11 @@ rocksdb::Options EngineOptions(int64_t cache_mb) {
   table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(cache_mb) << 20);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // A bloom filter over the memtable's whole keys too: a write first looks its
+  // session up, and a new session's key is in no memtable, so the look-up ends at the
+  // filter instead of a skip-list search (2 % of the write buffer, 1.3 MiB of 64).
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.02;
   return options;
 }
 

@@ -191,8 +191,19 @@ inline size_t BytesAtVersion(const SessionText& text, int64_t version) {
 // --- import ----------------------------------------------------------------------
 
 // CheckImportKeys: InvalidArgument when a key appears twice in `records`, a record
-// is filed under another session id, or a record holds U+0000 in a string.
+// is filed under another session id, holds U+0000 in a string, or has a
+// context_json that is not a canonical object text.
 absl::Status CheckImportKeys(const std::vector<ImportRecord>& records);
+
+// ImportContextJson: an import record's context as text: its context_json when
+// given, else its context rendered.
+std::string ImportContextJson(const ImportRecord& r);
+
+// ParsedImportRecords: for a store that works on the context's DOM, `records` with
+// every context_json parsed into record.context (copies kept in `storage`); `records`
+// itself when none has one. REQUIRES: CheckImportKeys(records) passed.
+const std::vector<ImportRecord>& ParsedImportRecords(
+    const std::vector<ImportRecord>& records, std::vector<ImportRecord>& storage);
 
 // ImportReplaces: whether an imported record of `imported_version` goes in place of
 // a stored live session at `stored_version` (see ImportOptions).
@@ -258,6 +269,12 @@ size_t SkipValue(absl::string_view text, size_t i);
 // valid UTF-8 without raw control bytes; whitespace around it allowed) nested at most
 // `max_depth` deep. One pass, no DOM: for stored text before it is served.
 bool IsJsonValue(absl::string_view text, int max_depth);
+// IsCanonicalJson: whether `text` is one JSON value exactly as the library renders
+// what it denotes (Json::dump): no whitespace, each object's keys in rising byte
+// order without escapes, the library's escapes only (and no NUL), integers of at most
+// 18 digits, decimals in their shortest form; at most `max_depth` deep. False means
+// "not known to be canonical", not "invalid": the caller then parses and renders.
+bool IsCanonicalJson(absl::string_view text, int max_depth);
 
 // MergePatchText applies the merge patch `patch` (an object) to `object_json`, a
 // compact JSON object text, touching only the members `patch` names; the result is

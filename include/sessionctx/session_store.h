@@ -85,6 +85,12 @@ struct PatchWrite {
 struct ImportRecord {
   SessionKey key;
   SessionContext record;  // REQUIRES: record.session_id == key.session_id
+  // context_json, when not empty, stands for record.context (then ignored): the
+  // context object's JSON text exactly as the library renders it (compact, keys in
+  // order; see backend::IsCanonicalJson), e.g. the text cut from an export line. A
+  // store keeps it without a parse and a render; Import refuses one that is not
+  // canonical (InvalidArgument).
+  std::string context_json;
 };
 
 // ImportOptions tune one Import call.
