@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns an export (JSON Lines, as sessionctl export writes and make_export.py makes)
+"""Turns an export (JSON Lines, as sessionctl export writes and make_export makes)
 into the rows the postgresql: backend keeps for it, as two CSV files for COPY: one row
 per session (sessions) and one per custom attribute (attributes). bench/compare COPYs
 them into tables shaped like the backend's, as the bare baseline of an import.

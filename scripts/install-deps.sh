@@ -26,7 +26,7 @@ TESTS=(
   postgresql redis-server clang-14 libclang-rt-14-dev
 )
 REPORT=(
-  gnuplot-nox wrk nginx-light linux-perf
+  gnuplot-nox wrk nginx-light linux-perf rocksdb-tools
 )
 case "${1:-all}" in
   server) PACKAGES=("${SERVER[@]}") ;;
