@@ -1,8 +1,10 @@
 // sessionctl: development tokens and store-level commands on any store URI.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "apps/flags.h"
 #include "sessionctx/backend_support.h"
+#include "sessionctx/base_fields.h"
 #include "sessionctx/jwt.h"
 #include "sessionctx/session_service.h"
 #include "sessionctx/session_store.h"
@@ -151,47 +154,111 @@ absl::StatusOr<ImportRecord> ParseImportLineDom(const std::string& text) {
   return ImportRecord{std::move(key), *std::move(record)};
 }
 
-// ParseImportLine reads one export line into the record to put in place. A line as
-// export writes it (canonical JSON) has its context cut out as text, kept as it is
-// (ImportRecord::context_json): only the rest, a few fields, is parsed. Any other line,
-// or one the fields of which are refused, goes through the DOM, which names the
-// problem.
-absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
+// ParseCanonicalLine reads an export line written as export writes it (canonical JSON)
+// without a DOM: one pass over the line's members and one over the session's, each
+// field checked by SessionContextFromJson's own validators, the context kept as its
+// text (ImportRecord::context_json). nullopt for any other line, a string with an
+// escape, or a member missing or refused: the DOM then reads it and names the problem.
+std::optional<ImportRecord> ParseCanonicalLine(const std::string& text) {
   constexpr int kMaxDepth = 64;
   if (text.empty() || text[0] != '{' || !backend::IsCanonicalJson(text, kMaxDepth)) {
-    return ParseImportLineDom(text);
+    return std::nullopt;
   }
-  const std::optional<backend::MemberSpan> session =
-      backend::FindMember(text, "\"session\"");
-  if (!session || text[session->value_begin] != '{') return ParseImportLineDom(text);
-  const absl::string_view session_text = absl::string_view(text).substr(
-      session->value_begin, session->end - session->value_begin);
-  const std::optional<backend::MemberSpan> context =
-      backend::FindMember(session_text, "\"context\"");
-  if (!context || session_text[context->value_begin] != '{')
-    return ParseImportLineDom(text);
-  const size_t begin = session->value_begin + context->value_begin;
-  const size_t end = session->value_begin + context->end;
-  absl::StatusOr<ImportRecord> record =
-      ParseImportLineDom(absl::StrCat(text.substr(0, begin), "{}", text.substr(end)));
-  if (!record.ok()) return ParseImportLineDom(text);
-  record->context_json = text.substr(begin, end - begin);
-  return record;
+  // A plain string member: its value without quotes; false if not a string or escaped.
+  auto plain = [](absl::string_view v, std::string& out) {
+    if (v.size() < 2 || v.front() != '"' || v.find('\\') != absl::string_view::npos)
+      return false;
+    out = std::string(v.substr(1, v.size() - 2));
+    return true;
+  };
+  absl::string_view tenant_v, expires_v, session_v;
+  backend::ForEachMember(text, [&](absl::string_view key, absl::string_view value) {
+    if (key == "\"tenant\"") tenant_v = value;
+    if (key == "\"expiresAt\"") expires_v = value;
+    if (key == "\"session\"") session_v = value;
+  });
+  ImportRecord r;
+  if (!plain(tenant_v, r.key.tenant) || !ValidateTenant(r.key.tenant).ok())
+    return std::nullopt;
+  if (session_v.empty() || session_v.front() != '{') return std::nullopt;
+  SessionContext& s = r.record;
+  bool ok = true;
+  absl::string_view id_v, context_v, metadata_v;
+  backend::ForEachMember(session_v, [&](absl::string_view key, absl::string_view value) {
+    if (key == "\"sessionId\"") id_v = value;
+    if (key == "\"context\"") context_v = value;
+    if (key == "\"metadata\"") metadata_v = value;
+    for (const BaseField& f : kBaseFields) {
+      if (key.size() != std::strlen(f.name) + 2 ||
+          key.substr(1, key.size() - 2) != f.name)
+        continue;
+      std::string field;
+      ok = ok && plain(value, field) && (f.validate == nullptr || f.validate(field).ok());
+      s.*f.member = std::move(field);
+    }
+  });
+  if (!ok || !plain(id_v, s.session_id) || !ValidateSessionId(s.session_id).ok())
+    return std::nullopt;
+  if (!context_v.empty()) {
+    if (context_v.front() != '{') return std::nullopt;
+    r.context_json = std::string(context_v);
+  }
+  if (metadata_v.empty() || metadata_v.front() != '{') return std::nullopt;
+  absl::string_view version_v, created_v, modified_v;
+  backend::ForEachMember(metadata_v, [&](absl::string_view key, absl::string_view value) {
+    if (key == "\"version\"") version_v = value;
+    if (key == "\"createdAt\"") created_v = value;
+    if (key == "\"modifiedAt\"") modified_v = value;
+  });
+  // A canonical integer has no '.' or exponent and at most 18 digits.
+  if (version_v.find_first_of(".eE") != absl::string_view::npos ||
+      !absl::SimpleAtoi(version_v, &s.version) || s.version < 1) {
+    return std::nullopt;
+  }
+  std::string created, modified;
+  if (!plain(created_v, created) || !plain(modified_v, modified)) return std::nullopt;
+  absl::StatusOr<absl::Time> created_at = ParseTimestamp(created);
+  absl::StatusOr<absl::Time> modified_at = ParseTimestamp(modified);
+  if (!created_at.ok() || !modified_at.ok()) return std::nullopt;
+  s.created_at = *created_at;
+  s.modified_at = *modified_at;
+  if (s.customer_id) {
+    s.expires_at = absl::InfiniteFuture();
+  } else {
+    std::string expires;
+    if (!plain(expires_v, expires)) return std::nullopt;
+    absl::StatusOr<absl::Time> t = ParseTimestamp(expires);
+    if (!t.ok()) return std::nullopt;
+    s.expires_at = *t;
+  }
+  r.key.session_id = s.session_id;
+  return r;
 }
 
-// Importer writes parsed lines in batches (one store call each: a WriteBatch, one SQL
-// statement), keeps per-line error reports, and shows progress on a terminal. A batch
-// is written on a second thread while the next one is parsed; batches land in order.
+// ParseImportLine reads one export line into the record to put in place: without a
+// DOM when the line is as export writes it, else through one.
+absl::StatusOr<ImportRecord> ParseImportLine(const std::string& text) {
+  if (std::optional<ImportRecord> r = ParseCanonicalLine(text)) return *std::move(r);
+  return ParseImportLineDom(text);
+}
+
+// Importer hands parsed lines to the store's bulk import in batches (rocksdb: held
+// and put in place as table files at the end; postgresql: one SQL statement each),
+// keeps per-line error reports, and shows progress on a terminal. A batch is handed
+// over on a second thread while the next one is parsed; batches land in order.
 class Importer {
  public:
   static constexpr size_t kBatch = 2000;
-  // Batches written at once (a connection each on postgresql:): the database works
-  // on one while the next is sent. Batches in flight never share a session.
+  // Batches handed over at once (a connection each on postgresql:): the database
+  // works on one while the next is sent. Batches in flight never share a session.
   static constexpr size_t kWriters = 2;
 
   Importer(SessionStore& store, int64_t total_bytes, ImportOptions options)
-      : store_(store), options_(options), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO)),
-        start_(absl::Now()), last_report_(start_) {}
+      : bulk_(store.BeginImport(options)),
+        total_bytes_(total_bytes),
+        tty_(isatty(STDERR_FILENO)),
+        start_(absl::Now()),
+        last_report_(start_) {}
 
   ~Importer() { WaitWrites(0); }
 
@@ -222,10 +289,14 @@ class Importer {
 
   void Queue(int64_t line_no, absl::StatusOr<ImportRecord> record) {
     if (!record.ok()) return Fail(line_no, record.status());
-    // A session twice in one batch: the earlier line must land first, so its batch
-    // is written, and every batch in flight waited for, before the later one is sent.
+    // A session again (in this batch or one in flight): the earlier line must land
+    // first, so its batch is handed over, and every batch in flight waited for,
+    // before the later one is sent.
     std::string key = absl::StrCat(record->key.tenant, "/", record->key.session_id);
-    if (keys_.contains(key)) {
+    const bool flying =
+        std::any_of(flying_keys_.begin(), flying_keys_.end(),
+                    [&key](const auto& keys) { return keys.contains(key); });
+    if (keys_.contains(key) || flying) {
       Flush();
       WaitWrites(0);
     }
@@ -239,10 +310,11 @@ class Importer {
   void Flush() {
     WaitWrites(kWriters - 1);
     if (!batch_.empty()) {
-      writing_.push_back(std::async(std::launch::async,
-                                    [this, batch = std::move(batch_), lines = std::move(lines_)] {
-                                      Write(batch, lines);
-                                    }));
+      writing_.push_back(
+          std::async(std::launch::async,
+                     [this, batch = std::move(batch_),
+                      lines = std::move(lines_)]() mutable { Write(batch, lines); }));
+      flying_keys_.push_back(std::move(keys_));
       batch_.clear();
       lines_.clear();
       keys_.clear();
@@ -255,6 +327,14 @@ class Importer {
     ParseChunk();
     Flush();
     WaitWrites(0);
+    if (absl::StatusOr<ImportResult> r = bulk_->Finish(); r.ok()) {
+      imported_ += r->written;
+      skipped_ += r->skipped;
+    } else {
+      ++failed_;
+      std::fprintf(stderr, "%simport failed: %s\n", tty_ ? "\r\033[K" : "",
+                   std::string(r.status().message()).c_str());
+    }
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
     std::fprintf(stderr,
                  "%simported %lld sessions, %lld skipped (stored at a newer version), %lld lines "
@@ -271,18 +351,23 @@ class Importer {
     while (writing_.size() > most) {
       writing_.front().wait();
       writing_.pop_front();
+      flying_keys_.pop_front();
     }
   }
 
-  void Write(const std::vector<ImportRecord>& batch, const std::vector<int64_t>& lines) {
-    if (absl::StatusOr<ImportResult> r = store_.Import(batch, options_); r.ok()) {
+  void Write(std::vector<ImportRecord>& batch, const std::vector<int64_t>& lines) {
+    const int64_t size = static_cast<int64_t>(batch.size());
+    if (absl::StatusOr<ImportResult> r = bulk_->Add(batch); r.ok()) {
       imported_ += r->written;
       skipped_ += r->skipped;
+      handed_ += size;
       return;
     }
     for (size_t i = 0; i < batch.size(); ++i) {  // tell which lines: each on its own
-      absl::StatusOr<ImportResult> r = store_.Import({batch[i]}, options_);
+      std::vector<ImportRecord> one = {std::move(batch[i])};
+      absl::StatusOr<ImportResult> r = bulk_->Add(one);
       if (r.ok()) {
+        ++handed_;
         imported_ += r->written;
         skipped_ += r->skipped;
       } else {
@@ -304,7 +389,7 @@ class Importer {
     if (now - last_report_ < absl::Milliseconds(500)) return;
     last_report_ = now;
     const double seconds = absl::ToDoubleSeconds(now - start_);
-    const int64_t imported = imported_.load();
+    const int64_t imported = handed_.load();
     const double rate = seconds > 0 ? static_cast<double>(imported) / seconds : 0;
     std::string eta;
     if (total_bytes_ > 0 && read_bytes_ > 0) {
@@ -312,13 +397,12 @@ class Importer {
       const double left = done > 0 ? seconds * (1 - done) / done : 0;
       eta = absl::StrFormat(", %.0f%%, about %.0f s left", done * 100, left);
     }
-    std::fprintf(stderr, "\r\033[Kimported %lld (%.0f/s), failed %lld%s",
-                 static_cast<long long>(imported), rate, static_cast<long long>(failed_.load()),
-                 eta.c_str());
+    std::fprintf(stderr, "\r\033[Kread %lld (%.0f/s), failed %lld%s",
+                 static_cast<long long>(imported), rate,
+                 static_cast<long long>(failed_.load()), eta.c_str());
   }
 
-  SessionStore& store_;
-  const ImportOptions options_;
+  const std::unique_ptr<BulkImport> bulk_;
   const int64_t total_bytes_;  // 0 when unknown (standard input)
   const bool tty_;
   const absl::Time start_;
@@ -328,8 +412,10 @@ class Importer {
   std::vector<ImportRecord> batch_;
   std::vector<int64_t> lines_;
   absl::flat_hash_set<std::string> keys_;
-  std::deque<std::future<void>> writing_;  // the batches being written, oldest first
+  std::deque<std::future<void>> writing_;  // the batches being handed over, oldest first
+  std::deque<absl::flat_hash_set<std::string>> flying_keys_;  // their sessions
   std::atomic<int64_t> imported_{0}, skipped_{0}, failed_{0};
+  std::atomic<int64_t> handed_{0};  // records the bulk import took
   int64_t read_bytes_ = 0;
 };
 

@@ -179,6 +179,14 @@ uint64_t EventSequencer::Reserve() {
   return position;
 }
 
+uint64_t EventSequencer::ReserveRange(uint64_t n) {
+  std::lock_guard lock(mu_);
+  const uint64_t first = next_;
+  next_ += n;
+  flying_.insert(first);
+  return first;
+}
+
 void EventSequencer::Done(uint64_t position) {
   std::lock_guard lock(mu_);
   flying_.erase(position);

@@ -44,6 +44,31 @@ absl::Status SessionStore::Ready() {
   return probe.status();
 }
 
+namespace {
+
+// DirectImport: the default BulkImport, each batch imported as it is added.
+class DirectImport final : public BulkImport {
+ public:
+  DirectImport(SessionStore& store, const ImportOptions& options)
+      : store_(store), options_(options) {}
+  absl::StatusOr<ImportResult> Add(std::vector<ImportRecord>& records) override {
+    absl::StatusOr<ImportResult> r = store_.Import(records, options_);
+    if (r.ok()) records.clear();
+    return r;
+  }
+  absl::StatusOr<ImportResult> Finish() override { return ImportResult{}; }
+
+ private:
+  SessionStore& store_;
+  const ImportOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<BulkImport> SessionStore::BeginImport(const ImportOptions& options) {
+  return std::make_unique<DirectImport>(*this, options);
+}
+
 absl::StatusOr<ImportResult> SessionStore::Import(const std::vector<ImportRecord>& records,
                                                   const ImportOptions& options) {
   if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -615,6 +616,111 @@ TEST_P(StoreConformance, ImportRefusesAContextTextNotInTheLibrarysFormAndWritesN
     EXPECT_STATUS(store_->Get({"acme", "fine"}), kNotFound);
     EXPECT_STATUS(store_->Get({"acme", "bad"}), kNotFound);
   }
+}
+
+// A bulk import ends as the same batches given to Import one after the other would:
+// the same records, counts, indexes and each session's events. One tenant gets them
+// through BeginImport, another through Import; a session stored before the bulk
+// import began and one written while it runs are imported over by the same rule.
+TEST_P(StoreConformance, BulkImportEndsAsImportingTheBatchesInTurnWould) {
+  auto batches = [&](const std::string& tenant) {
+    SessionContext large = Record("large", 2);
+    for (int i = 0; i < 300; ++i) large.context[absl::StrCat("attribute-", i)] = i;
+    SessionContext customer = Record("cust", 1);
+    customer.customer_id = "c1";
+    customer.expires_at = absl::InfiniteFuture();
+    SessionContext customer_again = customer;
+    customer_again.cart_id = "cart-2";  // same version: imported over
+    SessionContext text = Record("text", 1);
+    std::vector<std::vector<ImportRecord>> out = {
+        {{{tenant, "a"}, Record("a", 3)},
+         {{tenant, "cust"}, customer},
+         {{tenant, "large"}, large},
+         {{tenant, "text"}, text},
+         {{tenant, "before"}, Record("before", 1)}},
+        {{{tenant, "a"}, Record("a", 5)},
+         {{tenant, "b"}, Record("b", 1)},
+         {{tenant, "during"}, Record("during", 4)}},
+        {{{tenant, "a"}, Record("a", 4)}, {{tenant, "cust"}, customer_again}}};
+    out[0][3].context_json = R"({"as":"text","n":[1,2.5]})";  // context given as text
+    return out;
+  };
+  ImportResult plain, bulk;
+  ASSERT_OK(service_->Create("plain", SessionContext{.session_id = "before"}));
+  ASSERT_OK(service_->Create("bulk", SessionContext{.session_id = "before"}));
+  ASSERT_OK(service_->SetAttribute({"plain", "before"}, "x", 1));  // version 2: kept
+  ASSERT_OK(service_->SetAttribute({"bulk", "before"}, "x", 1));
+  // "during" is written before the plain import, and after the bulk one began: either
+  // way the imported version 4 goes over the new session's version 1.
+  ASSERT_OK(service_->Create("plain", SessionContext{.session_id = "during"}));
+  for (std::vector<ImportRecord>& batch : batches("plain")) {
+    absl::StatusOr<ImportResult> r = store_->Import(batch);
+    ASSERT_OK(r);
+    plain.written += r->written;
+    plain.skipped += r->skipped;
+  }
+  std::unique_ptr<BulkImport> import = store_->BeginImport(ImportOptions{});
+  ASSERT_OK(service_->Create("bulk", SessionContext{.session_id = "during"}));
+  for (std::vector<ImportRecord>& batch : batches("bulk")) {
+    const size_t size = batch.size();
+    absl::StatusOr<ImportResult> r = import->Add(batch);
+    ASSERT_OK(r);
+    EXPECT_TRUE(batch.empty()) << size;
+    bulk.written += r->written;
+    bulk.skipped += r->skipped;
+  }
+  absl::StatusOr<ImportResult> finished = import->Finish();
+  ASSERT_OK(finished);
+  bulk.written += finished->written;
+  bulk.skipped += finished->skipped;
+  EXPECT_EQ(bulk.skipped, plain.skipped);
+  EXPECT_EQ(bulk.written, plain.written);
+  EXPECT_EQ(plain.skipped, 2);  // "a" at version 4 after 5; "before" (stored at 2) at 1
+  for (const char* id : {"a", "b", "cust", "large", "text", "before", "during"}) {
+    SCOPED_TRACE(id);
+    absl::StatusOr<SessionContext> want = store_->Get({"plain", id});
+    absl::StatusOr<SessionContext> got = store_->Get({"bulk", id});
+    ASSERT_OK(want);
+    ASSERT_OK(got);
+    EXPECT_EQ(*got, *want);
+  }
+  EXPECT_EQ(store_->Get({"bulk", "a"})->version, 5);
+  EXPECT_EQ(store_->Get({"bulk", "during"})->version, 4);
+  EXPECT_EQ(store_->Get({"bulk", "text"})->context,
+            Json::parse(R"({"as":"text","n":[1,2.5]})"));
+  absl::StatusOr<CustomerSessionPage> customers =
+      store_->ListCustomerSessions({"bulk", "c1"}, "", 10);
+  ASSERT_OK(customers);
+  ASSERT_EQ(customers->sessions.size(), 1u);
+  EXPECT_EQ(customers->sessions[0].session_id, "cust");
+  // Each session's events, in order: what the plain tenant's Import calls wrote.
+  auto events_of = [&](const std::string& tenant) {
+    std::map<std::string, std::vector<std::pair<EventType, int64_t>>> out;
+    absl::StatusOr<EventPage> page = store_->ReadEvents({"0", kMaxEventPage, tenant});
+    EXPECT_OK(page);
+    if (page.ok()) {
+      for (const SessionEvent& e : page->events)
+        out[e.key.session_id].push_back({e.type, e.version});
+    }
+    return out;
+  };
+  const auto bulk_events = events_of("bulk");
+  EXPECT_EQ(bulk_events, events_of("plain"));
+  EXPECT_EQ(bulk_events.at("a").size(), 2u);  // created at 3, changed to 5
+}
+
+TEST_P(StoreConformance, BulkImportRefusesABadBatchAndLeavesItWithTheCaller) {
+  std::unique_ptr<BulkImport> import = store_->BeginImport(ImportOptions{});
+  std::vector<ImportRecord> bad = {{{"acme", "dup"}, Record("dup", 1)},
+                                   {{"acme", "dup"}, Record("dup", 2)}};
+  EXPECT_STATUS(import->Add(bad), kInvalidArgument);
+  EXPECT_EQ(bad.size(), 2u);
+  std::vector<ImportRecord> good = {{{"acme", "fine"}, Record("fine", 1)}};
+  ASSERT_OK(import->Add(good));
+  absl::StatusOr<ImportResult> r = import->Finish();
+  ASSERT_OK(r);
+  EXPECT_STATUS(store_->Get({"acme", "dup"}), kNotFound);
+  EXPECT_EQ(store_->Get({"acme", "fine"})->version, 1);
 }
 
 TEST_P(StoreConformance, ImportRefusesAKeyTwiceAndWritesNothing) {

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <future>
 #include <mutex>
+#include <shared_mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -20,6 +24,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/snapshot.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -67,6 +72,7 @@ struct UriOptions {
   bool sync = false;
   int64_t cache_mb = 32;
   int64_t inline_context_bytes = kDefaultInlineContextBytes;
+  int64_t import_buffer_mb = 256;  // what a bulk import holds before a part goes in
 };
 
 absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
@@ -90,6 +96,12 @@ absl::StatusOr<UriOptions> ParseUri(const std::string& uri) {
       if (!absl::SimpleAtoi(kv.second, &out.cache_mb) || out.cache_mb < 0) {
         return absl::InvalidArgumentError("rocksdb: cache_mb must be a non-negative integer");
       }
+    } else if (kv.first == "import_buffer_mb") {
+      if (!absl::SimpleAtoi(kv.second, &out.import_buffer_mb) ||
+          out.import_buffer_mb < 1) {
+        return absl::InvalidArgumentError(
+            "rocksdb: import_buffer_mb must be a positive integer");
+      }
     } else if (kv.first == "inline_context_bytes") {
       if (!absl::SimpleAtoi(kv.second, &out.inline_context_bytes) ||
           out.inline_context_bytes < 0 || out.inline_context_bytes > (1 << 20)) {
@@ -109,8 +121,8 @@ class RocksDbStore final : public SessionStore {
                rocksdb::ColumnFamilyHandle* expiry,
                rocksdb::ColumnFamilyHandle* customers,
                rocksdb::ColumnFamilyHandle* events, bool sync,
-               size_t inline_context_bytes, const StoreOptions& options,
-               uint64_t last_event, uint64_t trimmed_events,
+               size_t inline_context_bytes, size_t import_buffer_bytes,
+               const StoreOptions& options, uint64_t last_event, uint64_t trimmed_events,
                std::shared_ptr<ErrorListener> errors)
       : db_(std::move(db)),
         records_(records),
@@ -120,6 +132,7 @@ class RocksDbStore final : public SessionStore {
         clock_(options.clock),
         event_options_(options.events),
         inline_context_bytes_(inline_context_bytes),
+        import_buffer_bytes_(import_buffer_bytes),
         stripes_(kStripes),
         sequencer_(last_event),
         trimmed_(trimmed_events),
@@ -215,7 +228,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::Status Create(const SessionKey& key, const SessionContext& record) override {
-    std::lock_guard lock(StripeFor(key));
+    WriteLock lock(*this, key);
     absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     rocksdb::WriteBatch batch;
@@ -235,7 +248,7 @@ class RocksDbStore final : public SessionStore {
 
   absl::Status CompareAndSet(const SessionKey& key, int64_t expected_version,
                              const SessionContext& record) override {
-    std::lock_guard lock(StripeFor(key));
+    WriteLock lock(*this, key);
     absl::StatusOr<Stored> old = ReadLive(key);
     if (!old.ok()) return old.status();
     if (old->version() != expected_version) {
@@ -257,7 +270,7 @@ class RocksDbStore final : public SessionStore {
   }
 
   absl::Status Delete(const SessionKey& key, std::optional<int64_t> expected_version) override {
-    std::lock_guard lock(StripeFor(key));
+    WriteLock lock(*this, key);
     absl::StatusOr<std::optional<Stored>> old = ReadStored(key);
     if (!old.ok()) return old.status();
     if (!*old) return backend::SessionNotFoundError(key);
@@ -293,7 +306,7 @@ class RocksDbStore final : public SessionStore {
     for (const std::string& entry : due) {
       std::optional<ParsedExpiry> parsed = ParseExpiryKey(entry);
       if (!parsed) continue;
-      std::lock_guard lock(StripeFor(parsed->key));
+      WriteLock lock(*this, parsed->key);
       absl::StatusOr<std::optional<Stored>> stored = ReadStored(parsed->key);
       if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
       rocksdb::WriteBatch batch;
@@ -369,6 +382,7 @@ class RocksDbStore final : public SessionStore {
       for (size_t i = begin; i < end; ++i) stripes.push_back(StripeIndex(records[i].key));
       std::sort(stripes.begin(), stripes.end());
       stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+      std::shared_lock bulk(bulk_);
       std::vector<std::unique_lock<std::mutex>> locks;
       locks.reserve(stripes.size());
       for (size_t i : stripes) locks.emplace_back(stripes_.at(i));
@@ -409,6 +423,10 @@ class RocksDbStore final : public SessionStore {
       }
     }
     return result;
+  }
+
+  std::unique_ptr<BulkImport> BeginImport(const ImportOptions& options) override {
+    return std::make_unique<BulkIngest>(*this, options);
   }
 
   // CustomerIds: up to `n` session ids of `customer` from the index, after `cursor`.
@@ -473,7 +491,7 @@ class RocksDbStore final : public SessionStore {
     for (const std::string& id : *ids) {
       if (id == keep) continue;
       const SessionKey key{customer.tenant, id};
-      std::lock_guard lock(StripeFor(key));
+      WriteLock lock(*this, key);
       absl::StatusOr<std::optional<Stored>> stored = ReadStored(key);
       if (!stored.ok()) return stored.status();
       if (!*stored || (*stored)->customer_id() != customer.customer_id) continue;
@@ -523,7 +541,7 @@ class RocksDbStore final : public SessionStore {
   // fields patched, only the context members the body names replaced in the text,
   // one write. A spilled one: PatchSpilled.
   absl::StatusOr<int64_t> Patch(const SessionKey& key, const PatchWrite& write) override {
-    std::lock_guard lock(StripeFor(key));
+    WriteLock lock(*this, key);
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
     if (live->text) {
@@ -652,7 +670,7 @@ class RocksDbStore final : public SessionStore {
 
   absl::StatusOr<AttributeResult> UpdateAttribute(const SessionKey& key,
                                                   const AttributeWrite& write) override {
-    std::lock_guard lock(StripeFor(key));
+    WriteLock lock(*this, key);
     absl::StatusOr<Stored> live = ReadLive(key);
     if (!live.ok()) return live.status();
     if (absl::Status st = backend::CheckWrite(live->customer_id(), live->version(), write.guard, write.expected_version);
@@ -1006,6 +1024,364 @@ class RocksDbStore final : public SessionStore {
   };
   using Events = std::vector<PendingEvent>;
 
+  // WriteLock: what a write holds from its first read to its commit: the bulk lock,
+  // shared (a bulk import's files go in between writes, never inside one), then its
+  // session's stripe.
+  class WriteLock {
+   public:
+    WriteLock(RocksDbStore& store, const SessionKey& key)
+        : bulk_(store.bulk_), stripe_(store.StripeFor(key)) {}
+
+   private:
+    std::shared_lock<std::shared_mutex> bulk_;
+    std::lock_guard<std::mutex> stripe_;
+  };
+
+  // BulkIngest: the rocksdb BulkImport. Add renders each record into the keys and
+  // values a WriteBatch of Import would hold (on the caller's thread) and keeps them;
+  // at Finish, or once import_buffer_mb are held (that part then goes in on a second
+  // thread while Add goes on), the held sessions are sorted, each
+  // session's records resolved in the order they were added (Import's rule), and the
+  // survivors written as one table file per column family (with their events) and
+  // ingested in one atomic step while writes wait. A session already stored by then
+  // (an earlier part of this import, or another writer) goes through Import instead,
+  // its records in order.
+  class BulkIngest final : public BulkImport {
+   public:
+    BulkIngest(RocksDbStore& store, const ImportOptions& options)
+        : store_(store), options_(options) {}
+
+    ~BulkIngest() override {
+      std::lock_guard lock(mu_);
+      WaitIngesting().IgnoreError();  // its failure was reported, or nobody asks
+      for (const std::string& file : files_) std::remove(file.c_str());
+    }
+
+    absl::StatusOr<ImportResult> Add(std::vector<ImportRecord>& records) override {
+      if (absl::Status st = backend::CheckImportKeys(records); !st.ok()) return st;
+      std::vector<Held> held;
+      held.reserve(records.size());
+      size_t bytes = 0;
+      for (ImportRecord& r : records) {
+        rocksdb::WriteBatch batch;
+        const Json* context = r.context_json.empty() && r.record.context.is_object()
+                                  ? &r.record.context
+                                  : nullptr;
+        absl::StatusOr<size_t> written = store_.WriteInto(
+            batch, r.key, r.record, backend::ImportContextJson(r), context, nullptr);
+        if (!written.ok()) return written.status();
+        store_.MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
+        store_.MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
+        Held& h = held.emplace_back();
+        Collector collect(store_, h.entries);
+        if (rocksdb::Status st = batch.Iterate(&collect); !st.ok())
+          return Translate(st, "import");
+        if (h.entries.empty() ||
+            h.entries.front().first != kRecords) {  // its base key first
+          return absl::InternalError("import: a session's first key is not its record");
+        }
+        h.version = r.record.version;
+        bytes += batch.GetDataSize() + sizeof(Held);
+      }
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < records.size(); ++i) {
+        held[i].record = std::move(records[i]);
+        held[i].order = next_order_++;
+        bytes += held[i].record.context_json.size();
+        held_.push_back(std::move(held[i]));
+      }
+      records.clear();
+      held_bytes_ += bytes;
+      if (held_bytes_ >= store_.import_buffer_bytes_) {  // this part goes in; Add goes on
+        if (absl::Status st = WaitIngesting(); !st.ok()) return st;
+        ingesting_ = std::async(
+            std::launch::async,
+            [this, run = std::move(held_)]() mutable { return Ingest(std::move(run)); });
+        held_.clear();
+        held_bytes_ = 0;
+      }
+      return ImportResult{};
+    }
+
+    absl::StatusOr<ImportResult> Finish() override {
+      std::lock_guard lock(mu_);
+      if (absl::Status st = WaitIngesting(); !st.ok()) return st;
+      if (absl::Status st = Ingest(std::move(held_)); !st.ok()) return st;
+      held_.clear();
+      held_bytes_ = 0;
+      return result_;
+    }
+
+   private:
+    enum Family : uint32_t { kRecords, kExpiry, kCustomers, kEvents, kFamilies };
+    struct Entry {
+      std::string key, value;
+    };
+    struct Held {
+      ImportRecord record;
+      int64_t version = 0;
+      uint64_t order = 0;  // the order Add took it in
+      std::vector<std::pair<Family, Entry>> entries;
+    };
+
+    // Collector: a WriteBatch's puts as (family, key, value).
+    class Collector : public rocksdb::WriteBatch::Handler {
+     public:
+      Collector(RocksDbStore& store, std::vector<std::pair<Family, Entry>>& out)
+          : store_(store), out_(out) {}
+      rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
+                            const rocksdb::Slice& value) override {
+        Family f = kRecords;
+        if (cf == store_.expiry_->GetID()) f = kExpiry;
+        if (cf == store_.customers_->GetID()) f = kCustomers;
+        if (cf == store_.events_->GetID()) f = kEvents;
+        out_.push_back({f, Entry{key.ToString(), value.ToString()}});
+        return rocksdb::Status::OK();
+      }
+      // A new session's batch only puts; anything else is not for a table file.
+      rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice&) override {
+        return rocksdb::Status::NotSupported("delete in a bulk import");
+      }
+
+     private:
+      RocksDbStore& store_;
+      std::vector<std::pair<Family, Entry>>& out_;
+    };
+
+    // SortedOrder: the indexes of `keys` in byte order of the keys (ties: index
+    // order), sorting 16-byte prefixes as integers and comparing whole keys only on
+    // equal prefixes (keep the comparisons in cache).
+    static std::vector<uint32_t> SortedOrder(const std::vector<absl::string_view>& keys) {
+      struct Item {
+        uint64_t hi = 0, lo = 0;
+        uint32_t index = 0;
+      };
+      std::vector<Item> items(keys.size());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        unsigned char bytes[16] = {};
+        std::memcpy(bytes, keys[i].data(), std::min<size_t>(16, keys[i].size()));
+        for (int b = 0; b < 8; ++b) items[i].hi = items[i].hi << 8 | bytes[b];
+        for (int b = 8; b < 16; ++b) items[i].lo = items[i].lo << 8 | bytes[b];
+        items[i].index = static_cast<uint32_t>(i);
+      }
+      std::sort(items.begin(), items.end(), [&keys](const Item& a, const Item& b) {
+        if (a.hi != b.hi) return a.hi < b.hi;
+        if (a.lo != b.lo) return a.lo < b.lo;
+        const int c = keys[a.index].compare(keys[b.index]);
+        return c != 0 ? c < 0 : a.index < b.index;
+      });
+      std::vector<uint32_t> order(items.size());
+      for (size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
+      return order;
+    }
+
+    // SortEntries puts `entries` in key order, unless they are in order already.
+    // They come in session order; an index key is a prefix (an expiry, a customer)
+    // followed by the session's own prefix, so sorting by that prefix alone, stably,
+    // orders whole keys: `prefix_bytes` says how long it is (npos: the whole key).
+    template <typename PrefixBytes>
+    static void SortEntries(std::vector<Entry>& entries, PrefixBytes prefix_bytes) {
+      auto by_key = [](const Entry& a, const Entry& b) { return a.key < b.key; };
+      if (std::is_sorted(entries.begin(), entries.end(), by_key)) return;
+      std::vector<absl::string_view> keys(entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        keys[i] =
+            absl::string_view(entries[i].key).substr(0, prefix_bytes(entries[i].key));
+      }
+      std::vector<Entry> sorted;
+      sorted.reserve(entries.size());
+      for (uint32_t i : SortedOrder(keys)) sorted.push_back(std::move(entries[i]));
+      entries = std::move(sorted);
+    }
+
+    // WaitIngesting waits for the part being put in place, if any; its status (a
+    // failure is kept: every later call reports it). Holds mu_.
+    absl::Status WaitIngesting() {
+      if (ingesting_.valid()) failed_.Update(ingesting_.get());
+      return failed_;
+    }
+
+    // Ingest puts `held` in place (see the class comment). Runs under mu_, or as the
+    // one part in flight (ingesting_), whichever comes first: never two at once.
+    absl::Status Ingest(std::vector<Held> held) {
+      if (held.empty()) return absl::OkStatus();
+      // By session key bytes (each record's first entry: its base key), then by order.
+      std::vector<absl::string_view> base_keys(held.size());
+      for (size_t i = 0; i < held.size(); ++i)
+        base_keys[i] = held[i].entries.front().second.key;
+      const std::vector<uint32_t> sorted = SortedOrder(base_keys);
+      std::vector<Entry> families[kFamilies];
+      std::vector<std::vector<ImportRecord>> through_import;  // per session, in order
+      absl::Status st;
+      {
+        std::unique_lock bulk(store_.bulk_);  // writes wait from here to the ingestion
+        Events events;
+        for (size_t begin = 0, end; begin < sorted.size(); begin = end) {
+          const SessionKey& key = held[sorted[begin]].record.key;
+          for (end = begin + 1;
+               end < sorted.size() && base_keys[sorted[end]] == base_keys[sorted[begin]];
+               ++end) {
+          }
+          absl::StatusOr<std::optional<Stored>> stored = store_.ReadStored(key);
+          if (!stored.ok() ||
+              *stored) {  // stored already (or unreadable): Import decides
+            std::vector<ImportRecord>& records = through_import.emplace_back();
+            for (size_t i = begin; i < end; ++i) {
+              records.push_back(std::move(held[sorted[i]].record));
+            }
+            continue;
+          }
+          size_t winner = sorted[begin];
+          events.push_back({key, EventType::kCreated, held[winner].version});
+          ++result_.written;
+          for (size_t j = begin + 1; j < end; ++j) {
+            const size_t i = sorted[j];
+            if (!backend::ImportReplaces(held[winner].version, held[i].version,
+                                         options_)) {
+              ++result_.skipped;
+              continue;
+            }
+            winner = i;
+            events.push_back({key, EventType::kChanged, held[i].version});
+            ++result_.written;
+          }
+          for (auto& [family, entry] : held[winner].entries) {
+            families[family].push_back(std::move(entry));
+          }
+        }
+        uint64_t first = 0;
+        if (store_.event_options_.enabled && !events.empty()) {
+          first = store_.sequencer_.ReserveRange(events.size());
+          const absl::Time now = store_.clock_->Now();
+          families[kEvents].reserve(events.size());
+          for (size_t i = 0; i < events.size(); ++i) {
+            const PendingEvent& e = events[i];
+            families[kEvents].push_back(
+                {backend::EventKey(first + i),
+                 backend::EncodeEvent({"", e.key, e.type, e.version, now})});
+          }
+        }
+        // What is left of the held records is freed on a second thread meanwhile.
+        events.clear();
+        std::thread free_held([held = std::move(held)] {});
+        st = WriteAndIngest(families);
+        free_held.join();
+        if (first != 0) store_.sequencer_.Done(first);
+      }
+      if (!st.ok()) return st;
+      for (const std::vector<ImportRecord>& records : through_import) {
+        for (const ImportRecord& r : records) {  // one call each: a key once per call
+          absl::StatusOr<ImportResult> r_result = store_.Import({r}, options_);
+          if (!r_result.ok()) return r_result.status();
+          result_.written += r_result->written;
+          result_.skipped += r_result->skipped;
+        }
+      }
+      return absl::OkStatus();
+    }
+
+    // WriteAndIngest writes the entries of each family into table files with the
+    // family's own options, sorted (records and events come in order already), the
+    // records split in two files so that two threads share the work; then ingests
+    // them all in one atomic step (moved into the database, not copied).
+    absl::Status WriteAndIngest(std::vector<Entry> (&families)[kFamilies]) {
+      rocksdb::ColumnFamilyHandle* const handles[kFamilies] = {
+          store_.records_, store_.expiry_, store_.customers_, store_.events_};
+      struct File {
+        uint32_t family;
+        std::vector<Entry> entries;
+        std::string path;
+        rocksdb::Status status;
+      };
+      std::vector<File> files;
+      std::vector<Entry>& records = families[kRecords];
+      if (records.size() > 1) {  // the second half in a file of its own
+        const auto half =
+            records.begin() + static_cast<std::ptrdiff_t>(records.size() / 2);
+        files.push_back(
+            {kRecords,
+             {std::make_move_iterator(half), std::make_move_iterator(records.end())},
+             "",
+             {}});
+        records.erase(half, records.end());
+      }
+      for (uint32_t f = 0; f < kFamilies; ++f) {
+        if (!families[f].empty()) files.push_back({f, std::move(families[f]), "", {}});
+      }
+      if (files.empty()) return absl::OkStatus();
+      for (File& file : files) {
+        file.path =
+            absl::StrCat(store_.db_->GetName(), "/bulk-import-", ++files_made_, ".sst");
+        files_.push_back(file.path);
+      }
+      // The first half of the records on this thread, the rest on a second one.
+      auto write = [&](size_t from, size_t to) {
+        for (size_t i = from; i < to; ++i) {
+          File& file = files[i];
+          if (file.family == kExpiry) {
+            SortEntries(file.entries, [](const std::string&) { return size_t{8}; });
+          } else if (file.family == kCustomers) {  // "<tenant>/<customerId>\0"
+            SortEntries(file.entries,
+                        [](const std::string& k) { return k.find('\0') + 1; });
+          } else {
+            SortEntries(file.entries,
+                        [](const std::string&) { return std::string::npos; });
+          }
+          rocksdb::SstFileWriter writer(rocksdb::EnvOptions(),
+                                        store_.db_->GetOptions(handles[file.family]),
+                                        handles[file.family]);
+          rocksdb::Status s = writer.Open(file.path);
+          for (size_t e = 0; s.ok() && e < file.entries.size(); ++e) {
+            s = writer.Put(file.entries[e].key, file.entries[e].value);
+          }
+          if (s.ok()) s = writer.Finish();
+          file.status = s;
+          std::vector<Entry>().swap(file.entries);
+        }
+      };
+      const size_t split = files.size() > 1 && files[0].family == kRecords ? 1 : 0;
+      std::thread second(write, split, files.size());
+      write(0, split);
+      second.join();
+      // Records in two files: sorted, and the halves in order, so they do not overlap.
+      std::vector<rocksdb::IngestExternalFileArg> args;
+      for (File& file : files) {
+        if (!file.status.ok()) {
+          for (const File& f : files) std::remove(f.path.c_str());
+          files_.clear();
+          return Translate(file.status, "import: write a table file");
+        }
+        auto it = std::find_if(args.begin(), args.end(), [&](const auto& a) {
+          return a.column_family == handles[file.family];
+        });
+        if (it == args.end()) {
+          it = args.insert(args.end(), rocksdb::IngestExternalFileArg());
+          it->column_family = handles[file.family];
+          it->options.move_files = true;
+        }
+        it->external_files.push_back(file.path);
+      }
+      rocksdb::Status s = store_.db_->IngestExternalFiles(args);
+      for (const File& file : files)
+        std::remove(file.path.c_str());  // moved in, or failed
+      files_.clear();
+      return Translate(s, "import: ingest table files");
+    }
+
+    RocksDbStore& store_;
+    const ImportOptions options_;
+    std::mutex mu_;
+    std::vector<Held> held_;               // guarded by mu_
+    size_t held_bytes_ = 0;                // guarded by mu_
+    std::future<absl::Status> ingesting_;  // the part being put in place; guarded by mu_
+    absl::Status failed_;                  // the first failure; guarded by mu_
+    uint64_t next_order_ = 0;              // guarded by mu_
+    // Touched only by the one Ingest running (see Ingest).
+    ImportResult result_;
+    uint64_t files_made_ = 0;
+    std::vector<std::string> files_;  // written, not ingested yet
+  };
+
   const std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* const records_;
   rocksdb::ColumnFamilyHandle* const expiry_;
@@ -1014,6 +1390,7 @@ class RocksDbStore final : public SessionStore {
   const Clock* const clock_;
   const EventOptions event_options_;
   const size_t inline_context_bytes_;
+  const size_t import_buffer_bytes_;  // see BulkIngest
   rocksdb::WriteOptions write_options_;
   // Commit writes a batch through the guard (refused while RocksDB recovers), with
   // `events` in the same batch under positions of their own: the write and its
@@ -1132,6 +1509,9 @@ class RocksDbStore final : public SessionStore {
   // (its LOCK file), so in-process locks make compare-and-set atomic.
   // (std::mutex rather than absl::Mutex, so that ThreadSanitizer sees them.)
   backend::Striped<std::mutex> stripes_;
+  // Held shared by every write from its first read to its commit, and exclusively
+  // while a bulk import checks its sessions and ingests its files (BulkIngest).
+  std::shared_mutex bulk_;
   backend::EventSequencer sequencer_;
   std::atomic<uint64_t> trimmed_;      // the highest position trimming dropped (0: none)
   std::unique_ptr<WriteGuard> guard_;  // reset first when the store closes
@@ -1215,7 +1595,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenRocksDbStore(const std::string
   }
   auto store = std::make_unique<RocksDbStore>(
       std::unique_ptr<rocksdb::DB>(raw), handles[0], handles[1], handles[2], handles[3],
-      parsed->sync, static_cast<size_t>(parsed->inline_context_bytes), options,
+      parsed->sync, static_cast<size_t>(parsed->inline_context_bytes),
+      static_cast<size_t>(parsed->import_buffer_mb) << 20, options,
       std::max(last_event, trimmed_events), trimmed_events, std::move(errors));
   if (absl::Status st = store->BuildCustomerIndex(); !st.ok()) return st;
   return store;

@@ -89,6 +89,9 @@ class EventSequencer {
 
   // Reserve: the next position, owned by the caller until Done.
   uint64_t Reserve();
+  // ReserveRange: `n` (> 0) consecutive positions, the first returned; one Done(first)
+  // ends them all.
+  uint64_t ReserveRange(uint64_t n);
   // Done: the batch holding `position` committed or failed (a failed one leaves a
   // gap, which readers pass over).
   void Done(uint64_t position);

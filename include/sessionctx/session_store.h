@@ -107,6 +107,24 @@ struct ImportResult {
   int64_t skipped = 0;  // left alone: the stored live session had a newer version
 };
 
+// BulkImport: one import of many batches (sessionctl import restoring an export),
+// which a store may write its own faster way. Made by SessionStore::BeginImport.
+class BulkImport {
+ public:
+  virtual ~BulkImport() = default;
+  // Add takes one batch, checked as Import checks it (InvalidArgument, e.g. a key
+  // twice in the batch; then nothing of it is taken and `records` is left as it was).
+  // A taken batch's records are moved out of `records`; they land at once (the
+  // default) or at Finish (rocksdb), with the counts returned then. A later batch may
+  // hold a session again: its record follows the earlier one as with two Import
+  // calls. Safe to call from several threads; batches added concurrently must not
+  // share a session.
+  virtual absl::StatusOr<ImportResult> Add(std::vector<ImportRecord>& records) = 0;
+  // Finish writes what Add held and returns its counts. Call it once, after the last
+  // Add; a BulkImport destroyed without Finish drops what it held.
+  virtual absl::StatusOr<ImportResult> Finish() = 0;
+};
+
 // StoreStat: one gauge a backend reports about itself, e.g. the sessions it holds or
 // its connection pool's use. Read by metrics decorators at scrape time.
 struct StoreStat {
@@ -269,6 +287,14 @@ class SessionStore {
     return Import(records, ImportOptions{});
   }
 
+  // BeginImport: a bulk import into this store, with Import's rules and outcome. The
+  // default imports each batch as it is added. rocksdb holds the batches (up to
+  // 256 MiB at a time), sorts them and puts them in place as table files of its own
+  // (RocksDB's external file ingestion): no write-ahead log, no memtable; writes of
+  // other callers wait while the files go in, and a session that a writer created
+  // meanwhile is imported over it by Import's rule.
+  virtual std::unique_ptr<BulkImport> BeginImport(const ImportOptions& options);
+
   // ListCustomerSessions: one page of the live sessions whose customerId is
   // `customer`'s, ordered by session id, starting after `cursor` ("" the first page);
   // at most `limit` (1..kMaxCustomerPage, else InvalidArgument). Sessions written
@@ -355,6 +381,9 @@ class SessionStoreWrapper : public SessionStore {
   absl::StatusOr<ImportResult> Import(const std::vector<ImportRecord>& records,
                                       const ImportOptions& options) override {
     return target_->Import(records, options);
+  }
+  std::unique_ptr<BulkImport> BeginImport(const ImportOptions& options) override {
+    return target_->BeginImport(options);
   }
   absl::StatusOr<CustomerSessionPage> ListCustomerSessions(const CustomerKey& customer,
                                                            const std::string& cursor,
