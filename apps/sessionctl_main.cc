@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +160,12 @@ absl::StatusOr<ImportRecord> ParseImportLineDom(const std::string& text) {
 // escape, or a member missing or refused: the DOM then reads it and names the problem.
 std::optional<ImportRecord> ParseCanonicalLine(const std::string& text) {
   constexpr int kMaxDepth = 64;
+  static const auto* const kQuotedFields = [] {  // each base field's member key, quoted
+    auto* fields = new std::vector<std::pair<std::string, const BaseField*>>;
+    for (const BaseField& f : kBaseFields)
+      fields->push_back({absl::StrCat("\"", f.name, "\""), &f});
+    return fields;
+  }();
   if (text.empty() || text[0] != '{' || !backend::IsCanonicalJson(text, kMaxDepth)) {
     return std::nullopt;
   }
@@ -188,13 +193,12 @@ std::optional<ImportRecord> ParseCanonicalLine(const std::string& text) {
     if (key == "\"sessionId\"") id_v = value;
     if (key == "\"context\"") context_v = value;
     if (key == "\"metadata\"") metadata_v = value;
-    for (const BaseField& f : kBaseFields) {
-      if (key.size() != std::strlen(f.name) + 2 ||
-          key.substr(1, key.size() - 2) != f.name)
-        continue;
+    for (const auto& [quoted, f] : *kQuotedFields) {
+      if (key != quoted) continue;
       std::string field;
-      ok = ok && plain(value, field) && (f.validate == nullptr || f.validate(field).ok());
-      s.*f.member = std::move(field);
+      ok = ok && plain(value, field) &&
+           (f->validate == nullptr || f->validate(field).ok());
+      s.*f->member = std::move(field);
     }
   });
   if (!ok || !plain(id_v, s.session_id) || !ValidateSessionId(s.session_id).ok())

@@ -17,13 +17,15 @@
 // 16 KiB in 64 attributes). Operations: get_hit, get_miss, create, patch (with the
 // version the caller holds), patch_contended (every thread on one session: read the
 // version, write, retry on a conflict; counter `conflicts` per write), attribute_add,
-// delete (creates and deletes: a fixed count per thread, --delete_pool). Each case
-// runs at 1, 2 and 4 threads; counters p50_us and p99_us are the latency percentiles
-// of single operations (averaged over threads).
+// delete. Every case runs for --benchmark_min_time (a create or a delete counts only
+// its own call: the record or the session it needs is made untimed, manual time), at
+// each of --threads (the report uses 1 and 2: no more threads than cores); counters
+// p50_us and p99_us are the latency percentiles over all the run's operations, every
+// thread's together.
 //
 //   matrix_bench --backends=memory,rocksdb,postgres,redis,redis_cluster --postgres=URI
 //                --redis=HOST:PORT --redis_cluster=HOST:PORT,… [--sessions=N]
-//                [--delete_pool=N] [--threads=1,2,4] [--scale=10000,1000000]
+//                [--threads=1,2] [--scale=10000,1000000]
 //                [--scale_postgres=10000,200000] [--scale_redis_cluster=10000,1000000]
 //                [google benchmark flags…]
 #include <malloc.h>
@@ -71,8 +73,7 @@ struct Flags {
   std::string redis;     // host:port
   std::string redis_cluster;  // host:port,host:port… (seeds of a Redis Cluster)
   int sessions = 10000;
-  int delete_pool = 20000;  // creates and deletes per thread (postgres: a tenth)
-  std::vector<int> threads = {1, 2, 4};
+  std::vector<int> threads = {1, 2};
   std::vector<int> scale;
   std::vector<int> scale_postgres;
   std::vector<int> scale_redis_cluster = {10000, 1000000};
@@ -126,15 +127,48 @@ class Latencies {
         UINT32_MAX)));
     return result;
   }
-  void Report(benchmark::State& state) {
-    if (ns_.empty()) return;
-    std::sort(ns_.begin(), ns_.end());
-    auto at = [&](double q) { return ns_[std::min(ns_.size() - 1, static_cast<size_t>(q * ns_.size()))] / 1000.0; };
-    state.counters["p50_us"] = benchmark::Counter(at(0.50), benchmark::Counter::kAvgThreads);
-    state.counters["p99_us"] = benchmark::Counter(at(0.99), benchmark::Counter::kAvgThreads);
+  // Report sets p50/p99 over every operation of the run, all threads' together: each
+  // thread adds its latencies to the run's pool (`run`: the case and its thread
+  // count), and the last one to arrive reports for all (a plain counter is summed
+  // over threads, so only it sets one).
+  void Report(benchmark::State& state, const std::string& run) {
+    std::vector<uint32_t> all;
+    {
+      Pool& pool = PoolOf(run);
+      std::lock_guard lock(pool.mu);
+      pool.ns.insert(pool.ns.end(), ns_.begin(), ns_.end());
+      if (++pool.arrived < state.threads()) return;
+      all.swap(pool.ns);
+      pool.arrived = 0;
+    }
+    if (all.empty()) return;
+    std::sort(all.begin(), all.end());
+    auto at = [&](double q) {
+      return all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))] / 1000.0;
+    };
+    state.counters["p50_us"] = benchmark::Counter(at(0.50));
+    state.counters["p99_us"] = benchmark::Counter(at(0.99));
   }
 
+  // Nanoseconds of the last operation timed.
+  uint32_t last() const { return ns_.empty() ? 0 : ns_.back(); }
+
  private:
+  struct Pool {
+    std::mutex mu;
+    std::vector<uint32_t> ns;
+    int arrived = 0;
+  };
+  static Pool& PoolOf(const std::string& run) {
+    static std::mutex mu;
+    static auto* pools =
+        new std::map<std::string, std::unique_ptr<Pool>>();  // never freed
+    std::lock_guard lock(mu);
+    std::unique_ptr<Pool>& p = (*pools)[run];
+    if (p == nullptr) p = std::make_unique<Pool>();
+    return *p;
+  }
+
   std::vector<uint32_t> ns_;
 };
 
@@ -722,14 +756,6 @@ void Run(benchmark::State& state, const std::string& kind, const std::string& ba
   int64_t conflicts = 0, n = 0;
   absl::Status failed;
   const std::string tag = absl::StrCat(rng());
-  std::vector<std::string> pool;
-  if (op == "delete") {
-    for (int64_t i = 0; i < state.max_iterations; ++i) pool.push_back(absl::StrCat("del-", tag, "-", i));
-    l.target->Load(pool, {});
-  }
-  if (op == "create") {
-    for (int64_t i = 0; i < state.max_iterations; ++i) w->PrepareCreate(absl::StrCat("new-", tag, "-", i));
-  }
   int64_t hot_version = 1;
   (void)w->Get(Id(first));  // untimed: opens the thread's connection where there is one
   for (auto _ : state) {
@@ -740,17 +766,23 @@ void Run(benchmark::State& state, const std::string& kind, const std::string& ba
     } else if (op == "get_miss") {
       s = lat.Time([&] { return w->Get(absl::StrCat("absent-", i)); });
       s = s.code() == absl::StatusCode::kNotFound ? absl::OkStatus() : absl::InternalError("a miss was found");
-    } else if (op == "create") {
+    } else if (op == "create") {  // the record made untimed (manual time: the Create)
       const std::string id = absl::StrCat("new-", tag, "-", n);
+      w->PrepareCreate(id);
       s = lat.Time([&] { return w->Create(id); });
+      state.SetIterationTime(lat.last() / 1e9);
     } else if (op == "patch") {
       s = lat.Time([&] { return w->Patch(Id(i), &l.versions[i], false, &conflicts); });
     } else if (op == "patch_contended") {
       s = lat.Time([&] { return w->Patch("hot", &hot_version, true, &conflicts); });
     } else if (op == "attribute_add") {
       s = lat.Time([&] { return w->AttributeAdd(Id(i), static_cast<int>(n), &l.versions[i]); });
-    } else if (op == "delete") {
-      s = lat.Time([&] { return w->Delete(pool[n]); });
+    } else if (op == "delete") {  // a session made untimed, then deleted (manual time)
+      const std::string id = absl::StrCat("del-", tag, "-", n);
+      w->PrepareCreate(id);
+      s = w->Create(id);
+      if (s.ok()) s = lat.Time([&] { return w->Delete(id); });
+      state.SetIterationTime(lat.last() / 1e9);
     }
     ++n;
     if (!s.ok()) {
@@ -766,7 +798,8 @@ void Run(benchmark::State& state, const std::string& kind, const std::string& ba
     return;
   }
   state.SetItemsProcessed(n);
-  lat.Report(state);
+  lat.Report(state,
+             absl::StrCat(kind, "/", backend, "/", large, "/", op, "/", state.threads()));
   state.counters["session_bytes"] =
       benchmark::Counter(static_cast<double>(l.target->value.size()), benchmark::Counter::kAvgThreads);
   if (op == "patch_contended") {
@@ -788,11 +821,14 @@ void RegisterMatrix() {
           for (int threads : flags.threads) {
             benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
                 name.c_str(), [=](benchmark::State& st) { Run(st, kind, backend, large, op); });
-            b->Threads(threads)->UseRealTime();
-            // A fixed count per thread: deletes need that many sessions made
-            // beforehand, and creates are removed afterwards.
+            b->Threads(threads);
+            // Every case runs for the same time (--benchmark_min_time). A create or a
+            // delete counts only its own call (manual time): each iteration first
+            // makes, untimed, the record to create or the session to delete.
             if (op == "delete" || op == "create") {
-              b->Iterations(backend == "postgres" ? std::max(1, flags.delete_pool / 10) : flags.delete_pool);
+              b->UseManualTime();
+            } else {
+              b->UseRealTime();
             }
           }
         }
@@ -971,7 +1007,8 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
     ++done;
   }
   state.SetItemsProcessed(done);
-  lat.Report(state);
+  lat.Report(state,
+             absl::StrCat("scale/", backend, "/", n, "/", op, "/", state.threads()));
   state.counters["bytes_per_session"] = s.bytes_per_session;
 }
 
@@ -1038,8 +1075,6 @@ void ParseFlags(int* argc, char** argv) {
       flags.scale_redis_cluster = Ints(*v);
     } else if (auto v = value("sessions")) {
       flags.sessions = Ints(*v).at(0);
-    } else if (auto v = value("delete_pool")) {
-      flags.delete_pool = Ints(*v).at(0);
     } else if (auto v = value("threads")) {
       flags.threads = Ints(*v);
     } else if (auto v = value("scale")) {

@@ -98,16 +98,59 @@ def load_runs(path):
     return runs
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def parse_matrix(runs):
-    """{(kind, backend, size, op, threads): run}"""
-    out = {}
+    """{(kind, backend, size, op, threads): run}, each run the median of its
+    repetitions (rates and percentiles), with the rate's spread as ips_min/ips_max and
+    the number of repetitions as reps."""
+    reps = defaultdict(list)
     for r in runs:
         parts = r["name"].split("/")
-        if parts[0] not in ("store", "bare"):
+        if parts[0] not in ("store", "bare") or r.get("run_type") == "aggregate":
             continue
         m = re.search(r"threads:(\d+)", r["name"])
-        out[(parts[0], parts[1], parts[2], parts[3], int(m.group(1)) if m else 1)] = r
+        reps[(parts[0], parts[1], parts[2], parts[3], int(m.group(1)) if m else 1)].append(r)
+    out = {}
+    for key, rs in reps.items():
+        merged = dict(rs[0])
+        for field in ("items_per_second", "p50_us", "p99_us", "conflicts"):
+            values = [r[field] for r in rs if field in r]
+            if values:
+                merged[field] = median(values)
+        rates = [r["items_per_second"] for r in rs if "items_per_second" in r]
+        if rates:
+            merged["ips_min"], merged["ips_max"] = min(rates), max(rates)
+        merged["reps"] = len(rs)
+        out[key] = merged
     return out
+
+
+def fmt_ratio(s, bare):
+    """The ratio of the medians; its spread pairs the extremes (fastest store over
+    slowest bare, and the other way); shown as "≈ 1" when the spread holds 1."""
+    if not s or not bare or not s.get("items_per_second") or not bare.get("items_per_second"):
+        return "–"
+    ratio = s["items_per_second"] / bare["items_per_second"]
+    low = s.get("ips_min", s["items_per_second"]) / bare.get("ips_max", bare["items_per_second"])
+    high = s.get("ips_max", s["items_per_second"]) / bare.get("ips_min", bare["items_per_second"])
+    if s.get("reps", 1) < 2:
+        return "%.2f" % ratio
+    if low <= 1 <= high:
+        return "≈ 1 (%.2f–%.2f)" % (low, high)
+    return "%.2f (%.2f–%.2f)" % (ratio, low, high)
+
+
+def fmt_spread(run):
+    """The median rate and, with repetitions, its min–max."""
+    rate = run.get("items_per_second")
+    if run.get("reps", 1) < 2 or rate is None:
+        return fmt_rate(rate)
+    return "%s [%s–%s]" % (fmt_rate(rate), fmt_rate(run["ips_min"]), fmt_rate(run["ips_max"]))
 
 
 def fmt_rate(x):
@@ -158,9 +201,7 @@ def matrix_section(mx, threads, backends):
                     if s is None:
                         row += " – | – | – |"
                         continue
-                    rate = s.get("items_per_second")
-                    ratio = rate / bare["items_per_second"] if bare and bare.get("items_per_second") else None
-                    row += " %s | %s | %s / %s |" % (fmt_rate(rate), "%.2f" % ratio if ratio else "–",
+                    row += " %s | %s | %s / %s |" % (fmt_spread(s), fmt_ratio(s, bare),
                                                      fmt_us(s.get("p50_us")), fmt_us(s.get("p99_us")))
                     if op == "patch_contended":
                         conflicts.append("%.2f" % s.get("conflicts", 0))
@@ -376,22 +417,29 @@ def main():
                    " **Smoke run: a few milliseconds per case, numbers meaningless.**" if a.smoke else ""))
     doc += ["", "![operations per second by backend](benchmarks.svg)", ""]
     doc += ["## How to read it", "",
-            "- **ops/s**: operations completed per second, all threads together (wall clock).",
+            "- **ops/s**: operations completed per second, all threads together (wall clock; "
+            "create and delete: their own calls only, the record or session each needs made "
+            "untimed). Every case runs for the same time; with repetitions, the median and "
+            "[min–max] of the runs. Thread counts stop at the machine's cores.",
             "- **ratio**: ops/s through sessionctx ÷ ops/s of the bare engine doing the same "
-            "work on the same bytes at the same thread count (1.0 = no overhead). The bare "
-            "engines keep no version, no expiry and no per-attribute layout, and (except "
-            "postgres and redis's patch) do no atomic read-modify-write: the ratio is the "
-            "price of those.",
-            "- **p50 / p99 µs**: latency of single operations (each timed alone, averaged over "
-            "threads), in microseconds unless marked ms.",
+            "work on the same bytes at the same thread count (1.0 = no overhead), the ratio "
+            "of the medians with its spread (the fastest store run over the slowest bare one, "
+            "and the other way); **≈ 1** where that spread holds 1. The bare engines keep no "
+            "version, no expiry and no per-attribute layout, and (except postgres and redis's "
+            "patch) do no atomic read-modify-write: a ratio below 1 is the price of those. A "
+            "ratio above 1 means the bare side does more work on that row, and the row's "
+            "baseline says what.",
+            "- **p50 / p99 µs**: latency of single operations, each timed alone, percentiles "
+            "over every operation of the run (all threads together), the median over "
+            "repetitions; in microseconds unless marked ms.",
             "- **patch**: one PATCH with the version the caller holds (the HTTP API's "
             "`metadata.version`); **patch_contended**: every thread on one session, each "
             "reading the version then writing, retrying on a conflict; the counter is the "
             "conflicts met per successful write. Bare engines without compare-and-set "
             "(memory, rocksdb) just overwrite: they lose updates where sessionctx "
             "retries.",
-            "- **get_miss** asks for an absent session; **delete** removes sessions created "
-            "before the timing.",
+            "- **get_miss** asks for an absent session; **delete** removes a session created "
+            "just before, untimed.",
             "- Backends: " + "; ".join("**%s**: %s" % (b, STORE[b]) for b in backends) + ".", ""]
     doc += ["## Head to head: the in-process backends and Redis", ""] + head_to_head(mx, threads, backends) + [""]
     doc += ["## Every operation, beside its bare engine", ""] + matrix_section(mx, threads, backends)

@@ -707,6 +707,16 @@ TEST_P(StoreConformance, BulkImportEndsAsImportingTheBatchesInTurnWould) {
   const auto bulk_events = events_of("bulk");
   EXPECT_EQ(bulk_events, events_of("plain"));
   EXPECT_EQ(bulk_events.at("a").size(), 2u);  // created at 3, changed to 5
+  // The expiry index holds the imported sessions as Import's would: once they are
+  // due, a purge takes the anonymous ones of both tenants, the customer's stays.
+  clock_.Advance(absl::Hours(2));
+  absl::StatusOr<int64_t> purged = store_->PurgeExpired();
+  ASSERT_OK(purged);
+  EXPECT_EQ(*purged, 12);  // a, b, large, text, before, during of each tenant
+  for (const char* tenant : {"plain", "bulk"}) {
+    EXPECT_STATUS(store_->Get({tenant, "a"}), kNotFound);
+    EXPECT_OK(store_->Get({tenant, "cust"}));
+  }
 }
 
 TEST_P(StoreConformance, BulkImportRefusesABadBatchAndLeavesItWithTheCaller) {

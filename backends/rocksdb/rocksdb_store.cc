@@ -1063,25 +1063,48 @@ class RocksDbStore final : public SessionStore {
       held.reserve(records.size());
       size_t bytes = 0;
       for (ImportRecord& r : records) {
-        rocksdb::WriteBatch batch;
-        const Json* context = r.context_json.empty() && r.record.context.is_object()
-                                  ? &r.record.context
-                                  : nullptr;
-        absl::StatusOr<size_t> written = store_.WriteInto(
-            batch, r.key, r.record, backend::ImportContextJson(r), context, nullptr);
-        if (!written.ok()) return written.status();
-        store_.MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
-        store_.MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
         Held& h = held.emplace_back();
-        Collector collect(store_, h.entries);
-        if (rocksdb::Status st = batch.Iterate(&collect); !st.ok())
-          return Translate(st, "import");
-        if (h.entries.empty() ||
-            h.entries.front().first != kRecords) {  // its base key first
-          return absl::InternalError("import: a session's first key is not its record");
-        }
         h.version = r.record.version;
-        bytes += batch.GetDataSize() + sizeof(Held);
+        const std::string rendered =
+            r.context_json.empty() ? backend::ImportContextJson(r) : std::string();
+        const absl::string_view context_json =
+            r.context_json.empty() ? rendered : r.context_json;
+        if (context_json.size() <= store_.inline_context_bytes_) {
+          // A small new session: what WriteInto, MoveExpiryInto and MoveCustomerInto
+          // put, without a WriteBatch in between.
+          h.entries.push_back(
+              {kRecords,
+               {BaseKey(r.key),
+                EncodeText(*backend::TextLayout::FromParts(r.record, context_json))}});
+          if (r.record.expires_at != absl::InfiniteFuture()) {
+            h.entries.push_back(
+                {kExpiry, {ExpiryKey(ExpiryBucket(r.record.expires_at), r.key), ""}});
+          }
+          if (r.record.customer_id) {
+            h.entries.push_back(
+                {kCustomers, {CustomerIndexKey(r.key, *r.record.customer_id), ""}});
+          }
+        } else {  // spilled: the keys a WriteBatch of Import would hold
+          rocksdb::WriteBatch batch;
+          const Json* context = r.context_json.empty() && r.record.context.is_object()
+                                    ? &r.record.context
+                                    : nullptr;
+          absl::StatusOr<size_t> written =
+              store_.WriteInto(batch, r.key, r.record, context_json, context, nullptr);
+          if (!written.ok()) return written.status();
+          store_.MoveExpiryInto(batch, r.key, std::nullopt, r.record.expires_at);
+          store_.MoveCustomerInto(batch, r.key, std::nullopt, r.record.customer_id);
+          Collector collect(store_, h.entries);
+          if (rocksdb::Status st = batch.Iterate(&collect); !st.ok())
+            return Translate(st, "import");
+          if (h.entries.empty() ||
+              h.entries.front().first != kRecords) {  // base key first
+            return absl::InternalError("import: a session's first key is not its record");
+          }
+        }
+        bytes += sizeof(Held);
+        for (const auto& [family, entry] : h.entries)
+          bytes += entry.key.size() + entry.value.size();
       }
       std::lock_guard lock(mu_);
       for (size_t i = 0; i < records.size(); ++i) {
