@@ -25,7 +25,7 @@
 //
 //   matrix_bench --backends=memory,rocksdb,postgres,redis,redis_cluster --postgres=URI
 //                --redis=HOST:PORT --redis_cluster=HOST:PORT,… [--sessions=N]
-//                [--threads=1,2] [--scale=10000,1000000]
+//                [--threads=1,2] [--rocksdb_sync=true] [--scale=10000,1000000]
 //                [--scale_postgres=10000,200000] [--scale_redis_cluster=10000,1000000]
 //                [google benchmark flags…]
 #include <malloc.h>
@@ -74,6 +74,7 @@ struct Flags {
   std::string redis_cluster;  // host:port,host:port… (seeds of a Redis Cluster)
   int sessions = 10000;
   std::vector<int> threads = {1, 2};
+  bool rocksdb_sync = false;  // rocksdb: every write fsyncs its log (store and bare)
   std::vector<int> scale;
   std::vector<int> scale_postgres;
   std::vector<int> scale_redis_cluster = {10000, 1000000};
@@ -392,18 +393,24 @@ class BareRocks : public Target {
       std::string out;
       rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "acme/" + id, &out);
       if (!s.ok()) return absl::InternalError(s.ToString());
-      s = db_->Put(rocksdb::WriteOptions(), "acme/" + id, out);
+      s = db_->Put(Sync(), "acme/" + id, out);
       return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
     }
     absl::Status AttributeAdd(const std::string& id, int, int64_t*) override { return Put(id); }
     absl::Status Delete(const std::string& id) override {
-      rocksdb::Status s = db_->Delete(rocksdb::WriteOptions(), "acme/" + id);
+      rocksdb::Status s = db_->Delete(Sync(), "acme/" + id);
       return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
     }
 
    private:
+    // The store's sync setting (--rocksdb_sync): each write fsyncs the log, or not.
+    static rocksdb::WriteOptions Sync() {
+      rocksdb::WriteOptions o;
+      o.sync = flags.rocksdb_sync;
+      return o;
+    }
     absl::Status Put(const std::string& id) {
-      rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), "acme/" + id, *value_);
+      rocksdb::Status s = db_->Put(Sync(), "acme/" + id, *value_);
       return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
     }
     rocksdb::DB* db_;
@@ -670,8 +677,11 @@ std::unique_ptr<Target> Open(const std::string& kind, const std::string& backend
     if (backend == "memory") {
       t = std::make_unique<StoreTarget>(*OpenSessionStore("memory:", StoreOptions{}));
     } else if (backend == "rocksdb") {
-      t = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + Dir().Sub(name), StoreOptions{}),
-                                        Dir().Sub(name));
+      t = std::make_unique<StoreTarget>(
+          *OpenSessionStore(absl::StrCat("rocksdb:", Dir().Sub(name),
+                                         flags.rocksdb_sync ? "?sync=true" : ""),
+                            StoreOptions{}),
+          Dir().Sub(name));
     } else if (backend == "postgres") {
       DropPostgresSchema(name);
       absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(PostgresUri(name, 4), StoreOptions{});
@@ -1077,6 +1087,8 @@ void ParseFlags(int* argc, char** argv) {
       flags.sessions = Ints(*v).at(0);
     } else if (auto v = value("threads")) {
       flags.threads = Ints(*v);
+    } else if (auto v = value("rocksdb_sync")) {
+      flags.rocksdb_sync = *v == "true";
     } else if (auto v = value("scale")) {
       flags.scale = Ints(*v);
     } else if (auto v = value("scale_postgres")) {

@@ -31,10 +31,13 @@ BARE = {
 }
 STORE = {
     "memory": "`memory:`",
-    "rocksdb": "`rocksdb:` (on the local disk)",
-    "postgres": "`postgresql://` (a local server, fsync off as in the tests)",
-    "redis": "`redis://` (a local server without persistence; one hash per session, every "
-             "write one Lua script)",
+    "rocksdb": "`rocksdb:` (on the local disk, `sync=false`; `sync=true` in the durable "
+               "section)",
+    "postgres": "`postgresql://` (a local server with `fsync`, `synchronous_commit` and "
+                "`full_page_writes` off as in the tests; the durable setting has its own "
+                "section)",
+    "redis": "`redis://` (a local server without persistence, the durable settings in their "
+             "own section; one hash per session, every write one Lua script)",
     "redis_cluster": "`redis+cluster://` (three local masters without persistence, "
                      "`cluster-enabled yes`; the same layout and scripts, each command sent "
                      "to its slot's master)",
@@ -51,6 +54,18 @@ def sh(cmd):
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
     except Exception:  # noqa: BLE001 - a missing tool leaves the field empty
         return ""
+
+
+def disk(path):
+    """The file system and device the run's data lived on, e.g. "ext4 on /dev/vda1
+    (SSD: not rotational)"."""
+    line = sh("df -PT " + path + " | tail -n 1").split()
+    if len(line) < 2:
+        return "unknown"
+    device, fstype = line[0], line[1]
+    rota = sh("lsblk -ndo ROTA $(findmnt -no SOURCE -T " + path + ") 2>/dev/null | head -n 1")
+    kind = {"0": " (reported not rotational)", "1": " (reported rotational)"}.get(rota.strip(), "")
+    return "%s on %s%s" % (fstype, device, kind)
 
 
 def machine():
@@ -71,8 +86,8 @@ def machine():
             m = re.search(r'^PRETTY_NAME="?([^"\n]*)', f.read(), re.M)
             os_name = m.group(1) if m else ""
 
-    def pkg(name):
-        return sh("dpkg-query -W -f='${Version}' " + name + " 2>/dev/null")
+    def pkg(name):  # the version without its package epoch ("5:7.0.15" -> "7.0.15")
+        return re.sub(r"^\d+:", "", sh("dpkg-query -W -f='${Version}' " + name + " 2>/dev/null"))
 
     return {
         "host": platform.node(),
@@ -211,6 +226,48 @@ def matrix_section(mx, threads, backends):
                 lines.append(row)
             lines.append("")
     return lines
+
+
+DURABLE = {
+    "rocksdb-sync": ("rocksdb", "`sync=true`: every write fsyncs RocksDB's log before it "
+                     "returns (survives a power loss); fast: `sync=false` (survives the "
+                     "process's kill -9)"),
+    "postgres-fsync": ("postgres", "`fsync`, `synchronous_commit` and `full_page_writes` on "
+                       "(PostgreSQL's defaults: a commit survives a power loss); fast: all "
+                       "three off"),
+    "redis-everysec": ("redis", "`appendonly yes`, `appendfsync everysec` (a power loss "
+                       "loses up to a second of writes); fast: no persistence"),
+    "redis-always": ("redis", "`appendonly yes`, `appendfsync always` (every write fsynced "
+                     "before the reply); fast: no persistence"),
+}
+
+
+def durable_section(paths, mx, threads):
+    """Each backend's writes in its production-durable setting beside its bare engine
+    in the same setting, and beside the same store in the fast setting (the matrix)."""
+    lines = ["| backend, setting | operation | threads | ops/s [min–max] | ratio to bare (same "
+             "setting) | durable ÷ fast (ops/s) | p50 / p99 µs |", "|---|---|---:|---:|---:|---:|---:|"]
+    notes = []
+    for path in paths:
+        name = os.path.basename(path)[len("durable-"):-len(".json")]
+        if name not in DURABLE:
+            continue
+        backend, text = DURABLE[name]
+        notes.append("- **%s, %s**: %s." % (backend, name.split("-", 1)[1], text))
+        runs = parse_matrix(load_runs(path))
+        for op in ("create", "patch", "attribute_add", "delete"):
+            for t in threads:
+                s = runs.get(("store", backend, "typical", op, t))
+                if not s:
+                    continue
+                bare = runs.get(("bare", backend, "typical", op, t))
+                fast = mx.get(("store", backend, "typical", op, t))
+                slow = "%.2f" % (s["items_per_second"] / fast["items_per_second"]) \
+                    if fast and fast.get("items_per_second") else "–"
+                lines.append("| %s, %s | %s | %d | %s | %s | %s | %s / %s |" % (
+                    backend, name.split("-", 1)[1], op, t, fmt_spread(s), fmt_ratio(s, bare), slow,
+                    fmt_us(s.get("p50_us")), fmt_us(s.get("p99_us"))))
+    return notes + [""] + lines if notes else []
 
 
 def head_to_head(mx, threads, backends):
@@ -392,7 +449,10 @@ def main():
     ap.add_argument("--imports", required=True)
     ap.add_argument("--http", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--durable", nargs="*", default=[])
     ap.add_argument("--command", default="bench/compare")
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--workdir", default=".")
     ap.add_argument("--minutes", default="")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
@@ -406,14 +466,18 @@ def main():
     m = machine()
 
     doc = ["# Benchmarks: which backend for which load", ""]
-    doc.append("Written by `%s`%s on **%s** (%s, %s cores, %s RAM; %s; kernel %s) with RocksDB %s, "
-               "PostgreSQL %s, Redis %s, nginx %s; %s.%s Every number below comes from that one "
-               "run: a backend and its bare engine were measured one after the other, so the ratios "
-               "hold on a noisy machine where absolute times drift. Do not edit by hand: run the "
-               "command again." % (
-                   a.command, " in %s minutes" % a.minutes if a.minutes else "", m["host"], m["cpu"],
-                   m["cores"], m["ram"], m["os"], m["kernel"], m["rocksdb"], m["postgresql"], m["redis"],
-                   m["nginx"], m["compiler"],
+    doc.append("Written by `%s`%s, measuring commit `%s`, on **%s** (%s, %s cores, %s RAM; "
+               "data on %s; %s; kernel %s) with RocksDB %s, PostgreSQL %s, Redis %s, nginx %s; "
+               "%s.%s The benchmark clients and the servers they talk to (PostgreSQL, Redis, "
+               "nginx) share these cores. Every number below comes from that one run: a backend "
+               "and its bare engine were measured one after the other, so the ratios hold on a "
+               "noisy machine where absolute times drift. The raw results are in "
+               "`benchmarks-raw/` next to this page (Google Benchmark JSON, TSV). Do not edit by "
+               "hand: run the command again." % (
+                   a.command.strip(), " in %s minutes from start to end (build included)" % a.minutes
+                   if a.minutes else "", a.commit or "unknown", m["host"], m["cpu"], m["cores"],
+                   m["ram"], disk(a.workdir), m["os"], m["kernel"], m["rocksdb"], m["postgresql"],
+                   m["redis"], m["nginx"], m["compiler"],
                    " **Smoke run: a few milliseconds per case, numbers meaningless.**" if a.smoke else ""))
     doc += ["", "![operations per second by backend](benchmarks.svg)", ""]
     doc += ["## How to read it", "",
@@ -443,6 +507,14 @@ def main():
             "- Backends: " + "; ".join("**%s**: %s" % (b, STORE[b]) for b in backends) + ".", ""]
     doc += ["## Head to head: the in-process backends and Redis", ""] + head_to_head(mx, threads, backends) + [""]
     doc += ["## Every operation, beside its bare engine", ""] + matrix_section(mx, threads, backends)
+    durable = durable_section(a.durable, mx, threads)
+    if durable:
+        doc += ["## Durable settings: the writes with what survives a power loss", "",
+                "The rows above run each backend in its fast setting. Here the writes run "
+                "again in the setting a production deployment that must not lose "
+                "acknowledged writes would choose, with the bare engine in the same setting; "
+                "\"durable ÷ fast\" is the store's ops/s in this setting over its ops/s in the fast one. "
+                "`docs/backends.md` says what each setting survives.", ""] + durable + [""]
     doc += ["## Scale: sessions stored, bytes per session, purge", "",
             "Get and patch with few and with many sessions stored (1 thread), the bytes each "
             "session takes (`memory:` heap in use; `rocksdb:` files on disk after reopening; "
