@@ -101,7 +101,12 @@ int64_t ExpiryMinute(absl::Time expires_at) {
   return seconds / 60 - (seconds % 60 < 0 ? 1 : 0);
 }
 
-size_t RecordBytes(const SessionContext& session) { return ToJson(session).dump().size(); }
+size_t RecordBytes(const SessionContext& session) {
+  // The fields' text around an empty context, plus the context's own text: no copy of
+  // the context's DOM (ToJson would make one), one render of it.
+  const size_t context = session.context.is_object() ? session.context.dump().size() : 2;
+  return TextLayout::FromParts(session, "{}")->json().size() - 2 + context;
+}
 
 absl::Status CheckRecordSize(const SessionContext& session, size_t max_bytes) {
   const size_t size = RecordBytes(session);

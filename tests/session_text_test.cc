@@ -158,6 +158,27 @@ TEST(JsonText, IsJsonValueAcceptsExactlyOneStrictJsonValue) {
   EXPECT_FALSE(backend::IsJsonValue(std::string(100'000, '['), 128));
 }
 
+// RecordBytes (the size limit's measure, computed without copying the context) is the
+// size of the record's wire text, whatever its fields hold.
+TEST(JsonText, RecordBytesIsTheSizeOfTheWireText) {
+  std::mt19937 rng(11);
+  for (int i = 0; i < 500; ++i) {
+    SessionContext s;
+    s.session_id = absl::StrCat("s-", rng(), i % 3 ? "" : "\xc3\xa9\"\\");
+    if (i % 2) s.customer_id = absl::StrCat("c\t", rng() % 100);
+    if (i % 3) s.currency = "EUR";
+    if (i % 5) s.site_code = std::string(1 + rng() % 40, 'x');
+    if (i % 7) s.language = "de-CH";
+    s.version = static_cast<int64_t>(rng());
+    s.created_at = absl::FromUnixMillis(static_cast<int64_t>(rng()) * 1000);
+    s.modified_at = s.created_at + absl::Milliseconds(rng() % 100000);
+    for (int k = 0; k < i % 9; ++k)
+      s.context[absl::StrCat("k", k, "\n")] = Json::array({k, "v\x01", 1.5});
+    if (i % 11 == 0) s.context = Json();  // not an object: rendered as {}
+    EXPECT_EQ(backend::RecordBytes(s), ToJson(s).dump().size()) << i;
+  }
+}
+
 // IsCanonicalJson says yes only to text the library renders itself: a text it accepts
 // renders back unchanged, and each way of writing the same value otherwise is refused.
 TEST(JsonText, IsCanonicalJsonAcceptsOnlyTheLibrarysOwnRendering) {

@@ -959,16 +959,49 @@ class RocksDbStore final : public SessionStore {
                                    const Json* context, const Json* old_attributes,
                                    size_t max_bytes = SIZE_MAX) {
     static const Json kNone = Json::object();
-    std::shared_ptr<const SessionText> text = backend::TextLayout::FromParts(fields, context_json);
-    const size_t json_bytes = text->json().size();
-    if (json_bytes > max_bytes) return backend::RecordTooLarge(json_bytes, max_bytes);
     const Json& old = old_attributes ? *old_attributes : kNone;
     if (context_json.size() <= inline_context_bytes_) {
+      std::shared_ptr<const SessionText> text =
+          backend::TextLayout::FromParts(fields, context_json);
+      const size_t json_bytes = text->json().size();
+      if (json_bytes > max_bytes) return backend::RecordTooLarge(json_bytes, max_bytes);
       batch.Put(records_, BaseKey(key), EncodeText(*text));
       for (auto it = old.begin(); it != old.end(); ++it) {
         batch.Delete(records_, AttributeKey(key, it.key()));
       }
       return json_bytes;
+    }
+    // Spilled: the size without rendering the whole text (the fields around an empty
+    // context, plus the context's text).
+    const size_t json_bytes =
+        backend::TextLayout::FromParts(fields, "{}")->json().size() - 2 +
+        context_json.size();
+    if (json_bytes > max_bytes) return backend::RecordTooLarge(json_bytes, max_bytes);
+    if (old_attributes == nullptr || old_attributes->empty()) {
+      // Nothing spilled before: each attribute's stored text is cut from the context's
+      // own (the library's compact text, so a member's value text is what rendering
+      // the value alone gives), unless a key holds an escape (then the DOM below).
+      std::vector<std::pair<absl::string_view, absl::string_view>> members;
+      bool plain = true;
+      backend::ForEachMember(
+          context_json, [&](absl::string_view quoted, absl::string_view value) {
+            plain = plain && quoted.find('\\') == absl::string_view::npos;
+            members.emplace_back(quoted.substr(1, quoted.size() - 2), value);
+          });
+      if (plain) {
+        Base base;
+        base.fields = fields;
+        base.fields.context = Json::object();
+        base.json_bytes = static_cast<int64_t>(json_bytes);
+        batch.Put(records_, BaseKey(key), EncodeBase(base));
+        std::string stored;
+        for (const auto& [name, value] : members) {
+          stored.assign(1, kFormatValueTextV3);
+          stored.append(value.data(), value.size());
+          batch.Put(records_, AttributeKey(key, std::string(name)), stored);
+        }
+        return json_bytes;
+      }
     }
     Json parsed;
     if (context == nullptr) {
@@ -1008,12 +1041,15 @@ class RocksDbStore final : public SessionStore {
     DropExpiryInto(batch, key, stored.expires_at());
     MoveCustomerInto(batch, key, stored.customer_id(), std::nullopt);
     if (stored.text) return absl::OkStatus();  // a small session has no attribute keys
+    // Bounded to this session's attribute keys: without a bound, the iterator's last
+    // step would pass over every deleted key that follows (a delete cost as many
+    // steps as sessions were deleted after it in key order).
     const std::string prefix = AttributePrefix(key);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      batch.Delete(records_, it->key());
-    }
-    return Translate(it->status(), "erase");
+    return ForEachAttribute(key, nullptr,
+                            [&](absl::string_view name, const rocksdb::Slice&) {
+                              batch.Delete(records_, absl::StrCat(prefix, name));
+                              return absl::OkStatus();
+                            });
   }
 
   // A write's events, appended to its batch by Commit.
