@@ -13,15 +13,15 @@
 //                                 each takes (RAM or disk), and a purge with 1 % of
 //                                 them expired
 //
-// Sizes: "typical" (a session of about 400 bytes) and "large" (a context of about
-// 16 KiB in 64 attributes). Operations: get_hit, get_miss, create, patch (with the
-// version the caller holds), patch_contended (every thread on one session: read the
-// version, write, retry on a conflict; counter `conflicts` per write), attribute_add,
-// delete. Every case runs for --benchmark_min_time (a create or a delete counts only
-// its own call: the record or the session it needs is made untimed, manual time), at
-// each of --threads (the report uses 1 and 2: no more threads than cores); counters
-// p50_us and p99_us are the latency percentiles over all the run's operations, every
-// thread's together.
+// Sizes: "typical" (varied sessions, bench_util.h's VariedSession, about 530 bytes on
+// average) and "large" (the same with 64 more attributes, about 16 KiB). Operations:
+// get_hit, get_miss, create, patch (with the version the caller holds), patch_contended
+// (every thread on one session: read the version, write, retry on a conflict; counter
+// `conflicts` per write), attribute_add, delete. Every case runs for --benchmark_min_time
+// (a create or a delete counts only its own call: the record or the session it needs is
+// made untimed, manual time), at each of --threads (the report uses 1 and 2: no more
+// threads than cores); counters p50_us and p99_us are the latency percentiles over all
+// the run's operations, every thread's together.
 //
 //   matrix_bench --backends=memory,rocksdb,postgres,redis,redis_cluster --postgres=URI
 //                --redis=HOST:PORT --redis_cluster=HOST:PORT,… [--sessions=N]
@@ -84,9 +84,24 @@ Flags flags;
 // ---------------------------------------------------------------------------------
 // Sessions
 
-// A large session: the typical one with a context of 64 attributes, about 16 KiB.
-SessionContext LargeSession(const std::string& id) {
-  SessionContext s = TypicalSession(id);
+// Sessions differ (bench_util.h's VariedSession): session `id` is variant
+// VariantOf(id) of kVariety, anonymous (a customer's sessions are measured in "scale"),
+// so that compression and caches meet what real shoppers' sessions would give.
+constexpr uint64_t kVariety = 1024;
+uint64_t VariantOf(const std::string& id) {
+  return absl::Hash<std::string>{}(id) % kVariety;
+}
+
+SessionContext TypicalSession(uint64_t variant, const std::string& id) {
+  SessionContext s = VariedSession(variant);
+  s.session_id = id;
+  s.customer_id.reset();
+  return s;
+}
+
+// A large session: a varied one with a context of 64 more attributes, about 16 KiB.
+SessionContext LargeSession(uint64_t variant, const std::string& id) {
+  SessionContext s = TypicalSession(variant, id);
   for (int i = 0; i < 64; ++i) {
     s.context[absl::StrCat("attr-", i)] =
         Json{{"sku", absl::StrCat("sku-", 100000 + i)}, {"qty", i % 5 + 1},
@@ -95,14 +110,18 @@ SessionContext LargeSession(const std::string& id) {
   return s;
 }
 
+SessionContext MakeSession(bool large, const std::string& id, uint64_t variant) {
+  return large ? LargeSession(variant, id) : TypicalSession(variant, id);
+}
 SessionContext MakeSession(bool large, const std::string& id) {
-  return large ? LargeSession(id) : TypicalSession(id);
+  return MakeSession(large, id, VariantOf(id));
 }
 
 // The record as a store would hold it: version 1, times set, expiring in a day
 // (`expired`: a minute ago).
-SessionContext Stamped(bool large, const std::string& id, bool expired = false) {
-  SessionContext s = MakeSession(large, id);
+SessionContext Stamped(bool large, const std::string& id, bool expired = false,
+                       std::optional<uint64_t> variant = std::nullopt) {
+  SessionContext s = MakeSession(large, id, variant.value_or(VariantOf(id)));
   const absl::Time now = absl::Now();
   s.version = 1;
   s.created_at = s.modified_at = now - (expired ? absl::Hours(25) : absl::ZeroDuration());
@@ -111,6 +130,32 @@ SessionContext Stamped(bool large, const std::string& id, bool expired = false) 
 }
 
 std::string Id(int i) { return absl::StrCat("session-", i); }
+
+// BareValue: the bytes a bare engine stores for session `id`: the rendered record of
+// the same variant the store holds for it (its sessionId aside), made once.
+struct ValuePool {
+  std::vector<std::string> texts;  // by variant
+  double mean_bytes = 0;
+};
+const ValuePool& Values(bool large) {
+  static const ValuePool* pools = [] {
+    auto* p = new ValuePool[2];  // never freed
+    for (int l = 0; l < 2; ++l) {
+      double total = 0;
+      for (uint64_t n = 0; n < kVariety; ++n) {
+        p[l].texts.push_back(
+            ToJson(Stamped(l == 1, absl::StrCat("variant-", n), false, n)).dump());
+        total += static_cast<double>(p[l].texts.back().size());
+      }
+      p[l].mean_bytes = total / kVariety;
+    }
+    return p;
+  }();
+  return pools[large ? 1 : 0];
+}
+const std::string& BareValue(bool large, const std::string& id) {
+  return Values(large).texts[VariantOf(id)];
+}
 
 // ---------------------------------------------------------------------------------
 // Latency of single operations
@@ -206,8 +251,7 @@ class Target {
   // Bytes stored per session, as the backend counts them (0: not measured).
   virtual double BytesPerSession(int64_t) { return 0; }
 
-  bool large = false;
-  std::string value;  // the session's bytes, what bare targets store
+  bool large = false;  // which sessions (BareValue: the bytes bare targets store)
 };
 
 // --- sessionctx stores ---
@@ -300,55 +344,61 @@ class StoreTarget : public Target {
 };
 
 // --- memory: a hash map under a reader/writer lock per shard, holding the bytes ---
+// As the store does: 32 shards, each value an immutable shared text that a get hands
+// out by pointer; a write puts a new one in place.
 
 class BareMap : public Target {
  public:
+  using Text = std::shared_ptr<const std::string>;
   struct Shard {
     std::shared_mutex mu;
-    absl::flat_hash_map<std::string, std::string> map;
+    absl::flat_hash_map<std::string, Text> map;
   };
   class W : public Worker {
    public:
     explicit W(BareMap* m) : m_(m) {}
     absl::Status Get(const std::string& id) override {
       Shard& s = m_->For(id);
-      std::string copy;
+      Text text;
       {
         std::shared_lock lock(s.mu);
         auto it = s.map.find(id);
         if (it == s.map.end()) return absl::NotFoundError(id);
-        copy = it->second;
+        text = it->second;
       }
-      benchmark::DoNotOptimize(copy.data());
+      benchmark::DoNotOptimize(text->data());
       return absl::OkStatus();
     }
     absl::Status Create(const std::string& id) override {
-      std::string bytes = m_->value;
+      Text text = std::make_shared<const std::string>(BareValue(m_->large, id));
       Shard& s = m_->For(id);
       std::unique_lock lock(s.mu);
-      s.map.emplace(id, std::move(bytes));
+      s.map.emplace(id, std::move(text));
       return absl::OkStatus();
     }
-    // Read the bytes, change them, write them back: a copy out and a copy in.
+    // Read the text, make the changed one, put it in place: a copy, as the store's
+    // patch makes a new text.
     absl::Status Patch(const std::string& id, int64_t*, bool, int64_t*) override {
       Shard& s = m_->For(id);
-      std::string copy;
+      Text text;
       {
         std::shared_lock lock(s.mu);
         auto it = s.map.find(id);
         if (it == s.map.end()) return absl::NotFoundError(id);
-        copy = it->second;
+        text = it->second;
       }
+      std::string copy = *text;
       copy[0] = '{';
+      Text next = std::make_shared<const std::string>(std::move(copy));
       std::unique_lock lock(s.mu);
-      s.map[id] = std::move(copy);
+      s.map[id] = std::move(next);
       return absl::OkStatus();
     }
     absl::Status AttributeAdd(const std::string& id, int, int64_t*) override {
-      std::string bytes = m_->value;
+      Text text = std::make_shared<const std::string>(BareValue(m_->large, id));
       Shard& s = m_->For(id);
       std::unique_lock lock(s.mu);
-      s.map[id] = std::move(bytes);
+      s.map[id] = std::move(text);
       return absl::OkStatus();
     }
     absl::Status Delete(const std::string& id) override {
@@ -360,14 +410,14 @@ class BareMap : public Target {
    private:
     BareMap* m_;
   };
-  BareMap() : shards_(16) {}
+  BareMap() : shards_(32) {}
   Shard& For(const std::string& id) { return shards_[absl::Hash<std::string>{}(id) % shards_.size()]; }
   std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(this); }
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
     for (const std::string& id : ids) {
       Shard& s = For(id);
       std::unique_lock lock(s.mu);
-      s.map[id] = value;
+      s.map[id] = std::make_shared<const std::string>(BareValue(large, id));
     }
   }
 
@@ -381,7 +431,7 @@ class BareRocks : public Target {
  public:
   class W : public Worker {
    public:
-    explicit W(rocksdb::DB* db, const std::string* value) : db_(db), value_(value) {}
+    W(rocksdb::DB* db, bool large) : db_(db), large_(large) {}
     absl::Status Get(const std::string& id) override {
       std::string out;
       rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "acme/" + id, &out);
@@ -410,11 +460,11 @@ class BareRocks : public Target {
       return o;
     }
     absl::Status Put(const std::string& id) {
-      rocksdb::Status s = db_->Put(Sync(), "acme/" + id, *value_);
+      rocksdb::Status s = db_->Put(Sync(), "acme/" + id, BareValue(large_, id));
       return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
     }
     rocksdb::DB* db_;
-    const std::string* value_;
+    bool large_;
   };
   // The store's own engine settings (block cache, bloom filter, threads), so that a
   // ratio compares the same engine.
@@ -428,9 +478,12 @@ class BareRocks : public Target {
     }
     db_.reset(db);
   }
-  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(db_.get(), &value); }
+  std::unique_ptr<Worker> NewWorker() override {
+    return std::make_unique<W>(db_.get(), large);
+  }
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
-    for (const std::string& id : ids) db_->Put(rocksdb::WriteOptions(), "acme/" + id, value);
+    for (const std::string& id : ids)
+      db_->Put(rocksdb::WriteOptions(), "acme/" + id, BareValue(large, id));
   }
 
  private:
@@ -443,7 +496,8 @@ class BarePostgres : public Target {
  public:
   class W : public Worker {
    public:
-    W(const std::string& uri, const std::string& table, const std::string* value) : c_(uri), value_(value) {
+    W(const std::string& uri, const std::string& table, bool large)
+        : c_(uri), large_(large) {
       c_.prepare("get", "SELECT body FROM " + table + " WHERE id = $1");
       c_.prepare("version", "SELECT version FROM " + table + " WHERE id = $1");
       c_.prepare("create", "INSERT INTO " + table + " VALUES ($1, $2, 1)");
@@ -458,14 +512,15 @@ class BarePostgres : public Target {
     }
     absl::Status Create(const std::string& id) override {
       pqxx::nontransaction t(c_);
-      t.exec_prepared("create", id, *value_);
+      t.exec_prepared("create", id, BareValue(large_, id));
       return absl::OkStatus();
     }
     absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
       pqxx::nontransaction t(c_);
       for (;;) {
         if (reread) *version = t.exec_prepared1("version", id)[0].as<int64_t>();
-        if (t.exec_prepared("cas", id, *value_, *version).affected_rows() == 1) {
+        if (t.exec_prepared("cas", id, BareValue(large_, id), *version).affected_rows() ==
+            1) {
           ++*version;
           return absl::OkStatus();
         }
@@ -475,7 +530,7 @@ class BarePostgres : public Target {
     }
     absl::Status AttributeAdd(const std::string& id, int, int64_t* version) override {
       pqxx::nontransaction t(c_);
-      *version = t.exec_prepared1("put", id, *value_)[0].as<int64_t>();
+      *version = t.exec_prepared1("put", id, BareValue(large_, id))[0].as<int64_t>();
       return absl::OkStatus();
     }
     absl::Status Delete(const std::string& id) override {
@@ -485,7 +540,7 @@ class BarePostgres : public Target {
 
    private:
     pqxx::connection c_;
-    const std::string* value_;
+    bool large_;
   };
   BarePostgres(std::string uri, std::string table) : uri_(std::move(uri)), table_(std::move(table)) {
     pqxx::connection c(uri_);
@@ -494,12 +549,15 @@ class BarePostgres : public Target {
     w.exec("CREATE TABLE " + table_ + " (id text PRIMARY KEY, body text NOT NULL, version bigint NOT NULL)");
     w.commit();
   }
-  std::unique_ptr<Worker> NewWorker() override { return std::make_unique<W>(uri_, table_, &value); }
+  std::unique_ptr<Worker> NewWorker() override {
+    return std::make_unique<W>(uri_, table_, large);
+  }
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
     pqxx::connection c(uri_);
     pqxx::work w(c);
     pqxx::stream_to copy(w, table_, std::vector<std::string>{"id", "body", "version"});
-    for (const std::string& id : ids) copy << std::make_tuple(id, value, 1);
+    for (const std::string& id : ids)
+      copy << std::make_tuple(id, BareValue(large, id), 1);
     copy.complete();
     w.commit();
   }
@@ -572,7 +630,7 @@ class BareRedis : public Target {
       return (*r)->r->type == REDIS_REPLY_NIL ? absl::NotFoundError(id) : absl::OkStatus();
     }
     absl::Status Create(const std::string& id) override {
-      return c_.Command({"SET", "bare/" + id, t_->value}).status();
+      return c_.Command({"SET", "bare/" + id, BareValue(t_->large, id)}).status();
     }
     absl::Status Patch(const std::string& id, int64_t* version, bool reread, int64_t* conflicts) override {
       for (;;) {
@@ -582,8 +640,8 @@ class BareRedis : public Target {
           if ((*v)->r->type != REDIS_REPLY_STRING) return absl::NotFoundError(id);
           (void)absl::SimpleAtoi(absl::string_view((*v)->r->str, (*v)->r->len), version);
         }
-        auto r = c_.Command(
-            {"EVALSHA", t_->cas_, "1", "cas/" + id, std::to_string(*version), t_->value});
+        auto r = c_.Command({"EVALSHA", t_->cas_, "1", "cas/" + id,
+                             std::to_string(*version), BareValue(t_->large, id)});
         if (!r.ok()) return r.status();
         const int64_t got = (*r)->r->integer;
         if (got > 0) {
@@ -624,8 +682,8 @@ class BareRedis : public Target {
   void Load(const std::vector<std::string>& ids, const std::vector<bool>&) override {
     RedisConn c(address_);
     for (const std::string& id : ids) {
-      (void)c.Command({"SET", "bare/" + id, value});
-      (void)c.Command({"HSET", "cas/" + id, "v", "1", "b", value});
+      (void)c.Command({"SET", "bare/" + id, BareValue(large, id)});
+      (void)c.Command({"HSET", "cas/" + id, "v", "1", "b", BareValue(large, id)});
       (void)c.Command({"HSET", "attr/" + id, "v", "1"});
     }
   }
@@ -738,7 +796,6 @@ Loaded& LoadedTarget(const std::string& kind, const std::string& backend, bool l
     l = std::make_unique<Loaded>();
     l->target = Open(kind, backend, large ? "large" : "typical");
     l->target->large = large;
-    l->target->value = ToJson(Stamped(large, Id(0))).dump();
     l->sessions = flags.sessions;
     std::vector<std::string> ids;
     for (int i = 0; i < l->sessions; ++i) ids.push_back(Id(i));
@@ -811,7 +868,7 @@ void Run(benchmark::State& state, const std::string& kind, const std::string& ba
   lat.Report(state,
              absl::StrCat(kind, "/", backend, "/", large, "/", op, "/", state.threads()));
   state.counters["session_bytes"] =
-      benchmark::Counter(static_cast<double>(l.target->value.size()), benchmark::Counter::kAvgThreads);
+      benchmark::Counter(Values(large).mean_bytes, benchmark::Counter::kAvgThreads);
   if (op == "patch_contended") {
     state.counters["conflicts"] = benchmark::Counter(static_cast<double>(conflicts) / static_cast<double>(n),
                                                      benchmark::Counter::kAvgThreads);
