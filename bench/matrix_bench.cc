@@ -9,9 +9,11 @@
 //                                 script and HSET (redis, see BareRedis); for
 //                                 redis_cluster the baseline is store/redis (the
 //                                 same store on one standalone Redis)
-//   scale/<backend>/<n>/<op>      get and patch with n sessions stored, the bytes
-//                                 each takes (RAM or disk), and a purge with 1 % of
-//                                 them expired
+//   scale/<backend>/<n>/<op>      get and patch with n sessions stored (loaded through
+//                                 BeginImport), the bytes each takes (RAM, as the
+//                                 process's heap or Redis's used_memory, or disk), a
+//                                 purge with 1 % of them expired, and on rocksdb cold
+//                                 gets (get_cold: reopened, files out of the page cache)
 //
 // Sizes: "typical" (varied sessions, bench_util.h's VariedSession, about 530 bytes on
 // average) and "large" (the same with 64 more attributes, about 16 KiB). Operations:
@@ -27,8 +29,11 @@
 //                --redis=HOST:PORT --redis_cluster=HOST:PORT,… [--sessions=N]
 //                [--threads=1,2] [--rocksdb_sync=true] [--scale=10000,1000000]
 //                [--scale_postgres=10000,200000] [--scale_redis_cluster=10000,1000000]
+//                [--scale_rocksdb=10000,1000000,10000000]
 //                [google benchmark flags…]
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,6 +41,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -77,6 +83,7 @@ struct Flags {
   bool rocksdb_sync = false;  // rocksdb: every write fsyncs its log (store and bare)
   std::vector<int> scale;
   std::vector<int> scale_postgres;
+  std::vector<int> scale_rocksdb;  // empty: --scale's
   std::vector<int> scale_redis_cluster = {10000, 1000000};
 };
 Flags flags;
@@ -325,6 +332,52 @@ class StoreTarget : public Target {
         std::exit(1);
       }
     }
+  }
+  // BulkLoad loads as `sessionctl import` does (SessionStore::BeginImport: table files
+  // on rocksdb, which the matrix's Load, like its bare engine, does not use).
+  void BulkLoad(const std::vector<std::string>& ids, const std::vector<bool>& expired) {
+    std::unique_ptr<BulkImport> bulk = store_->BeginImport(ImportOptions{});
+    for (size_t from = 0; from < ids.size(); from += 2000) {
+      std::vector<ImportRecord> batch;
+      for (size_t i = from; i < std::min(ids.size(), from + 2000); ++i) {
+        batch.push_back(ImportRecord{
+            {"acme", ids[i]}, Stamped(large, ids[i], !expired.empty() && expired[i])});
+      }
+      if (absl::Status s = bulk->Add(batch).status(); !s.ok()) {
+        std::cerr << "load failed: " << s << "\n";
+        std::exit(1);
+      }
+    }
+    if (absl::Status s = bulk->Finish().status(); !s.ok()) {
+      std::cerr << "load failed: " << s << "\n";
+      std::exit(1);
+    }
+  }
+  // Reopen closes the store and opens `uri` in its place. `drop_page_cache`: first asks
+  // the kernel to drop the store's files from its page cache (posix_fadvise), so that
+  // the next reads come from the disk: a cold start, without root.
+  void Reopen(const std::string& uri, bool drop_page_cache) {
+    ServiceOptions options = service_->options();
+    service_.reset();
+    store_.reset();
+    if (drop_page_cache && !disk_path_.empty()) {
+      for (const auto& e : std::filesystem::recursive_directory_iterator(disk_path_)) {
+        if (!e.is_regular_file()) continue;
+        const int fd = ::open(e.path().c_str(), O_RDONLY);
+        if (fd < 0) continue;
+        (void)::fdatasync(fd);
+        (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+      }
+    }
+    absl::StatusOr<std::unique_ptr<SessionStore>> store =
+        OpenSessionStore(uri, StoreOptions{});
+    if (!store.ok()) {
+      std::cerr << store.status() << "\n";
+      std::exit(1);
+    }
+    store_ = *std::move(store);
+    service_ = std::make_unique<SessionService>(store_.get(), options);
   }
   int64_t Purge() override { return store_->PurgeExpired().value_or(-1); }
   double BytesPerSession(int64_t n) override {
@@ -909,12 +962,60 @@ void RegisterMatrix() {
 
 struct Scaled {
   std::unique_ptr<StoreTarget> target;
+  std::string path;  // rocksdb: its directory
   int n = 0;
   double bytes_per_session = 0;
   std::vector<int64_t> versions;
 };
 
 size_t HeapInUse() { return mallinfo2().uordblks; }
+
+// RedisUsedMemory: the bytes the backend's Redis servers hold (INFO memory's
+// used_memory; a cluster's masters summed); 0 for other backends.
+double RedisUsedMemory(const std::string& backend) {
+#ifdef SESSIONCTX_BENCH_WITH_REDIS
+  auto used = [](const std::string& address) -> double {
+    RedisConn c(address);
+    absl::StatusOr<std::unique_ptr<RedisReply>> r = c.Command({"INFO", "memory"});
+    if (!r.ok() || (*r)->r->type != REDIS_REPLY_STRING) return 0;
+    for (absl::string_view line :
+         absl::StrSplit(absl::string_view((*r)->r->str, (*r)->r->len), "\r\n")) {
+      double v = 0;
+      if (absl::ConsumePrefix(&line, "used_memory:") && absl::SimpleAtod(line, &v))
+        return v;
+    }
+    return 0;
+  };
+  if (backend == "redis") return used(flags.redis);
+  if (backend == "redis_cluster") {
+    const std::vector<std::string> seeds = absl::StrSplit(flags.redis_cluster, ',');
+    RedisConn c(seeds.at(0));
+    absl::StatusOr<std::unique_ptr<RedisReply>> r = c.Command({"CLUSTER", "NODES"});
+    if (!r.ok() || (*r)->r->type != REDIS_REPLY_STRING) return 0;
+    double total = 0;
+    for (absl::string_view line :
+         absl::StrSplit(absl::string_view((*r)->r->str, (*r)->r->len), '\n')) {
+      const std::vector<std::string> f = absl::StrSplit(line, ' ');
+      if (f.size() < 3 || f[2].find("master") == std::string::npos) continue;
+      total += used(f[1].substr(0, f[1].find('@')));  // ip:port@cport
+    }
+    return total;
+  }
+#endif
+  (void)backend;
+  return 0;
+}
+
+// ReadBytes: what this process has read from storage so far (/proc/self/io).
+double ReadBytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  double value = 0;
+  while (io >> key >> value) {
+    if (key == "read_bytes:") return value;
+  }
+  return 0;
+}
 
 Scaled& GetScaled(const std::string& backend, int n) {
   static auto* scaled = new std::map<std::string, std::unique_ptr<Scaled>>();
@@ -931,6 +1032,7 @@ Scaled& GetScaled(const std::string& backend, int n) {
       store = *OpenSessionStore("memory:", StoreOptions{});
     } else if (backend == "rocksdb") {
       path = Dir().Sub(name);
+      s->path = path;
       store = *OpenSessionStore("rocksdb:" + path, StoreOptions{});
     } else if (backend == "redis_cluster") {
       store = OpenRedisCluster(name);
@@ -950,20 +1052,18 @@ Scaled& GetScaled(const std::string& backend, int n) {
       expired.push_back(i % 100 == 99);
     }
     const size_t heap_before = HeapInUse();
-    for (int from = 0; from < n; from += 100000) {
-      const int to = std::min(n, from + 100000);
-      s->target->Load(std::vector<std::string>(ids.begin() + from, ids.begin() + to),
-                      std::vector<bool>(expired.begin() + from, expired.begin() + to));
-    }
+    const double redis_before = RedisUsedMemory(backend);
+    s->target->large = false;
+    s->target->BulkLoad(ids, expired);
     if (backend == "memory") {
       s->bytes_per_session = static_cast<double>(HeapInUse() - heap_before) / n;
     } else if (backend == "rocksdb") {
       // Reopened, so that the write-ahead log is flushed into tables.
-      s->target.reset();
-      s->target = std::make_unique<StoreTarget>(*OpenSessionStore("rocksdb:" + path, StoreOptions{}), path);
+      s->target->Reopen("rocksdb:" + path, false);
       s->bytes_per_session = s->target->BytesPerSession(n);
     } else if (backend == "redis_cluster" || backend == "redis") {
-      s->bytes_per_session = 0;  // not measured: memory is the servers'
+      // The servers' own count (INFO memory's used_memory, summed over the masters).
+      s->bytes_per_session = (RedisUsedMemory(backend) - redis_before) / n;
     } else {
       pqxx::connection c(flags.postgres);
       pqxx::nontransaction t(c);
@@ -1061,12 +1161,23 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
     return;
   }
   int64_t conflicts = 0, done = 0;
-  (void)w->Get(Id(0));  // untimed: opens a connection where there is one
+  double read_before = 0;
+  if (op == "get_cold") {
+    // A cold start: the store reopened (an empty block cache, its tables' index and
+    // filter blocks not yet read) and its files dropped from the page cache.
+    s.target->Reopen("rocksdb:" + s.path, true);
+    w = s.target->NewWorker();
+    read_before = ReadBytes();
+  } else {
+    (void)w->Get(Id(0));  // untimed: opens a connection where there is one
+  }
   for (auto _ : state) {
     int i = static_cast<int>(rng() % n);
     if (i % 100 == 99) --i;  // an expired one
-    absl::Status st = op == "get" ? lat.Time([&] { return w->Get(Id(i)); })
-                                  : lat.Time([&] { return w->Patch(Id(i), &s.versions[i], false, &conflicts); });
+    absl::Status st =
+        op != "patch" ? lat.Time([&] { return w->Get(Id(i)); }) : lat.Time([&] {
+          return w->Patch(Id(i), &s.versions[i], false, &conflicts);
+        });
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
       return;
@@ -1077,21 +1188,29 @@ void RunScale(benchmark::State& state, const std::string& backend, int n, const 
   lat.Report(state,
              absl::StrCat("scale/", backend, "/", n, "/", op, "/", state.threads()));
   state.counters["bytes_per_session"] = s.bytes_per_session;
+  if (op == "get_cold" && done > 0) {
+    // What each get read from the disk: shows the reads were cold.
+    state.counters["disk_bytes_per_get"] =
+        (ReadBytes() - read_before) / static_cast<double>(done);
+  }
 }
 
 void RegisterScale() {
   for (const std::string& backend : flags.backends) {
-    const std::vector<int>& sizes = backend == "postgres" ? flags.scale_postgres
-                                    : backend == "redis_cluster"
-                                        ? flags.scale_redis_cluster
-                                        : flags.scale;
+    const std::vector<int>& sizes =
+        backend == "postgres"                                  ? flags.scale_postgres
+        : backend == "redis_cluster"                           ? flags.scale_redis_cluster
+        : backend == "rocksdb" && !flags.scale_rocksdb.empty() ? flags.scale_rocksdb
+                                                               : flags.scale;
     for (int n : sizes) {
-      for (const char* op : {"get", "patch", "purge", "customer_list", "customer_end"}) {
-        // Redis expires sessions itself: there is nothing to purge. One Redis is in
-        // the scale runs for a customer's sessions only.
+      for (const char* op :
+           {"get", "get_cold", "patch", "purge", "customer_list", "customer_end"}) {
+        // Redis expires sessions itself: there is nothing to purge. Cold reads: the
+        // store that reads its files (memory and Redis hold everything in RAM; a
+        // PostgreSQL's cache is the server's, which this program does not restart).
         const std::string o = op;
         if ((backend == "redis_cluster" || backend == "redis") && o == "purge") continue;
-        if (backend == "redis" && o.rfind("customer_", 0) != 0) continue;
+        if (backend != "rocksdb" && o == "get_cold") continue;
         const std::string name = absl::StrCat("scale/", backend, "/", n, "/", op);
         benchmark::internal::Benchmark* b =
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { RunScale(st, backend, n, op); });
@@ -1148,6 +1267,8 @@ void ParseFlags(int* argc, char** argv) {
       flags.rocksdb_sync = *v == "true";
     } else if (auto v = value("scale")) {
       flags.scale = Ints(*v);
+    } else if (auto v = value("scale_rocksdb")) {
+      flags.scale_rocksdb = Ints(*v);
     } else if (auto v = value("scale_postgres")) {
       flags.scale_postgres = Ints(*v);
     } else {
