@@ -564,7 +564,9 @@ def main():
             "- **ops/s**: operations completed per second, all threads together (wall clock; "
             "create and delete: their own calls only, the record or session each needs made "
             "untimed). Every case runs for the same time; with repetitions, the median and "
-            "[min–max] of the runs. Thread counts stop at the machine's cores.",
+            "[min–max] of the runs, the repetitions of all cases run interleaved in random "
+            "order so that the spread holds the drift of the whole run, for a store and its "
+            "bare engine alike. Thread counts stop at the machine's cores.",
             "- **ratio**: ops/s through sessionctx ÷ ops/s of the bare engine doing the same "
             "work on the same bytes at the same thread count (1.0 = no overhead), the ratio "
             "of the medians with its spread (the fastest store run over the slowest bare one, "
