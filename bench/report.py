@@ -148,14 +148,23 @@ def parse_matrix(runs):
     return out
 
 
-def fmt_ratio(s, bare):
-    """The ratio of the medians; its spread pairs the extremes (fastest store over
-    slowest bare, and the other way); shown as "≈ 1" when the spread holds 1."""
+def ratio_spread(s, bare):
+    """(ratio, low, high): the ratio of the medians and its spread, which pairs the
+    extremes (slowest store over fastest bare, and the other way); None without both."""
     if not s or not bare or not s.get("items_per_second") or not bare.get("items_per_second"):
-        return "–"
+        return None
     ratio = s["items_per_second"] / bare["items_per_second"]
     low = s.get("ips_min", s["items_per_second"]) / bare.get("ips_max", bare["items_per_second"])
     high = s.get("ips_max", s["items_per_second"]) / bare.get("ips_min", bare["items_per_second"])
+    return ratio, low, high
+
+
+def fmt_ratio(s, bare):
+    """The ratio with its spread (ratio_spread); "≈ 1" when the spread holds 1."""
+    rs = ratio_spread(s, bare)
+    if rs is None:
+        return "–"
+    ratio, low, high = rs
     if s.get("reps", 1) < 2:
         return "%.2f" % ratio
     if low <= 1 <= high:
@@ -281,10 +290,8 @@ def above_one_reason(backend, size, op):
 
 def ratio_above_one(s, bare):
     """True when the ratio, spread included, is above 1."""
-    if not s or not bare or not s.get("items_per_second") or not bare.get("items_per_second"):
-        return False
-    low = s.get("ips_min", s["items_per_second"]) / bare.get("ips_max", bare["items_per_second"])
-    return low > 1
+    rs = ratio_spread(s, bare)
+    return rs is not None and rs[1] > 1
 
 
 DURABLE = {

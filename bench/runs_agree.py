@@ -17,12 +17,9 @@ import report  # noqa: E402  (the report's own parsing and spread)
 def ratio_and_spread(mx, key):
     s = mx.get(("store",) + key)
     b = mx.get(("bare",) + key) if key[0] != "redis_cluster" else mx.get(("store", "redis") + key[1:])
-    if not s or not b or key[2] == "patch_contended" and key[0] in report.NO_BARE_CAS:
+    if key[2] == "patch_contended" and key[0] in report.NO_BARE_CAS:
         return None
-    ratio = s["items_per_second"] / b["items_per_second"]
-    low = s["ips_min"] / b["ips_max"]
-    high = s["ips_max"] / b["ips_min"]
-    return ratio, low, high
+    return report.ratio_spread(s, b)
 
 
 def main():
