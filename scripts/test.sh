@@ -15,6 +15,14 @@
 #   scripts/test.sh debug        # just one preset
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's line carries the minutes since the command started, so a CI log shows
+# where the time goes.
+SESSIONCTX_TEST_START=${SESSIONCTX_TEST_START:-$(date +%s)}
+export SESSIONCTX_TEST_START
+phase() {
+  local s=$(( $(date +%s) - SESSIONCTX_TEST_START ))
+  printf '=== [%d:%02d] %s\n' $(( s / 60 )) $(( s % 60 )) "$*"
+}
 
 if [ "${1:-}" != "--with-server" ]; then
   scripts/install-deps.sh
@@ -33,10 +41,10 @@ shift
 presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(release asan tsan)
 for preset in "${presets[@]}"; do
-  echo "=== ${preset}: configure and build"
+  phase "${preset}: configure and build"
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset"
-  echo "=== ${preset}: test"
+  phase "${preset}: test"
   # The long crash, outage and failover tests (a Redis Cluster's master killed, its
   # slots moved, a full disk) run once, in release: under the sanitizers they only
   # repeat the same code paths at a tenth of the speed. The framework adapters in
@@ -57,7 +65,7 @@ for preset in "${presets[@]}"; do
   if [ "$preset" = release ]; then
     # The package as a user gets it: install, then build examples/ on its own against
     # the installed sessionctxConfig.cmake, and run the store-only program.
-    echo "=== release: install, build examples/ against the installed package, run store_only, own_verifier, metrics_store and the adapters' end-to-end test"
+    phase "release: install, build examples/ against the installed package, run store_only, own_verifier, metrics_store and the adapters' end-to-end test"
     rm -rf build/install build/consumer
     # [embed:consumer-build]
     cmake --install build/release --prefix "$PWD/build/install" >/dev/null
@@ -83,7 +91,7 @@ for preset in "${presets[@]}"; do
     # end-to-end test over a real socket (none may be missing).
     for adapter in beast_server httplib_server poco_server pistache_server cpprest_server \
                    civetweb_server libevent_server; do
-      echo "=== release: adapter_e2e_test against build/consumer/$adapter"
+      phase "release: adapter_e2e_test against build/consumer/$adapter"
       test -x "build/consumer/$adapter" || { echo "examples/$adapter was not built"; exit 1; }
       SESSIONCTX_ADAPTER_BIN="$PWD/build/consumer/$adapter" build/release/bin/adapter_e2e_test \
         --gtest_brief=1
@@ -92,13 +100,14 @@ for preset in "${presets[@]}"; do
 done
 if [ "$#" -eq 0 ]; then
   # The fuzz targets: their saved regressions, then a short run of each.
-  echo "=== fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
+  phase "fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
   scripts/fuzz.sh "${SESSIONCTX_FUZZ_SECONDS:-20}"
   # The storage-choice report in its smoke mode: every part runs (its own PostgreSQL
   # and Redis, the matrix, scale, import, HTTP, the report and chart), in seconds.
-  echo "=== bench/compare --smoke"
+  phase "bench/compare --smoke"
   smoke_out=$(mktemp -d)
   bench/compare --smoke --out "$smoke_out"
   test -s "$smoke_out/benchmarks.md" && test -s "$smoke_out/benchmarks.svg"
   rm -rf "$smoke_out"
+  phase "done"
 fi
