@@ -104,7 +104,8 @@ int64_t ExpiryMinute(absl::Time expires_at) {
 size_t RecordBytes(const SessionContext& session) {
   // The fields' text around an empty context, plus the context's own text: no copy of
   // the context's DOM (ToJson would make one), one render of it.
-  const size_t context = session.context.is_object() ? session.context.dump().size() : 2;
+  const size_t context =
+      session.context.is_object() ? JsonText(session.context).size() : 2;
   return TextLayout::FromParts(session, "{}")->json().size() - 2 + context;
 }
 
@@ -114,7 +115,7 @@ absl::Status CheckRecordSize(const SessionContext& session, size_t max_bytes) {
 }
 
 size_t AttributeBytes(const std::string& name, const Json& value) {
-  return MemberBytes(QuotedJsonString(name).size(), value.dump().size());
+  return MemberBytes(QuotedJsonString(name).size(), JsonText(value).size());
 }
 
 size_t Digits(int64_t version) {
@@ -131,7 +132,7 @@ absl::StatusOr<std::optional<std::string>> EditContext(const SessionText& text,
     if (!FindMember(context, quoted)) return std::optional<std::string>();
     return std::optional<std::string>(internal::RemoveMember(context, quoted));
   }
-  std::string next = internal::SetMember(context, quoted, write.value->dump());
+  std::string next = internal::SetMember(context, quoted, JsonText(*write.value));
   const size_t bytes = BytesAtVersion(text, text.version() + 1) - context.size() + next.size();
   if (bytes > write.max_record_bytes) return RecordTooLarge(bytes, write.max_record_bytes);
   return std::optional<std::string>(std::move(next));
@@ -142,7 +143,7 @@ constexpr int kImportContextDepth = 64;
 
 std::string ImportContextJson(const ImportRecord& r) {
   if (!r.context_json.empty()) return r.context_json;
-  return r.record.context.is_object() ? r.record.context.dump() : "{}";
+  return r.record.context.is_object() ? JsonText(r.record.context) : "{}";
 }
 
 const std::vector<ImportRecord>& ParsedImportRecords(

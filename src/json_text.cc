@@ -1,11 +1,15 @@
 #include "src/json_text.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "sessionctx/session_context.h"
 
 namespace sessionctx::backend {
@@ -326,27 +330,74 @@ bool IsCanonicalJson(absl::string_view t, int max_depth) {
   return StrictJson(t, max_depth, /*canonical=*/true).Check();
 }
 
+namespace {
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+
+uint64_t LoadWord(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// Whether any byte of `w` is a control byte (< 0x20), '"' or '\\': the bytes a JSON
+// string escapes (exact for the word as a whole; bytes >= 0x80 never count).
+bool NeedsEscape(uint64_t w) {
+  const uint64_t ascii = ~w & kHighBits;  // the high bit of each byte below 0x80
+  const uint64_t control = (w - kOnes * 0x20) & ascii;
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t backslash = w ^ (kOnes * '\\');
+  return (control | ((quote - kOnes) & ~quote & kHighBits) |
+          ((backslash - kOnes) & ~backslash & kHighBits)) != 0;
+}
+
+}  // namespace
+
 void AppendJsonString(std::string& out, absl::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // start of the current run of bytes that need no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 15]);
+  size_t i = 0;
+  while (i < s.size()) {
+    // Eight bytes at a time while none needs an escape (nearly always).
+    if (i + 8 <= s.size() && !NeedsEscape(LoadWord(s.data() + i))) {
+      i += 8;
+      continue;
+    }
+    const size_t stop = std::min(s.size(), i + 8);
+    for (; i < stop; ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+      }
     }
   }
   out.append(s.data() + run, s.size() - run);
@@ -356,6 +407,83 @@ void AppendJsonString(std::string& out, absl::string_view s) {
 std::string QuotedJsonString(absl::string_view s) {
   std::string out;
   AppendJsonString(out, s);
+  return out;
+}
+
+namespace {
+
+bool HasHighByte(absl::string_view s) {
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    if ((LoadWord(s.data() + i) & kHighBits) != 0) return true;
+  }
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
+  }
+  return false;
+}
+
+// A string as dump() writes it: invalid UTF-8 goes to dump() itself, which throws.
+void AppendDumpedString(std::string& out, const std::string& s) {
+  if (HasHighByte(s) && !IsValidUtf8(s)) {
+    out += Json(s).dump();
+    return;
+  }
+  AppendJsonString(out, s);
+}
+
+}  // namespace
+
+void AppendJson(std::string& out, const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [key, member] : v.get_ref<const Json::object_t&>()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendDumpedString(out, key);
+        out.push_back(':');
+        AppendJson(out, member);
+      }
+      out.push_back('}');
+      return;
+    }
+    case Json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const Json& element : v.get_ref<const Json::array_t&>()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJson(out, element);
+      }
+      out.push_back(']');
+      return;
+    }
+    case Json::value_t::string:
+      AppendDumpedString(out, v.get_ref<const std::string&>());
+      return;
+    case Json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::null:
+      out += "null";
+      return;
+    case Json::value_t::number_integer:
+      absl::StrAppend(&out, v.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      absl::StrAppend(&out, v.get<uint64_t>());
+      return;
+    default:  // a float (its shortest round-trip form), or a type no session holds
+      out += v.dump();
+      return;
+  }
+}
+
+std::string JsonText(const Json& value) {
+  std::string out;
+  AppendJson(out, value);
   return out;
 }
 

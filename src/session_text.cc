@@ -11,7 +11,7 @@ namespace sessionctx {
 
 std::shared_ptr<const SessionText> SessionText::FromRecord(const SessionContext& record) {
   const std::string context =
-      record.context.is_object() ? record.context.dump() : std::string("{}");
+      record.context.is_object() ? backend::JsonText(record.context) : std::string("{}");
   return backend::TextLayout::FromParts(record, context);
 }
 

@@ -153,9 +153,9 @@ std::string MergePatchText(absl::string_view object_json, const Json& patch) {
         if (merged.is_discarded()) merged = Json();
       }
       MergePatch(merged, *it);
-      text = internal::SetMember(text, quoted, merged.dump());
+      text = internal::SetMember(text, quoted, JsonText(merged));
     } else {
-      text = internal::SetMember(text, quoted, it->dump());
+      text = internal::SetMember(text, quoted, JsonText(*it));
     }
   }
   return text;

@@ -3,6 +3,9 @@
 // touch only the member named.
 #include "sessionctx/session_text.h"
 
+#include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -176,6 +179,93 @@ TEST(JsonText, RecordBytesIsTheSizeOfTheWireText) {
       s.context[absl::StrCat("k", k, "\n")] = Json::array({k, "v\x01", 1.5});
     if (i % 11 == 0) s.context = Json();  // not an object: rendered as {}
     EXPECT_EQ(backend::RecordBytes(s), ToJson(s).dump().size()) << i;
+  }
+}
+
+// RandomJson: a value of every JSON type, nested up to `depth`, its strings drawn from
+// every ASCII byte (controls, quote and backslash included) and from 2-, 3- and
+// 4-byte UTF-8, its numbers from the extremes and from floats of every magnitude.
+Json RandomJson(std::mt19937_64& rng, int depth) {
+  const char* const kPieces[] = {
+      "a",  "Z",     " ",        "\"",           "\\",
+      "/",  "\x7f",  "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9b\x92",
+      "{}", "\u2028"};
+  auto random_string = [&rng, &kPieces] {
+    std::string out;
+    const int n = static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      if (rng() % 3 == 0) {
+        out.push_back(static_cast<char>(rng() % 0x80));  // any ASCII byte, NUL too
+      } else {
+        out += kPieces[rng() % std::size(kPieces)];
+      }
+    }
+    return out;
+  };
+  switch (rng() % (depth > 0 ? 9 : 7)) {
+    case 0:
+      return random_string();
+    case 1:
+      return rng() % 2 == 0;
+    case 2:
+      return nullptr;
+    case 3: {
+      const int64_t ints[] = {0,         -1,        1,
+                              INT64_MIN, INT64_MAX, static_cast<int64_t>(rng())};
+      return ints[rng() % std::size(ints)];
+    }
+    case 4:
+      return rng() % 2 ? UINT64_MAX : static_cast<uint64_t>(rng());
+    case 5: {
+      const double floats[] = {0.0,
+                               -0.0,
+                               0.1,
+                               1.0,
+                               -2.5,
+                               1e300,
+                               5e-324,
+                               123456789.125,
+                               std::ldexp(static_cast<double>(rng() % 1000000),
+                                          -static_cast<int>(rng() % 60))};
+      return floats[rng() % std::size(floats)];
+    }
+    case 6:
+      return random_string();
+    case 7: {
+      Json object = Json::object();
+      for (int i = static_cast<int>(rng() % 6); i > 0; --i)
+        object[random_string()] = RandomJson(rng, depth - 1);
+      return object;
+    }
+    default: {
+      Json array = Json::array();
+      for (int i = static_cast<int>(rng() % 6); i > 0; --i)
+        array.push_back(RandomJson(rng, depth - 1));
+      return array;
+    }
+  }
+}
+
+// JsonText is dump() byte for byte (the stored text and the size limit rest on it),
+// and refuses what dump() refuses: a string that is not valid UTF-8.
+TEST(JsonText, RendersExactlyAsDump) {
+  std::mt19937_64 rng(29);
+  for (int i = 0; i < 20000; ++i) {
+    const Json value = RandomJson(rng, 4);
+    ASSERT_EQ(backend::JsonText(value), value.dump()) << i;
+  }
+  EXPECT_EQ(backend::JsonText(Json::object()), "{}");
+  EXPECT_EQ(backend::JsonText(Json::array()), "[]");
+  std::string appended = "x";
+  backend::AppendJson(appended, Json{{"b", 1}, {"a", {true, nullptr}}});
+  EXPECT_EQ(appended, R"(x{"a":[true,null],"b":1})");
+  for (const char* bad :
+       {"\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+    const Json as_value = Json{{"k", bad}};
+    const Json as_key = Json{{bad, 1}};
+    EXPECT_THROW((void)as_value.dump(), Json::type_error) << bad;
+    EXPECT_THROW((void)backend::JsonText(as_value), Json::type_error) << bad;
+    EXPECT_THROW((void)backend::JsonText(as_key), Json::type_error) << bad;
   }
 }
 

@@ -87,7 +87,8 @@ struct Entry {
 
 // MakeEntry renders a record, outside any lock.
 Entry MakeEntry(const SessionContext& record) {
-  std::string context = record.context.is_object() ? record.context.dump() : "{}";
+  std::string context =
+      record.context.is_object() ? backend::JsonText(record.context) : "{}";
   if (context.size() <= kLargeContextBytes) return Entry{backend::TextLayout::FromParts(record, context), nullptr};
   return Entry{backend::TextLayout::FromParts(record, "{}"), LargeContext::FromText(context)};
 }
@@ -342,7 +343,7 @@ class MemoryStore final : public SessionStore {
         large.member_bytes -= LargeContext::MemberBytes(quoted, old->second);
         large.members.erase(old);
       } else {
-        std::string value = write.value->dump();
+        std::string value = backend::JsonText(*write.value);
         const size_t old_bytes = old == large.members.end() ? 0 : LargeContext::MemberBytes(quoted, old->second);
         const size_t added = LargeContext::MemberBytes(quoted, value);
         // The record's size as it will be: the new version's digits, the member's change.

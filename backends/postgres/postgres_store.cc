@@ -1184,10 +1184,12 @@ class PostgresStore final : public SessionStore {
                        const SessionContext& record, std::optional<int64_t> expected) {
     std::string expiry;
     const std::string expected_text = expected ? std::to_string(*expected) : "";
-    return tx.exec_prepared1(
-        statement, key.tenant, key.session_id, Now(), FieldsJson(record), record.context.dump(),
-        record.version, Ms(record.created_at), Ms(record.modified_at), Expiry(record, expiry),
-        expected ? expected_text.c_str() : nullptr, backend::RecordBytes(record), ByteMap(record));
+    return tx.exec_prepared1(statement, key.tenant, key.session_id, Now(),
+                             FieldsJson(record), backend::JsonText(record.context),
+                             record.version, Ms(record.created_at),
+                             Ms(record.modified_at), Expiry(record, expiry),
+                             expected ? expected_text.c_str() : nullptr,
+                             backend::RecordBytes(record), ByteMap(record));
   }
 
   // FieldsJson: the base fields as {column: value|null}, the parameter the whole-record

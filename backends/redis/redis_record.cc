@@ -59,7 +59,7 @@ StoredRecord StoredOf(const SessionKey& key, const SessionContext& r, absl::Time
   if (r.context.is_object()) {
     for (auto it = r.context.begin(); it != r.context.end(); ++it) {
       std::string quoted = backend::QuotedJsonString(it.key());
-      std::string value = it->dump();
+      std::string value = backend::JsonText(*it);
       context += backend::MemberBytes(quoted.size(), value.size());
       c.Own(std::move(quoted)).Own(std::move(value));
       ++count;

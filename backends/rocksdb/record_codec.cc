@@ -286,7 +286,7 @@ absl::StatusOr<std::shared_ptr<const SessionText>> DecodeText(std::string bytes)
 
 std::string EncodeValue(const Json& value) {
   std::string out(1, kFormatValueTextV3);
-  out += value.dump();
+  backend::AppendJson(out, value);
   return out;
 }
 

@@ -944,7 +944,8 @@ class RocksDbStore final : public SessionStore {
                                          const Json* old_attributes) {
     static const Json kNone = Json::object();
     const Json& context = record.context.is_object() ? record.context : kNone;
-    return WriteInto(batch, key, record, context.dump(), &context, old_attributes);
+    return WriteInto(batch, key, record, backend::JsonText(context), &context,
+                     old_attributes);
   }
 
   // WriteInto writes a session given as its fields (`fields.context` ignored) and its

@@ -248,6 +248,12 @@ struct TextLayout {
 void AppendJsonString(std::string& out, absl::string_view s);
 // QuotedJsonString: `s` as a quoted JSON string, the form member keys are compared in.
 std::string QuotedJsonString(absl::string_view s);
+// JsonText: `value` rendered byte for byte as `value.dump()` renders it (compact,
+// members in key order), in one pass that copies each string's runs of plain bytes
+// whole: what a record's size and its stored text are made of. A string that is not
+// valid UTF-8 throws as dump() does; AppendJson appends the same text to `out`.
+std::string JsonText(const Json& value);
+void AppendJson(std::string& out, const Json& value);
 
 // MemberSpan: where one member of an object sits in its text.
 struct MemberSpan {
