@@ -16,7 +16,8 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(write_rules http_handler request token record_codec)
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+# The fuzz targets and what they link, not the programs around them.
+cmake --build --preset fuzz --target "${targets[@]/%/_fuzz}"
 
 mkdir -p build/fuzz-findings
 for t in "${targets[@]}"; do
