@@ -1,19 +1,19 @@
 // A customer's sessions, on every backend: listed a page at a time (none missing,
 // none twice), ended all or all but one, exactly, while other writers run; the index
 // after logins, imports, expiry, a restart and a kill -9 of the writer.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/kill_writer.h"
 #include "tests/store_conformance.h"
 
 namespace sessionctx {
@@ -245,7 +245,7 @@ TEST_P(CustomerSessions, EndingEverythingWhileOthersWriteLeavesNoOldSessionLive)
       before.push_back(id);
     }
     std::atomic<bool> stop{false}, ending{false};
-    std::atomic<int> writes{0}, logins_during{0};
+    std::atomic<int> writes{0}, logins{0}, logins_during{0};
     std::vector<std::thread> threads;
     for (int w = 0; w < 2; ++w) {
       threads.emplace_back([&, w] {
@@ -269,8 +269,9 @@ TEST_P(CustomerSessions, EndingEverythingWhileOthersWriteLeavesNoOldSessionLive)
         const std::string id = absl::StrCat(customer, "-new", i);
         if (!service_->Create("acme", SessionContext{.session_id = id}).ok()) continue;
         const bool started = ending;
-        if (service_->AttachCustomer({"acme", id}, customer).ok() && started)
-          ++logins_during;
+        if (!service_->AttachCustomer({"acme", id}, customer).ok()) continue;
+        ++logins;
+        if (started) ++logins_during;
       }
     });
     threads.emplace_back([&] {  // anonymous sessions written and left to expire
@@ -280,7 +281,12 @@ TEST_P(CustomerSessions, EndingEverythingWhileOthersWriteLeavesNoOldSessionLive)
       }
     });
     // Logins acknowledged before the call began: the logins thread's, known by id.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Every writer has got going first (however busy the machine is).
+    if (!testing::WaitUntil([&] { return writes >= 20 && logins >= 5; })) {
+      stop = true;
+      for (std::thread& t : threads) t.join();
+      FAIL() << writes << " writes and " << logins << " logins in 60 s";
+    }
     std::set<std::string> acknowledged_before = IdsOf(customer);
     clock_.Advance(absl::Hours(2));  // the anonymous sessions so far expire
     ending = true;
@@ -328,35 +334,21 @@ TEST_P(CustomerSessions, EveryAcknowledgedLoginIsIndexedAfterKillNine) {
   const std::string uri = factory_.Uri();
   service_.reset();
   store_.reset();  // rocksdb: one process at a time
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    auto store = OpenSessionStore(uri, StoreOptions{});
-    if (!store.ok()) _exit(3);
-    SessionService service(store->get(), ServiceOptions{});
-    for (int i = 0;; ++i) {
-      const std::string id = absl::StrCat("k", i);
-      if (!service.Create("acme", SessionContext{.session_id = id}).ok()) _exit(4);
-      if (!service.AttachCustomer({"acme", id}, "c1").ok()) _exit(5);
-      const std::string line = id + "\n";
-      if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-        _exit(6);
-    }
-  }
-  close(fds[1]);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited early with " << WEXITSTATUS(status);
-  std::set<std::string> acked;
-  FILE* in = fdopen(fds[0], "r");
-  char id[64];
-  while (fscanf(in, "%63s", id) == 1) acked.insert(id);
-  fclose(in);
+  std::mt19937 rng(std::random_device{}());
+  const std::vector<std::string> lines = testing::KillAfterLines(
+      [&](int fd) {
+        auto store = OpenSessionStore(uri, StoreOptions{});
+        if (!store.ok()) _exit(3);
+        SessionService service(store->get(), ServiceOptions{});
+        for (int i = 0;; ++i) {
+          const std::string id = absl::StrCat("k", i);
+          if (!service.Create("acme", SessionContext{.session_id = id}).ok()) _exit(4);
+          if (!service.AttachCustomer({"acme", id}, "c1").ok()) _exit(5);
+          testing::ReportLine(fd, id, 6);
+        }
+      },
+      20 + rng() % 181);
+  const std::set<std::string> acked(lines.begin(), lines.end());
   ASSERT_FALSE(acked.empty()) << "the writer acknowledged nothing before the kill";
   Reopen();
   ASSERT_NE(store_, nullptr);

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -412,6 +414,20 @@ TEST_F(ServerLimits, AccessLogEscapesTheRequestLineAndNeverHoldsAToken) {
   EXPECT_EQ(lines[2]["path"], "-");
 }
 
+// ServerReadEverything: the server on `port` has accepted at least `connections`
+// connections and read every byte sent on them (`ss`: no receive queue left on its
+// side), so that what was sent is a request in flight, not bytes in a socket.
+bool ServerReadEverything(int port, int connections) {
+  const std::string out = testing::RunCommand(
+      absl::StrCat("ss -Htn state established '( sport = :", port, " )'"));
+  int seen = 0;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipWhitespace())) {
+    ++seen;
+    if (!absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "0 ")) return false;
+  }
+  return seen >= connections;
+}
+
 // Graceful stop: requests in flight when SIGTERM comes get their whole answer, idle
 // connections are closed, new ones refused, and every acknowledged write is kept.
 TEST_F(ServerLimits, SigtermLetsRequestsInFlightFinish) {
@@ -431,7 +447,8 @@ TEST_F(ServerLimits, SigtermLetsRequestsInFlightFinish) {
     ASSERT_TRUE(busy.back().Send(req.substr(0, half)));
     rest.push_back(req.substr(half));
   }
-  std::this_thread::sleep_for(milliseconds(200));  // all of it has reached the server
+  ASSERT_TRUE(testing::WaitUntil([&] { return ServerReadEverything(port_, kInFlight + 1); }))
+      << "the server did not read what was sent within 60 s";
   server_.Signal(SIGTERM);
   EXPECT_TRUE(idle.ClosedWithin(seconds(5))) << "an idle connection stays open";
   bool refused = false;
@@ -465,7 +482,7 @@ TEST_F(ServerLimits, ShutdownGraceBoundsAStalledRequest) {
   StartServer({"--shutdown-grace", "1"});
   HttpConnection stalled(port_);
   ASSERT_TRUE(stalled.Send("GET /healthz HTTP/1.1\r\nHost: a\r\n"));  // never finished
-  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(testing::WaitUntil([&] { return ServerReadEverything(port_, 1); }));
   const auto start = std::chrono::steady_clock::now();
   server_.Signal(SIGTERM);
   EXPECT_EQ(server_.Wait(seconds(10)), 0);

@@ -2,11 +2,14 @@
 #ifndef SESSIONCTX_TESTS_TEST_UTIL_H_
 #define SESSIONCTX_TESTS_TEST_UTIL_H_
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,6 +37,19 @@ inline std::string Shell(const std::string& command) {
   const size_t first = out.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return "";
   return out.substr(first, out.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// WaitUntil polls `condition` every few milliseconds until it holds (true) or `limit`
+// has passed (false). For a test that waits for something to happen: the limit is
+// only there so that a test fails instead of hanging, never what a test measures.
+inline bool WaitUntil(const std::function<bool()>& condition,
+                      std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
