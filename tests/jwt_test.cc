@@ -403,7 +403,7 @@ TEST(TokenCache, ConcurrentUseKeepsEveryEntryConsistent) {
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
+    threads.emplace_back([&] {
       for (int i = 0; i < 2000; ++i) {
         const std::string token = absl::StrCat("tok", i % 300);
         Principal p;

@@ -61,7 +61,7 @@ class EventStream {
     const size_t end = buffer_.find("\r\n\r\n");
     head_ = buffer_.substr(0, end);
     buffer_.erase(0, end + 4);
-    absl::SimpleAtoi(head_.substr(9, 3), &status_);
+    if (!absl::SimpleAtoi(head_.substr(9, 3), &status_)) status_ = 0;
   }
 
   int status() const { return status_; }

@@ -73,7 +73,7 @@ TEST_P(WriteRuleConformance, ConcurrentConditionalWritesLandOncePerVersion) {
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
+    threads.emplace_back([&] {
       for (int i = 0; i < kRounds; ++i) {
         absl::StatusOr<SessionContext> s = service_->Get(key);
         if (!s.ok()) {
