@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (preset fuzz: clang-14, ASan+UBSan) and runs each:
+# Builds the libFuzzer targets (in the asan preset's tree: clang-14, ASan+UBSan, the
+# libraries with coverage instrumentation) and runs each:
 # first over its saved regressions (fuzz/regressions/TARGET/, inputs that once
 # failed), then fuzzing for SECONDS from the seed corpus (fuzz/corpus/TARGET/) plus
 # what earlier runs found (build/fuzz-corpus/TARGET/, kept between runs).
@@ -15,13 +16,13 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(write_rules http_handler request token record_codec)
 
-cmake --preset fuzz >/dev/null
-# The fuzz targets and what they link, not the programs around them.
-cmake --build --preset fuzz --target "${targets[@]/%/_fuzz}"
+cmake --preset asan >/dev/null
+# The fuzz targets and what they link (the test command has built them already).
+cmake --build --preset asan --target "${targets[@]/%/_fuzz}"
 
 mkdir -p build/fuzz-findings
 for t in "${targets[@]}"; do
-  bin=build/fuzz/bin/${t}_fuzz
+  bin=build/asan/bin/${t}_fuzz
   if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
     echo "=== fuzz $t: regressions"
     "$bin" fuzz/regressions/"$t"/* 2>&1 | tail -n 2

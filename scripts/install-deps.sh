@@ -23,7 +23,7 @@ SERVER=(
 TESTS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libpoco-dev libpistache-dev libcpprest-dev libcivetweb-dev libevent-dev
-  postgresql redis-server clang-14 libclang-rt-14-dev
+  postgresql redis-server clang-14 libclang-rt-14-dev ninja-build
 )
 REPORT=(
   gnuplot-nox wrk nginx-light linux-perf rocksdb-tools
