@@ -56,7 +56,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (used == 0) break;
   }
-  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (!ec && !parser.is_done()) {
+    // As Beast's read does at the end of the stream: put_eof only after some bytes
+    // (its precondition), end_of_stream when the client sent nothing.
+    if (parser.got_some()) {
+      parser.put_eof(ec);
+    } else {
+      ec = http::error::end_of_stream;
+    }
+  }
   if (ec) {
     if (std::optional<Rejection> r = RejectionForReadError(ec, parser, limits)) CheckRejection(*r);
     return 0;
