@@ -16,7 +16,8 @@
 # POSTGRES_URI=postgresql://… adds a postgresql: server (schema http_bench).
 # REDIS_URI=redis://host:port adds a redis: server (keys under http_bench_PID:).
 # REDIS_CLUSTER_URI=redis+cluster://host:port,… adds one on a Redis Cluster (the same).
-# ADAPTERS="build/release/bin/poco_server …" adds framework adapters from examples/
+# ADAPTERS="build/consumer/poco_server …" adds framework adapters from examples/ (built
+# there by scripts/test.sh release, against the installed package)
 # (each started as `ADAPTER PORT SECRET_FILE`, a memory store inside), named by file,
 # and prints each one's GET rate beside sessionctx-server's on memory:.
 # RESULTS_FILE=FILE also writes the results as tab-separated lines:

@@ -5,9 +5,10 @@
 #   scripts/install-deps.sh server   # build and run sessionctx-server and sessionctl
 #                                    # (scripts/run-server.sh)
 #   scripts/install-deps.sh          # everything: the server's, plus what the test
-#                                    # command adds (GoogleTest, Google Benchmark, a
-#                                    # PostgreSQL server and a Redis server, clang for
-#                                    # fuzzing, the frameworks examples/ adapts: cpp-httplib,
+#                                    # command adds (GoogleTest, Google Benchmark, Ninja,
+#                                    # a PostgreSQL server and a Redis server, clang for
+#                                    # the asan build and fuzzing, ss (iproute2) for the
+#                                    # graceful-stop tests, the frameworks examples/ adapts: cpp-httplib,
 #                                    # Poco, Pistache, cpprestsdk, CivetWeb, libevent) and what the
 #                                    # benchmark report adds (nginx, wrk, perf, gnuplot),
 #                                    # which the test command runs in its smoke mode
@@ -23,7 +24,7 @@ SERVER=(
 TESTS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libpoco-dev libpistache-dev libcpprest-dev libcivetweb-dev libevent-dev
-  postgresql redis-server clang-14 libclang-rt-14-dev ninja-build
+  postgresql redis-server clang-14 libclang-rt-14-dev ninja-build iproute2
 )
 REPORT=(
   gnuplot-nox wrk nginx-light linux-perf rocksdb-tools

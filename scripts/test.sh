@@ -40,18 +40,36 @@ shift
 
 presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(release asan tsan)
-for preset in "${presets[@]}"; do
-  phase "${preset}: configure and build"
-  # A tree configured earlier with another generator is made anew.
-  cmake --preset "$preset" >/dev/null 2>&1 || rm -rf "build/$preset"
-  cmake --preset "$preset" >/dev/null
-  cmake --build --preset "$preset"
+
+# build_preset P: configure (a tree configured earlier with another generator is made
+# anew) and build preset P.
+build_preset() {
+  cmake --preset "$1" >/dev/null 2>&1 || rm -rf "build/$1"
+  cmake --preset "$1" >/dev/null
+  cmake --build --preset "$1"
+}
+export -f build_preset
+
+# While one preset's suite runs (much of it waits on sockets and servers), the next
+# preset builds beside it, its output in build/PRESET-build.log, shown if it fails.
+build_pid=""
+trap '[ -z "$build_pid" ] || kill -- "-$build_pid" 2>/dev/null || true' EXIT
+phase "${presets[0]}: configure and build"
+build_preset "${presets[0]}"
+for i in "${!presets[@]}"; do
+  preset=${presets[$i]}
+  next=${presets[$((i + 1))]:-}
+  if [ -n "$next" ]; then
+    phase "${next}: configure and build, beside ${preset}'s suite (build/${next}-build.log)"
+    setsid bash -c 'set -e; build_preset "$0"' "$next" >"build/${next}-build.log" 2>&1 &
+    build_pid=$!
+  fi
   phase "${preset}: test"
   # The long crash, outage and failover tests (a Redis Cluster's master killed, its
   # slots moved, a full disk) run once, in release: under the sanitizers they only
   # repeat the same code paths at a tenth of the speed. The framework adapters in
-  # examples/ are built and run in release only (in-tree and against the installed
-  # package). The tsan build has only the tests that run code on several threads
+  # examples/ are built against the installed package and run after the release
+  # suite. The tsan build has only the tests that run code on several threads
   # (tests/CMakeLists.txt, NO_TSAN).
   long_tests='RedisSpareCluster|ClusterFailover|DiskFull|RestartAndKillNineOfRedis'
   if [ "$preset" = tsan ]; then
@@ -98,6 +116,15 @@ for preset in "${presets[@]}"; do
       SESSIONCTX_ADAPTER_BIN="$PWD/build/consumer/$adapter" build/release/bin/adapter_e2e_test \
         --gtest_brief=1
     done
+  fi
+  if [ -n "$next" ]; then
+    if ! wait "$build_pid"; then
+      tail -n 150 "build/${next}-build.log"
+      echo "the ${next} build failed (all of its output: build/${next}-build.log)"
+      exit 1
+    fi
+    build_pid=""
+    phase "${next}: built ($(grep -c '^\[' "build/${next}-build.log") steps)"
   fi
 done
 if [ "$#" -eq 0 ]; then
