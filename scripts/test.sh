@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, lints docs/openapi.yaml (Redocly),
-# builds each preset with -j2 and runs the
-# whole suite (release, then again under ASan+UBSan, then under ThreadSanitizer); after release, installs the
-# package and builds examples/ against it as an outside project would. The suite
-# includes the contract test: the server behind Stoplight Prism (npm), checked against
-# docs/openapi.yaml. A throwaway PostgreSQL server
-# is started for the PostgreSQL backend's tests, a Redis server and two Redis Clusters
-# for the Redis backends', all stopped at the end. The first
-# failing build or test run ends it with a non-zero status. Last, the libFuzzer
-# targets (scripts/fuzz.sh) run over their saved regressions and fuzz briefly, and
-# bench/compare runs in its smoke mode.
+# builds each preset with -j2 and runs the whole suite (release, then under
+# ASan+UBSan, then under ThreadSanitizer); after release, installs the package and
+# builds examples/ against it as an outside project would. The suite includes the
+# contract test: the server behind Stoplight Prism (npm), checked against
+# docs/openapi.yaml. A throwaway PostgreSQL server is started for the PostgreSQL
+# backend's tests, a Redis server and two Redis Clusters for the Redis backends', all
+# stopped at the end. The libFuzzer targets (scripts/fuzz.sh) run over their saved
+# regressions and fuzz briefly, and bench/compare runs in its smoke mode. The first
+# failure ends it with a non-zero status.
 #
-#   scripts/test.sh              # release, then asan, then tsan
-#   scripts/test.sh debug        # just one preset
+# The suites wait on sockets and servers much of the time, so work runs beside them:
+# the npm tools are fetched while release builds, the next preset builds while one
+# preset's suite runs, and fuzzing and the smoke run go beside the last suite. Each
+# phase's line carries the minutes since the command started.
+#
+#   scripts/test.sh              # release, then asan, then tsan, fuzzing, smoke run
+#   scripts/test.sh release      # just one preset (the inner loop between edits)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Each phase's line carries the minutes since the command started, so a CI log shows
-# where the time goes.
 SESSIONCTX_TEST_START=${SESSIONCTX_TEST_START:-$(date +%s)}
 export SESSIONCTX_TEST_START
 phase() {
@@ -26,13 +28,16 @@ phase() {
 
 if [ "${1:-}" != "--with-server" ]; then
   scripts/install-deps.sh
-  # The API description must stay valid (Redocly's recommended rules, npm).
-  scripts/lint-openapi.sh
   # Every code block of docs/embedding.md is a copy of a file built or run here.
   python3 scripts/check-embedding.py
-  # Prism, for the contract test against docs/openapi.yaml.
-  SESSIONCTX_PRISM=$(scripts/install-prism.sh)
-  export SESSIONCTX_PRISM
+  # Redocly's lint of docs/openapi.yaml (its recommended rules) and Prism, for the
+  # contract test against it, come from npm: fetched while the first preset builds
+  # (npm_tools_ready waits for them before the first suite).
+  mkdir -p build
+  rm -f build/npm-tools.done
+  ( status=1
+    if scripts/lint-openapi.sh && scripts/install-prism.sh >build/prism-path; then status=0; fi
+    echo "$status" >build/npm-tools.done ) >build/npm-tools.log 2>&1 &
   exec scripts/with-postgres.sh scripts/with-redis.sh scripts/with-redis-cluster.sh \
     "$0" --with-server "$@"
 fi
@@ -40,6 +45,37 @@ shift
 
 presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(release asan tsan)
+
+# npm_tools_ready: the lint has passed and Prism is installed (SESSIONCTX_PRISM).
+npm_tools_ready() {
+  local waited=0
+  while [ ! -s build/npm-tools.done ] && [ "$waited" -lt 600 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  cat build/npm-tools.log
+  if [ "$(cat build/npm-tools.done 2>/dev/null)" != 0 ]; then
+    echo "the OpenAPI lint or the Prism install failed (build/npm-tools.log)"
+    exit 1
+  fi
+  SESSIONCTX_PRISM=$(cat build/prism-path)
+  export SESSIONCTX_PRISM
+}
+
+# run_extras: the fuzz targets (built in the asan tree) over their saved regressions,
+# then a short run of each; the storage-choice report in its smoke mode (its own
+# PostgreSQL and Redis, the matrix, scale, import, HTTP, the report and chart).
+run_extras() {
+  phase "fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
+  scripts/fuzz.sh "${SESSIONCTX_FUZZ_SECONDS:-20}"
+  phase "bench/compare --smoke"
+  local smoke_out
+  smoke_out=$(mktemp -d)
+  bench/compare --smoke --out "$smoke_out"
+  test -s "$smoke_out/benchmarks.md" && test -s "$smoke_out/benchmarks.svg"
+  rm -rf "$smoke_out"
+}
+export -f phase run_extras
 
 # build_preset P: configure (a tree configured earlier with another generator is made
 # anew) and build preset P.
@@ -53,9 +89,11 @@ export -f build_preset
 # While one preset's suite runs (much of it waits on sockets and servers), the next
 # preset builds beside it, its output in build/PRESET-build.log, shown if it fails.
 build_pid=""
-trap '[ -z "$build_pid" ] || kill -- "-$build_pid" 2>/dev/null || true' EXIT
+extras_pid=""
+trap 'for p in $build_pid $extras_pid; do kill -- "-$p" 2>/dev/null || true; done' EXIT
 phase "${presets[0]}: configure and build"
 build_preset "${presets[0]}"
+npm_tools_ready
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
   next=${presets[$((i + 1))]:-}
@@ -63,6 +101,11 @@ for i in "${!presets[@]}"; do
     phase "${next}: configure and build, beside ${preset}'s suite (build/${next}-build.log)"
     setsid bash -c 'set -e; build_preset "$0"' "$next" >"build/${next}-build.log" 2>&1 &
     build_pid=$!
+  elif [ "$#" -eq 0 ]; then
+    # Beside the last suite: fuzzing and the report's smoke run (build/extras.log).
+    phase "fuzz and bench/compare --smoke, beside ${preset}'s suite (build/extras.log)"
+    setsid bash -c 'set -e; run_extras' >build/extras.log 2>&1 &
+    extras_pid=$!
   fi
   phase "${preset}: test"
   # The long crash, outage and failover tests (a Redis Cluster's master killed, its
@@ -127,17 +170,14 @@ for i in "${!presets[@]}"; do
     phase "${next}: built ($(grep -c '^\[' "build/${next}-build.log") steps)"
   fi
 done
-if [ "$#" -eq 0 ]; then
-  # The fuzz targets (built in the asan tree): their saved regressions, then a short
-  # run of each.
-  phase "fuzz: regressions and ${SESSIONCTX_FUZZ_SECONDS:-20}s per target"
-  scripts/fuzz.sh "${SESSIONCTX_FUZZ_SECONDS:-20}"
-  # The storage-choice report in its smoke mode: every part runs (its own PostgreSQL
-  # and Redis, the matrix, scale, import, HTTP, the report and chart), in seconds.
-  phase "bench/compare --smoke"
-  smoke_out=$(mktemp -d)
-  bench/compare --smoke --out "$smoke_out"
-  test -s "$smoke_out/benchmarks.md" && test -s "$smoke_out/benchmarks.svg"
-  rm -rf "$smoke_out"
-  phase "done"
+if [ -n "$extras_pid" ]; then
+  extras_status=0
+  wait "$extras_pid" || extras_status=$?
+  extras_pid=""
+  cat build/extras.log
+  if [ "$extras_status" -ne 0 ]; then
+    echo "fuzzing or bench/compare --smoke failed (build/extras.log)"
+    exit 1
+  fi
 fi
+phase "done"
