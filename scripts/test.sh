@@ -16,7 +16,8 @@
 # phase's line carries the minutes since the command started.
 #
 #   scripts/test.sh              # release, then asan, then tsan, fuzzing, smoke run
-#   scripts/test.sh release      # just one preset (the inner loop between edits)
+#   scripts/test.sh release      # just one preset (and, for release, the package)
+#   scripts/test.sh quick        # the release suite alone: the inner loop between edits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONCTX_TEST_START=${SESSIONCTX_TEST_START:-$(date +%s)}
@@ -43,6 +44,13 @@ if [ "${1:-}" != "--with-server" ]; then
 fi
 shift
 
+# quick: the inner loop between edits, the release suite alone (no package checks,
+# no long crash and failover tests).
+quick=0
+if [ "${1:-}" = quick ]; then
+  quick=1
+  set -- release
+fi
 presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(release asan tsan)
 
@@ -122,10 +130,12 @@ for i in "${!presets[@]}"; do
     ctest --preset tsan -j2 -E "KillNine|${long_tests}"
   elif [ "$preset" = asan ]; then
     ctest --preset asan -j2 -E "${long_tests}"
+  elif [ "$quick" = 1 ]; then
+    ctest --preset release -j2 -E "${long_tests}"
   else
     ctest --preset "$preset" -j2
   fi
-  if [ "$preset" = release ]; then
+  if [ "$preset" = release ] && [ "$quick" = 0 ]; then
     # The package as a user gets it: install, then build examples/ on its own against
     # the installed sessionctxConfig.cmake, and run the store-only program.
     phase "release: install, build examples/ against the installed package, run store_only, own_verifier, metrics_store and the adapters' end-to-end test"
