@@ -88,8 +88,10 @@ export -f phase run_extras
 # build_preset P: configure (a tree configured earlier with another generator is made
 # anew) and build preset P.
 build_preset() {
-  cmake --preset "$1" >/dev/null 2>&1 || rm -rf "build/$1"
-  cmake --preset "$1" >/dev/null
+  if ! cmake --preset "$1" >/dev/null 2>&1; then
+    rm -rf "build/$1"
+    cmake --preset "$1" >/dev/null
+  fi
   cmake --build --preset "$1"
 }
 export -f build_preset
