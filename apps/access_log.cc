@@ -56,7 +56,9 @@ std::string FormatAccessLogLine(AccessLogFormat format, const AccessLogEntry& e,
                         ",\"remote\":", JsonString(EscapeForLog(e.remote)),
                         ",\"method\":", JsonString(method), ",\"path\":", JsonString(path),
                         ",\"status\":", e.status, ",\"micros\":", e.micros,
-                        ",\"bytes\":", e.bytes, "}\n");
+                        ",\"bytes\":", e.bytes,
+                        e.trace_id.empty() ? "" : ",\"trace_id\":",
+                        e.trace_id.empty() ? "" : JsonString(EscapeForLog(e.trace_id)), "}\n");
   }
   return absl::StrCat(method, " ", path, " ", e.status, " ", e.micros, "us\n");
 }

@@ -34,6 +34,7 @@ struct AccessLogEntry {
   int status = 0;
   int64_t micros = 0;       // from the request's first byte to the response written
   size_t bytes = 0;         // response bytes sent
+  std::string_view trace_id;  // of the request's W3C traceparent; "" when none (json only)
 };
 
 // EscapeForLog returns `raw` with every byte outside printable ASCII (control bytes,
@@ -44,6 +45,7 @@ std::string EscapeForLog(std::string_view raw);
 // FormatAccessLogLine renders one entry, newline included:
 //   text: METHOD PATH STATUS MICROSus
 //   json: {"time":…,"remote":…,"method":…,"path":…,"status":…,"micros":…,"bytes":…}
+//         and "trace_id":… when the request carried a valid traceparent
 // `time_utc` is the RFC 3339 time of the response (json only).
 std::string FormatAccessLogLine(AccessLogFormat format, const AccessLogEntry& entry,
                                 std::string_view time_utc);

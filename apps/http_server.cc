@@ -378,7 +378,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
     if (!ec) {
-      remote_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
+      address_ = peer.address().to_string();
+      remote_ = absl::StrCat(address_, ":", peer.port());
       loopback_ = peer.address().is_loopback() ||
                   (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped() &&
                    peer.address().to_v6().to_v4().is_loopback());
@@ -611,6 +612,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     http10_ = msg.version() == 10;
     head_ = msg.method() == http::verb::head;
     HttpRequest req = ToHttpRequest(std::move(msg));
+    trace_id_ = TraceId(req.Header("traceparent"));
     state_ = State::kHandling;
     stream_.expires_never();  // the store bounds its own calls
 
@@ -663,13 +665,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   HttpResponse Metrics(const HttpRequest& req) {
     if (std::optional<HttpResponse> refused = RefusedMethod(req))
       return *std::move(refused);
-    if (server_->options().metrics_loopback_only && !loopback_) {
-      return ErrorResponse(403, "metrics are served to loopback clients only");
+    if (server_->options().metrics_loopback_only && !loopback_ && !MetricsAllowed()) {
+      return ErrorResponse(403, server_->options().metrics_allow.empty()
+                                    ? "metrics are served to loopback clients only"
+                                    : "metrics are served to loopback clients and the "
+                                      "--metrics-allow networks only");
     }
     HttpResponse res;
     res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     res.body = server_->options().metrics();
     return res;
+  }
+
+  bool MetricsAllowed() const {
+    for (const IpNetwork& n : server_->options().metrics_allow) {
+      if (n.Contains(address_)) return true;
+    }
+    return false;
   }
 
   void Reject(Refusal why, int status, const std::string& message) {
@@ -705,9 +717,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (server_->log().enabled()) {
       const int64_t micros =
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
-      server_->log().Write({remote_, method_, path_, status_, micros, n});
+      server_->log().Write({remote_, method_, path_, status_, micros, n, trace_id_});
     }
     method_.clear();
+    trace_id_.clear();
     path_.clear();
     started_ = Clock::time_point();
     out_.clear();
@@ -744,7 +757,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const int64_t micros =
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_)
               .count();
-      server_->log().Write({remote_, method_, path_, status_, micros, streamed_});
+      server_->log().Write({remote_, method_, path_, status_, micros, streamed_, trace_id_});
     }
     state_ = State::kClosed;
     if (counted_stream_) {
@@ -766,10 +779,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const uint64_t id_;
   std::string remote_ = "-";
+  std::string address_;  // the client's address alone
   bool loopback_ = false;
   State state_ = State::kIdle;
   Clock::time_point started_;
   std::string method_, path_;
+  std::string trace_id_;  // of the request's traceparent, for the access log
   bool keep_alive_ = true, http10_ = false, head_ = false;
   int status_ = 0;
   std::string out_;

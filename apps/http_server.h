@@ -25,10 +25,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "apps/access_log.h"
+#include "apps/ip_network.h"
 #include "sessionctx/http_handler.h"
 
 namespace sessionctx::apps {
@@ -147,9 +149,10 @@ struct HttpServerOptions {
   HttpObserver* observer = nullptr;
   // When set, GET /metrics answers its text (Prometheus exposition format) on the
   // I/O thread; with `metrics_loopback_only`, only to clients on a loopback address
-  // (others get 403).
+  // or in one of `metrics_allow` (others get 403).
   std::function<std::string()> metrics;
   bool metrics_loopback_only = true;
+  std::vector<IpNetwork> metrics_allow;
   // Fixed answers to GET (and HEAD) of a path, e.g. /openapi.json, served on the
   // I/O thread.
   std::map<std::string, HttpResponse> static_routes;

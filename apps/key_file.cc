@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "apps/flags.h"
+#include "apps/server_log.h"
 
 namespace sessionctx::apps {
 
@@ -59,7 +60,7 @@ absl::Status KeyReloader::LoadLocked(const std::optional<Version>& version) {
   absl::StatusOr<std::unique_ptr<TokenVerifier>> next = LoadVerifier(file_, options_, &warning);
   if (!next.ok()) return next.status();
   verifier_->Replace(*std::move(next));
-  if (!warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", warning.c_str());
+  if (!warning.empty()) ProcessLog().Warning(warning);
   return absl::OkStatus();
 }
 

@@ -77,6 +77,20 @@ absl::Status ReadMetricsListen(absl::string_view v, ServerFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status ReadMetricsAllow(absl::string_view v, ServerFlags& f) {
+  absl::StatusOr<std::vector<IpNetwork>> networks = ParseIpNetworks(v);
+  if (!networks.ok()) return networks.status();
+  f.metrics_allow = *std::move(networks);
+  return absl::OkStatus();
+}
+
+absl::Status ReadLogFormat(absl::string_view v, ServerFlags& f) {
+  std::optional<LogFormat> format = ParseLogFormat(std::string_view(v.data(), v.size()));
+  if (!format) return absl::InvalidArgumentError("must be text or json");
+  f.log_format = *format;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // clang-format off
@@ -134,9 +148,11 @@ const FlagSpec kServerFlags[] = {
   {"shutdown-grace", "SECONDS", "10", nullptr,
    "on SIGTERM/SIGINT, time left to requests in flight",
    [](absl::string_view v, ServerFlags& f) { return ReadSeconds(v, false, f.shutdown_grace); }},
-  {"io-threads", "N", nullptr, "one per core", "event-loop threads: accept, read, write",
+  {"io-threads", "N", nullptr, "one per usable CPU",
+   "event-loop threads: accept, read, write. Usable CPUs: those `sched_getaffinity` allows, cut "
+   "to the cgroup's CPU quota (`cpu.max`), as a container's limits set them",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 1, f.io_threads); }},
-  {"threads", "N", nullptr, "by store: `memory:` 0, `rocksdb:` 2 per core, `postgresql:`, `redis:` and `redis+cluster:` 16",
+  {"threads", "N", nullptr, "by store: `memory:` 0, `rocksdb:` 2 per usable CPU, `postgresql:`, `redis:` and `redis+cluster:` 16",
    "threads for requests that reach the store (0 = on the event-loop threads, only for a "
    "store that never blocks)",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 0, f.threads); }},
@@ -169,6 +185,16 @@ const FlagSpec kServerFlags[] = {
    "`GET /metrics` (Prometheus) on the main port for loopback clients, or on a listener of "
    "its own",
    ReadMetricsListen},
+  {"metrics-allow", "CIDR[,CIDR…]", nullptr, "loopback only",
+   "clients in these networks may also scrape `/metrics` on the main port, e.g. "
+   "`10.0.0.0/8,fd00::/8` for a Prometheus in the cluster; given with `--metrics-listen`, "
+   "that listener too serves only loopback and them",
+   ReadMetricsAllow},
+  {"log-format", "text|json", "text", nullptr,
+   "the server's own messages (start, stop, store errors): `text` lines on stdout and "
+   "stderr, or `json` lines on stderr with time, level and the request's `traceparent` "
+   "trace id",
+   ReadLogFormat},
 };
 // clang-format on
 const size_t kServerFlagCount = sizeof(kServerFlags) / sizeof(kServerFlags[0]);

@@ -8,12 +8,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "apps/access_log.h"
 #include "apps/http_server.h"
+#include "apps/ip_network.h"
+#include "apps/server_log.h"
 
 namespace sessionctx::apps {
 
@@ -28,7 +31,7 @@ struct ServerFlags {
   std::chrono::milliseconds shutdown_grace{0};
   int64_t anonymous_ttl_seconds = 0;
   int64_t purge_interval_seconds = 0;  // 0: never
-  std::optional<int64_t> io_threads;   // unset: one per core
+  std::optional<int64_t> io_threads;   // unset: one per usable CPU (UsableCpus)
   std::optional<int64_t> threads;      // unset: by store (DefaultHandlerThreads)
   ServerLimits limits;
   EventOptions events;               // --events, --events-max-count, --events-max-age
@@ -36,6 +39,8 @@ struct ServerFlags {
   AccessLogFormat access_log = AccessLogFormat::kText;
   std::string metrics_host;
   int metrics_port = -1;  // -1: GET /metrics on the main port
+  std::vector<IpNetwork> metrics_allow;  // --metrics-allow: beyond loopback
+  LogFormat log_format = LogFormat::kText;
   bool help = false;
 };
 

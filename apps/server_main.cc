@@ -22,12 +22,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/access_log.h"
+#include "apps/cpu_count.h"
 #include "apps/flags.h"
 #include "apps/http_server.h"
 #include "apps/key_file.h"
 #include "apps/openapi.h"
 #include "apps/server_config.h"
 #include "apps/server_flags.h"
+#include "apps/server_log.h"
 #include "apps/server_metrics.h"
 #include "prometheus/registry.h"
 #include "sessionctx/http_handler.h"
@@ -40,13 +42,16 @@
 namespace sessionctx::apps {
 namespace {
 
+// Log: the server's own messages (--log-format).
+ServerLog& Log() { return ProcessLog(); }
+
 // DefaultHandlerThreads: where requests that reach the store run, by backend.
 // memory: never blocks (a shard lock held for a copy), so its requests run on the
 // I/O threads: a hop to another thread would cost more than the call. rocksdb: calls
 // are short and CPU-bound, but a write stall or a cold read can block, so they get a
 // small pool (more threads than cores only add wake-ups). postgresql: and redis:
 // calls wait on the network: enough threads to keep the store's connection pool busy.
-int64_t DefaultHandlerThreads(const std::string& store_uri, unsigned cores) {
+int64_t DefaultHandlerThreads(const std::string& store_uri, int cores) {
   const std::string backend = StoreBackendName(store_uri);
   if (backend == "memory") return 0;
   if (backend == "rocksdb") return 2 * static_cast<int64_t>(cores);
@@ -65,10 +70,9 @@ void RaiseDescriptorLimit(size_t connections) {
     setrlimit(RLIMIT_NOFILE, &lim);
   }
   if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < connections + 64) {
-    std::fprintf(stderr,
-                 "sessionctx-server: open-file limit %llu is below --max-connections %zu; "
-                 "connections beyond it wait in the listen queue\n",
-                 static_cast<unsigned long long>(lim.rlim_cur), connections);
+    Log().Warning(absl::StrCat("open-file limit ", static_cast<uint64_t>(lim.rlim_cur),
+                               " is below --max-connections ", connections,
+                               "; connections beyond it wait in the listen queue"));
   }
 }
 
@@ -102,19 +106,17 @@ absl::StatusOr<std::string> DevelopmentSecret(const std::string& path) {
 
 void ReportReload(const std::string& path, const absl::Status& status) {
   if (status.ok()) {
-    std::printf("sessionctx-server: keys reloaded from %s\n", path.c_str());
+    Log().Info("keys reloaded from " + path);
   } else {
-    std::printf("sessionctx-server: keys NOT reloaded (the keys in use stay): %s\n",
-                std::string(status.message()).c_str());
+    Log().Warning(absl::StrCat("keys NOT reloaded (the keys in use stay): ", status.message()));
   }
-  std::fflush(stdout);
 }
 
 // StoreErrorLog writes store failures to stderr: a message is written once, and again
 // at most once a minute while it repeats (with how many were not written).
 class StoreErrorLog {
  public:
-  void Report(const absl::Status& st) {
+  void Report(const absl::Status& st, absl::string_view trace_id) {
     const std::string text = st.ToString();
     const absl::Time now = absl::Now();
     std::lock_guard<std::mutex> lock(mu_);
@@ -123,10 +125,10 @@ class StoreErrorLog {
       return;
     }
     if (suppressed_ > 0) {
-      std::fprintf(stderr, "sessionctx-server: store error (%lld more like the last)\n",
-                   static_cast<long long>(suppressed_));
+      Log().Error(absl::StrCat("store error (", suppressed_, " more like the last)"));
     }
-    std::fprintf(stderr, "sessionctx-server: store error: %s\n", text.c_str());
+    Log().Write(LogLevel::kError, "store error: " + text,
+                std::string_view(trace_id.data(), trace_id.size()));
     last_ = text;
     written_at_ = now;
     suppressed_ = 0;
@@ -140,7 +142,7 @@ class StoreErrorLog {
 };
 
 int Fail(const std::string& message) {
-  std::fprintf(stderr, "sessionctx-server: %s\n", message.c_str());
+  Log().Error(message);
   return 2;
 }
 
@@ -153,10 +155,9 @@ absl::StatusOr<KeyFile> KeyFileOf(const ServerFlags& flags) {
   KeyFile file{KeyFile::Kind::kSecret, "./data/dev-jwt-secret"};
   absl::StatusOr<std::string> secret = DevelopmentSecret(file.path);
   if (!secret.ok()) return secret.status();
-  std::printf(
-      "sessionctx-server: no key given; using the development HS256 secret in %s\n"
-      "  mint a token: sessionctl token --secret-file %s --tenant acme --session s1\n",
-      file.path.c_str(), file.path.c_str());
+  Log().Info(absl::StrCat("no key given; using the development HS256 secret in ", file.path,
+                          "; mint a token: sessionctl token --secret-file ", file.path,
+                          " --tenant acme --session s1"));
   return file;
 }
 
@@ -177,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Keys>> LoadKeys(const ServerFlags& flags, const J
   std::string warning;
   absl::StatusOr<std::unique_ptr<TokenVerifier>> loaded = LoadVerifier(*file, options, &warning);
   if (!loaded.ok()) return loaded.status();
-  if (!warning.empty()) std::fprintf(stderr, "sessionctx-server: warning: %s\n", warning.c_str());
+  if (!warning.empty()) Log().Warning(warning);
   return std::make_unique<Keys>(*std::move(loaded), *file, options, version);
 }
 
@@ -221,9 +222,8 @@ class Background {
     while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
       ReportReload(reloader.file().path, reloader.Reload());
     }
-    std::printf("sessionctx-server: signal %d, shutting down (grace %llds)\n", sig,
-                static_cast<long long>(flags_.shutdown_grace.count() / 1000));
-    std::fflush(stdout);
+    Log().Info(absl::StrCat("signal ", sig, ", shutting down (grace ",
+                            flags_.shutdown_grace.count() / 1000, "s)"));
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
@@ -250,8 +250,7 @@ class Background {
       absl::StatusOr<int64_t> purged = service.PurgeExpired();
       metrics.OnPurge(purged.ok(), purged.value_or(0));
       if (!purged.ok()) {
-        std::fprintf(stderr, "sessionctx-server: purge failed: %s\n",
-                     std::string(purged.status().message()).c_str());
+        Log().Error(absl::StrCat("purge failed: ", purged.status().message()));
       }
     });
   }
@@ -272,13 +271,12 @@ class Background {
 };
 
 // MainServerOptions: the main listener's options from the flags.
-HttpServerOptions MainServerOptions(const ServerFlags& flags, int64_t handler_threads,
+HttpServerOptions MainServerOptions(const ServerFlags& flags, int cpus, int64_t handler_threads,
                                     ServerMetrics& metrics) {
   HttpServerOptions options;
   options.host = flags.host;
   options.port = flags.port;
-  options.io_threads = static_cast<int>(
-      flags.io_threads.value_or(std::max(1u, std::thread::hardware_concurrency())));
+  options.io_threads = static_cast<int>(flags.io_threads.value_or(cpus));
   options.handler_threads = static_cast<int>(handler_threads);
   options.limits = flags.limits;
   options.events = flags.event_streams;
@@ -288,6 +286,7 @@ HttpServerOptions MainServerOptions(const ServerFlags& flags, int64_t handler_th
   openapi.body = kOpenApiJson;
   options.static_routes.emplace("/openapi.json", std::move(openapi));
   if (flags.metrics_port < 0) options.metrics = [&metrics] { return metrics.Scrape(); };
+  options.metrics_allow = flags.metrics_allow;
   return options;
 }
 
@@ -300,11 +299,13 @@ absl::Status StartMetricsServer(const ServerFlags& flags, ServerMetrics& metrics
   options.port = flags.metrics_port;
   options.handler_threads = 0;
   options.metrics = [&metrics] { return metrics.Scrape(); };
-  options.metrics_loopback_only = false;  // whoever reaches this listener may scrape
+  // Whoever reaches this listener may scrape, unless --metrics-allow names who.
+  options.metrics_loopback_only = !flags.metrics_allow.empty();
+  options.metrics_allow = flags.metrics_allow;
   out.emplace(nullptr, nullptr, &access_log, options);
   absl::StatusOr<int> bound = out->Bind();
   if (!bound.ok()) return bound.status();
-  std::printf("sessionctx-server: metrics on %s:%d\n", flags.metrics_host.c_str(), *bound);
+  Log().Info(absl::StrCat("metrics on ", flags.metrics_host, ":", *bound));
   return absl::OkStatus();
 }
 
@@ -321,22 +322,24 @@ int Serve(const ServerFlags& flags, sigset_t signals, SessionStore* store, Keys&
   // A store failure's detail goes to the log, never to the client: a message repeats
   // at most once a minute, so a failing store cannot flood the log.
   StoreErrorLog store_error_log;
-  handler_options.store_error_log = [&store_error_log](const absl::Status& st) {
-    store_error_log.Report(st);
+  handler_options.store_error_log = [&store_error_log](const absl::Status& st,
+                                                       absl::string_view trace_id) {
+    store_error_log.Report(st, trace_id);
   };
   const HttpHandler handler(&service, &keys.verifier, handler_options);
   RaiseDescriptorLimit(flags.limits.max_connections);
-  const int64_t threads =
-      flags.threads.value_or(DefaultHandlerThreads(flags.store_uri, std::thread::hardware_concurrency()));
-  const HttpServerOptions options = MainServerOptions(flags, threads, server_metrics);
+  const CpuCount cpus = UsableCpus();
+  const int64_t threads = flags.threads.value_or(DefaultHandlerThreads(flags.store_uri, cpus.count));
+  const HttpServerOptions options = MainServerOptions(flags, cpus.count, threads, server_metrics);
   AccessLog access_log(flags.access_log, stdout);
   HttpServer server(&handler, [store] { return store->Ready(); }, &access_log, options);
   absl::StatusOr<int> bound = server.Bind();
   if (!bound.ok()) return Fail(std::string(bound.status().message()));
-  std::printf("sessionctx-server: listening on %s:%d (store %s, %d I/O threads, %lld handler "
-              "threads)\n",
-              flags.host.c_str(), *bound, flags.store_uri.c_str(), options.io_threads,
-              static_cast<long long>(threads));
+  Log().Info(absl::StrCat("listening on ", flags.host, ":", *bound, " (store ",
+                          RedactedStoreUri(flags.store_uri), ", ", options.io_threads,
+                          options.io_threads == 1 ? " I/O thread, " : " I/O threads, ", threads,
+                          " handler threads; ", cpus.count, cpus.count == 1 ? " CPU" : " CPUs",
+                          " usable: ", cpus.why, ")"));
   std::optional<HttpServer> metrics_server;
   if (absl::Status st = StartMetricsServer(flags, server_metrics, access_log, metrics_server);
       !st.ok()) {
@@ -371,6 +374,7 @@ int Main(int argc, char** argv) {
     const bool unknown = absl::StartsWith(flags.status().message(), "unknown flag");
     return Fail(absl::StrCat(flags.status().message(), unknown ? "\n" + ServerUsage() : ""));
   }
+  Log().set_format(flags->log_format);
   if (flags->help) {
     std::fputs(ServerUsage().c_str(), stdout);
     return 0;
@@ -387,12 +391,13 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<SessionStore>> store =
       OpenSessionStore(flags->store_uri, store_options);
   if (!store.ok()) {
-    return Fail(absl::StrCat("cannot open store ", flags->store_uri, ": ", store.status().message()));
+    return Fail(absl::StrCat("cannot open store ", RedactedStoreUri(flags->store_uri), ": ",
+                             store.status().message()));
   }
   const int code = Serve(*flags, signals, store->get(), **keys, service_options);
   if (code != 0) return code;
   store->reset();  // close the store: flushes what it buffers
-  std::printf("sessionctx-server: stopped\n");
+  Log().Info("stopped");
   return 0;
 }
 

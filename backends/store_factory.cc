@@ -1,5 +1,6 @@
 // OpenSessionStore: the URI scheme picks the backend through one explicit, immutable
 // table (no static self-registration, which static linking can silently drop).
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -91,6 +92,26 @@ const Scheme* SchemeOf(const std::string& uri) {
 std::string StoreBackendName(const std::string& uri) {
   const Scheme* s = SchemeOf(uri);
   return s == nullptr ? std::string() : s->backend;
+}
+
+std::string RedactedStoreUri(const std::string& uri) {
+  std::string out = uri;
+  const size_t authority = out.find("://");
+  if (authority != std::string::npos) {
+    const size_t start = authority + 3;
+    const size_t end = std::min(out.find_first_of("/?#", start), out.size());
+    const size_t at = out.rfind('@', end - 1);
+    const size_t colon = at != std::string::npos && at >= start ? out.find(':', start)
+                                                                : std::string::npos;
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  }
+  for (size_t q = out.find_first_of("?&"); q != std::string::npos;
+       q = out.find_first_of("&", q + 1)) {
+    if (out.compare(q + 1, 9, "password=") != 0) continue;
+    const size_t value = q + 10;
+    out.replace(value, std::min(out.find('&', value), out.size()) - value, "***");
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,

@@ -218,15 +218,21 @@ struct HttpHandler::Call {
   const HttpHandler::Responder* later = nullptr;  // set: a read may answer later
   bool* started = nullptr;                        // set true when it does
   EventStreamStart* stream = nullptr;  // set: OpenEventStream (the stream's start)
+  std::string trace_id;                // of the request's traceparent; "" when none
 };
 
 // Fail: the answer to a failed call; a store failure's detail goes to the log.
-HttpResponse HttpHandler::Fail(const absl::Status& st, const std::string& session_id) const {
+HttpResponse HttpHandler::Fail(const absl::Status& st, const std::string& session_id,
+                               absl::string_view trace_id) const {
   const int code = HttpStatusFor(st);
   // 501: a store without a feed (or with it turned off) is not a failure.
   if (code >= 500 && code != 501 && options_.store_error_log)
-    options_.store_error_log(st);
+    options_.store_error_log(st, trace_id);
   return FromStatus(st, session_id);
+}
+
+HttpResponse HttpHandler::Fail(const absl::Status& st, const Call& call) const {
+  return Fail(st, call.key.session_id, call.trace_id);
 }
 
 // OwnGuard: what an own call may touch: an anonymous session, or its own customer's.
@@ -317,6 +323,7 @@ HttpResponse HttpHandler::HandleUnchecked(const HttpRequest& req, bool try_only,
   call.later = later;
   call.started = started;
   call.stream = stream;
+  call.trace_id = TraceId(req.Header("traceparent"));
   if (takes_body) {
     std::variant<Json, HttpResponse> body =
         ReadBody(req, service_->options().limits.max_json_depth);
@@ -383,7 +390,7 @@ HttpResponse HttpHandler::GetSession(const Call& call, bool own) const {
     if (call.later != nullptr && StartGet(call, own)) *call.started = true;
     return HttpResponse{kWouldWait};
   }
-  return SessionAnswer(current, call.key.session_id,
+  return SessionAnswer(current, call.key.session_id, call.trace_id,
                        own ? OwnGuard(call) : std::optional<CustomerGuard>());
 }
 
@@ -391,10 +398,11 @@ HttpResponse HttpHandler::GetSession(const Call& call, bool own) const {
 // guard of an own call refuses another customer's session).
 HttpResponse HttpHandler::SessionAnswer(
     const absl::StatusOr<std::shared_ptr<const SessionText>>& current,
-    const std::string& session_id, const std::optional<CustomerGuard>& guard) const {
-  if (!current.ok()) return Fail(current.status(), session_id);
+    const std::string& session_id, absl::string_view trace_id,
+    const std::optional<CustomerGuard>& guard) const {
+  if (!current.ok()) return Fail(current.status(), session_id, trace_id);
   if (!backend::GuardAllows(guard, (*current)->customer_id())) {
-    return Fail(backend::GuardRefusedError(), session_id);
+    return Fail(backend::GuardRefusedError(), session_id, trace_id);
   }
   return RecordResponse(**current);
 }
@@ -403,13 +411,13 @@ HttpResponse HttpHandler::SessionAnswer(
 // answer built and handed to the call's responder when it arrives.
 bool HttpHandler::StartGet(const Call& call, bool own) const {
   SessionStore::TextCallback done =
-      [this, id = call.key.session_id,
+      [this, id = call.key.session_id, trace_id = call.trace_id,
        guard = own ? OwnGuard(call) : std::optional<CustomerGuard>(),
        respond =
            *call.later](absl::StatusOr<std::shared_ptr<const SessionText>> current) {
         HttpResponse res;
         try {
-          res = SessionAnswer(current, id, guard);
+          res = SessionAnswer(current, id, trace_id, guard);
         } catch (...) {
           res = ErrorResponse(500, "internal error while serving the request");
         }
@@ -422,10 +430,10 @@ bool HttpHandler::StartGet(const Call& call, bool own) const {
 // compares strongly); the 409 names the current version, as for a stale one.
 HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
   absl::StatusOr<SessionContext> current = service_->Get(call.key);
-  if (!current.ok()) return Fail(current.status(), call.key.session_id);
+  if (!current.ok()) return Fail(current.status(), call);
   if (IsOwn(call.match.spec->route) &&
       !backend::GuardAllows(OwnGuard(call), current->customer_id)) {
-    return Fail(backend::GuardRefusedError(), call.key.session_id);
+    return Fail(backend::GuardRefusedError(), call);
   }
   return ErrorResponse(409,
                        absl::StrCat("If-Match holds a weak entity tag, which never matches; send "
@@ -435,7 +443,7 @@ HttpResponse HttpHandler::WeakTagConflict(const Call& call) const {
 
 HttpResponse HttpHandler::ServePatch(const Call& call) const {
   absl::StatusOr<int64_t> r = service_->Patch(call.key, call.body, call.if_match, OwnGuard(call));
-  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
+  return r.ok() ? NoContent() : Fail(r.status(), call);
 }
 
 // GET, PUT (with the saas-token rule) and DELETE of /context/{sessionId}.
@@ -443,7 +451,7 @@ HttpResponse HttpHandler::ServeContext(const Call& call) const {
   if (call.req.method == "GET") return GetSession(call, /*own=*/false);
   if (call.req.method == "DELETE") {
     absl::Status st = service_->Delete(call.key, call.if_match);
-    return st.ok() ? NoContent() : Fail(st, call.key.session_id);
+    return st.ok() ? NoContent() : Fail(st, call);
   }
   PutOptions put;
   put.upsert = QueryFlag(call.query, "upsert");
@@ -452,7 +460,7 @@ HttpResponse HttpHandler::ServeContext(const Call& call) const {
     return CheckSaasToken(*verifier_, call.req, call.key.tenant, stored, next);
   };
   absl::StatusOr<PutResult> r = service_->Put(call.key, call.body, put);
-  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
+  return r.ok() ? NoContent() : Fail(r.status(), call);
 }
 
 // POST …/attributes: 201 with the key for own calls, 204 for management calls.
@@ -463,7 +471,7 @@ HttpResponse HttpHandler::ServeSetAttribute(const Call& call) const {
       call.key, attr->key, attr->value,
       IsOwn(call.match.spec->route) ? OwnGuard(call) : std::optional<CustomerGuard>(),
       call.if_match);
-  if (!r.ok()) return Fail(r.status(), call.key.session_id);
+  if (!r.ok()) return Fail(r.status(), call);
   if (!IsOwn(call.match.spec->route)) return NoContent();
   HttpResponse res;
   res.status = 201;
@@ -477,7 +485,7 @@ HttpResponse HttpHandler::ServeDeleteAttribute(const Call& call) const {
       call.key, call.match.attribute,
       IsOwn(call.match.spec->route) ? OwnGuard(call) : std::optional<CustomerGuard>(),
       call.if_match);
-  return r.ok() ? NoContent() : Fail(r.status(), call.key.session_id);
+  return r.ok() ? NoContent() : Fail(r.status(), call);
 }
 
 // ServeCustomerSessions: GET lists one page of a customer's sessions, DELETE ends
@@ -548,9 +556,10 @@ HttpResponse HttpHandler::ServeEvents(const Call& call) const {
   // before a stream starts (OpenEventStream).
   absl::StatusOr<EventPage> page = service_->store()->ReadEvents(
       {.after = after, .limit = call.stream ? 1 : limit, .tenant = call.match.tenant});
-  if (!page.ok()) return Fail(page.status(), "");
+  if (!page.ok()) return Fail(page.status(), "", call.trace_id);
   if (call.stream) {
-    *call.stream = {call.match.tenant, resumed ? after : page->next, limit, resumed};
+    *call.stream = {call.match.tenant, resumed ? after : page->next, limit, resumed,
+                    call.trace_id};
     return HttpResponse{kStreamStarts};
   }
   HttpResponse res;
@@ -578,7 +587,7 @@ EventChunk HttpHandler::ReadEventStream(const EventStreamStart& stream,
   absl::StatusOr<EventPage> page = service_->store()->ReadEvents(
       {.after = after, .limit = stream.limit, .tenant = stream.tenant});
   if (!page.ok()) {
-    chunk.text = EventErrorText(Fail(page.status(), ""));
+    chunk.text = EventErrorText(Fail(page.status(), "", stream.trace_id));
     chunk.next = after;
     chunk.end = true;
     return chunk;
@@ -610,7 +619,7 @@ HttpResponse HttpHandler::ServeCustomerSessions(const Call& call) const {
       keep = call.who.session_id;
     }
     absl::StatusOr<int64_t> ended = service_->EndCustomerSessions(customer, keep);
-    if (!ended.ok()) return Fail(ended.status(), "");
+    if (!ended.ok()) return Fail(ended.status(), "", call.trace_id);
     HttpResponse res;
     res.headers.emplace_back("Content-Type", "application/json");
     res.body = Json{{"ended", *ended}}.dump();
@@ -634,7 +643,7 @@ HttpResponse HttpHandler::ServeCustomerSessions(const Call& call) const {
   }
   absl::StatusOr<CustomerSessionPage> page =
       service_->ListCustomerSessions(customer, cursor, limit);
-  if (!page.ok()) return Fail(page.status(), "");
+  if (!page.ok()) return Fail(page.status(), "", call.trace_id);
   Json sessions = Json::array();
   for (const CustomerSession& s : page->sessions) {
     Json item = ToJson(s);

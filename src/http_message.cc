@@ -41,3 +41,34 @@ absl::string_view HttpResponse::Header(absl::string_view name) const {
 }
 
 }  // namespace sessionctx
+
+namespace sessionctx {
+namespace {
+
+// LowerHex: `text` is lower-case hex digits only; `nonzero`: and not all zeros.
+bool LowerHex(absl::string_view text, bool nonzero) {
+  bool any = false;
+  for (const char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    any = any || c != '0';
+  }
+  return !nonzero || any;
+}
+
+}  // namespace
+
+// version "-" trace-id "-" parent-id "-" flags (W3C Trace Context, level 1): 2, 32, 16
+// and 2 hex digits; a later version may append "-…" after the flags.
+std::string TraceId(absl::string_view tp) {
+  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return "";
+  const absl::string_view version = tp.substr(0, 2);
+  if (!LowerHex(version, false) || version == "ff") return "";
+  if (tp.size() > 55 && (version == "00" || tp[55] != '-')) return "";
+  if (!LowerHex(tp.substr(3, 32), true) || !LowerHex(tp.substr(36, 16), true) ||
+      !LowerHex(tp.substr(53, 2), false)) {
+    return "";
+  }
+  return std::string(tp.substr(3, 32));
+}
+
+}  // namespace sessionctx

@@ -620,11 +620,20 @@ TEST_F(HandlerTest, StoreFailureDetailGoesToTheLogNotTheClient) {
   SessionService service(&failing, ServiceOptions{});
   HandlerOptions options;
   std::vector<std::string> logged;
-  options.store_error_log = [&logged](const absl::Status& st) { logged.emplace_back(st.message()); };
+  std::vector<std::string> traces;
+  options.store_error_log = [&](const absl::Status& st, absl::string_view trace_id) {
+    logged.emplace_back(st.message());
+    traces.emplace_back(trace_id);
+  };
   HttpHandler handler(&service, verifier_.get(), options);
   HttpResponse r = handler.Handle(HttpRequest{
-      "DELETE", "/session-context/acme/context/s1", {{"Authorization", "Bearer " + ManageToken()}}, ""});
+      "DELETE", "/session-context/acme/context/s1",
+      {{"Authorization", "Bearer " + ManageToken()},
+       {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
+      ""});
   ExpectError(r, 503);
+  ASSERT_EQ(traces.size(), 1u);
+  EXPECT_EQ(traces[0], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(r.body.find("000123"), std::string::npos) << r.body;
   EXPECT_EQ(r.body.find("No space"), std::string::npos) << r.body;
   ASSERT_EQ(logged.size(), 1u);
@@ -636,6 +645,27 @@ TEST_F(HandlerTest, StoreFailureDetailGoesToTheLogNotTheClient) {
                                          R"({"currency":"euro"})"}),
               400, "currency");
   EXPECT_EQ(logged.size(), 1u);
+}
+
+TEST(TraceId, IsTheSecondFieldOfAValidTraceparent) {
+  EXPECT_EQ(TraceId("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+  // A later version may carry more fields after the flags.
+  EXPECT_EQ(TraceId("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more"),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+TEST(TraceId, IsEmptyForAnInvalidTraceparent) {
+  for (const char* bad : {"", "00-4bf92f3577b34da6a3ce929d0e0e4736",
+                          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                          "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                          "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                          "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+                          "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+                          "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}) {
+    EXPECT_EQ(TraceId(bad), "") << bad;
+  }
 }
 
 // --- If-Match on every write ---------------------------------------------------------

@@ -124,6 +124,10 @@ TEST(RedisUri, ErrorsNameWhatIsWrong) {
       {"redis://127.0.0.1:6379?colour=blue", "colour"},
       {"redis://:6379", "host"},
       {"redis:127.0.0.1:6379", "//"},
+      {"redis://s3cret@127.0.0.1:6379", "redis://:PASSWORD@host"},
+      {"redis://[::1:6379", "']'"},
+      {"redis://[::1]6379", ":PORT"},
+      {"redis://::1:6379", "brackets"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<std::unique_ptr<SessionStore>> store =
@@ -147,6 +151,58 @@ TEST(RedisUri, ErrorsNameWhatIsWrong) {
   EXPECT_EQ(full->timeout_ms, 250);
   EXPECT_EQ(full->prefix, "shop:");
   EXPECT_EQ(full->wait_replicas, 2);
+  absl::StatusOr<redis::RedisOptions> password_alone =
+      redis::ParseRedisUri("redis://:s3%3Acret@[::1]:6380");
+  ASSERT_OK(password_alone);
+  EXPECT_EQ(password_alone->user, "");
+  EXPECT_EQ(password_alone->password, "s3:cret");
+  EXPECT_EQ(password_alone->host, "::1");
+  EXPECT_EQ(password_alone->port, 6380);
+  absl::StatusOr<redis::RedisOptions> v6 = redis::ParseRedisUri("redis://[::1]");
+  ASSERT_OK(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 6379);
+}
+
+// A redis-server of this test's own that asks for a password (and has an ACL user):
+// the URI forms node-redis and redis-py use log in, over IPv4 and IPv6; a wrong
+// password is refused with a message that does not repeat it.
+TEST(RedisAuth, PasswordAloneAndAclUserLogInOverIpv4AndIpv6) {
+  const int port = FreePort();
+  ASSERT_GT(port, 0);
+  const std::string dir = testing::Shell("mktemp -d");
+  const pid_t server = fork();
+  if (server == 0) {
+    const std::string p = std::to_string(port);
+    execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "::1",
+           "--save", "", "--appendonly", "no", "--dir", dir.c_str(), "--requirepass", "s3:cret",
+           "--user", "app", "on", ">app-pw", "~*", "&*", "+@all", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string cli = absl::StrCat("redis-cli -p ", port, " --no-auth-warning -a s3:cret ");
+  ASSERT_TRUE(testing::WaitUntil([&] { return testing::Shell(cli + "ping") == "PONG"; }));
+  for (const std::string& uri :
+       {absl::StrCat("redis://:s3%3Acret@127.0.0.1:", port),
+        absl::StrCat("redis://app:app-pw@127.0.0.1:", port),
+        absl::StrCat("redis://:s3%3Acret@[::1]:", port)}) {
+    absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(uri, StoreOptions{});
+    ASSERT_TRUE(store.ok()) << uri << ": " << store.status();
+    SessionContext s;
+    s.session_id = "auth-" + std::to_string(port);
+    s.version = 1;
+    const SessionKey key{"acme", s.session_id};
+    const absl::Status created = (*store)->Create(key, s);
+    EXPECT_TRUE(created.ok()) << uri << ": " << created;
+    const absl::Status deleted = (*store)->Delete(key, std::nullopt);
+    EXPECT_TRUE(deleted.ok()) << uri << ": " << deleted;
+  }
+  absl::StatusOr<std::unique_ptr<SessionStore>> wrong =
+      OpenSessionStore(absl::StrCat("redis://:not-the-pw@127.0.0.1:", port), StoreOptions{});
+  EXPECT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().ToString().find("not-the-pw"), std::string::npos) << wrong.status();
+  testing::Shell(cli + "shutdown nosave");
+  waitpid(server, nullptr, 0);
+  testing::Shell("rm -rf " + dir);
 }
 
 TEST(RedisReplyErrors, FullServerIsStorageFullOthersAreUnavailableOrInternal) {

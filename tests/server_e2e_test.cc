@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -553,6 +554,77 @@ TEST(ServerRestart, AcknowledgedWritesSurviveRestartOnRocksDb) {
   EXPECT_EQ(server.Stop(), 0);
 }
 #endif
+
+// A pod limited to one CPU (here by its affinity mask, as `taskset -c 0` sets it)
+// gets one event loop, and the start-up line says why.
+TEST(ServerContainer, UnderTasksetOfOneCoreItRunsOneIoThread) {
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "cpu-secret\n";
+  ServerProcess server("/usr/bin/taskset");
+  ASSERT_TRUE(server.Start(dir.path().string(),
+                           {"-c", "0", SESSIONCTX_SERVER_BIN, "--listen", "127.0.0.1:0", "--store",
+                            "rocksdb:" + (dir.path() / "db").string(), "--jwt-secret-file",
+                            secret_file}));
+  const std::string out = server.Output();
+  EXPECT_NE(out.find(", 1 I/O thread, 2 handler threads; 1 CPU usable: "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("sched_getaffinity allows 1"), std::string::npos) << out;
+  EXPECT_EQ(server.Stop(), 0);
+}
+
+// --log-format json: the server's own messages are JSON lines on stderr; the JSON access
+// log carries the trace id of a request's traceparent.
+TEST(ServerLogs, JsonMessagesOnStderrAndTheTraceIdInTheAccessLog) {
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "log-secret\n";
+  ServerProcess server;
+  server.CaptureStderr();
+  ASSERT_TRUE(server.Start(dir.path().string(),
+                           {"--listen", "127.0.0.1:0", "--store", "memory:",
+                            "--jwt-secret-file", secret_file, "--log-format", "json",
+                            "--access-log", "json"}));
+  auto r = Fetch(server.port(), "GET", "/healthz",
+                 {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return server.Output().find("\"path\":\"/healthz\"") != std::string::npos; }));
+  EXPECT_EQ(server.Stop(), 0);
+  bool listening = false, access = false, stopped = false;
+  for (absl::string_view line : absl::StrSplit(server.Output(), '\n', absl::SkipEmpty())) {
+    const Json j = Json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not a JSON line: " << line;
+    if (j.contains("level")) {
+      EXPECT_TRUE(j.contains("time")) << line;
+      listening = listening || absl::StartsWith(j.value("message", ""), "listening on 127.0.0.1:");
+      stopped = stopped || j.value("message", "") == "stopped";
+    } else {
+      access = j.value("path", "") == "/healthz";
+      EXPECT_EQ(j.value("trace_id", ""), "4bf92f3577b34da6a3ce929d0e0e4736") << line;
+    }
+  }
+  EXPECT_TRUE(listening && access && stopped) << server.Output();
+}
+
+// A store that cannot be opened is named in the error, its password is not.
+TEST(ServerLogs, AStoreThatCannotBeOpenedIsNamedWithoutItsPassword) {
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "log-secret\n";
+  ServerProcess server;
+  server.CaptureStderr();
+  EXPECT_FALSE(server.Start(dir.path().string(),
+                            {"--listen", "127.0.0.1:0", "--store",
+                             absl::StrCat("redis://app:hunter2@127.0.0.1:", testing::FreePort(),
+                                          "?timeout_ms=300"),
+                             "--jwt-secret-file", secret_file}));
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return server.Output().find("cannot open store") != std::string::npos; }));
+  const std::string out = server.Output();
+  EXPECT_NE(out.find("cannot open store redis://app:***@127.0.0.1:"), std::string::npos) << out;
+  EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+}
 
 TEST(ServerKeys, DevelopmentSecretIsPrivateAndAnExposedOneIsRefused) {
   TempDir dir;

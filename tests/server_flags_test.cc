@@ -3,12 +3,19 @@
 // docs/server.md's limits table.
 #include "apps/server_flags.h"
 
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "apps/cpu_count.h"
 #include "gtest/gtest.h"
 #include "sessionctx/http_handler.h"
 
@@ -67,6 +74,10 @@ TEST(ServerFlags, ValuesAreReadAndBadOnesNamed) {
            {{"--idle-timeout", "0"}, "--idle-timeout must be a positive number of seconds"},
            {{"--listen", "nowhere"}, "--listen must be HOST:PORT"},
            {{"--access-log", "xml"}, "--access-log must be off, text or json"},
+           {{"--log-format", "xml"}, "--log-format must be text or json"},
+           {{"--metrics-allow", "10.0.0.1/8"}, "--metrics-allow 10.0.0.1/8 has bits set past"},
+           {{"--metrics-allow", "10.0.0.0/33"}, "prefix length must be 0 to 32"},
+           {{"--metrics-allow", "pods"}, "pods is not an address range"},
            {{"--nope", "1"}, "unknown flag --nope"},
            {{"--jwks-file", "a", "--jwt-secret-file", "b"}, "give one of"}}) {
     absl::StatusOr<ServerFlags> bad = Parse(args);
@@ -110,6 +121,84 @@ TEST(ServerFlags, ServerDocRowsMatchTheTable) {
     ++rows;
   }
   EXPECT_GE(rows, 7);  // the limits table
+}
+
+TEST(IpNetwork, ContainsTheAddressesOfItsPrefixOnly) {
+  absl::StatusOr<IpNetwork> pods = ParseIpNetwork("10.0.0.0/8");
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  EXPECT_TRUE(pods->Contains("10.1.2.3"));
+  EXPECT_TRUE(pods->Contains("::ffff:10.1.2.3"));  // IPv4 on an IPv6 socket
+  EXPECT_FALSE(pods->Contains("11.0.0.1"));
+  EXPECT_FALSE(pods->Contains("fd00::1"));
+  EXPECT_FALSE(pods->Contains("not an address"));
+  absl::StatusOr<IpNetwork> v6 = ParseIpNetwork("fd00::/8");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_TRUE(v6->Contains("fd12:3456::1"));
+  EXPECT_FALSE(v6->Contains("fe80::1"));
+  EXPECT_FALSE(v6->Contains("10.0.0.1"));
+  absl::StatusOr<IpNetwork> odd = ParseIpNetwork("192.168.1.128/25");
+  ASSERT_TRUE(odd.ok()) << odd.status();
+  EXPECT_TRUE(odd->Contains("192.168.1.200"));
+  EXPECT_FALSE(odd->Contains("192.168.1.127"));
+  absl::StatusOr<IpNetwork> one = ParseIpNetwork("192.0.2.7");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_TRUE(one->Contains("192.0.2.7"));
+  EXPECT_FALSE(one->Contains("192.0.2.8"));
+  absl::StatusOr<std::vector<IpNetwork>> list = ParseIpNetworks("10.0.0.0/8, fd00::/8");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->size(), 2u);
+  EXPECT_FALSE(ParseIpNetworks("10.0.0.0/8,").ok());
+}
+
+// --- the default thread counts: the CPUs the process may use ---------------------
+
+TEST(CpuCount, CpuMaxIsAQuotaOverAPeriodRoundedUp) {
+  EXPECT_EQ(CpuQuota("100000 100000\n"), 1);
+  EXPECT_EQ(CpuQuota("150000 100000"), 2);
+  EXPECT_EQ(CpuQuota("50000 100000"), 1);
+  EXPECT_EQ(CpuQuota("max 100000"), std::nullopt);
+  EXPECT_EQ(CpuQuota(""), std::nullopt);
+  EXPECT_EQ(CpuQuota("0 100000"), std::nullopt);
+}
+
+// A cgroup tree on disk, as the kernel mounts it: the smallest quota of the process's
+// cgroup and its parents counts.
+TEST(CpuCount, TheCgroupQuotaOfTheProcessOrAParentCutsTheCount) {
+  const std::filesystem::path root = std::filesystem::temp_directory_path() /
+                                     ("cpu_count_" + std::to_string(getpid()));
+  std::filesystem::create_directories(root / "kubepods" / "pod1");
+  auto write = [](const std::filesystem::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+  };
+  write(root / "cpu.max", "max 100000\n");
+  write(root / "kubepods" / "cpu.max", "100000 100000\n");
+  write(root / "kubepods" / "pod1" / "cpu.max", "max 100000\n");
+  write(root / "self-cgroup", "0::/kubepods/pod1\n");
+  CpuCount cpus = UsableCpus(root.string(), (root / "self-cgroup").string());
+  EXPECT_EQ(cpus.count, 1);
+  EXPECT_NE(cpus.why.find("cgroup cpu.max allows 1"), std::string::npos) << cpus.why;
+  // No quota anywhere: the cores the affinity mask allows.
+  write(root / "kubepods" / "cpu.max", "max 100000\n");
+  cpus = UsableCpus(root.string(), (root / "self-cgroup").string());
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  EXPECT_EQ(cpus.count, CPU_COUNT(&set)) << cpus.why;
+  std::filesystem::remove_all(root);
+}
+
+// What `taskset -c 0` does: a process allowed one core counts one.
+TEST(CpuCount, AnAffinityMaskOfOneCoreCountsOne) {
+  const pid_t child = fork();
+  if (child == 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) _exit(2);
+    _exit(UsableCpus("/nonexistent", "/nonexistent").count == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/http_client.h"
@@ -223,6 +224,32 @@ TEST_F(ServerMetricsTest, SeparateListenerServesOnlyMetrics) {
   EXPECT_NE(scrape->body.find("sessionctx_http_requests_total"), std::string::npos);
   EXPECT_EQ(Fetch(metrics_port, "GET", "/healthz")->status, 404);
   EXPECT_EQ(server_.Stop(), 0);
+}
+
+// A Prometheus in the cluster scrapes from another host. The server runs in a network
+// namespace of this test's own where 192.0.2.1 (a documentation address) sits on the
+// loopback device: a client bound to it is not a loopback client.
+std::string MetricsStatusFromOtherHost(const std::string& secret, const std::string& flags) {
+  const std::string script = absl::StrCat(
+      "ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 3; ", SESSIONCTX_SERVER_BIN,
+      " --listen 0.0.0.0:8080 --store memory: --access-log off --jwt-secret-file ", secret, " ",
+      flags, " >/dev/null 2>&1 & ",
+      "until curl -s -o /dev/null http://127.0.0.1:8080/healthz; do ",
+      "kill -0 \\$! 2>/dev/null || exit 4; sleep 0.01; done; ",
+      "curl -s -o /dev/null -w '%{http_code} ' --interface 192.0.2.1 "
+      "http://192.0.2.1:8080/metrics; ",
+      "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/metrics; kill \\$!; wait");
+  return testing::Shell("unshare -n sh -c \"" + script + "\"");
+}
+
+TEST_F(ServerMetricsTest, MetricsAllowLetsTheNamedNetworksScrapeTheMainPort) {
+  secret_file_ = (dir_.path() / "secret").string();
+  std::ofstream(secret_file_) << "metrics-secret\n";
+  // Default: loopback only.
+  EXPECT_EQ(MetricsStatusFromOtherHost(secret_file_, ""), "403 200");
+  EXPECT_EQ(MetricsStatusFromOtherHost(secret_file_, "--metrics-allow 192.0.2.0/24,fd00::/8"),
+            "200 200");
+  EXPECT_EQ(MetricsStatusFromOtherHost(secret_file_, "--metrics-allow 198.51.100.0/24"), "403 200");
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ class ServerProcess {
 #endif
   explicit ServerProcess(std::string bin) : bin_(std::move(bin)) {}
 
+  // CaptureStderr: Output collects the standard error too (call before Start).
+  void CaptureStderr() { capture_stderr_ = true; }
+
   // Start runs the server with `args` in `dir` and returns once it says where it
   // listens. Its standard output is collected (Output) until it exits.
   bool Start(const std::string& dir, const std::vector<std::string>& args) {
@@ -47,6 +50,7 @@ class ServerProcess {
     pid_ = fork();
     if (pid_ == 0) {
       dup2(out[1], STDOUT_FILENO);
+      if (capture_stderr_) dup2(out[1], STDERR_FILENO);
       close(out[0]);
       close(out[1]);
       if (chdir(dir.c_str()) != 0) _exit(127);
@@ -148,6 +152,7 @@ class ServerProcess {
   std::string bin_;
   pid_t pid_ = -1;
   int port_ = 0;
+  bool capture_stderr_ = false;
   std::thread reader_;
   mutable std::mutex mu_;
   std::string output_;

@@ -1009,6 +1009,21 @@ TEST(StoreFactory, SchemesPickTheirBackendWhateverTheCase) {
   EXPECT_EQ(StoreBackendName("nothing"), "");
 }
 
+// What a log line may show of a store URI: never a password.
+TEST(StoreFactory, RedactedUriHidesPasswordsOnly) {
+  EXPECT_EQ(RedactedStoreUri("redis://app:s3cret@cache:6379/0"), "redis://app:***@cache:6379/0");
+  EXPECT_EQ(RedactedStoreUri("redis://:s3cret@[::1]:6379"), "redis://:***@[::1]:6379");
+  EXPECT_EQ(RedactedStoreUri("redis+cluster://:pw@h:7000,h:7001?pool_size=2"),
+            "redis+cluster://:***@h:7000,h:7001?pool_size=2");
+  EXPECT_EQ(RedactedStoreUri("postgresql://u@h/db?sslmode=require&password=pw&x=1"),
+            "postgresql://u@h/db?sslmode=require&password=***&x=1");
+  EXPECT_EQ(RedactedStoreUri("postgresql:///db?host=/run/pg&password=pw"),
+            "postgresql:///db?host=/run/pg&password=***");
+  EXPECT_EQ(RedactedStoreUri("redis://cache:6379"), "redis://cache:6379");
+  EXPECT_EQ(RedactedStoreUri("rocksdb:./data/sessions?sync=true"), "rocksdb:./data/sessions?sync=true");
+  EXPECT_EQ(RedactedStoreUri("memory:"), "memory:");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::ValuesIn(testing::ConformanceBackends()),
                          testing::BackendName);

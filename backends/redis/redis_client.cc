@@ -39,36 +39,68 @@ absl::StatusOr<std::string> PercentDecoded(absl::string_view s) {
   return out;
 }
 
+// ParseUserInfo: "user:password", ":password" (no user name: the default user) or
+// "user" alone, as node-redis, redis-py and Lettuce read them. A name alone names a
+// user without a password, which Redis cannot log in with: refused, since older
+// sessionctx read it as a password.
+absl::Status ParseUserInfo(absl::string_view userinfo, RedisOptions& out) {
+  const size_t colon = userinfo.find(':');
+  if (colon == absl::string_view::npos) {
+    return BadUri(
+        "redis://NAME@host names a user without a password; for a password alone write "
+        "redis://:PASSWORD@host, for an ACL user redis://USER:PASSWORD@host");
+  }
+  absl::StatusOr<std::string> user = PercentDecoded(userinfo.substr(0, colon));
+  if (!user.ok()) return user.status();
+  absl::StatusOr<std::string> password = PercentDecoded(userinfo.substr(colon + 1));
+  if (!password.ok()) return password.status();
+  out.user = *std::move(user);
+  out.password = *std::move(password);
+  return absl::OkStatus();
+}
+
+// ParseNode: "host", "host:port", "[v6]" or "[v6]:port" (port 6379 when absent).
+absl::StatusOr<std::pair<std::string, int>> ParseNode(absl::string_view node) {
+  std::pair<std::string, int> seed{"", 6379};
+  absl::string_view port;
+  if (absl::ConsumePrefix(&node, "[")) {
+    const size_t close = node.find(']');
+    if (close == absl::string_view::npos) return BadUri("an IPv6 address without its ']'");
+    seed.first = std::string(node.substr(0, close));
+    node.remove_prefix(close + 1);
+    if (!node.empty() && !absl::ConsumePrefix(&node, ":")) {
+      return BadUri("']' must be followed by :PORT");
+    }
+    port = node;
+  } else {
+    const size_t colon = node.rfind(':');
+    seed.first = std::string(node.substr(0, colon));
+    if (colon != absl::string_view::npos) port = node.substr(colon + 1);
+    if (colon != absl::string_view::npos && seed.first.find(':') != std::string::npos) {
+      return BadUri("an IPv6 address must be in brackets, e.g. [::1]:6379");
+    }
+    if (colon != absl::string_view::npos && port.empty()) port = "x";  // "host:" is no port
+  }
+  if (seed.first.empty()) return BadUri("no host");
+  if (!port.empty() &&
+      (!absl::SimpleAtoi(port, &seed.second) || seed.second < 1 || seed.second > 65535)) {
+    return BadUri("the port must be a number from 1 to 65535");
+  }
+  return seed;
+}
+
 absl::Status ParseHostPart(absl::string_view authority, RedisOptions& out) {
   if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
-    const absl::string_view userinfo = authority.substr(0, at);
+    if (absl::Status st = ParseUserInfo(authority.substr(0, at), out); !st.ok()) return st;
     authority = authority.substr(at + 1);
-    const size_t colon = userinfo.find(':');
-    absl::StatusOr<std::string> user = PercentDecoded(userinfo.substr(0, colon));
-    if (!user.ok()) return user.status();
-    out.user = *user;
-    if (colon != absl::string_view::npos) {
-      absl::StatusOr<std::string> password = PercentDecoded(userinfo.substr(colon + 1));
-      if (!password.ok()) return password.status();
-      out.password = *password;
-    } else {  // redis://password@host: a password alone
-      out.password = std::move(out.user);
-      out.user.clear();
-    }
   }
   for (absl::string_view node : absl::StrSplit(authority, ',')) {
     if (!out.cluster && node.size() != authority.size()) {
       return BadUri("a list of nodes is for redis+cluster://");
     }
-    const size_t colon = node.rfind(':');
-    std::pair<std::string, int> seed{std::string(node.substr(0, colon)), 6379};
-    if (seed.first.empty()) return BadUri("no host");
-    if (colon != absl::string_view::npos &&
-        (!absl::SimpleAtoi(node.substr(colon + 1), &seed.second) || seed.second < 1 ||
-         seed.second > 65535)) {
-      return BadUri("the port must be a number from 1 to 65535");
-    }
-    out.seeds.push_back(std::move(seed));
+    absl::StatusOr<std::pair<std::string, int>> seed = ParseNode(node);
+    if (!seed.ok()) return seed.status();
+    out.seeds.push_back(*std::move(seed));
   }
   out.host = out.seeds.front().first;
   out.port = out.seeds.front().second;

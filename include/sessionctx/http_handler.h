@@ -49,6 +49,12 @@ struct HttpResponse {
   absl::string_view Header(absl::string_view name) const;
 };
 
+// TraceId: the trace id of a W3C Trace Context `traceparent` header value, e.g.
+// "4bf92f3577b34da6a3ce929d0e0e4736" of
+// "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; "" when the value is not
+// a valid traceparent (wrong shape, upper-case hex, an all-zero id, version ff).
+std::string TraceId(absl::string_view traceparent);
+
 // The default limit on a request body (64 KiB): the handler's, and the server's while
 // it reads a request.
 inline constexpr size_t kDefaultMaxBodyBytes = 64 * 1024;
@@ -59,11 +65,12 @@ struct HandlerOptions {
   size_t max_body_bytes = kDefaultMaxBodyBytes;
   // The scope a token needs for the management routes.
   std::string management_scope = "session_context.context_manage";
-  // Called with the whole status of every failure answered 500, 503 or 507. The answer
-  // itself says only that the store failed or is unavailable: a store's own text
-  // (file paths, SQL) never reaches a client, it goes here, e.g. to a server log.
-  // Unset: not reported. Must be thread-safe.
-  std::function<void(const absl::Status&)> store_error_log;
+  // Called with the whole status of every failure answered 500, 503 or 507, and the
+  // trace id of the request's W3C `traceparent` header ("" when it brought none, see
+  // TraceId). The answer itself says only that the store failed or is unavailable: a
+  // store's own text (file paths, SQL) never reaches a client, it goes here, e.g. to
+  // a server log. Unset: not reported. Must be thread-safe.
+  std::function<void(const absl::Status& status, absl::string_view trace_id)> store_error_log;
 };
 
 // EventStreamStart: an authorised request for a tenant's event stream
@@ -73,6 +80,7 @@ struct EventStreamStart {
   std::string after;              // the stream starts after this position
   int limit = kDefaultEventPage;  // events per chunk (the request's `limit`)
   bool resumed = false;  // the client named the position (Last-Event-ID or ?after=)
+  std::string trace_id;  // of the opening request's traceparent ("" when none)
 };
 
 // EventChunk: the next piece of an event stream, as text/event-stream.
@@ -136,14 +144,17 @@ class HttpHandler {
                                             const Responder* respond,
                                             bool* started) const;
   static std::optional<CustomerGuard> OwnGuard(const Call& call);
-  HttpResponse Fail(const absl::Status& status, const std::string& session_id) const;
+  HttpResponse Fail(const absl::Status& status, const std::string& session_id,
+                    absl::string_view trace_id) const;
+  HttpResponse Fail(const absl::Status& status, const Call& call) const;
   HttpResponse HandleUnchecked(const HttpRequest& request, bool try_only,
                                const Responder* later = nullptr, bool* started = nullptr,
                                EventStreamStart* stream = nullptr) const;
   HttpResponse GetSession(const Call& call, bool own) const;
   HttpResponse SessionAnswer(
       const absl::StatusOr<std::shared_ptr<const SessionText>>& current,
-      const std::string& session_id, const std::optional<CustomerGuard>& guard) const;
+      const std::string& session_id, absl::string_view trace_id,
+      const std::optional<CustomerGuard>& guard) const;
   bool StartGet(const Call& call, bool own) const;
   HttpResponse Dispatch(Call& call) const;
   HttpResponse ServeOwn(const Call& call) const;

@@ -33,6 +33,12 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string
 // postgres://), as metrics and logs label it; "" for an unknown scheme.
 std::string StoreBackendName(const std::string& uri);
 
+// RedactedStoreUri: `uri` fit for a log line: the password of its user information
+// (`redis://:PASSWORD@…`, `postgresql://user:PASSWORD@…`) and the value of any
+// `password` query parameter replaced by `***`, e.g.
+// "redis://app:***@cache:6379/0" for "redis://app:s3cret@cache:6379/0".
+std::string RedactedStoreUri(const std::string& uri);
+
 }  // namespace sessionctx
 
 #endif  // SESSIONCTX_STORE_FACTORY_H_
