@@ -123,7 +123,9 @@ const FlagSpec kServerFlags[] = {
   {"config", "FILE", nullptr, "—", "JSON: per-tenant defaults, claim names, token leeway (an example is in README.md)",
    [](absl::string_view v, ServerFlags& f) { return ReadOptional(v, f.config_file); }},
   {"anonymous-ttl", "SECONDS", "3600", nullptr,
-   "anonymous sessions expire this long after their last write",
+   "anonymous sessions expire this long after their last write; a customer's session (one "
+   "with a `customerId`) never expires: it lasts until it is deleted or its customer is "
+   "logged out",
    [](absl::string_view v, ServerFlags& f) { return ReadCount(v, 0, f.anonymous_ttl_seconds); }},
   {"purge-interval", "SECONDS", "300", nullptr,
    "how often expired sessions are purged; `0` = never",

@@ -131,22 +131,37 @@ TEST_P(ServerE2E, ReadmeWalkThroughOverHttp) {
   EXPECT_EQ(final_record["metadata"]["version"], 4);
   EXPECT_EQ(final_record["context"], Json::object());
 
-  // The shopper logs in on two devices (s1 and s2); the second signs out the others,
-  // then the back office lists what is left and logs the customer out everywhere.
+  // README's login: the management PUT gives s1 its customer, with the customer's
+  // token as saas-token; then s1 answers that token and no longer the anonymous one.
+  const std::string customer_s1 = RunCommand(ctl + " token --secret-file " + secret_file +
+                                             " --tenant acme --session s1 --customer c1");
+  Headers login_headers = as_manager;
+  login_headers.emplace_back("saas-token", customer_s1);
+  auto login_s1 = http.Request(
+      "PUT", "/session-context/acme/context/s1", login_headers,
+      R"({"customerId":"c1","siteCode":"main","currency":"CHF","language":"en","metadata":{"version":4}})");
+  ASSERT_TRUE(login_s1);
+  EXPECT_EQ(login_s1->status, 204) << login_s1->body;
+  auto as_c1 = http.Request("GET", "/session-context/acme/me/context",
+                            {{"Authorization", "Bearer " + customer_s1}});
+  ASSERT_TRUE(as_c1);
+  EXPECT_EQ(as_c1->status, 200);
+  EXPECT_EQ(Json::parse(as_c1->body)["customerId"], "c1");
+  auto as_anonymous = http.Request("GET", "/session-context/acme/me/context", as_shopper);
+  ASSERT_TRUE(as_anonymous);
+  EXPECT_EQ(as_anonymous->status, 403);
+
+  // The shopper logs in on a second device (s2), which signs out the others; then the
+  // back office lists what is left and logs the customer out everywhere.
   const std::string customer = RunCommand(ctl + " token --secret-file " + secret_file +
                                           " --tenant acme --session s2 --customer c1");
   const Headers as_customer = {{"Authorization", "Bearer " + customer}};
-  for (const char* id : {"s1", "s2"}) {
-    Headers with_saas = as_manager;
-    with_saas.emplace_back("saas-token", customer);
-    if (std::string(id) == "s1")
-      with_saas.emplace_back("If-Match", "\"4\"");  // s2 is new
-    auto login = http.Request(
-        "PUT", absl::StrCat("/session-context/acme/context/", id, "?upsert=true"),
-        with_saas, R"({"customerId":"c1"})");
-    ASSERT_TRUE(login);
-    EXPECT_EQ(login->status, 204) << login->body;
-  }
+  Headers with_saas = as_manager;
+  with_saas.emplace_back("saas-token", customer);
+  auto login = http.Request("PUT", "/session-context/acme/context/s2?upsert=true", with_saas,
+                            R"({"customerId":"c1"})");
+  ASSERT_TRUE(login);
+  EXPECT_EQ(login->status, 204) << login->body;
   auto mine = http.Request("GET", "/session-context/acme/me/sessions", as_customer);
   ASSERT_TRUE(mine);
   ASSERT_EQ(mine->status, 200) << mine->body;

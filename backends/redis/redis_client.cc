@@ -18,8 +18,8 @@ namespace {
 absl::Status BadUri(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
       "redis: ", what,
-      "; expected redis://[user:password@]host:port[/db][?pool_size=&timeout_ms=&prefix=&"
-      "durability=] or redis+cluster://[user:password@]host:port[,host:port…][?…]"));
+      "; expected redis://[[user]:password@]host[:port][/db][?pool_size=&timeout_ms=&prefix=&"
+      "durability=] or redis+cluster://[[user]:password@]host:port[,host:port…][?…]"));
 }
 
 // PercentDecoded: a URI part with its %XX escapes decoded (a password may hold '@').

@@ -38,8 +38,8 @@ struct RedisOptions {
   std::vector<std::pair<std::string, int>> seeds;
 };
 
-// ParseRedisUri reads redis://[user:password@]host:port[/db][?pool_size=&timeout_ms=
-// &prefix=&durability=] and redis+cluster://[user:password@]host:port[,host:port…]
+// ParseRedisUri reads redis://[[user]:password@]host[:port][/db][?pool_size=&timeout_ms=
+// &prefix=&durability=] and redis+cluster://[[user]:password@]host:port[,host:port…]
 // [?pool_size=&timeout_ms=&prefix=&durability=]. InvalidArgument naming the part that
 // is wrong.
 absl::StatusOr<RedisOptions> ParseRedisUri(const std::string& uri);

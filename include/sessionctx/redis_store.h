@@ -1,7 +1,7 @@
 // The `redis://` backend: sessions in Redis, for teams that run Redis already and for
 // many stateless app instances sharing one store.
 //
-//   redis://[user:password@]host:port[/db][?pool_size=16&timeout_ms=2000
+//   redis://[[user]:password@]host[:port][/db][?pool_size=16&timeout_ms=2000
 //       &prefix=sessionctx:&durability=server|replicas:N]
 //
 // Each session is one hash under "<prefix>{<tenant>/<sessionId>}" (the braces are its
@@ -28,7 +28,7 @@
 //
 // A Redis Cluster, past one machine:
 //
-//   redis+cluster://[user:password@]host:port[,host:port…][?pool_size=16&timeout_ms=2000
+//   redis+cluster://[[user]:password@]host:port[,host:port…][?pool_size=16&timeout_ms=2000
 //       &prefix=sessionctx:&durability=server|replicas:N]
 //
 // The nodes named are seeds: the slot map is read from the first that answers, and
