@@ -4,6 +4,8 @@
 #
 #   scripts/install-deps.sh server   # build and run sessionctx-server and sessionctl
 #                                    # (scripts/run-server.sh)
+#   scripts/install-deps.sh runtime  # only the shared libraries the two programs link
+#                                    # (the Dockerfile's run stage)
 #   scripts/install-deps.sh          # everything: the server's, plus what the test
 #                                    # command adds (GoogleTest, Google Benchmark, Ninja,
 #                                    # a PostgreSQL server and a Redis server, clang for
@@ -21,6 +23,10 @@ SERVER=(
   libboost-dev prometheus-cpp-dev
   python3 python3-yaml curl
 )
+RUNTIME=(
+  libabsl20220623 libhiredis0.14 libpq5 libpqxx-6.4 libprometheus-cpp-core1.0 libssl3
+  libsnappy1v5 liblz4-1 libzstd1 zlib1g libbz2-1.0 libstdc++6 ca-certificates
+)
 TESTS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libpoco-dev libpistache-dev libcpprest-dev libcivetweb-dev libevent-dev
@@ -31,8 +37,9 @@ REPORT=(
 )
 case "${1:-all}" in
   server) PACKAGES=("${SERVER[@]}") ;;
+  runtime) PACKAGES=("${RUNTIME[@]}") ;;
   all) PACKAGES=("${SERVER[@]}" "${TESTS[@]}" "${REPORT[@]}") ;;
-  *) echo "usage: scripts/install-deps.sh [server|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/install-deps.sh [server|runtime|all]" >&2; exit 2 ;;
 esac
 
 missing=()

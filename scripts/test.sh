@@ -7,12 +7,14 @@
 # docs/openapi.yaml. A throwaway PostgreSQL server is started for the PostgreSQL
 # backend's tests, a Redis server and two Redis Clusters for the Redis backends', all
 # stopped at the end. The libFuzzer targets (scripts/fuzz.sh) run over their saved
-# regressions and fuzz briefly, and bench/compare runs in its smoke mode. The first
-# failure ends it with a non-zero status.
+# regressions and fuzz briefly, bench/compare runs in its smoke mode, and the
+# Dockerfile's steps run without a container engine (scripts/check-container.sh). The
+# first failure ends it with a non-zero status.
 #
 # The suites wait on sockets and servers much of the time, so work runs beside them:
 # the npm tools are fetched while release builds, the next preset builds while one
-# preset's suite runs, and fuzzing and the smoke run go beside the last suite. Each
+# preset's suite runs (the last build followed by the Dockerfile's steps), and fuzzing
+# and the smoke run go beside the last suite. Each
 # phase's line carries the minutes since the command started.
 #
 #   scripts/test.sh              # release, then asan, then tsan, fuzzing, smoke run
@@ -108,8 +110,13 @@ for i in "${!presets[@]}"; do
   preset=${presets[$i]}
   next=${presets[$((i + 1))]:-}
   if [ -n "$next" ]; then
-    phase "${next}: configure and build, beside ${preset}'s suite (build/${next}-build.log)"
-    setsid bash -c 'set -e; build_preset "$0"' "$next" >"build/${next}-build.log" 2>&1 &
+    # Before the last preset's build is waited for, the Dockerfile's steps run after it
+    # (scripts/check-container.sh): the asan suite leaves room beside it.
+    container=0
+    [ "$#" -eq 0 ] && [ -z "${presets[$((i + 2))]:-}" ] && container=1
+    phase "${next}: configure and build$([ "$container" = 1 ] && echo ", then the Dockerfile's steps"), beside ${preset}'s suite (build/${next}-build.log)"
+    setsid bash -c 'set -e; build_preset "$0"; if [ "$1" = 1 ]; then scripts/check-container.sh; fi' \
+      "$next" "$container" >"build/${next}-build.log" 2>&1 &
     build_pid=$!
   elif [ "$#" -eq 0 ]; then
     # Beside the last suite: fuzzing and the report's smoke run (build/extras.log).
