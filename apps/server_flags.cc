@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -102,6 +103,11 @@ const FlagSpec kServerFlags[] = {
    "`memory:`, `rocksdb:PATH[?sync=true&cache_mb=N&inline_context_bytes=N]`, `postgresql://…`, `redis://…`, `redis+cluster://host:port,…` "
    "(see `docs/backends.md`)",
    [](absl::string_view v, ServerFlags& f) { return ReadString(v, f.store_uri); }},
+  {"store-password-file", "FILE", nullptr, "—",
+   "the store's password, from this file (trailing newline stripped) instead of the URI, so "
+   "that no secret is on the command line: `redis://`'s `:PASSWORD@`, `postgresql://`'s "
+   "`password`",
+   [](absl::string_view v, ServerFlags& f) { return ReadOptional(v, f.store_password_file); }},
   {"jwt-secret-file", "FILE", nullptr, "—",
    "HS256 key: the file's bytes, trailing newline stripped",
    [](absl::string_view v, ServerFlags& f) { return ReadOptional(v, f.jwt_secret_file); }},
@@ -201,7 +207,13 @@ const FlagSpec kServerFlags[] = {
 // clang-format on
 const size_t kServerFlagCount = sizeof(kServerFlags) / sizeof(kServerFlags[0]);
 
-absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv) {
+std::string FlagEnvName(absl::string_view name) {
+  std::string out = "SESSIONCTX_";
+  for (const char c : name) out += c == '-' ? '_' : absl::ascii_toupper(static_cast<unsigned char>(c));
+  return out;
+}
+
+absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv, EnvLookup env) {
   Flags given;
   if (std::string err = given.Parse(argc, argv, 1, {"help"}); !err.empty()) {
     return absl::InvalidArgumentError(err);
@@ -211,9 +223,17 @@ absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv) {
   for (size_t i = 0; i < kServerFlagCount; ++i) {
     const FlagSpec& spec = kServerFlags[i];
     std::optional<std::string> value = given.Get(spec.name);
+    std::string source = absl::StrCat("--", spec.name);
+    if (!value) {
+      const std::string variable = FlagEnvName(spec.name);
+      if (const char* set = env(variable.c_str()); set != nullptr && *set != '\0') {
+        value = set;
+        source = variable;
+      }
+    }
     if (!value && spec.fallback == nullptr) continue;
     if (absl::Status st = spec.read(value ? *value : spec.fallback, flags); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", spec.name, " ", st.message()));
+      return absl::InvalidArgumentError(absl::StrCat(source, " ", st.message()));
     }
   }
   if (!given.positional().empty()) {
@@ -256,7 +276,10 @@ std::string Wrapped(absl::string_view text, size_t indent, size_t width) {
 
 std::string ServerUsage() {
   constexpr size_t kIndent = 32, kWidth = 92;
-  std::string out = "usage: sessionctx-server [flags]\n";
+  std::string out =
+      "usage: sessionctx-server [flags]\n"
+      "Each flag may instead come from the environment: --max-body from SESSIONCTX_MAX_BODY,\n"
+      "and so on (SESSIONCTX_ and the name in capitals, - as _); a flag given wins.\n";
   for (size_t i = 0; i < kServerFlagCount; ++i) {
     const FlagSpec& spec = kServerFlags[i];
     std::string name = absl::StrCat("  --", spec.name, " ", spec.arg);
@@ -274,12 +297,12 @@ std::string ServerUsage() {
 }
 
 std::string ServerFlagsMarkdown() {
-  std::string out = "| flag | default | |\n|---|---|---|\n";
+  std::string out = "| flag | environment | default | |\n|---|---|---|---|\n";
   for (size_t i = 0; i < kServerFlagCount; ++i) {
     const FlagSpec& spec = kServerFlags[i];
     const std::string arg = absl::StrReplaceAll(spec.arg, {{"|", "\\|"}});
-    absl::StrAppend(&out, "| `--", spec.name, " ", arg, "` | ", DefaultText(spec, true), " | ",
-                    spec.help, " |\n");
+    absl::StrAppend(&out, "| `--", spec.name, " ", arg, "` | `", FlagEnvName(spec.name), "` | ",
+                    DefaultText(spec, true), " | ", spec.help, " |\n");
   }
   return out;
 }

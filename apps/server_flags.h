@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct ServerFlags {
   std::string host;  // --listen
   int port = 0;
   std::string store_uri;
+  std::optional<std::string> store_password_file;  // its content: the store's password
   std::optional<std::string> jwt_secret_file, jwt_public_key_file, jwks_file;
   std::optional<std::string> jwt_issuer, jwt_audience, config_file;
   std::chrono::milliseconds key_reload_interval{0};  // 0: SIGHUP only
@@ -60,9 +62,22 @@ struct FlagSpec {
 extern const FlagSpec kServerFlags[];
 extern const size_t kServerFlagCount;
 
-// ParseServerFlags reads argv[1..]: "--name value" or "--name=value". Every flag not
-// given takes its default. InvalidArgument names the flag and what it must be.
-absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv);
+// EnvLookup: an environment variable's value, or nullptr when it is not set.
+using EnvLookup = const char* (*)(const char* name);
+
+// SystemEnv: the process's environment (std::getenv).
+inline const char* SystemEnv(const char* name) { return std::getenv(name); }
+
+// FlagEnvName: the environment variable that sets flag `name`: "SESSIONCTX_" and the
+// name in upper case, '-' as '_' (--max-body: SESSIONCTX_MAX_BODY).
+std::string FlagEnvName(absl::string_view name);
+
+// ParseServerFlags reads argv[1..]: "--name value" or "--name=value". A flag not given
+// is read from its environment variable (FlagEnvName; set and not empty), else takes
+// its default: the command line wins over the environment. InvalidArgument names the
+// flag (or the variable) and what it must be.
+absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv,
+                                             EnvLookup env = &SystemEnv);
 
 // ServerUsage: the --help text.
 std::string ServerUsage();

@@ -196,6 +196,24 @@ absl::Status ReadConfig(const ServerFlags& flags, ServiceOptions& service, JwtOp
   return absl::OkStatus();
 }
 
+// ApplyStorePasswordFile puts the password --store-password-file names into the store
+// URI (which is only ever logged redacted).
+absl::Status ApplyStorePasswordFile(ServerFlags& flags) {
+  if (!flags.store_password_file) return absl::OkStatus();
+  std::optional<std::string> password = ReadFile(*flags.store_password_file);
+  if (!password) {
+    return absl::InvalidArgumentError("cannot read --store-password-file " +
+                                      *flags.store_password_file);
+  }
+  absl::StatusOr<std::string> uri =
+      StoreUriWithPassword(flags.store_uri, StripTrailingNewline(*std::move(password)));
+  if (!uri.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--store-password-file: ", uri.status().message()));
+  }
+  flags.store_uri = *std::move(uri);
+  return absl::OkStatus();
+}
+
 // Background: the threads beside the server: one waits for signals (SIGHUP reloads
 // the keys, SIGTERM/SIGINT stop the server), one purges expired sessions, one
 // watches the key file. Joined on destruction.
@@ -386,6 +404,9 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<Keys>> keys = LoadKeys(*flags, jwt_options);
   if (!keys.ok()) return Fail(std::string(keys.status().message()));
+  if (absl::Status st = ApplyStorePasswordFile(*flags); !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
   StoreOptions store_options;
   store_options.events = flags->events;
   absl::StatusOr<std::unique_ptr<SessionStore>> store =

@@ -114,6 +114,55 @@ std::string RedactedStoreUri(const std::string& uri) {
   return out;
 }
 
+namespace {
+
+// PercentEncoded: every byte but the unreserved ones (RFC 3986) as %XX.
+std::string PercentEncoded(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[static_cast<unsigned char>(c) >> 4];
+      out += kHex[static_cast<unsigned char>(c) & 0xf];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> StoreUriWithPassword(const std::string& uri,
+                                                 const std::string& password) {
+  const std::string backend = StoreBackendName(uri);
+  const std::string encoded = PercentEncoded(password);
+  if (backend == "postgres") {
+    const size_t fragment = std::min(uri.find('#'), uri.size());
+    const std::string head = uri.substr(0, fragment);
+    return absl::StrCat(head, head.find('?') == std::string::npos ? "?" : "&",
+                        "password=", encoded, uri.substr(fragment));
+  }
+  if (backend != "redis" && backend != "redis-cluster") {
+    return absl::InvalidArgumentError(
+        backend.empty() ? "a password is for a store URI such as redis://… or postgresql://…"
+                        : absl::StrCat("the ", backend, " store takes no password"));
+  }
+  const size_t start = uri.find("://") + 3;
+  const size_t end = std::min(uri.find_first_of("/?#", start), uri.size());
+  const size_t at = uri.rfind('@', end);
+  std::string user;
+  size_t host = start;
+  if (at != std::string::npos && at >= start) {
+    const std::string userinfo = uri.substr(start, at - start);
+    user = userinfo.substr(0, userinfo.find(':'));
+    host = at + 1;
+  }
+  return absl::StrCat(uri.substr(0, start), user, ":", encoded, "@", uri.substr(host));
+}
+
 absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& uri,
                                                                const StoreOptions& options) {
   const size_t colon = uri.find(':');

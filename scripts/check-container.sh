@@ -115,7 +115,7 @@ doc = open("docs/operations.md").read()
 section = doc[doc.index("## In a container"):]
 blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
 objects = [o for b in blocks for o in yaml.safe_load_all(b)]
-deployment = next(o for o in objects if o["kind"] == "Deployment")
+deployment = next(o for o in objects if isinstance(o, dict) and o.get("kind") == "Deployment")
 pod = deployment["spec"]["template"]["spec"]
 assert pod["securityContext"]["runAsUser"] == int(sys.argv[1]), "runAsUser is not the Dockerfile's USER"
 container = pod["containers"][0]

@@ -27,6 +27,7 @@
 #include "sessionctx/session_store.h"
 #include "sessionctx/store_factory.h"
 #include "tests/kill_writer.h"
+#include "tests/password_redis.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
@@ -168,19 +169,9 @@ TEST(RedisUri, ErrorsNameWhatIsWrong) {
 // the URI forms node-redis and redis-py use log in, over IPv4 and IPv6; a wrong
 // password is refused with a message that does not repeat it.
 TEST(RedisAuth, PasswordAloneAndAclUserLogInOverIpv4AndIpv6) {
-  const int port = FreePort();
-  ASSERT_GT(port, 0);
-  const std::string dir = testing::Shell("mktemp -d");
-  const pid_t server = fork();
-  if (server == 0) {
-    const std::string p = std::to_string(port);
-    execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "::1",
-           "--save", "", "--appendonly", "no", "--dir", dir.c_str(), "--requirepass", "s3:cret",
-           "--user", "app", "on", ">app-pw", "~*", "&*", "+@all", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const std::string cli = absl::StrCat("redis-cli -p ", port, " --no-auth-warning -a s3:cret ");
-  ASSERT_TRUE(testing::WaitUntil([&] { return testing::Shell(cli + "ping") == "PONG"; }));
+  testing::PasswordRedis redis;
+  ASSERT_TRUE(redis.ready());
+  const int port = redis.port();
   for (const std::string& uri :
        {absl::StrCat("redis://:s3%3Acret@127.0.0.1:", port),
         absl::StrCat("redis://app:app-pw@127.0.0.1:", port),
@@ -200,9 +191,6 @@ TEST(RedisAuth, PasswordAloneAndAclUserLogInOverIpv4AndIpv6) {
       OpenSessionStore(absl::StrCat("redis://:not-the-pw@127.0.0.1:", port), StoreOptions{});
   EXPECT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().ToString().find("not-the-pw"), std::string::npos) << wrong.status();
-  testing::Shell(cli + "shutdown nosave");
-  waitpid(server, nullptr, 0);
-  testing::Shell("rm -rf " + dir);
 }
 
 TEST(RedisReplyErrors, FullServerIsStorageFullOthersAreUnavailableOrInternal) {

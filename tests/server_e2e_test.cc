@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "sessionctx/jwt.h"
 #include "sessionctx/session_context.h"
 #include "tests/http_client.h"
+#include "tests/password_redis.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
@@ -639,6 +642,47 @@ TEST(ServerLogs, AStoreThatCannotBeOpenedIsNamedWithoutItsPassword) {
   const std::string out = server.Output();
   EXPECT_NE(out.find("cannot open store redis://app:***@127.0.0.1:"), std::string::npos) << out;
   EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+}
+
+// A pod's configuration: every flag from the environment, the store's password from a
+// file; nothing secret on the command line, in the output or in the process's argv.
+TEST(ServerConfig, FlagsFromTheEnvironmentAndTheStorePasswordFromAFile) {
+  testing::PasswordRedis redis;
+  ASSERT_TRUE(redis.ready());
+  TempDir dir;
+  const std::string secret_file = (dir.path() / "secret").string();
+  std::ofstream(secret_file) << "env-secret\n";
+  const std::string password_file = (dir.path() / "redis-password").string();
+  std::ofstream(password_file) << testing::PasswordRedis::kPassword << "\n";
+  const std::string store = absl::StrCat("redis://127.0.0.1:", redis.port(), "?prefix=envtest:");
+  setenv("SESSIONCTX_LISTEN", "127.0.0.1:0", 1);
+  setenv("SESSIONCTX_STORE", store.c_str(), 1);
+  setenv("SESSIONCTX_STORE_PASSWORD_FILE", password_file.c_str(), 1);
+  setenv("SESSIONCTX_JWT_SECRET_FILE", secret_file.c_str(), 1);
+  ServerProcess server;
+  server.CaptureStderr();
+  const bool started = server.Start(dir.path().string(), {});
+  for (const char* v : {"SESSIONCTX_LISTEN", "SESSIONCTX_STORE", "SESSIONCTX_STORE_PASSWORD_FILE",
+                        "SESSIONCTX_JWT_SECRET_FILE"}) {
+    unsetenv(v);
+  }
+  ASSERT_TRUE(started) << server.Output();
+  const std::string manage = RunCommand(std::string(SESSIONCTL_BIN) + " token --secret-file " +
+                                        secret_file + " --tenant acme --scope " +
+                                        "session_context.context_manage");
+  auto put = Fetch(server.port(), "PUT", "/session-context/acme/context/env1?upsert=true",
+                   {{"Authorization", "Bearer " + manage}, {"Content-Type", "application/json"}},
+                   R"({"currency":"EUR"})");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 204) << put->body;
+  std::ifstream cmdline("/proc/" + std::to_string(server.pid()) + "/cmdline");
+  const std::string argv((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(server.Stop(), 0);
+  EXPECT_EQ(argv.find("s3:cret"), std::string::npos) << argv;
+  EXPECT_EQ(server.Output().find("s3:cret"), std::string::npos) << server.Output();
+  EXPECT_EQ(server.Output().find("s3%3Acret"), std::string::npos) << server.Output();
+  EXPECT_NE(server.Output().find("store redis://:***@127.0.0.1:"), std::string::npos)
+      << server.Output();
 }
 
 TEST(ServerKeys, DevelopmentSecretIsPrivateAndAnExposedOneIsRefused) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -84,6 +85,39 @@ TEST(ServerFlags, ValuesAreReadAndBadOnesNamed) {
     ASSERT_FALSE(bad.ok()) << args[0];
     EXPECT_NE(bad.status().message().find(message), std::string::npos) << bad.status();
   }
+}
+
+// A fake environment for ParseServerFlags.
+const char* FakeEnv(const char* name) {
+  static const std::map<std::string, std::string> env = {
+      {"SESSIONCTX_STORE", "memory:"}, {"SESSIONCTX_MAX_BODY", "1234"},
+      {"SESSIONCTX_ACCESS_LOG", ""},  // set but empty: not given
+      {"SESSIONCTX_LISTEN", "127.0.0.1:9"}};
+  auto it = env.find(name);
+  return it == env.end() ? nullptr : it->second.c_str();
+}
+
+const char* BadEnv(const char* name) {
+  return std::string(name) == "SESSIONCTX_IDLE_TIMEOUT" ? "soon" : nullptr;
+}
+
+TEST(ServerFlags, EveryFlagMayComeFromTheEnvironmentAndTheCommandLineWins) {
+  EXPECT_EQ(FlagEnvName("max-body"), "SESSIONCTX_MAX_BODY");
+  EXPECT_EQ(FlagEnvName("store-password-file"), "SESSIONCTX_STORE_PASSWORD_FILE");
+  std::vector<std::string> args = {"sessionctx-server", "--listen", "127.0.0.1:7"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  absl::StatusOr<ServerFlags> f = ParseServerFlags(static_cast<int>(argv.size()), argv.data(), FakeEnv);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->store_uri, "memory:");
+  EXPECT_EQ(f->limits.max_body_bytes, 1234u);
+  EXPECT_EQ(f->port, 7);  // the flag, not SESSIONCTX_LISTEN
+  EXPECT_EQ(f->access_log, AccessLogFormat::kText);  // empty: the default
+  absl::StatusOr<ServerFlags> bad = ParseServerFlags(1, argv.data(), BadEnv);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("SESSIONCTX_IDLE_TIMEOUT must be a positive number"),
+            std::string::npos)
+      << bad.status();
 }
 
 TEST(ServerFlags, ReadmeTableIsTheGeneratedOne) {

@@ -1024,6 +1024,22 @@ TEST(StoreFactory, RedactedUriHidesPasswordsOnly) {
   EXPECT_EQ(RedactedStoreUri("memory:"), "memory:");
 }
 
+// A password from a file goes where each store reads it, encoded.
+TEST(StoreFactory, UriWithPasswordPutsItWhereTheStoreReadsIt) {
+  EXPECT_EQ(*StoreUriWithPassword("redis://cache:6379/0", "p@ss:w/rd"),
+            "redis://:p%40ss%3Aw%2Frd@cache:6379/0");
+  EXPECT_EQ(*StoreUriWithPassword("redis://app@cache:6379", "pw"), "redis://app:pw@cache:6379");
+  EXPECT_EQ(*StoreUriWithPassword("redis://app:old@cache", "new"), "redis://app:new@cache");
+  EXPECT_EQ(*StoreUriWithPassword("redis+cluster://h:7000,h:7001?pool_size=2", "pw"),
+            "redis+cluster://:pw@h:7000,h:7001?pool_size=2");
+  EXPECT_EQ(*StoreUriWithPassword("postgresql://app@db/sessions", "a b&c"),
+            "postgresql://app@db/sessions?password=a%20b%26c");
+  EXPECT_EQ(*StoreUriWithPassword("postgresql://app@db/sessions?sslmode=require", "pw"),
+            "postgresql://app@db/sessions?sslmode=require&password=pw");
+  EXPECT_STATUS(StoreUriWithPassword("rocksdb:/data", "pw"), kInvalidArgument);
+  EXPECT_STATUS(StoreUriWithPassword("memory:", "pw"), kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::ValuesIn(testing::ConformanceBackends()),
                          testing::BackendName);

@@ -39,6 +39,15 @@ std::string StoreBackendName(const std::string& uri);
 // "redis://app:***@cache:6379/0" for "redis://app:s3cret@cache:6379/0".
 std::string RedactedStoreUri(const std::string& uri);
 
+// StoreUriWithPassword: `uri` with `password` as the store's password, so that the
+// password can come from a file rather than a command line: `redis://` and
+// `redis+cluster://` take it as the user information's password (`redis://:PW@…`,
+// `redis://user:PW@…`, replacing one the URI holds), `postgresql://` as its `password`
+// parameter. Percent-encoded as URIs need. InvalidArgument for a store that takes no
+// password (`memory:`, `rocksdb:`) and for an unknown scheme.
+absl::StatusOr<std::string> StoreUriWithPassword(const std::string& uri,
+                                                 const std::string& password);
+
 }  // namespace sessionctx
 
 #endif  // SESSIONCTX_STORE_FACTORY_H_
