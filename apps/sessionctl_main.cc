@@ -577,7 +577,10 @@ int StoreCommand(const std::string& command, Flags& flags) {
   StoreArgs args;
   if (std::string err = ReadStoreArgs(command, flags, args); !err.empty()) return Fail(err);
   absl::StatusOr<std::unique_ptr<SessionStore>> store = OpenSessionStore(args.uri, StoreOptions{});
-  if (!store.ok()) return Fail(absl::StrCat("cannot open ", args.uri, ": ", store.status().message()));
+  if (!store.ok()) {
+    return Fail(absl::StrCat("cannot open ", RedactedStoreUri(args.uri), ": ",
+                             store.status().message()));
+  }
   ServiceOptions options;
   options.anonymous_ttl = absl::Seconds(args.ttl);
   SessionService service(store->get(), options);

@@ -30,7 +30,7 @@ RUNTIME=(
 TESTS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libpoco-dev libpistache-dev libcpprest-dev libcivetweb-dev libevent-dev
-  postgresql redis-server clang-14 libclang-rt-14-dev ninja-build iproute2
+  postgresql redis-server clang-14 libclang-rt-14-dev ninja-build iproute2 openssl
 )
 REPORT=(
   gnuplot-nox wrk nginx-light linux-perf rocksdb-tools

@@ -281,6 +281,62 @@ TEST_F(PostgresTest, UnreachableServerIsUnavailableQuickly) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+// The test server also speaks TLS (scripts/with-postgres.sh made its certificate): the
+// store opened with `sslmode=verify-full` and the server's CA talks TLS; an unknown CA
+// and a host name the certificate does not name are refused at open, saying which.
+std::string TestCa(const char* variable) {
+  const char* ca = std::getenv(variable);
+  return ca == nullptr ? "" : ca;
+}
+
+TEST_F(PostgresTest, VerifyFullWithTheServersCaConnectsOverTls) {
+  const std::string ca = TestCa("SESSIONCTX_TEST_PG_CA");
+  if (ca.empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_CA is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_CA is not set";
+  }
+  const std::string plain = testing::PostgresTestUri() + "?sslmode=disable";
+  auto tls_connections = [&] {
+    return testing::Shell("psql '" + plain +
+                          "' -Atc 'select count(*) from pg_stat_ssl where ssl'");
+  };
+  ASSERT_EQ(tls_connections(), "0");
+  auto store = OpenSessionStore(
+      WithQuery(factory_.Uri(), "sslmode=verify-full&sslrootcert=" + ca), StoreOptions{});
+  ASSERT_OK(store);
+  SessionService service(store->get(), ServiceOptions{});
+  ASSERT_OK(service.Create("acme", SessionContext{.session_id = "over-tls"}));
+  absl::StatusOr<SessionContext> read = service.Get({"acme", "over-tls"});
+  ASSERT_OK(read);
+  EXPECT_EQ(read->session_id, "over-tls");
+  EXPECT_NE(tls_connections(), "0") << "the store's connections are not TLS";
+}
+
+TEST_F(PostgresTest, AnUnknownCaOrAWrongHostNameIsRefusedAtOpen) {
+  const std::string other = TestCa("SESSIONCTX_TEST_PG_OTHER_CA");
+  if (other.empty()) {
+    if (testing::InCi()) FAIL() << "SESSIONCTX_TEST_PG_OTHER_CA is not set";
+    GTEST_SKIP() << "SESSIONCTX_TEST_PG_OTHER_CA is not set";
+  }
+  auto unknown_ca = OpenSessionStore(
+      WithQuery(testing::PostgresTestUri(), "sslmode=verify-full&sslrootcert=" + other),
+      StoreOptions{});
+  EXPECT_STATUS(unknown_ca, kUnavailable);
+  EXPECT_NE(unknown_ca.status().message().find("certificate verify failed"), std::string::npos)
+      << unknown_ca.status();
+  // Connected to 127.0.0.1, but verifying the name wrong.example.
+  std::string wrong_host = testing::PostgresTestUri();
+  wrong_host.replace(wrong_host.find("127.0.0.1"), 9, "wrong.example");
+  auto mismatch = OpenSessionStore(
+      WithQuery(wrong_host, "hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert=" +
+                                TestCa("SESSIONCTX_TEST_PG_CA")),
+      StoreOptions{});
+  EXPECT_STATUS(mismatch, kUnavailable);
+  EXPECT_NE(mismatch.status().message().find("does not match host name \"wrong.example\""),
+            std::string::npos)
+      << mismatch.status();
+}
+
 TEST_F(PostgresTest, UriOptionsAreChecked) {
   EXPECT_STATUS(OpenSessionStore(WithQuery(testing::PostgresTestUri(), "pool_size=0"),
                                  StoreOptions{}),
