@@ -10,8 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "sessionctx/session_context.h"
 #include "tests/http_client.h"
 #include "tests/server_process.h"
 #include "tests/store_fixture.h"
@@ -42,9 +45,10 @@ class ServerOutage : public ::testing::Test {
     const std::string store = testing::WithQuery(
         testing::PostgresTestUri(),
         "schema=" + schema_ + "&connect_timeout=2&acquire_timeout_ms=2000&statement_timeout_ms=20000");
+    server_.CaptureStderr();  // the server's messages, as JSON lines
     ASSERT_TRUE(server_.Start(dir_.path().string(),
                               {"--listen", "127.0.0.1:0", "--store", store, "--jwt-secret-file",
-                               secret_file_, "--threads", "4"}));
+                               secret_file_, "--threads", "4", "--log-format", "json"}));
     manage_ = {{"Authorization",
                 "Bearer " + testing::MintToken(
                                 secret_file_, "--tenant acme --scope session_context.context_manage")}};
@@ -78,7 +82,9 @@ TEST_F(ServerOutage, ReadyzFollowsTheDatabaseAndHealthzNeverTouchesIt) {
   ASSERT_EQ(std::system(absl::StrCat(pg_ctl, " -m fast -w stop >/dev/null").c_str()), 0);
   EXPECT_EQ(StatusOf("GET", "/healthz"), 200);
   EXPECT_EQ(StatusOf("GET", "/readyz"), 503);
-  EXPECT_EQ(StatusOf("GET", "/session-context/acme/context/o1", manage_), 503);
+  Headers traced = manage_;
+  traced.emplace_back("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(StatusOf("GET", "/session-context/acme/context/o1", traced), 503);
   EXPECT_EQ(StatusOf("GET", "/healthz"), 200);
 
   ASSERT_EQ(std::system(absl::StrCat(pg_ctl, " -w start >/dev/null").c_str()), 0);
@@ -90,6 +96,17 @@ TEST_F(ServerOutage, ReadyzFollowsTheDatabaseAndHealthzNeverTouchesIt) {
   EXPECT_EQ(ready, 200) << "not ready again after the database came back";
   EXPECT_EQ(StatusOf("GET", "/session-context/acme/context/o1", manage_), 200);
   EXPECT_EQ(server_.Stop(), 0);
+  // The outage's store error is a JSON line that names the failed request's trace.
+  bool traced_error = false;
+  for (absl::string_view line : absl::StrSplit(server_.Output(), '\n', absl::SkipEmpty())) {
+    const Json j = Json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("level", "") == "error" &&
+        absl::StartsWith(j.value("message", ""), "store error: ") &&
+        j.value("trace_id", "") == "0af7651916cd43dd8448eb211c80319c") {
+      traced_error = true;
+    }
+  }
+  EXPECT_TRUE(traced_error) << server_.Output();
 }
 
 TEST_F(ServerOutage, StoreCallsBlockedInTheDatabaseDoNotHoldUpOthers) {
