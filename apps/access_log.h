@@ -62,6 +62,8 @@ class AccessLog {
   AccessLog& operator=(const AccessLog&) = delete;
 
   bool enabled() const { return format_ != AccessLogFormat::kOff; }
+  // json: lines carry fields (time, trace id) that text lines do not.
+  bool json() const { return format_ == AccessLogFormat::kJson; }
   void Write(const AccessLogEntry& entry);
 
  private:

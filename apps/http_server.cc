@@ -612,7 +612,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     http10_ = msg.version() == 10;
     head_ = msg.method() == http::verb::head;
     HttpRequest req = ToHttpRequest(std::move(msg));
-    trace_id_ = TraceId(req.Header("traceparent"));
+    if (server_->log().json()) trace_id_ = TraceId(req.Header("traceparent"));
     state_ = State::kHandling;
     stream_.expires_never();  // the store bounds its own calls
 

@@ -33,20 +33,20 @@ std::optional<Address> ParseAddress(absl::string_view text) {
   return a;
 }
 
-// PrefixMatches: the first `bits` bits of `a` and `b` are the same.
-bool PrefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, int bits) {
-  for (int i = 0; bits > 0; ++i, bits -= 8) {
-    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
-    if ((a[i] & mask) != (b[i] & mask)) return false;
+// Masked: `bytes` with every bit past the first `bits` cleared.
+std::array<uint8_t, 16> Masked(std::array<uint8_t, 16> bytes, int bits) {
+  for (int i = 0; i < 16; ++i) {
+    const int left = bits - 8 * i;
+    bytes[i] &= left >= 8 ? 0xff : left <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - left));
   }
-  return true;
+  return bytes;
 }
 
 }  // namespace
 
 bool IpNetwork::Contains(absl::string_view address) const {
   std::optional<Address> a = ParseAddress(address);
-  return a && a->v4 == v4 && PrefixMatches(a->bytes, bytes, prefix);
+  return a && a->v4 == v4 && Masked(a->bytes, prefix) == bytes;
 }
 
 absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text) {
@@ -63,19 +63,12 @@ absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text) {
     return absl::InvalidArgumentError(
         absl::StrCat(shown, ": the prefix length must be 0 to ", max_bits));
   }
-  IpNetwork n{a->bytes, bits, a->v4};
-  std::array<uint8_t, 16> masked = a->bytes;
-  for (int i = 0; i < 16; ++i) {
-    const int left = bits - 8 * i;
-    const uint8_t keep = left >= 8 ? 0xff : left <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - left));
-    masked[i] &= keep;
-  }
-  if (masked != a->bytes) {
+  if (Masked(a->bytes, bits) != a->bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(shown, " has bits set past its prefix length; name the network's first "
                             "address"));
   }
-  return n;
+  return IpNetwork{a->bytes, bits, a->v4};
 }
 
 absl::StatusOr<std::vector<IpNetwork>> ParseIpNetworks(absl::string_view text) {

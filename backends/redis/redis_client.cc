@@ -3,6 +3,7 @@
 #include <sys/time.h>
 
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -62,7 +63,7 @@ absl::Status ParseUserInfo(absl::string_view userinfo, RedisOptions& out) {
 // ParseNode: "host", "host:port", "[v6]" or "[v6]:port" (port 6379 when absent).
 absl::StatusOr<std::pair<std::string, int>> ParseNode(absl::string_view node) {
   std::pair<std::string, int> seed{"", 6379};
-  absl::string_view port;
+  std::optional<absl::string_view> port;  // the text after the host's ':'
   if (absl::ConsumePrefix(&node, "[")) {
     const size_t close = node.find(']');
     if (close == absl::string_view::npos) return BadUri("an IPv6 address without its ']'");
@@ -71,19 +72,19 @@ absl::StatusOr<std::pair<std::string, int>> ParseNode(absl::string_view node) {
     if (!node.empty() && !absl::ConsumePrefix(&node, ":")) {
       return BadUri("']' must be followed by :PORT");
     }
-    port = node;
+    if (!node.empty()) port = node;
   } else {
     const size_t colon = node.rfind(':');
     seed.first = std::string(node.substr(0, colon));
-    if (colon != absl::string_view::npos) port = node.substr(colon + 1);
-    if (colon != absl::string_view::npos && seed.first.find(':') != std::string::npos) {
-      return BadUri("an IPv6 address must be in brackets, e.g. [::1]:6379");
+    if (colon != absl::string_view::npos) {
+      if (seed.first.find(':') != std::string::npos) {
+        return BadUri("an IPv6 address must be in brackets, e.g. [::1]:6379");
+      }
+      port = node.substr(colon + 1);
     }
-    if (colon != absl::string_view::npos && port.empty()) port = "x";  // "host:" is no port
   }
   if (seed.first.empty()) return BadUri("no host");
-  if (!port.empty() &&
-      (!absl::SimpleAtoi(port, &seed.second) || seed.second < 1 || seed.second > 65535)) {
+  if (port && (!absl::SimpleAtoi(*port, &seed.second) || seed.second < 1 || seed.second > 65535)) {
     return BadUri("the port must be a number from 1 to 65535");
   }
   return seed;
